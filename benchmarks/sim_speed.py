@@ -1,0 +1,88 @@
+"""Analog inference speed vs plain FP32 on the KWS-sized CNN of the anchors note.
+
+Five 3x3 convs of 64 channels on 1x49x10 (about 150K parameters), batch 256, 2 CPU threads.
+PCM preset (calibrated devices, 8-bit DAC/ADC, 512x512 tiles, GDC), programmed and drifted
+to one day. Prints JSON with ratios measured in this one run (machines are noisy; compare
+ratios, not seconds). aihwkit 1.2.0 measured 8.1x-19.9x on the same model (anchors.md).
+
+    python benchmarks/sim_speed.py [--threads 2] [--batch 256] [--instances 16] [--repeats 5]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+from torch import nn
+
+import tinycim as tc
+
+
+def kws_cnn(channels: int = 64, depth: int = 5, classes: int = 12) -> nn.Module:
+    layers: list[nn.Module] = []
+    c_in = 1
+    for _ in range(depth):
+        layers += [nn.Conv2d(c_in, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU()]
+        c_in = channels
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, classes))
+
+
+def best_time(fn, repeats: int) -> float:
+    fn()  # warm-up (allocator, oneDNN primitive cache)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--instances", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = kws_cnn().eval()
+    x = torch.randn(args.batch, 1, 49, 10)
+
+    amodel = tc.convert(model, tc.AnalogConfig.preset("pcm"))
+    tc.calibrate(amodel, x)
+    t = time.perf_counter()
+    tc.program(amodel, seed=0, instances=1)
+    tc.drift(amodel, seconds=86400.0)
+    program_drift_1 = time.perf_counter() - t
+
+    with torch.inference_mode():
+        fp32 = best_time(lambda: model(x), args.repeats)
+        analog = best_time(lambda: amodel(x), args.repeats)
+        t = time.perf_counter()
+        tc.program(amodel, seed=0, instances=args.instances)
+        tc.drift(amodel, seconds=86400.0)
+        program_drift_k = time.perf_counter() - t
+        analog_k = best_time(lambda: amodel(x), max(1, args.repeats // 2))
+
+    result = {
+        "model": "kws_cnn5 (5x conv3x3x64, 1x49x10)",
+        "params": sum(p.numel() for p in model.parameters()),
+        "batch": args.batch,
+        "threads": args.threads,
+        "fp32_s": round(fp32, 4),
+        "analog_s": round(analog, 4),
+        "analog_over_fp32": round(analog / fp32, 3),
+        "instances": args.instances,
+        "analog_k_s": round(analog_k, 4),
+        "analog_k_per_instance_over_fp32": round(analog_k / args.instances / fp32, 3),
+        "program_plus_drift_s": round(program_drift_1, 4),
+        f"program_plus_drift_{args.instances}_instances_s": round(program_drift_k, 4),
+        "aihwkit_reference_over_fp32": "8.1x (torch tile) to 19.9x (C++ tile), anchors.md",
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""tinycim: co-design TinyML networks with analog compute-in-memory accelerators.
+
+    import tinycim as tc
+    cfg = tc.AnalogConfig.preset("pcm")
+    amodel = tc.convert(model, cfg)            # analog copy; `model` untouched
+    tc.program(amodel, seed=0, instances=16)   # 16 independent chips
+    tc.drift(amodel, seconds=86400.0)          # one day later
+    y = amodel(x)                              # [B, ...] -> [16*B, ...]
+"""
+from tinycim.config import ADCConfig, AnalogConfig, DACConfig, MappingConfig, TileConfig
+from tinycim.devices import IdealDevice, PCMDevice, RRAMDevice
+from tinycim.errors import ConfigError, DataError, MappingError, TinyCimError
+from tinycim.nn import analog_layers, calibrate, convert, drift, load, program, save, unprogram
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ADCConfig", "AnalogConfig", "ConfigError", "DACConfig", "DataError", "IdealDevice", "MappingConfig",
+    "MappingError", "PCMDevice", "RRAMDevice", "TileConfig", "TinyCimError", "analog_layers", "calibrate",
+    "convert", "drift", "load", "program", "save", "unprogram",
+]

@@ -1,0 +1,252 @@
+"""`AnalogConfig`: the typed, validated description of the analog hardware a model runs on.
+
+Frozen dataclasses, so overrides go through `dataclasses.replace`; every field is checked in
+`__post_init__` and a bad value raises `ConfigError` naming the field and its allowed range.
+Configs round-trip through JSON (`to_json` / `from_json`) and carry a format version.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from tinycim.devices import DEVICE_KINDS, Device, IdealDevice, PCMDevice, RRAMDevice
+from tinycim.errors import ConfigError
+
+CONFIG_VERSION = 1
+MAX_CONVERTER_BITS = 16
+
+
+def _check_bits(owner: str, name: str, value: int | None, *, optional: bool = True) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_CONVERTER_BITS:
+        extra = " (or null for no quantization)" if optional else ""
+        raise ConfigError(f"{owner}.{name} = {value!r} is invalid: allowed range 1..{MAX_CONVERTER_BITS}{extra}")
+
+
+def _check_range(owner: str, name: str, value: float | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, (int, float)) or not value > 0 or value != value or value == float("inf"):
+        raise ConfigError(f"{owner}.{name} = {value!r} is invalid: allowed range > 0 (or null to calibrate)")
+
+
+def _check_choice(owner: str, name: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise ConfigError(f"{owner}.{name} = {value!r} is invalid: allowed values {', '.join(map(repr, choices))}")
+
+
+@dataclass(frozen=True)
+class TileConfig:
+    """Crossbar tile (array) size in unit cells: `rows` word lines x `cols` bit lines.
+
+    A differential unit cell holds two devices (G+ and G-) subtracted on the bit line, so a
+    tile holds rows x cols weights either way; a unipolar cell holds one device.
+    """
+
+    rows: int = 512
+    cols: int = 512
+
+    def __post_init__(self) -> None:
+        for name in ("rows", "cols"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1 << 20:
+                raise ConfigError(f"tile.{name} = {value!r} is invalid: allowed range 1..{1 << 20}")
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    """How weights become conductances.
+
+    polarity: "differential" (a pair per weight) or "unipolar" (one device per weight; each tile
+        all-positive or all-negative, negated digitally).
+    unipolar_sign: per tile sign for unipolar mapping: "auto" (from the weights), "positive", "negative".
+    weight_range: the |w| that maps to g_max: "layer" (max|W| per layer), "column" (per output),
+        "uniform" (one value for the whole model, seed B; `weight_max` or the model's max|W|).
+    weight_bits: magnitude bits of the stored weights (None = analog, continuous).
+    device_bits: levels of one device, 2^b (None = as many as weight_bits). When weight_bits >
+        device_bits the weight is sliced over ceil(weight_bits / device_bits) devices, combined by
+        digital shift-and-add of their column outputs.
+    """
+
+    polarity: str = "differential"
+    unipolar_sign: str = "auto"
+    weight_range: str = "layer"
+    weight_max: float | None = None
+    weight_bits: int | None = None
+    device_bits: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_choice("mapping", "polarity", self.polarity, ("differential", "unipolar"))
+        _check_choice("mapping", "unipolar_sign", self.unipolar_sign, ("auto", "positive", "negative"))
+        _check_choice("mapping", "weight_range", self.weight_range, ("layer", "column", "uniform"))
+        _check_range("mapping", "weight_max", self.weight_max)
+        _check_bits("mapping", "weight_bits", self.weight_bits)
+        _check_bits("mapping", "device_bits", self.device_bits)
+        if self.device_bits is not None and self.weight_bits is None:
+            raise ConfigError("mapping.device_bits needs mapping.weight_bits (the weight precision to store)")
+
+    @property
+    def slices(self) -> int:
+        """Devices (per polarity) that hold one weight."""
+        if self.weight_bits is None or self.device_bits is None:
+            return 1
+        return -(-self.weight_bits // self.device_bits)
+
+
+@dataclass(frozen=True)
+class DACConfig:
+    """Input digital-to-analog conversion: b-bit signed, over a fixed range, clipping outside.
+
+    range: the |x| mapped to full scale, shared by every layer (uniform periphery, seed B);
+        None = each layer's own range, set by `tc.calibrate` or learned in training (and,
+        if neither happened, taken per sample from max|x|: ideal input gain control).
+    """
+
+    bits: int | None = 8
+    range: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_bits("dac", "bits", self.bits)
+        _check_range("dac", "range", self.range)
+
+
+@dataclass(frozen=True)
+class ADCConfig:
+    """Output analog-to-digital conversion of every tile column: b-bit signed, fixed full scale.
+
+    range: full scale in normalized units (inputs in [-1, 1] times g/g_max in [-1, 1], summed
+        over the tile's rows); outputs beyond it saturate. None = per layer, calibrated or learned.
+    noise: std of additive Gaussian output noise, as a fraction of full scale (0 = off).
+    """
+
+    bits: int | None = 8
+    range: float | None = None
+    noise: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_bits("adc", "bits", self.bits)
+        _check_range("adc", "range", self.range)
+        if not isinstance(self.noise, (int, float)) or not 0 <= self.noise <= 1:
+            raise ConfigError(f"adc.noise = {self.noise!r} is invalid: allowed range 0..1 (fraction of full scale)")
+
+
+@dataclass(frozen=True)
+class AnalogConfig:
+    """Everything about the analog hardware: device, tiles, mapping, DAC/ADC, drift compensation.
+
+    gdc: global drift compensation: "layer" (one digital scale per layer), "column" (one per
+        output column), or None (off).
+    fold_bn: fold BatchNorm into the preceding conv/linear weights at conversion.
+    """
+
+    device: Device = field(default_factory=PCMDevice)
+    tile: TileConfig = field(default_factory=TileConfig)
+    mapping: MappingConfig = field(default_factory=MappingConfig)
+    dac: DACConfig = field(default_factory=DACConfig)
+    adc: ADCConfig = field(default_factory=ADCConfig)
+    gdc: str | None = "layer"
+    fold_bn: bool = True
+    version: int = CONFIG_VERSION
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.device, tuple(DEVICE_KINDS.values())):
+            raise ConfigError(f"device = {self.device!r} is invalid: allowed kinds {', '.join(DEVICE_KINDS)}")
+        _check_choice("config", "gdc", self.gdc, ("layer", "column", None))
+        if self.version != CONFIG_VERSION:
+            raise ConfigError(f"config.version = {self.version!r} is not supported: allowed {CONFIG_VERSION}")
+
+    # ---- presets -------------------------------------------------------------------------
+    @classmethod
+    def preset(cls, name: str) -> AnalogConfig:
+        """A named preset; see `PRESETS` for the list and their sources."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}: allowed presets {', '.join(sorted(PRESETS))}")
+        return PRESETS[name]()
+
+    # ---- serialization -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AnalogConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"analog config must be a JSON object, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"analog config has unknown field(s) {sorted(unknown)}: allowed {sorted(known)}")
+        kwargs: dict[str, Any] = {}
+        sections = {"tile": TileConfig, "mapping": MappingConfig, "dac": DACConfig, "adc": ADCConfig}
+        for key, value in data.items():
+            if key == "device":
+                kwargs[key] = _device_from_dict(value)
+            elif key in sections:
+                kwargs[key] = _section_from_dict(sections[key], key, value)
+            else:
+                kwargs[key] = value
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> AnalogConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"analog config is not valid JSON: {err}") from None
+        return cls.from_dict(data)
+
+
+def _section_from_dict(kind: type, name: str, value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be an object, got {value!r}")
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = set(value) - known
+    if unknown:
+        raise ConfigError(f"{name} has unknown field(s) {sorted(unknown)}: allowed {sorted(known)}")
+    return kind(**value)
+
+
+def _device_from_dict(value: Any) -> Device:
+    if not isinstance(value, dict) or value.get("kind") not in DEVICE_KINDS:
+        got = value.get("kind") if isinstance(value, dict) else value
+        raise ConfigError(f"device.kind = {got!r} is invalid: allowed kinds {', '.join(DEVICE_KINDS)}")
+    kind = DEVICE_KINDS[value["kind"]]
+    fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+    return _section_from_dict(kind, "device", fixed)
+
+
+# ---- presets: each cites where its numbers come from ------------------------------------------
+def _ideal() -> AnalogConfig:
+    """Ideal devices, no quantization, no noise: reproduces the FP32 model."""
+    return AnalogConfig(device=IdealDevice(), dac=DACConfig(bits=None), adc=ADCConfig(bits=None), gdc=None)
+
+
+def _pcm() -> AnalogConfig:
+    """Calibrated PCM (Nandakumar et al., ICECS 2019), 8-bit DAC/ADC, 512x512 tiles, GDC."""
+    return AnalogConfig(device=PCMDevice(), tile=TileConfig(512, 512))
+
+
+def _hermes() -> AnalogConfig:
+    """IBM HERMES 64-core 14 nm PCM chip (Le Gallo et al., Nature Electronics 2023): 256x256 cores,
+    8-bit I/O; 20.7 uS full scale per device pair reported there."""
+    return AnalogConfig(device=PCMDevice(g_max_us=20.7), tile=TileConfig(256, 256))
+
+
+def _rram() -> AnalogConfig:
+    """RRAM (lognormal programming spread, no drift) on 256x256 arrays, 8-bit DAC/ADC; no GDC needed."""
+    return AnalogConfig(device=RRAMDevice(), tile=TileConfig(256, 256), gdc=None)
+
+
+def _aon_cim() -> AnalogConfig:
+    """AON-CiM (Zhou et al., IEEE Micro 2022): 14 nm PCM, one large array holding every layer,
+    run layer-serially, 8-bit activations, fixed-gain ADC. Array size is a reconstruction
+    (1024 x 512 unit cells) large enough for AnalogNet-VWW's 232K weights."""
+    return AnalogConfig(device=PCMDevice(), tile=TileConfig(1024, 512))
+
+
+PRESETS = {"ideal": _ideal, "pcm": _pcm, "hermes": _hermes, "rram": _rram, "aon-cim": _aon_cim}

@@ -1,0 +1,114 @@
+"""Names -> loader modules, and the two uniform entry points `load` and `check`.
+
+Each dataset module exposes `load(data_dir, split, *, seed, bad, **opts) -> Dataset`; modules are
+imported only when used, so `import tinycim.data` stays cheap (librosa is slow to import).
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from tinycim.data.dataset import SPLITS, BadFiles, CheckReport, Dataset, MissingSplitError, check_split
+from tinycim.errors import DataError
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    module: str  # module under tinycim.data holding `load`
+    summary: str
+    needs_dir: bool = True  # False: data ships with a dependency (digits)
+
+
+_DATASETS = {
+    info.name: info for info in (
+        DatasetInfo("speech_commands", "speech_commands",
+                    "Speech Commands, 12-class KWS; MFCC [1,49,10]; .wav/.flac class folders or .tar.gz"),
+        DatasetInfo("vww", "vww", "Visual Wake Words person/non_person; [3,96,96] in [0,1]"),
+        DatasetInfo("cifar10", "cifar10", "CIFAR-10; [3,32,32] in [0,1]; binary, python or image layouts"),
+        DatasetInfo("uci_har", "har", "UCI HAR Dataset; raw [9,128] signals or the 561 features"),
+        DatasetInfo("hapt", "har", "UCI HAPT raw recordings cut into UCI HAR windows [9,128]"),
+        DatasetInfo("digits", "digits", "scikit-learn's bundled 8x8 digits; [1,8,8] in [0,1]",
+                    needs_dir=False),
+    )
+}
+
+
+def list_datasets() -> list[str]:
+    """Names accepted by `load` and `check` (and the CLI)."""
+    return list(_DATASETS)
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    try:
+        return _DATASETS[name]
+    except KeyError:
+        raise DataError(f"unknown dataset {name!r}; known: {', '.join(_DATASETS)}") from None
+
+
+def _loader(info: DatasetInfo):
+    module = importlib.import_module(f"tinycim.data.{info.module}")
+    return module.load_hapt if info.name == "hapt" else module.load
+
+
+def _resolve_dir(info: DatasetInfo, data_dir: str | Path | None) -> Path | None:
+    if data_dir is None:
+        if info.needs_dir:
+            raise DataError(f"{info.name}: a data directory is required (tinycim never downloads data)")
+        return None
+    path = Path(data_dir).expanduser()
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    return path
+
+
+def load(name: str, data_dir: str | Path | None = None, split: str = "train", *, seed: int = 0,
+         skip_bad: bool = False, **opts) -> Dataset:
+    """Load one split (`train`, `val`, `test` or `all`) of dataset `name` from `data_dir`.
+
+    Never downloads. Bad files raise `DataError` naming the file, or with `skip_bad=True` are
+    skipped with one `DataWarning` giving the count. `seed` fixes every random choice (splits,
+    silence offsets, augmentation); dataset-specific options are documented in each module.
+    """
+    info = dataset_info(name)
+    check_split(split)
+    bad = BadFiles(name, skip=skip_bad)
+    dataset = _loader(info)(_resolve_dir(info, data_dir), split, seed=seed, bad=bad, **opts)
+    bad.finish()
+    return dataset
+
+
+def check(name: str, data_dir: str | Path | None = None, *, seed: int = 0, **opts) -> CheckReport:
+    """Load every split, skipping bad files, and report counts per split and class and every problem."""
+    info = dataset_info(name)
+    report = CheckReport(name=name, data_dir=str(data_dir))
+    try:
+        path = _resolve_dir(info, data_dir)
+    except DataError as err:
+        report.problems.append(str(err))
+        return report
+    bad = BadFiles(name, skip=True, quiet=True)
+    missing = []
+    for split in SPLITS[:-1]:  # train, val, test; `all` is their union
+        try:
+            dataset = _loader(info)(path, split, seed=seed, bad=bad, **opts)
+        except MissingSplitError as err:
+            missing.append(str(err))
+            continue
+        except DataError as err:
+            report.problems.append(str(err))
+            continue
+        report.counts[split] = dataset.class_counts()
+    report.problems.extend(p for p in bad.problems if p not in report.problems)
+    if missing and not report.counts:
+        report.problems.extend(missing)
+    else:
+        report.notes.extend(missing)
+    if report.counts and not any(report.total(s) for s in report.counts):
+        report.problems.append(f"{data_dir}: no samples found")
+    for split, counts in report.counts.items():
+        empty = [c for c, n in counts.items() if n == 0]
+        if empty and report.total(split):
+            report.notes.append(f"{split}: no samples of class(es) {', '.join(empty)}")
+    return report

@@ -1,0 +1,348 @@
+"""Google Speech Commands (v0.01/v0.02) as 12-class MLPerf Tiny keyword spotting MFCCs.
+
+Input: class folders of 1-s 16 kHz mono `.wav` or `.flac` clips (`<dir>/<word>/<speaker>_nohash_<n>.wav`),
+or the original `.tar.gz`. Classes: the ten words `yes no up down left right on off stop go`,
+`_silence_` and `_unknown_` (every other word folder, and a folder literally named `_unknown_`).
+
+Splits: `validation_list.txt` / `testing_list.txt` when present (everything else is train), else
+the dataset README's `which_set` hash of the speaker id (10 % val, 10 % test), so one speaker's
+clips never straddle splits; or, with `split_by="speaker"`, a seeded 80/10/10 hold-out of the
+speakers present (see `assign_splits`). `all` is every clip present.
+
+Silence: a `_silence_` folder of clips when present; otherwise 1-s chunks cut from the
+`_background_noise_` recordings (in the dataset, or `noise_dir=`): per split, 10 % as many
+silence clips as word clips (TF `train.py --silence_percentage` default), each from a seeded
+offset in a split-specific region of a noise file (first 80 % of each recording for train,
+next 10 % val, last 10 % test) so no noise sample is shared between splits. Chunks are used at
+full recorded volume (as TFDS does). Without either source, `_silence_` has no samples.
+
+Output: `x` float32 [N, 1, 49, 10] MFCCs (frames x coefficients; see `audio_features.MfccParams`),
+un-normalised (log-mel in dB through an orthonormal DCT-II: c0 is roughly -500..+100, the others
+tens): normalise in the model (e.g. BatchNorm) or with train-split statistics. `y` int64 in [0, 12).
+
+Features of the un-augmented clips are cached (see `cache.py`); `augment=True` instead
+decodes the raw audio again and applies a random time shift (up to 100 ms) and background-noise
+mixing (probability 0.8, volume uniform in [0, 0.1)), the TF `train.py` defaults, drawn from the
+`generator` (a `torch.Generator`; default: seeded with `seed`). Augmented features are one draw,
+not cached: load again with another seed for another epoch's draw.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tinycim.data.audio_features import MfccParams, decode_clip, fit_clip, mfcc_batch
+from tinycim.data.cache import cache_key, default_cache_dir, load_arrays, save_arrays
+from tinycim.data.dataset import BadFiles, Dataset, check_split
+from tinycim.data.sources import FileTree, Member, open_tree
+from tinycim.errors import DataError
+
+NAME = "speech_commands"
+WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+SILENCE = "_silence_"
+UNKNOWN = "_unknown_"
+CLASSES = [*WORDS, SILENCE, UNKNOWN]
+NOISE_FOLDER = "_background_noise_"
+AUDIO_SUFFIXES = (".wav", ".flac")
+VALIDATION_LIST = "validation_list.txt"
+TESTING_LIST = "testing_list.txt"
+
+# Speech Commands README, `which_set`: hash of the speaker id, percentages of the 2**27 - 1 range.
+MAX_NUM_WAVS_PER_CLASS = 2**27 - 1
+VALIDATION_PERCENTAGE = 10.0
+TESTING_PERCENTAGE = 10.0
+# TF tensorflow/examples/speech_commands/train.py defaults.
+SILENCE_PERCENTAGE = 10.0
+TIME_SHIFT_MS = 100
+BACKGROUND_FREQUENCY = 0.8
+BACKGROUND_VOLUME = 0.1
+NOISE_REGIONS = {"train": (0.0, 0.8), "val": (0.8, 0.9), "test": (0.9, 1.0)}
+
+SPLIT_CODES = ("train", "val", "test")  # how the per-clip split is stored in the cache
+DECODE_CHUNK_CLIPS = 2048  # clips decoded before each MFCC call: bounds memory to ~130 MB
+
+
+def speaker_id(filename: str) -> str:
+    """The part of the basename before `_nohash_` (the README's hash name).
+
+    Files named `<word>_<speaker>_nohash_<n>` (the canonical test set's `_unknown_` folder) drop
+    the `<word>_` prefix, so a speaker is hashed the same in every class folder.
+    """
+    hash_name = re.sub(r"_nohash_.*$", "", Path(filename).name)
+    return hash_name.rsplit("_", 1)[-1] if "_nohash_" in Path(filename).name else hash_name
+
+
+def which_set(filename: str, validation_percentage: float = VALIDATION_PERCENTAGE,
+              testing_percentage: float = TESTING_PERCENTAGE) -> str:
+    """'train', 'val' or 'test' for a clip, as the Speech Commands README's `which_set`."""
+    hashed = hashlib.sha1(speaker_id(filename).encode("utf-8")).hexdigest()
+    percentage_hash = (int(hashed, 16) % (MAX_NUM_WAVS_PER_CLASS + 1)) * (100.0 / MAX_NUM_WAVS_PER_CLASS)
+    if percentage_hash < validation_percentage:
+        return "val"
+    if percentage_hash < validation_percentage + testing_percentage:
+        return "test"
+    return "train"
+
+
+def class_of(folder: str) -> int:
+    if folder in WORDS:
+        return CLASSES.index(folder)
+    if folder == SILENCE:
+        return CLASSES.index(SILENCE)
+    return CLASSES.index(UNKNOWN)
+
+
+@dataclass
+class _Layout:
+    clips: list[Member]  # word/silence/unknown clips, sorted by name
+    noise: list[Member]  # _background_noise_ recordings
+    lists: dict[str, Member]  # validation/testing list files found
+
+
+def _scan(members: list[Member]) -> _Layout:
+    clips, noise, lists = [], [], {}
+    for m in members:
+        parts = m.name.split("/")
+        if parts[-1] in (VALIDATION_LIST, TESTING_LIST):
+            if parts[-1] not in lists or len(m.name) < len(lists[parts[-1]].name):
+                lists[parts[-1]] = m
+            continue
+        if len(parts) < 2 or parts[-1].startswith(".") or not parts[-1].lower().endswith(AUDIO_SUFFIXES):
+            continue
+        (noise if parts[-2] == NOISE_FOLDER else clips).append(m)
+    return _Layout(sorted(clips, key=lambda m: m.name), sorted(noise, key=lambda m: m.name), lists)
+
+
+def _list_key(path: str) -> str:
+    """`word/file` without extension: list entries say .wav even when the clips are .flac."""
+    parts = path.strip().split("/")
+    return "/".join(parts[-2:]).rsplit(".", 1)[0]
+
+
+def _listed_splits(tree: FileTree, layout: _Layout) -> np.ndarray:
+    """Per clip: the split code from the validation/testing lists, or -1 everywhere if no lists."""
+    if not layout.lists:
+        return np.full(len(layout.clips), -1, dtype=np.int8)
+    listed: dict[str, str] = {}
+    contents = dict(tree.read([m.name for m in layout.lists.values()]))
+    for fname, split in ((VALIDATION_LIST, "val"), (TESTING_LIST, "test")):
+        if fname in layout.lists:
+            text = contents[layout.lists[fname].name].decode("utf-8", errors="replace")
+            listed.update({_list_key(line): split for line in text.splitlines() if line.strip()})
+    return np.array([SPLIT_CODES.index(listed.get(_list_key(m.name), "train")) for m in layout.clips],
+                    dtype=np.int8)
+
+
+def assign_splits(names: list[str], listed: np.ndarray, split_by: str, seed: int) -> np.ndarray:
+    """Split code (index into SPLIT_CODES) per clip.
+
+    The lists win when present. Otherwise `split_by="hash"` is the README's `which_set`
+    (seed-independent, the dataset's own split); `split_by="speaker"` shuffles the distinct
+    speakers with `seed` and holds out 10 % for val and 10 % for test: use it on a folder whose
+    speakers all hash to one split, e.g. the canonical test set, which is all `test` by hash.
+    """
+    if len(listed) and listed[0] >= 0:
+        return listed
+    if split_by == "hash":
+        return np.array([SPLIT_CODES.index(which_set(n)) for n in names], dtype=np.int8)
+    if split_by != "speaker":
+        raise DataError(f"split_by={split_by!r}: expected 'hash' or 'speaker'")
+    speakers = [speaker_id(n) for n in names]
+    distinct = sorted(set(speakers))
+    order = np.random.default_rng(seed).permutation(len(distinct))
+    n_val = int(round(len(distinct) * VALIDATION_PERCENTAGE / 100))
+    n_test = int(round(len(distinct) * TESTING_PERCENTAGE / 100))
+    code = {}
+    for rank, j in enumerate(order):
+        code[distinct[j]] = 1 if rank < n_val else 2 if rank < n_val + n_test else 0
+    return np.array([code[s] for s in speakers], dtype=np.int8)
+
+
+def _decode_all(tree: FileTree, names: list[str], params: MfccParams) -> tuple[np.ndarray, list[str]]:
+    """Decode and MFCC `names` in chunks. Returns features [N, frames, coeffs] and per-clip errors."""
+    index = {n: i for i, n in enumerate(names)}
+    feats = np.zeros((len(names), *params.feature_shape), dtype=np.float32)
+    errors = [""] * len(names)
+    buf = np.zeros((min(DECODE_CHUNK_CLIPS, max(1, len(names))), params.clip_samples), dtype=np.float32)
+    pending: list[int] = []
+
+    def flush() -> None:
+        if pending:
+            feats[pending] = mfcc_batch(buf[: len(pending)], params)
+            pending.clear()
+
+    for name, data in tree.read(names):
+        i = index[name]
+        try:
+            samples = decode_clip(data, params.sample_rate_hz)
+        except ValueError as err:
+            errors[i] = str(err)
+            continue
+        buf[len(pending)] = fit_clip(samples, params.clip_samples)
+        pending.append(i)
+        if len(pending) == len(buf):
+            flush()
+    flush()
+    return feats, errors
+
+
+def _index_and_features(tree: FileTree, params: MfccParams, cache_dir: Path | None) -> dict[str, np.ndarray]:
+    """Clip names, labels, splits, MFCCs and decode errors for every clip, from cache if possible."""
+    if tree.is_archive:
+        st = tree.path.stat()
+        identity: object = [tree.path.name, st.st_size, st.st_mtime_ns]
+        members = None
+    else:
+        members = tree.members()
+        identity = [[m.name, m.size, m.mtime] for m in members
+                    if m.name.lower().endswith(AUDIO_SUFFIXES + (".txt",))]
+    key = cache_key({"dataset": NAME, "mfcc": params.as_key(), "files": identity})
+    path = (cache_dir or default_cache_dir(tree.path)) / NAME / f"mfcc-{key}.npz"
+    cached = load_arrays(path)
+    if cached is not None:
+        return cached
+
+    layout = _scan(members if members is not None else tree.members())
+    if not layout.clips:
+        raise DataError(f"{tree.path}: no .wav/.flac clips in class folders "
+                        "(expected <dir>/<word>/<clip>.wav)")
+    names = [m.name for m in layout.clips]
+    feats, errors = _decode_all(tree, names, params)
+    arrays = {
+        "names": np.array(names),
+        "labels": np.array([class_of(n.split("/")[-2]) for n in names], dtype=np.int64),
+        "listed": _listed_splits(tree, layout),
+        "features": feats,
+        "errors": np.array(errors),
+    }
+    if tree.is_archive:  # keep the noise so a cached load never re-reads the archive
+        noise = dict(tree.read([m.name for m in layout.noise]))
+        for j, m in enumerate(layout.noise):
+            try:
+                arrays[f"noise_{j}"] = decode_clip(noise[m.name], params.sample_rate_hz)
+            except ValueError:
+                pass  # a broken noise file only means fewer noise sources
+    try:
+        save_arrays(path, arrays)
+    except OSError:
+        pass  # an unwritable cache only costs time
+    return arrays
+
+
+def _noise_recordings(tree: FileTree, arrays: dict[str, np.ndarray], noise_dir: Path | None,
+                      params: MfccParams, bad: BadFiles) -> list[np.ndarray]:
+    """The background-noise recordings, float32 mono, from `noise_dir`, the folder or the cache."""
+    if noise_dir is None and tree.is_archive:
+        return [arrays[k] for k in sorted(arrays) if k.startswith("noise_")]
+    if noise_dir is None:
+        if not (tree.path / NOISE_FOLDER).is_dir():
+            return []
+        noise_dir = tree.path / NOISE_FOLDER
+    source = open_tree(noise_dir)
+    members = [m for m in source.members() if m.name.lower().endswith(AUDIO_SUFFIXES)]
+    out = []
+    for name, data in source.read([m.name for m in members]):
+        try:
+            out.append(decode_clip(data, params.sample_rate_hz))
+        except ValueError as err:
+            bad.add(source.where(name), str(err))
+    return [r for r in out if len(r) >= params.clip_samples]
+
+
+def _silence_clips(noise: list[np.ndarray], counts: dict[str, int], seed: int,
+                   params: MfccParams) -> np.ndarray:
+    """1-s chunks at seeded offsets inside each split's region of the noise recordings."""
+    chunks = []
+    for split, count in counts.items():
+        rng = np.random.default_rng([seed, SPLIT_CODES.index(split)])
+        lo, hi = NOISE_REGIONS[split]
+        for k in range(count):
+            rec = noise[k % len(noise)]
+            first = int(lo * len(rec))
+            last = max(first, int(hi * len(rec)) - params.clip_samples)
+            start = int(rng.integers(first, last + 1))
+            chunks.append(fit_clip(rec[start:], params.clip_samples))
+    return np.stack(chunks) if chunks else np.zeros((0, params.clip_samples), dtype=np.float32)
+
+
+def augment_clips(clips: np.ndarray, noise: list[np.ndarray], generator: torch.Generator,
+                  sample_rate_hz: int = 16_000) -> np.ndarray:
+    """Random time shift (zero fill) up to TIME_SHIFT_MS, then background mixing; clipped to [-1, 1]."""
+    n, length = clips.shape
+    max_shift = TIME_SHIFT_MS * sample_rate_hz // 1000
+    shifts = torch.randint(-max_shift, max_shift + 1, (n,), generator=generator).tolist()
+    mix = (torch.rand(n, generator=generator) < BACKGROUND_FREQUENCY).tolist()
+    volumes = (torch.rand(n, generator=generator) * BACKGROUND_VOLUME).tolist()
+    picks = torch.randint(0, max(1, len(noise)), (n,), generator=generator).tolist()
+    offsets = torch.rand(n, generator=generator).tolist()
+    out = np.zeros_like(clips)
+    for i in range(n):
+        s = shifts[i]
+        if s >= 0:
+            out[i, s:] = clips[i, : length - s]
+        else:
+            out[i, :s] = clips[i, -s:]
+        if noise and mix[i]:
+            rec = noise[picks[i]]
+            start = int(offsets[i] * (len(rec) - length))
+            out[i] += volumes[i] * rec[start:start + length]
+    return np.clip(out, -1.0, 1.0)
+
+
+def load(data_dir: str | Path, split: str, *, seed: int = 0, bad: BadFiles,
+         feature_params: MfccParams | None = None, cache_dir: str | Path | None = None,
+         noise_dir: str | Path | None = None, silence_percentage: float = SILENCE_PERCENTAGE,
+         split_by: str = "hash", augment: bool = False, generator: torch.Generator | None = None) -> Dataset:
+    """Speech Commands MFCCs [N, 1, 49, 10] for one split (see the module docstring)."""
+    check_split(split)
+    params = feature_params or MfccParams()
+    tree = open_tree(data_dir)
+    arrays = _index_and_features(tree, params, Path(cache_dir).expanduser() if cache_dir else None)
+    names, labels, errors = arrays["names"], arrays["labels"], arrays["errors"]
+    splits = assign_splits([str(n) for n in names], arrays["listed"], split_by, seed)
+    wanted = SPLIT_CODES if split == "all" else (split,)
+    in_split = np.isin(splits, [SPLIT_CODES.index(s) for s in wanted])
+    for i in np.flatnonzero(in_split & (errors != "")):
+        bad.add(tree.where(str(names[i])), str(errors[i]))
+    keep = np.flatnonzero(in_split & (errors == ""))
+
+    x = arrays["features"][keep]
+    y = labels[keep]
+    silence_idx = CLASSES.index(SILENCE)
+    noise: list[np.ndarray] = []
+    need_noise = augment or not np.any(labels == silence_idx)
+    if need_noise:
+        noise_path = Path(noise_dir).expanduser() if noise_dir else None
+        noise = _noise_recordings(tree, arrays, noise_path, params, bad)
+    silence = np.zeros((0, params.clip_samples), dtype=np.float32)
+    if not np.any(labels == silence_idx) and noise:
+        counts = {s: math.ceil(silence_percentage / 100.0 * int(np.sum((splits == SPLIT_CODES.index(s))
+                                                                      & (errors == ""))))
+                  for s in wanted}
+        silence = _silence_clips(noise, counts, seed, params)
+
+    if augment:
+        gen = generator if generator is not None else torch.Generator().manual_seed(seed)
+        raw = _raw_clips(tree, [str(n) for n in names[keep]], params)
+        clips = augment_clips(np.concatenate([raw, silence]), noise, gen, params.sample_rate_hz)
+        x = mfcc_batch(clips, params)
+    elif len(silence):
+        x = np.concatenate([x, mfcc_batch(silence, params)])
+    y = np.concatenate([y, np.full(len(silence), silence_idx, dtype=np.int64)])
+    return Dataset(torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(1), torch.from_numpy(y),
+                   classes=CLASSES, name=NAME, split=split)
+
+
+def _raw_clips(tree: FileTree, names: list[str], params: MfccParams) -> np.ndarray:
+    """Decoded, padded/cropped clips [N, clip_samples] in the order of `names` (all known good)."""
+    index = {n: i for i, n in enumerate(names)}
+    out = np.zeros((len(names), params.clip_samples), dtype=np.float32)
+    for name, data in tree.read(names):
+        out[index[name]] = fit_clip(decode_clip(data, params.sample_rate_hz), params.clip_samples)
+    return out

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+
+import tinycim.data as data
+from tinycim.cli import main
+from tinycim.errors import DataError
+
+from databuilders import make_cifar_bin
+
+
+def test_list_and_unknown():
+    assert data.list_datasets() == ["speech_commands", "vww", "cifar10", "uci_har", "hapt", "digits"]
+    with pytest.raises(DataError, match="unknown dataset"):
+        data.load("mnist", ".", "train")
+    with pytest.raises(DataError, match="unknown split"):
+        data.load("digits", None, "training")
+
+
+def test_digits_split_is_deterministic_and_stratified():
+    parts = {s: data.load("digits", split=s, seed=3) for s in ("train", "val", "test", "all")}
+    assert parts["all"].input_shape == (1, 8, 8) and len(parts["all"]) == 1797
+    assert sum(len(parts[s]) for s in ("train", "val", "test")) == 1797
+    assert 0.0 <= float(parts["all"].x.min()) and float(parts["all"].x.max()) == 1.0
+    again = data.load("digits", split="test", seed=3)
+    assert np.array_equal(again.x.numpy(), parts["test"].x.numpy())
+    assert not np.array_equal(data.load("digits", split="test", seed=4).x.numpy(), again.x.numpy())
+    counts = parts["test"].class_counts()
+    assert max(counts.values()) - min(counts.values()) <= 2
+
+
+def test_check_report_counts_and_problems(tmp_path):
+    folder = make_cifar_bin(tmp_path, n_per_file=10)
+    report = data.check("cifar10", folder)
+    assert report.ok and report.total("train") + report.total("val") == 20 and report.total("test") == 10
+    (folder / "test_batch.bin").write_bytes(b"\1" * 100)
+    report = data.check("cifar10", folder)
+    assert not report.ok and "test_batch.bin" in report.problems[0]
+
+
+def test_cli_check_exit_codes(tmp_path, capsys):
+    folder = make_cifar_bin(tmp_path, n_per_file=10)
+    main(["data", "check", "cifar10", str(folder)])
+    out = capsys.readouterr().out
+    assert "airplane" in out and "total" in out
+    (folder / "data_batch_1.bin").write_bytes(b"")
+    with pytest.raises(SystemExit) as exc:
+        main(["data", "check", "cifar10", str(folder)])
+    assert exc.value.code == 1
+    assert "data_batch_1.bin: empty file" in capsys.readouterr().out

@@ -1,0 +1,93 @@
+"""ResNetLike (AnalogNAS macro space) and PlainCNN builders."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.fx
+from torch import nn
+
+from tinycim.errors import ConfigError
+from tinycim.models import PlainCNN, ResBlock, ResNetLike, count_macs, count_params, resnet_like
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: intra-op threads only add contention on a busy CI box (4x slower measured)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _run(model: nn.Module, batch: int = 2) -> torch.Tensor:
+    with torch.no_grad():
+        return model.eval()(torch.zeros(batch, *model.input_shape))
+
+
+def test_resnet_like_branches_bottleneck_and_downsampling():
+    m = ResNetLike(in_channels=1, num_classes=12, stem_channels=8, stem_kernel=5, input_shape=(1, 49, 10),
+                   main_blocks=[{"num_res_blocks": 2, "branches": 3, "block_type": "basic",
+                                 "widen_factor": 1.0},
+                                {"num_res_blocks": 1, "branches": 2, "block_type": "bottleneck",
+                                 "widen_factor": 2.0},
+                                {"num_res_blocks": 1, "widen_factor": 1.5}])
+    assert _run(m).shape == (2, 12)
+    assert [len(b.branches) for b in m.stages[0]] == [3, 3]
+    assert len(m.stages[1][0].branches[0]) == 3  # bottleneck: 1x1 - 3x3 - 1x1
+    assert m.num_features == 24  # 8 -> 8 -> 16 -> 24
+    # stride 2 by default from the second main block on: 49x10 -> 25x5 -> 13x3
+    feats = m.stages(m.stem(torch.zeros(1, 1, 49, 10)))
+    assert feats.shape == (1, 24, 13, 3)
+    assert isinstance(m.stages[0][0].shortcut, nn.Identity)  # same shape: identity shortcut
+    assert isinstance(m.stages[1][0].shortcut[0], nn.Conv2d)  # shape change: 1x1 conv + BN
+    torch.fx.symbolic_trace(m)
+
+
+def test_resblock_sums_branches_and_shortcut():
+    blk = ResBlock(4, 4, branches=2, norm_layer=None, act_layer=nn.Identity).eval()
+    x = torch.randn(1, 4, 6, 6, generator=torch.Generator().manual_seed(0))
+    expected = x + blk.branches[0](x) + blk.branches[1](x)
+    torch.testing.assert_close(blk(x), expected)
+
+
+def test_resnet_like_explicit_stride_and_function_alias():
+    m = resnet_like(main_blocks=[{"num_res_blocks": 1, "stride": 2}, {"num_res_blocks": 1, "stride": 1}])
+    assert m.stages(m.stem(torch.zeros(1, 3, 32, 32))).shape == (1, 16, 16, 16)
+
+
+@pytest.mark.parametrize("bad", [{"num_res_blocks": 0}, {"num_res_blocks": 16}, {"branches": 5},
+                                 {"block_type": "inverted"}, {"widen_factor": 0}, {"stride": 3},
+                                 {"depth": 2}])
+def test_resnet_like_rejects_out_of_space_configs(bad):
+    with pytest.raises(ConfigError):
+        ResNetLike(main_blocks=[bad])
+
+
+def test_resnet_like_rejects_empty_and_contradictory_shape():
+    with pytest.raises(ConfigError):
+        ResNetLike(main_blocks=[])
+    with pytest.raises(ConfigError):
+        ResNetLike(in_channels=1, input_shape=(3, 32, 32))
+
+
+def test_plain_cnn_1d_and_2d():
+    m1 = PlainCNN((9, 128), 6, [{"channels": 16, "kernel": 5, "stride": 2, "pool": 2},
+                                {"channels": 32, "kernel": 3}])
+    assert _run(m1).shape == (2, 6)
+    assert isinstance(m1.features[0][0], nn.Conv1d) and isinstance(m1.features[0][1], nn.BatchNorm1d)
+    assert isinstance(m1.features[1], nn.MaxPool1d)
+    m2 = PlainCNN((3, 16, 16), 4, [{"channels": 8, "kernel": [3, 3]}])  # lists, as from YAML
+    assert _run(m2).shape == (2, 4)
+    assert isinstance(m2.features[0][0], nn.Conv2d)
+    # conv 3*8*9 + BN 16 + linear 8*4+4
+    assert count_params(m2) == 216 + 16 + 36
+    assert count_macs(m2) == 216 * 16 * 16 + 32
+    torch.fx.symbolic_trace(m1)
+
+
+@pytest.mark.parametrize("kwargs", [dict(input_shape=(9,)), dict(layers=[]),
+                                    dict(layers=[{"channels": 4}]), dict(layers=[{"channels": 4, "kernel": 3,
+                                                                                  "dilation": 2}])])
+def test_plain_cnn_rejects_bad_configs(kwargs):
+    with pytest.raises(ConfigError):
+        PlainCNN(**kwargs)
