@@ -27,7 +27,14 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show full traceback
     _DEBUG["on"] = debug
 
 
+_REGISTERED = {"done": False}
+
+
 def _register_all() -> None:
+    """Attach every command group once (idempotent: tests and main() both call it)."""
+    if _REGISTERED["done"]:
+        return
+    _REGISTERED["done"] = True
     # Imported here, not at module top, so `import tinycim` stays lean.
     from tinycim.cli import cost_cmd, data_cmd, nas_cmd, pipeline_cmd, sim_cmd, train_cmd
 

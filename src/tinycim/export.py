@@ -1,0 +1,90 @@
+"""Deployment export: what a chip team loads onto the arrays.
+
+`export_analog(amodel, out_dir)` writes
+  conductances.safetensors   per tile block the target conductances in uS, [rows, cols] per device
+                             ("<layer>/g<group>/r<row tile>/c<col tile>/<slice>/<G+|G-|G>")
+  deployment.json            layer order, per layer its shape, the tile blocks (row/column ranges
+                             in the unrolled matrix), DAC/ADC bits and ranges, digital scales,
+                             bias, unipolar signs and the drift-compensation references
+Rows of a block are unrolled as (input channel, kernel position) in torch order.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from tinycim.nn.convert import analog_layers, model_info
+from tinycim.tiles.mapping import map_weights, weight_scale
+
+EXPORT_FORMAT = "tinycim-export-v1"
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def export_analog(amodel: nn.Module, out_dir: str | os.PathLike) -> Path:
+    """Write the deployment files of a converted model; returns the JSON path."""
+    info = model_info(amodel)
+    cfg = info.config
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, torch.Tensor] = {}
+    layers = []
+    for order, (name, layer) in enumerate(analog_layers(amodel)):
+        w = layer.weight.detach().float()
+        scale = weight_scale(w, cfg.mapping, layer.uniform_max)
+        mapped = map_weights(w, scale, layer.geometry, cfg.mapping, cfg.device.g_max_us)
+        geo = layer.geometry
+        g = mapped.g_target.reshape(*mapped.g_target.shape[:2], geo.groups, geo.out_per_group, geo.rows_per_group)
+        device_names = ["G+", "G-"] if mapped.sign is None else ["G"]
+        blocks = []
+        for grp in range(geo.groups):
+            for ri, (c0, c1) in enumerate(geo.row_chunks):
+                r0, r1 = c0 * geo.kernel_numel, c1 * geo.kernel_numel
+                for ci, (o0, o1) in enumerate(geo.col_chunks):
+                    key = f"{name}/g{grp}/r{ri}/c{ci}"
+                    for s in range(g.shape[0]):
+                        for p, dev in enumerate(device_names):
+                            # [rows, cols]: word lines x bit lines
+                            tensors[f"{key}/{s}/{dev}"] = g[s, p, grp, o0:o1, r0:r1].t().contiguous()
+                    block = {"key": key, "group": grp, "rows": [r0, r1], "cols": [o0, o1]}
+                    if mapped.sign is not None:
+                        block["sign"] = int(mapped.sign.reshape(geo.groups, geo.out_per_group, -1)[grp, o0, r0])
+                    blocks.append(block)
+        state = layer._state
+        entry = {
+            "order": order,
+            "name": name,
+            "type": type(layer).__name__,
+            "weight_shape": list(w.shape),
+            "groups": geo.groups,
+            "kernel_size": list(getattr(layer, "kernel_size", ())),
+            "stride": list(getattr(layer, "stride", ())),
+            "padding": list(p) if isinstance(p := getattr(layer, "padding", ()), tuple) else p,
+            "matrix_rows_per_group": geo.rows_per_group,
+            "matrix_cols_per_group": geo.out_per_group,
+            "tile_blocks": blocks,
+            "slice_significance": mapped.significance.tolist(),
+            "dac": {"bits": cfg.dac.bits, "range": cfg.dac.range or _finite_or_none(float(layer.input_range))},
+            "adc": {"bits": cfg.adc.bits, "range": cfg.adc.range or _finite_or_none(float(layer.output_range))},
+            "digital_scale_per_column": scale.tolist(),
+            "bias": None if layer.bias is None else layer.bias.detach().tolist(),
+            "gdc": {"mode": cfg.gdc,
+                    "reference": None if state is None or state.gdc_ref is None else state.gdc_ref[0].tolist()},
+        }
+        layers.append(entry)
+    save_file(tensors, str(out / "conductances.safetensors"), metadata={"format": EXPORT_FORMAT})
+    doc = {"format": EXPORT_FORMAT, "g_unit": "uS", "analog_config": cfg.to_dict(),
+           "digital_layers": [f"{n} ({t})" for n, t in info.report.digital], "layers": layers}
+    path = out / "deployment.json"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1))
+    os.replace(tmp, path)
+    return path

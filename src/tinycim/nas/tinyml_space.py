@@ -1,0 +1,147 @@
+"""``tinyml``: plain conv stacks for KWS / VWW / HAR, built with :class:`tinycim.models.PlainCNN`.
+
+An arch is ``{"layers": [{"channels", "kernel", "stride"}, ...]}``: depth (number of conv layers),
+per-layer width, kernel and stride. Inputs may be 1-D ([C, T], e.g. HAR [9, 128]) or 2-D
+([C, H, W], e.g. KWS MFCC [1, 49, 10]); 2-D kernels are square. Plain convs (no depthwise) because
+a depthwise layer maps badly onto a crossbar (seed paper A).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+from torch import nn
+
+from tinycim.errors import ConfigError
+from tinycim.models import PlainCNN
+from tinycim.nas.space import Arch, SearchSpace, check_in, choice, nearest, step_choice
+
+__all__ = ["TinyMLSpace"]
+
+_LAYER_GENES = ("channels", "kernel", "stride")
+
+
+class TinyMLSpace(SearchSpace):
+    """Plain CNN space: ``min_layers..max_layers`` conv-BN-ReLU layers, global pool, linear head.
+
+    Encoding (length ``1 + 3 * max_layers``): depth, then (channels, kernel, stride) per layer slot,
+    zeros for slots beyond the depth.
+    """
+
+    name = "tinyml"
+
+    def __init__(self, input_shape: Sequence[int] = (9, 128), num_classes: int = 6, *,
+                 widths: Sequence[int] = (8, 12, 16, 24, 32, 48, 64, 96, 128),
+                 kernels: Sequence[int] = (3, 5, 7), strides: Sequence[int] = (1, 2),
+                 min_layers: int = 1, max_layers: int = 6):
+        self.input_shape = tuple(int(s) for s in input_shape)
+        if len(self.input_shape) not in (2, 3):
+            raise ConfigError(f"tinyml space needs a [C, T] or [C, H, W] input, got {self.input_shape}")
+        if not 1 <= min_layers <= max_layers:
+            raise ConfigError(f"need 1 <= min_layers <= max_layers, got {min_layers}, {max_layers}")
+        self.num_classes = int(num_classes)
+        self.widths = tuple(sorted(int(w) for w in widths))
+        self.kernels = tuple(sorted(int(k) for k in kernels))
+        self.strides = tuple(sorted(int(s) for s in strides))
+        self.min_layers, self.max_layers = int(min_layers), int(max_layers)
+        self.dims = len(self.input_shape) - 1
+
+    # ---- genes -------------------------------------------------------------------------------
+    def _layer(self, rng: np.random.Generator) -> dict[str, int]:
+        return {"channels": choice(rng, self.widths), "kernel": choice(rng, self.kernels),
+                "stride": choice(rng, self.strides)}
+
+    def sample(self, rng: np.random.Generator) -> Arch:
+        depth = int(rng.integers(self.min_layers, self.max_layers + 1))
+        return {"layers": [self._layer(rng) for _ in range(depth)]}
+
+    def mutate(self, arch: Arch, rng: np.random.Generator, kind: str | None = None) -> Arch:
+        kind = self._pick_kind(rng, kind)
+        layers = [dict(layer) for layer in arch["layers"]]
+        i = int(rng.integers(len(layers)))
+        if kind == "width":
+            if rng.random() < 0.5:  # one layer's width
+                layers[i]["channels"] = step_choice(rng, self.widths, layers[i]["channels"])
+            else:  # the whole net one width step wider or narrower (a widening factor)
+                up = bool(rng.random() < 0.5)
+                for layer in layers:
+                    j = self.widths.index(layer["channels"]) + (1 if up else -1)
+                    layer["channels"] = self.widths[min(max(j, 0), len(self.widths) - 1)]
+        elif kind == "depth":
+            grow = len(layers) < self.max_layers and (len(layers) <= self.min_layers or rng.random() < 0.5)
+            if grow:  # a copy of a neighbour at stride 1 keeps the shape flow sensible
+                layers.insert(i + 1, {**layers[i], "stride": self.strides[0]})
+            elif len(layers) > self.min_layers:
+                layers.pop(i)
+        else:  # other: kernel size or stride of one layer
+            gene = "kernel" if rng.random() < 0.5 or len(self.strides) < 2 else "stride"
+            options = self.kernels if gene == "kernel" else self.strides
+            layers[i][gene] = step_choice(rng, options, layers[i][gene])
+        return {"layers": layers}
+
+    def validate(self, arch: Arch) -> None:
+        if set(arch) != {"layers"}:
+            raise ConfigError(f"tinyml arch needs exactly the key 'layers', got {sorted(arch)}")
+        layers = arch["layers"]
+        if not self.min_layers <= len(layers) <= self.max_layers:
+            raise ConfigError(f"depth {len(layers)} outside {self.min_layers}..{self.max_layers}")
+        for n, layer in enumerate(layers):
+            if set(layer) != set(_LAYER_GENES):
+                raise ConfigError(f"layers[{n}] needs keys {_LAYER_GENES}, got {sorted(layer)}")
+            check_in(f"layers[{n}].channels", layer["channels"], self.widths)
+            check_in(f"layers[{n}].kernel", layer["kernel"], self.kernels)
+            check_in(f"layers[{n}].stride", layer["stride"], self.strides)
+
+    # ---- encoding ----------------------------------------------------------------------------
+    @property
+    def feature_names(self) -> list[str]:
+        return ["depth"] + [f"l{i}_{g}" for i in range(self.max_layers) for g in _LAYER_GENES]
+
+    def encode(self, arch: Arch) -> np.ndarray:
+        vec = np.zeros(1 + 3 * self.max_layers)
+        vec[0] = len(arch["layers"])
+        for i, layer in enumerate(arch["layers"]):
+            vec[1 + 3 * i: 4 + 3 * i] = [layer[g] for g in _LAYER_GENES]
+        return vec
+
+    def decode(self, vector: Sequence[float]) -> Arch:
+        vec = np.asarray(vector, dtype=float)
+        if vec.shape != (1 + 3 * self.max_layers,):
+            raise ConfigError(f"tinyml vector must have length {1 + 3 * self.max_layers}, got {vec.shape}")
+        depth = int(round(vec[0]))
+        if not self.min_layers <= depth <= self.max_layers:
+            raise ConfigError(f"encoded depth {vec[0]} outside {self.min_layers}..{self.max_layers}")
+        options = (self.widths, self.kernels, self.strides)
+        return {"layers": [{g: int(nearest(opts, vec[1 + 3 * i + j]))
+                            for j, (g, opts) in enumerate(zip(_LAYER_GENES, options))}
+                           for i in range(depth)]}
+
+    # ---- models ------------------------------------------------------------------------------
+    def build(self, arch: Arch) -> nn.Module:
+        self.validate(arch)
+        return PlainCNN(self.input_shape, self.num_classes, [dict(layer) for layer in arch["layers"]])
+
+    def count_params(self, arch: Arch) -> int:
+        """Conv weights (no bias: BN follows) + BN scale/shift + linear head, as PlainCNN builds them."""
+        total, width = 0, self.input_shape[0]
+        for layer in arch["layers"]:
+            c, k = int(layer["channels"]), int(layer["kernel"])
+            total += width * c * k ** self.dims + 2 * c
+            width = c
+        return total + width * self.num_classes + self.num_classes
+
+    def count_macs(self, arch: Arch) -> int:
+        """Useful conv + linear MACs per sample (same-padding ``k//2``: out = floor((n - 1) / s) + 1)."""
+        sizes, width, total = list(self.input_shape[1:]), self.input_shape[0], 0
+        for layer in arch["layers"]:
+            c, k, s = int(layer["channels"]), int(layer["kernel"]), int(layer["stride"])
+            sizes = [(n - 1) // s + 1 for n in sizes]
+            total += width * c * k ** self.dims * math.prod(sizes)
+            width = c
+        return total + width * self.num_classes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "input_shape": list(self.input_shape), "num_classes": self.num_classes,
+                "widths": list(self.widths), "kernels": list(self.kernels), "strides": list(self.strides),
+                "min_layers": self.min_layers, "max_layers": self.max_layers}
