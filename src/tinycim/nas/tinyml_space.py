@@ -25,11 +25,12 @@ _LAYER_GENES = ("channels", "kernel", "stride")
 class TinyMLSpace(SearchSpace):
     """Plain CNN space: ``min_layers..max_layers`` conv-BN-ReLU layers, global pool, linear head.
 
-    Encoding (length ``1 + 3 * max_layers``): depth, then (channels, kernel, stride) per layer slot,
-    zeros for slots beyond the depth.
+    Encoding (length ``1 + len(layer_genes) * max_layers``): depth, then (channels, kernel, stride)
+    per layer slot, zeros for slots beyond the depth.
     """
 
     name = "tinyml"
+    layer_genes: tuple[str, ...] = _LAYER_GENES
 
     def __init__(self, input_shape: Sequence[int] = (9, 128), num_classes: int = 6, *,
                  widths: Sequence[int] = (8, 12, 16, 24, 32, 48, 64, 96, 128),
@@ -48,9 +49,12 @@ class TinyMLSpace(SearchSpace):
         self.dims = len(self.input_shape) - 1
 
     # ---- genes -------------------------------------------------------------------------------
-    def _layer(self, rng: np.random.Generator) -> dict[str, int]:
-        return {"channels": choice(rng, self.widths), "kernel": choice(rng, self.kernels),
-                "stride": choice(rng, self.strides)}
+    def gene_options(self, gene: str) -> tuple:
+        """The allowed values of one per-layer gene, in order (neighbours are one mutation step apart)."""
+        return {"channels": self.widths, "kernel": self.kernels, "stride": self.strides}[gene]
+
+    def _layer(self, rng: np.random.Generator) -> dict[str, Any]:
+        return {g: choice(rng, self.gene_options(g)) for g in self.layer_genes}
 
     def sample(self, rng: np.random.Generator) -> Arch:
         depth = int(rng.integers(self.min_layers, self.max_layers + 1))
@@ -74,10 +78,9 @@ class TinyMLSpace(SearchSpace):
                 layers.insert(i + 1, {**layers[i], "stride": self.strides[0]})
             elif len(layers) > self.min_layers:
                 layers.pop(i)
-        else:  # other: kernel size or stride of one layer
-            gene = "kernel" if rng.random() < 0.5 or len(self.strides) < 2 else "stride"
-            options = self.kernels if gene == "kernel" else self.strides
-            layers[i][gene] = step_choice(rng, options, layers[i][gene])
+        else:  # other: kernel size, stride (or a subclass's extra genes) of one layer
+            gene = choice(rng, [g for g in self.layer_genes if g != "channels"])
+            layers[i][gene] = step_choice(rng, self.gene_options(gene), layers[i][gene])
         return {"layers": layers}
 
     def validate(self, arch: Arch) -> None:
@@ -87,40 +90,51 @@ class TinyMLSpace(SearchSpace):
         if not self.min_layers <= len(layers) <= self.max_layers:
             raise ConfigError(f"depth {len(layers)} outside {self.min_layers}..{self.max_layers}")
         for n, layer in enumerate(layers):
-            if set(layer) != set(_LAYER_GENES):
-                raise ConfigError(f"layers[{n}] needs keys {_LAYER_GENES}, got {sorted(layer)}")
-            check_in(f"layers[{n}].channels", layer["channels"], self.widths)
-            check_in(f"layers[{n}].kernel", layer["kernel"], self.kernels)
-            check_in(f"layers[{n}].stride", layer["stride"], self.strides)
+            if set(layer) != set(self.layer_genes):
+                raise ConfigError(f"layers[{n}] needs keys {self.layer_genes}, got {sorted(layer)}")
+            for g in self.layer_genes:
+                check_in(f"layers[{n}].{g}", layer[g], self.gene_options(g))
 
     # ---- encoding ----------------------------------------------------------------------------
     @property
     def feature_names(self) -> list[str]:
-        return ["depth"] + [f"l{i}_{g}" for i in range(self.max_layers) for g in _LAYER_GENES]
+        return ["depth"] + [f"l{i}_{g}" for i in range(self.max_layers) for g in self.layer_genes]
+
+    def _gene_value(self, gene: str, value: Any) -> float:
+        """Numeric code of a gene value: the value itself for numbers, the option index otherwise."""
+        return float(value) if isinstance(value, (int, float)) else float(self.gene_options(gene).index(value))
 
     def encode(self, arch: Arch) -> np.ndarray:
-        vec = np.zeros(1 + 3 * self.max_layers)
+        n = len(self.layer_genes)
+        vec = np.zeros(1 + n * self.max_layers)
         vec[0] = len(arch["layers"])
         for i, layer in enumerate(arch["layers"]):
-            vec[1 + 3 * i: 4 + 3 * i] = [layer[g] for g in _LAYER_GENES]
+            vec[1 + n * i: 1 + n * (i + 1)] = [self._gene_value(g, layer[g]) for g in self.layer_genes]
         return vec
 
     def decode(self, vector: Sequence[float]) -> Arch:
+        n = len(self.layer_genes)
         vec = np.asarray(vector, dtype=float)
-        if vec.shape != (1 + 3 * self.max_layers,):
-            raise ConfigError(f"tinyml vector must have length {1 + 3 * self.max_layers}, got {vec.shape}")
+        if vec.shape != (1 + n * self.max_layers,):
+            raise ConfigError(f"{self.name} vector must have length {1 + n * self.max_layers}, got {vec.shape}")
         depth = int(round(vec[0]))
         if not self.min_layers <= depth <= self.max_layers:
             raise ConfigError(f"encoded depth {vec[0]} outside {self.min_layers}..{self.max_layers}")
-        options = (self.widths, self.kernels, self.strides)
-        return {"layers": [{g: int(nearest(opts, vec[1 + 3 * i + j]))
-                            for j, (g, opts) in enumerate(zip(_LAYER_GENES, options))}
-                           for i in range(depth)]}
+        layers = []
+        for i in range(depth):
+            layer = {}
+            for j, g in enumerate(self.layer_genes):
+                opts, v = self.gene_options(g), vec[1 + n * i + j]
+                layer[g] = (int(nearest(opts, v)) if isinstance(opts[0], (int, float))
+                            else opts[int(nearest(range(len(opts)), v))])
+            layers.append(layer)
+        return {"layers": layers}
 
     # ---- models ------------------------------------------------------------------------------
     def build(self, arch: Arch) -> nn.Module:
         self.validate(arch)
-        return PlainCNN(self.input_shape, self.num_classes, [dict(layer) for layer in arch["layers"]])
+        return PlainCNN(self.input_shape, self.num_classes,
+                        [{g: layer[g] for g in _LAYER_GENES} for layer in arch["layers"]])
 
     def count_params(self, arch: Arch) -> int:
         """Conv weights (no bias: BN follows) + BN scale/shift + linear head, as PlainCNN builds them."""

@@ -1,0 +1,235 @@
+"""`Accelerator`: the typed, validated component constants of an analog CiM accelerator.
+
+Frozen dataclasses (override with `dataclasses.replace`), every field checked in `__post_init__`
+(a bad value raises `ConfigError` naming the field and its allowed range), JSON round trip with a
+format version. Units are SI throughout: joules, seconds, watts, square micrometres (um^2) for
+per-instance areas and mm^2 for block areas. The numbers themselves, with their sources, live in
+`tinycim.cost.presets`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from tinycim.errors import ConfigError
+
+ACCELERATOR_VERSION = 1
+EXECUTIONS = ("layer-serial", "tiled")
+ADC_KINDS = ("ramp", "sar")
+_MAX_DIM = 1 << 16
+
+
+def _number(owner: str, name: str, value: Any, *, zero: bool = True) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value >= 0 if zero else value > 0)
+    if not ok:
+        bound = ">= 0" if zero else "> 0"
+        raise ConfigError(f"{owner}.{name} = {value!r} is invalid: allowed range {bound} (a finite number)")
+
+
+def _integer(owner: str, name: str, value: Any, lo: int = 1, hi: int = _MAX_DIM) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ConfigError(f"{owner}.{name} = {value!r} is invalid: allowed range {lo}..{hi} (an integer)")
+
+
+def _check_fields(obj: Any, owner: str, positive: tuple[str, ...] = ()) -> None:
+    """Every float field >= 0 (those in `positive` > 0); ints and bools are checked by the caller."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.type in ("float", float):
+            _number(owner, f.name, value, zero=f.name not in positive)
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """The crossbar: `cores` arrays of `rows` x `cols` unit cells (a unit cell = one weight:
+    2 devices when differential, 1 when unipolar).
+
+    device_area_um2:   one PCM device with its access transistor (um^2).
+    read_voltage_v:    bit-line read voltage; a cell's energy is V^2 * G * t_pulse (J).
+    col_bias_power_w:  static bias of one column's integrator/comparator while an MVM runs (W).
+    gate_unused_columns: if False every column of the array is biased during each MVM (minimal-area
+        design: no per-column power gating), so small layers pay for the whole array.
+    core_leakage_w:    leakage of one core (array + periphery) while the accelerator runs (W).
+    """
+
+    rows: int = 1024
+    cols: int = 512
+    cores: int = 1
+    device_area_um2: float = 0.05
+    read_voltage_v: float = 0.2
+    col_bias_power_w: float = 1e-6
+    gate_unused_columns: bool = False
+    core_leakage_w: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("rows", "cols", "cores"):
+            _integer("array", name, getattr(self, name))
+        if not isinstance(self.gate_unused_columns, bool):
+            raise ConfigError(f"array.gate_unused_columns = {self.gate_unused_columns!r} is invalid: allowed true/false")
+        _check_fields(self, "array", positive=("device_area_um2", "read_voltage_v"))
+
+
+@dataclass(frozen=True)
+class DACSpec:
+    """Pulse-width (time-domain) input drivers, one per row: a b-bit code n is a read pulse of
+    n * step_time_s, so input time and cell energy grow as 2^b.
+
+    drive_energy_j: wordline charge and discharge for one non-zero input pulse (J).
+    area_um2:       one row driver (um^2).
+    """
+
+    step_time_s: float = 1e-9
+    drive_energy_j: float = 3.9e-15
+    area_um2: float = 0.166
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "dac", positive=("step_time_s",))
+
+
+@dataclass(frozen=True)
+class ADCSpec:
+    """Column converters.
+
+    kind "ramp": a shared ramp and counter sweep 2^b steps; each column latches the count when its
+        comparator flips. Time 2^b * step_time_s; energy per conversion fixed_energy_j +
+        step_energy_j * 2^b, plus ramp_energy_j * 2^b once per MVM (ramp generator, counter bus).
+    kind "sar": b successive-approximation cycles; time b * step_time_s * cols_per_adc (columns
+        share an ADC through a mux); energy per conversion fixed_energy_j + step_energy_j * b.
+    subtract_energy_j / subtract_area_um2: the G+ - G- subtractor of a differential column.
+    gain_energy_j / gain_area_um2: a programmable gain/reference stage per column, needed only
+        when every layer has its own converter range ("per-layer" periphery; seed B removes it).
+    """
+
+    kind: str = "ramp"
+    fixed_energy_j: float = 50e-15
+    step_energy_j: float = 0.0
+    ramp_energy_j: float = 0.0
+    step_time_s: float = 1e-9
+    cols_per_adc: int = 1
+    area_um2: float = 100.0
+    subtract_energy_j: float = 0.0
+    subtract_area_um2: float = 0.0
+    gain_energy_j: float = 0.0
+    gain_area_um2: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ADC_KINDS:
+            raise ConfigError(f"adc.kind = {self.kind!r} is invalid: allowed values {', '.join(ADC_KINDS)}")
+        _integer("adc", "cols_per_adc", self.cols_per_adc)
+        _check_fields(self, "adc", positive=("step_time_s",))
+
+
+@dataclass(frozen=True)
+class DigitalSpec:
+    """Digital periphery and activation memory.
+
+    multiply_energy_j: per-output scale (one multiply; per-layer periphery only, see estimate).
+    add_energy_j:      bias add, and each extra row tile's partial-sum add (J).
+    activation_energy_j: activation function / requantization per output (J).
+    sram_energy_per_bit_j: activation SRAM read or write, per bit (J).
+    leakage_power_w:   digital logic + SRAM leakage while the accelerator runs (W).
+    sram_kib / sram_area_mm2_per_kib / logic_area_mm2: activation buffer size and the block areas.
+    """
+
+    multiply_energy_j: float = 28e-15
+    add_energy_j: float = 4.2e-15
+    activation_energy_j: float = 4.2e-15
+    sram_energy_per_bit_j: float = 21.9e-15
+    leakage_power_w: float = 0.0
+    sram_kib: float = 64.0
+    sram_area_mm2_per_kib: float = 0.0015
+    logic_area_mm2: float = 0.05
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "digital")
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """One accelerator: execution style, array, converters, digital, and the MVM's fixed time.
+
+    execution: "layer-serial" (every layer resident in one array, run one after another: AON-CiM)
+        or "tiled" (each layer's tiles on their own cores, layers pipelined: HERMES).
+    mvm_fixed_time_s: precharge, settling and reset of one MVM, on top of input and conversion time.
+    analog_preset: the tinycim AnalogConfig preset a digital model is converted with.
+    """
+
+    name: str = "custom"
+    execution: str = "layer-serial"
+    array: ArraySpec = field(default_factory=ArraySpec)
+    dac: DACSpec = field(default_factory=DACSpec)
+    adc: ADCSpec = field(default_factory=ADCSpec)
+    digital: DigitalSpec = field(default_factory=DigitalSpec)
+    mvm_fixed_time_s: float = 0.0
+    analog_preset: str = "pcm"
+    version: int = ACCELERATOR_VERSION
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"accelerator.name = {self.name!r} is invalid: a non-empty string is required")
+        if self.execution not in EXECUTIONS:
+            raise ConfigError(f"accelerator.execution = {self.execution!r} is invalid: allowed values "
+                              f"{', '.join(EXECUTIONS)}")
+        _number("accelerator", "mvm_fixed_time_s", self.mvm_fixed_time_s)
+        if self.version != ACCELERATOR_VERSION:
+            raise ConfigError(f"accelerator.version = {self.version!r} is not supported: allowed {ACCELERATOR_VERSION}")
+        for name, kind in _SECTIONS.items():
+            if not isinstance(getattr(self, name), kind):
+                raise ConfigError(f"accelerator.{name} must be a {kind.__name__}, got {type(getattr(self, name)).__name__}")
+
+    # ---- derived timing -----------------------------------------------------------------------
+    def input_time_s(self, bits: int) -> float:
+        """Longest input pulse at b bits: (2^b - 1) steps (s)."""
+        return ((1 << bits) - 1) * self.dac.step_time_s
+
+    def conversion_time_s(self, bits: int, cols_used: int) -> float:
+        """Time to convert one MVM's columns at b bits (s)."""
+        if self.adc.kind == "ramp":
+            return (1 << bits) * self.adc.step_time_s * self.adc.cols_per_adc
+        return bits * self.adc.step_time_s * min(self.adc.cols_per_adc, max(1, cols_used))
+
+    def mvm_time_s(self, bits: int, cols_used: int) -> float:
+        """One MVM: fixed + input pulse + conversion (s)."""
+        return self.mvm_fixed_time_s + self.input_time_s(bits) + self.conversion_time_s(bits, cols_used)
+
+    # ---- serialization ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Accelerator:
+        if not isinstance(data, dict):
+            raise ConfigError(f"accelerator must be a JSON object, got {type(data).__name__}")
+        kwargs = dict(_known(cls, "accelerator", data))
+        for name, kind in _SECTIONS.items():
+            if name in kwargs:
+                if not isinstance(kwargs[name], dict):
+                    raise ConfigError(f"accelerator.{name} must be an object, got {kwargs[name]!r}")
+                kwargs[name] = kind(**_known(kind, name, kwargs[name]))
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> Accelerator:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"accelerator is not valid JSON: {err}") from None
+        return cls.from_dict(data)
+
+
+_SECTIONS: dict[str, type] = {"array": ArraySpec, "dac": DACSpec, "adc": ADCSpec, "digital": DigitalSpec}
+
+
+def _known(kind: type, owner: str, data: dict) -> dict:
+    allowed = {f.name for f in dataclasses.fields(kind)}
+    unknown = set(data) - allowed
+    if unknown:
+        raise ConfigError(f"{owner} has unknown field(s) {sorted(unknown)}: allowed {sorted(allowed)}")
+    return data

@@ -1,0 +1,152 @@
+"""What each analog layer does in one inference: MVM count, rows driven, and the input-weighted
+sum of the conductances its inputs read (the activity-dependent part of the array energy).
+
+With a real batch (`inputs=`) every layer's input is captured with a forward pre-hook and turned
+into pulse-width codes exactly as its DAC would (|x| / range, clipped to 1, rounded to 2^b - 1
+steps); then, per sample,
+
+    code_g  = sum over MVMs and rows of  code_fraction(row) * G_row     [uS]
+    drives  = number of non-zero inputs over all MVMs (each is one wordline pulse)
+
+where G_row is the sum of the conductances (all slices, both devices of a pair) on that row: one
+convolution of the codes with the per-row conductance sums gives code_g without im2col.
+Without inputs a documented default activity is assumed instead (`DEFAULT_ACTIVITY`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tinycim.nn.layers import AnalogLayerMixin
+
+# Default input activity when no batch is given. Post-ReLU activations: about half are exactly zero
+# (no pulse, no wordline drive), and the mean code is about a quarter of full scale. An assumption
+# (typical of ReLU CNNs calibrated at a high percentile), stated so it can be replaced by `inputs=`.
+DEFAULT_NONZERO_FRACTION = 0.5
+DEFAULT_MEAN_CODE_FRACTION = 0.25
+
+
+@dataclass(frozen=True)
+class LayerActivity:
+    """One analog layer, per inference (one sample).
+
+    positions:  MVMs per sample (output pixels of a conv, leading positions of a linear).
+    out_channels, rows: outputs per MVM and rows driven per MVM (all groups).
+    macs:       useful multiply-accumulates (rows per group x outputs x positions).
+    code_g_us:  sum over MVMs and rows of input code fraction x row conductance sum (uS).
+    drives:     non-zero input pulses over all MVMs.
+    devices:    devices holding this layer's weights (slices x polarity x weights).
+    polarity_devices: 2 for a differential pair per weight, 1 for unipolar.
+    devices_per_weight: slices x polarity devices (one unit cell holds them all).
+    """
+
+    name: str
+    positions: int
+    out_channels: int
+    rows: int
+    macs: int
+    code_g_us: float
+    drives: float
+    devices: int
+    polarity_devices: int
+    devices_per_weight: int
+
+
+def _row_conductance(layer: AnalogLayerMixin, cond: torch.Tensor) -> torch.Tensor:
+    """Per-row conductance sums as a conv/linear weight: [groups, C_in/groups, *k] (conv) or [C_in] (uS).
+
+    cond: the layer's conductances [S, P, C_out, C_in/groups, *k] (uS)."""
+    g = cond.detach().float().sum(dim=(0, 1))  # [C_out, C_in/g, *k]
+    if isinstance(layer, nn.Linear):
+        return g.sum(dim=0)
+    geo = layer.geometry
+    return g.reshape(geo.groups, geo.out_per_group, *g.shape[1:]).sum(dim=1)
+
+
+def _codes(layer: AnalogLayerMixin, x: torch.Tensor, bits: int) -> torch.Tensor:
+    """Input code fractions in [0, 1] on the 2^b - 1 step pulse grid (same range rule as the DAC)."""
+    x = x.detach().float()
+    cfg = layer.analog_config
+    r_stored = float(layer.input_range)  # type: ignore[attr-defined]
+    if cfg.dac.range is not None:
+        r: torch.Tensor | float = cfg.dac.range
+    elif math.isfinite(r_stored) and r_stored > 0:
+        r = r_stored
+    else:  # per-sample max|x|: the simulator's ideal input gain control
+        dims = tuple(range(1, x.dim()))
+        r = x.abs().amax(dim=dims, keepdim=True).clamp(min=1e-12) if dims else x.abs().clamp(min=1e-12)
+    steps = (1 << bits) - 1
+    return torch.round((x.abs() / r).clamp(max=1.0) * steps) / steps
+
+
+def _conv(layer: nn.Module, x: torch.Tensor, w: torch.Tensor, groups: int) -> torch.Tensor:
+    fn = F.conv1d if x.dim() == 3 else F.conv2d
+    return fn(x, w, None, layer.stride, layer.padding, layer.dilation, groups)  # type: ignore[arg-type]
+
+
+def measured(layer: AnalogLayerMixin, x: torch.Tensor, g_row: torch.Tensor, bits: int) -> tuple[float, float]:
+    """(code_g_us, drives) per sample for a captured input batch x, given the per-row conductances."""
+    codes = _codes(layer, x, bits)
+    batch = max(1, x.shape[0])
+    nonzero = (codes > 0).float()
+    if isinstance(layer, nn.Linear):
+        return float((codes * g_row).sum()) / batch, float(nonzero.sum()) / batch
+    groups = layer.geometry.groups
+    code_g = _conv(layer, codes, g_row, groups).sum()  # type: ignore[arg-type]
+    drives = _conv(layer, nonzero, torch.ones_like(g_row), groups).sum()  # type: ignore[arg-type]
+    return float(code_g) / batch, float(drives) / batch
+
+
+def collect(model: nn.Module, example: torch.Tensor, bits: int, measure: bool) -> list[LayerActivity]:
+    """Run `model` once on `example` [B, ...] and describe every analog layer (in call order).
+
+    measure=False: shapes only, default activity; True: activity measured from `example`.
+    """
+    from tinycim.nn.convert import analog_layers
+
+    seen: dict[str, LayerActivity] = {}
+    handles = []
+
+    def hook_for(name: str, layer: AnalogLayerMixin):
+        def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+            if name not in seen:
+                seen[name] = _describe(name, layer, args[0], output, bits, measure)
+        return hook
+
+    for name, layer in analog_layers(model):
+        handles.append(layer.register_forward_hook(hook_for(name, layer)))  # type: ignore[attr-defined]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(example)
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return list(seen.values())
+
+
+def _describe(name: str, layer: AnalogLayerMixin, x: torch.Tensor, out: torch.Tensor, bits: int,
+              measure: bool) -> LayerActivity:
+    geo = layer.geometry
+    per_sample = out[0].numel()
+    c_out = geo.groups * geo.out_per_group
+    positions = per_sample // c_out
+    rows = geo.groups * geo.rows_per_group
+    cond = layer.conductances(0)
+    g_row = _row_conductance(layer, cond)
+    if measure:
+        code_g, drives = measured(layer, x, g_row, bits)
+    else:
+        code_g = positions * DEFAULT_MEAN_CODE_FRACTION * float(g_row.sum())
+        drives = positions * rows * DEFAULT_NONZERO_FRACTION
+    shape = cond.shape
+    return LayerActivity(name=name, positions=positions, out_channels=c_out, rows=rows,
+                         macs=positions * c_out * geo.rows_per_group, code_g_us=code_g, drives=drives,
+                         devices=math.prod(shape), polarity_devices=shape[1],
+                         devices_per_weight=shape[0] * shape[1])

@@ -1,0 +1,188 @@
+"""`prepare(model, hwa)`: a copy of a model with its Linear/Conv layers swapped for HWA layers.
+
+Also the per-step weight constraints (clipping, unipolar signs, remapping of the weight range)
+and the calibration pass that initializes the learned converter ranges.
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+from tinycim.errors import ConfigError
+from tinycim.nn.convert import fold_batchnorm
+from tinycim.tiles.geometry import layer_geometry
+from tinycim.tiles.mapping import unipolar_signs
+from tinycim.train.config import HWAConfig
+from tinycim.train.layers import HWAConv1d, HWAConv2d, HWALayerMixin, HWALinear, HWAShared
+
+HWA_FOR = {nn.Conv2d: HWAConv2d, nn.Conv1d: HWAConv1d, nn.Linear: HWALinear}
+SHARED_NAME = "hwa_shared"
+# A weight range below this is treated as an all-zero layer (unit scale), as in tiles.mapping.
+_TINY = 1e-12
+
+
+def hwa_layers(model: nn.Module) -> list[tuple[str, HWALayerMixin]]:
+    """(name, layer) of every HWA layer, in module order."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, HWALayerMixin)]
+
+
+def shared_state(model: nn.Module) -> HWAShared | None:
+    """The prepared model's shared HWA state, or None for a model `prepare` did not make."""
+    found = getattr(model, SHARED_NAME, None)
+    return found if isinstance(found, HWAShared) else None
+
+
+def hwa_config(model: nn.Module) -> HWAConfig:
+    """The HWAConfig a model was prepared with (HWAConfig() = plain for any other model)."""
+    shared = shared_state(model)
+    return shared.hwa if shared is not None else HWAConfig()
+
+
+def prepare(model: nn.Module, hwa: HWAConfig | str = "pcm", seed: int = 0) -> nn.Module:
+    """Return a hardware-aware copy of `model` (which is left untouched).
+
+    BatchNorm directly after a conv/linear is folded first when hwa.fold_bn; every nn.Linear,
+    nn.Conv1d and nn.Conv2d becomes the matching HWA layer (same `weight`/`bias` Parameters, so
+    any optimizer works); weight constraints are applied once. `seed` seeds the noise generator
+    (`fit` reseeds it from its TrainConfig.seed).
+    """
+    if isinstance(hwa, str):
+        hwa = HWAConfig.preset(hwa)
+    if not isinstance(hwa, HWAConfig):
+        raise ConfigError(f"hwa must be an HWAConfig or a preset name, got {type(hwa).__name__}")
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"prepare expects a torch.nn.Module, got {type(model).__name__}")
+    if shared_state(model) is not None:
+        raise ConfigError("this model is already prepared; prepare the original digital model")
+    model = copy.deepcopy(model)
+    if hwa.fold_bn:
+        fold_batchnorm(model)
+    shared = HWAShared(hwa, seed)
+    if type(model) in HWA_FOR:
+        raise ConfigError("prepare needs a container module (wrap a bare layer in nn.Sequential)")
+    for parent_name, parent in list(model.named_modules()):
+        for child_name, child in list(parent.named_children()):
+            if type(child) in HWA_FOR:
+                full = f"{parent_name}.{child_name}" if parent_name else child_name
+                setattr(parent, child_name, _swap(child, hwa, full, shared))
+    model.add_module(SHARED_NAME, shared)
+    if hwa.uniform:
+        model.register_forward_hook(_mark_shared_ready)
+    constrain_(model, remap=True)
+    return model
+
+
+def _mark_shared_ready(module: nn.Module, args: tuple, output: object) -> None:
+    shared = shared_state(module)
+    if shared is not None:
+        shared.ready.fill_(True)
+
+
+def _swap(module: nn.Module, hwa: HWAConfig, name: str, shared: HWAShared) -> HWALayerMixin:
+    cls = HWA_FOR[type(module)]
+    w = module.weight
+    if isinstance(module, nn.Linear):
+        new = cls(module.in_features, module.out_features, bias=module.bias is not None)
+        groups, kernel_numel, in_per_group = 1, 1, module.in_features
+    else:
+        if module.padding_mode != "zeros":
+            raise ConfigError(f"layer {name!r}: padding_mode {module.padding_mode!r} is not supported (only 'zeros')")
+        new = cls(module.in_channels, module.out_channels, module.kernel_size, stride=module.stride,
+                  padding=module.padding, dilation=module.dilation, groups=module.groups, bias=module.bias is not None)
+        groups, kernel_numel = module.groups, math.prod(module.kernel_size)
+        in_per_group = module.in_channels // module.groups
+    new = new.to(dtype=w.dtype, device=w.device)
+    with torch.no_grad():
+        new.weight.copy_(w)
+        if module.bias is not None:
+            new.bias.copy_(module.bias)
+    geometry = layer_geometry(name, groups=groups, in_per_group=in_per_group, out_per_group=w.shape[0] // groups,
+                              kernel_numel=kernel_numel, tile_rows=hwa.tile_rows, tile_cols=hwa.tile_cols)
+    new._init_hwa(hwa, name, geometry, shared)
+    if hwa.unipolar is not None:
+        new.unipolar_sign = _initial_signs(new.weight, geometry, hwa)
+    new.train(module.training)
+    return new
+
+
+def _initial_signs(weight: torch.Tensor, geometry, hwa: HWAConfig) -> torch.Tensor:
+    """+-1 per weight: fixed, or from the (pretrained) weights per layer or per tile-sized block."""
+    if hwa.unipolar != "auto" or hwa.unipolar_granularity == "tile":
+        return unipolar_signs(weight, geometry, hwa.unipolar)
+    sign = 1.0 if float(weight.detach().sum()) >= 0 else -1.0
+    return torch.full_like(weight.detach(), sign)
+
+
+@torch.no_grad()
+def constrain_(model: nn.Module, remap: bool | None = None) -> None:
+    """Enforce the weight constraints on the stored weights, after an optimizer step.
+
+    Clipping (alpha * std or fixed), unipolar signs (weights of the wrong sign go to 0), and,
+    every `remap_every` calls (or when remap=True), a fresh weight range s = max|W| per layer,
+    per column, or over the whole model (uniform). A no-op for models `prepare` did not make.
+    """
+    shared = shared_state(model)
+    if shared is None:
+        return
+    hwa = shared.hwa
+    layers = [layer for _, layer in hwa_layers(model)]
+    for layer in layers:
+        w = layer.weight  # type: ignore[attr-defined]
+        if hwa.clip == "std":
+            bound = hwa.clip_value * float(w.std()) if w.numel() > 1 else math.inf
+            w.clamp_(-bound, bound)
+        elif hwa.clip == "fixed":
+            w.clamp_(-hwa.clip_value, hwa.clip_value)
+        if layer.unipolar_sign is not None:
+            w.mul_(layer.unipolar_sign).clamp_(min=0).mul_(layer.unipolar_sign)
+    if remap is None:
+        shared.steps += 1
+        remap = int(shared.steps) % hwa.remap_every == 0
+    if not remap:
+        return
+    scales = [_weight_range(layer.weight, hwa.weight_range) for layer in layers]  # type: ignore[attr-defined]
+    if hwa.uniform and scales:
+        top = max(float(s.max()) for s in scales)
+        scales = [torch.full_like(s, top) for s in scales]
+    for layer, s in zip(layers, scales):
+        layer.w_scale.copy_(torch.where(s > _TINY, s, torch.ones_like(s)))
+
+
+def _weight_range(w: torch.Tensor, per: str) -> torch.Tensor:
+    if per == "column":
+        return w.abs().reshape(w.shape[0], -1).amax(dim=1)
+    return w.abs().max().expand(w.shape[0]).clone()
+
+
+@torch.no_grad()
+def init_ranges(model: nn.Module, x: torch.Tensor) -> None:
+    """Calibrate the converter ranges from a representative batch x [B, ...] (percentile of |x|
+    and of the tile partial sums), if they are not set yet. `fit` calls it before training."""
+    shared = shared_state(model)
+    if shared is None or not (shared.hwa.dac_bits or shared.hwa.adc_bits):
+        return
+    was_training = model.training
+    model.eval()
+    try:
+        model(x)
+    finally:
+        model.train(was_training)
+
+
+def set_noise_factor(model: nn.Module, factor: float) -> None:
+    """Scale the weight noise (warm-up schedule): 0 = off, 1 = the configured level."""
+    shared = shared_state(model)
+    if shared is not None:
+        shared.noise_factor = float(factor)
+
+
+def seed_noise(model: nn.Module, seed: int) -> torch.Generator | None:
+    """Reseed the model's noise generator; returns it (None for an unprepared model)."""
+    shared = shared_state(model)
+    if shared is None:
+        return None
+    shared.generator.manual_seed(seed)
+    return shared.generator
