@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/tinycim simulate --model analognet_kws --preset pcm --instances 4
+	$(VENV)/bin/tinycim quickstart --out runs/quickstart
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -20,7 +20,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from tinycim.nn.convert import analog_layers, model_info
-from tinycim.tiles.mapping import map_weights, weight_scale
+from tinycim.nn.state import gdc_signal
+from tinycim.tiles.mapping import effective_weights, map_weights, weight_scale
 
 EXPORT_FORMAT = "tinycim-export-v1"
 
@@ -59,6 +60,13 @@ def export_analog(amodel: nn.Module, out_dir: str | os.PathLike) -> Path:
                         block["sign"] = int(mapped.sign.reshape(geo.groups, geo.out_per_group, -1)[grp, o0, r0])
                     blocks.append(block)
         state = layer._state
+        if state is not None and state.gdc_ref is not None:
+            reference = state.gdc_ref[0].tolist()  # measured after programming instance 0
+        elif cfg.gdc is not None:  # expected from the targets; a chip measures its own after programming
+            w_t = effective_weights(mapped.g_target.unsqueeze(0), mapped, cfg.device.g_max_us)
+            reference = gdc_signal(w_t, mapped.significance, cfg.gdc)[0].tolist()
+        else:
+            reference = None
         entry = {
             "order": order,
             "name": name,
@@ -76,8 +84,8 @@ def export_analog(amodel: nn.Module, out_dir: str | os.PathLike) -> Path:
             "adc": {"bits": cfg.adc.bits, "range": cfg.adc.range or _finite_or_none(float(layer.output_range))},
             "digital_scale_per_column": scale.tolist(),
             "bias": None if layer.bias is None else layer.bias.detach().tolist(),
-            "gdc": {"mode": cfg.gdc,
-                    "reference": None if state is None or state.gdc_ref is None else state.gdc_ref[0].tolist()},
+            "gdc": {"mode": cfg.gdc, "reference": reference,
+                    "calibration_input": "random +-1 on every row; reference = RMS column response"},
         }
         layers.append(entry)
     save_file(tensors, str(out / "conductances.safetensors"), metadata={"format": EXPORT_FORMAT})

@@ -1,8 +1,135 @@
-"""CLI commands (placeholder until this group lands)."""
+"""`tinycim nas`: analog-aware architecture search (the library lives in `tinycim.nas`).
+
+Parses, builds the space / evaluator / executor, runs the search with a rich progress bar, and
+writes candidates.csv / candidates.json / pareto.png / best/ (a run directory for `tinycim drift`)
+into --out. Re-running the same command on the same --out resumes: finished candidates are read
+back from the store, never trained again.
+"""
 from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Optional
 
 import typer
 
+SEARCHES = ("evolution", "random")
+
+
+def nas_command(
+    space: str = typer.Option(..., "--space", help="resnet-like, tinyml or tinyml-unipolar."),
+    dataset: str = typer.Option(..., "--dataset", help="Dataset name (hapt, uci_har, speech_commands, ...)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Dataset folder or archive."),
+    budget_params: int = typer.Option(..., "--budget-params", help="Parameter budget (each candidate <= N)."),
+    trials: int = typer.Option(..., "--trials", help="Candidates to train."),
+    out: Path = typer.Option(..., "--out", help="Output folder (re-run on it to resume)."),
+    executor: str = typer.Option("ray", "--executor", help="ray (local cores or --address) or local."),
+    address: Optional[str] = typer.Option(None, "--address", help="Join this Ray cluster (e.g. auto)."),
+    seed: int = typer.Option(0, "--seed", help="Search seed (sampling, mutations, training seeds)."),
+    epochs: int = typer.Option(2, "--epochs", help="HWA fine-tuning epochs per candidate."),
+    fp_epochs: int = typer.Option(4, "--fp-epochs", help="FP pre-training epochs per candidate."),
+    instances: int = typer.Option(4, "--instances", help="Programmed chips K per drift evaluation."),
+    max_avm: Optional[float] = typer.Option(None, "--max-avm", help="AVM threshold T (accuracy points)."),
+    budget_energy: Optional[float] = typer.Option(None, "--budget-energy", help="Energy budget, J/inference."),
+    accelerator: str = typer.Option("aon-cim", "--accelerator", help="Cost-model preset: aon-cim or hermes."),
+    search: str = typer.Option("evolution", "--search", help="evolution (surrogate-guided) or random."),
+    population: int = typer.Option(8, "--population", help="Evolution: parents kept per generation."),
+    init: int = typer.Option(16, "--init", help="Evolution: random candidates before evolving."),
+    batch: int = typer.Option(4, "--batch", help="Candidates trained per generation / batch."),
+    evaluator: str = typer.Option("train", "--evaluator", help="train, or synthetic (no training: dry runs)"),
+    split_by: Optional[str] = typer.Option(None, "--split-by",
+                                           help="Loader split option (default speaker for speech_commands)."),
+) -> None:
+    """Search architectures that stay accurate under PCM drift within a parameter / energy budget."""
+    from tinycim.errors import ConfigError
+    from tinycim.nas import (
+        SPACES,
+        Constraints,
+        EvalSettings,
+        SearchConfig,
+        SyntheticEvaluator,
+        TrainEvaluator,
+        make_executor,
+        record_value,
+    )
+    from tinycim.nas.report import copy_best_run, plot_pareto, write_table
+
+    if space not in SPACES:
+        raise ConfigError(f"--space {space!r} unknown: allowed {', '.join(SPACES)}")
+    if search not in SEARCHES:
+        raise ConfigError(f"--search {search!r} unknown: allowed {', '.join(SEARCHES)}")
+    if evaluator not in ("train", "synthetic"):
+        raise ConfigError(f"--evaluator {evaluator!r} unknown: allowed train, synthetic")
+    from tinycim.data import load
+
+    if split_by is None and dataset == "speech_commands":
+        split_by = "speaker"  # a speaker in both train and val would inflate every candidate's accuracy
+    opts = {"split_by": split_by} if split_by else {}
+    train_ds = load(dataset, data_dir, "train", seed=seed, **opts)
+    the_space = SPACES[space](train_ds.input_shape, len(train_ds.classes))
+    runs_dir = out / "runs"
+    if evaluator == "synthetic":
+        ev = SyntheticEvaluator(the_space)
+    else:
+        val_ds = load(dataset, data_dir, "val", seed=seed, **opts)
+        ev = TrainEvaluator(the_space, train_ds, val_ds,
+                            EvalSettings(fp_epochs=fp_epochs, epochs=epochs, instances=instances,
+                                         accelerator=accelerator), runs_dir=runs_dir)
+    constraints = Constraints(max_params=budget_params, max_avm=max_avm, max_energy_j=budget_energy)
+    config = SearchConfig(trials=trials, seed=seed, population=population, init=min(init, trials),
+                          batch=batch)
+    runner = make_executor(executor, address=address)
+    # Everything that changes a candidate's numbers goes into the store header, so a resume with other
+    # settings is refused instead of mixing two experiments.
+    header = {"dataset": dataset, "data_dir": str(data_dir), "split_by": split_by, "evaluator": evaluator,
+              "eval": ev.settings.to_dict() if evaluator == "train" else None}
+    result = _run(the_space, ev, constraints, config, runner, out, search, header)
+
+    write_table(out, result.records, constraints, result.front)
+    plot_pareto(out / "pareto.png", result.records, constraints, result.front,
+                title=f"{space} on {dataset}: {len(result.records)} candidates")
+    if result.best is None:
+        typer.echo("no candidate met every constraint (see candidates.csv)")
+        raise typer.Exit(1)
+    best_dir = copy_best_run(runs_dir, result.best, out / "best") if evaluator == "train" else None
+    summary = {"best": result.best, "front": [r["key"] for r in result.front],
+               "trained_now": result.evaluated,
+               "best_run": str(best_dir) if best_dir else None}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    acc = record_value(result.best, "acc_1d")
+    typer.echo(f"best: acc_1d {acc:.2f} (std {record_value(result.best, 'std_1d'):.2f}, "
+               f"AVM {record_value(result.best, 'avm'):.2f}), {result.best['static']['params']:,} params; "
+               f"{len(result.front)} on the Pareto front; {result.evaluated} trained now, "
+               f"{len(result.records) - result.evaluated} read back")
+    if best_dir is not None:
+        typer.echo(f"best run: {best_dir}  (tinycim drift {best_dir})")
+    elif evaluator == "train":
+        typer.echo("best run not found locally (trained on a remote node?): its arch is in summary.json")
+
+
+def _run(space, ev, constraints, config, runner, out: Path, search: str, header: dict):
+    """Run the search under a rich progress bar showing the best feasible 1-day accuracy so far."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from tinycim.nas import ResultStore, Search, record_value
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=False) as bar:
+        task = bar.add_task("searching", total=config.trials)
+
+        def progress(done, total, best):
+            acc = record_value(best, "acc_1d") if best else math.nan
+            bar.update(task, completed=done, description=f"best acc_1d {acc:.2f}")
+
+        s = Search(space, ev, constraints, None, runner, config, progress=progress)
+        s.store = ResultStore(out / "store", {**s.settings(), **header})
+        try:
+            return s.run_evolution() if search == "evolution" else s.run_random()
+        finally:
+            runner.close()
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add `tinycim nas` to the root app."""
+    app.command("nas")(nas_command)

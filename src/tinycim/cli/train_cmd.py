@@ -1,8 +1,176 @@
-"""CLI commands (placeholder until this group lands)."""
+"""`tinycim train` and `tinycim drift`: thin wrappers over `tinycim.train`.
+
+train: plain training (no option), the default hardware-aware recipe (`--hwa`: FP pre-training,
+then BN folding and HWA fine-tuning with the `pcm` recipe), or full control (`--config` YAML/JSON
+with sections "hwa" (preset name or fields), "train", "pretrain", "analog" (preset or fields),
+"data" (loader options such as split_by), "distill" (bool)).
+drift: program a run's model K times and report accuracy over time (see docs/training.md).
+"""
 from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Optional
 
 import typer
 
+from tinycim.errors import ConfigError
+
+# Units accepted by --times (seconds per unit); a year is 365 days.
+TIME_UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 365 * 86400.0}
+CONFIG_SECTIONS = ("hwa", "train", "pretrain", "analog", "data", "distill")
+
+
+def parse_times(text: str) -> list[tuple[str, float]]:
+    """"1s,1h,1d,30d,1y" -> [(label, seconds)]; a bare number is seconds."""
+    out = []
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        match = re.fullmatch(r"([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z]*)", item.lower())
+        if not match or match.group(2) not in ("", *TIME_UNITS):
+            raise ConfigError(f"--times item {item!r} is invalid: allowed a number with unit {', '.join(TIME_UNITS)}")
+        out.append((item, float(match.group(1)) * TIME_UNITS.get(match.group(2), 1.0)))
+    if not out:
+        raise ConfigError("--times is empty: allowed a comma-separated list such as 1s,1h,1d")
+    return out
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A YAML or JSON object with the sections in CONFIG_SECTIONS."""
+    import yaml
+
+    if not path.is_file():
+        raise ConfigError(f"--config {path}: no such file")
+    text = path.read_text()
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(f"--config {path}: not valid {path.suffix.lstrip('.') or 'YAML'} ({err})") from None
+    data = data or {}
+    if not isinstance(data, dict) or set(data) - set(CONFIG_SECTIONS):
+        bad = sorted(set(data) - set(CONFIG_SECTIONS)) if isinstance(data, dict) else data
+        raise ConfigError(f"--config {path}: unknown section(s) {bad}: allowed {', '.join(CONFIG_SECTIONS)}")
+    return data
+
+
+def _load_split(dataset: str, data_dir: Optional[Path], split: str, seed: int, opts: dict[str, Any]):
+    from tinycim.data import load
+
+    return load(dataset, data_dir, split, seed=seed, **opts)
+
+
+def train_cmd(
+    model: str = typer.Option(..., "--model", help="Model name (see tinycim.models.list_models())."),
+    dataset: str = typer.Option(..., "--dataset", help="Dataset name (tinycim.data.list_datasets())."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Dataset folder (not needed for digits)."),
+    epochs: int = typer.Option(10, "--epochs", help="Epochs (of HWA fine-tuning with --hwa)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of data splits, init, shuffling and noise."),
+    hwa: bool = typer.Option(False, "--hwa", help="Default hardware-aware recipe for the pcm preset."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON file: hwa, train, pretrain, analog, data."),
+    out: Path = typer.Option(..., "--out", help="Run directory to write."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a killed run from its last checkpoint."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default: TrainConfig's)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size."),
+    pretrain_epochs: Optional[int] = typer.Option(None, "--pretrain-epochs", help="FP epochs before HWA (default --epochs)."),
+    split_by: Optional[str] = typer.Option(None, "--split-by", help="Dataset split option (speech_commands: speaker)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Train a model; write model.safetensors, config.json and metrics.json to --out."""
+    import torch
+    from rich.console import Console
+
+    from tinycim.config import AnalogConfig
+    from tinycim.models import create_model
+    from tinycim.train import HWAConfig, TrainConfig, evaluate, fit, load_run, prepare, save_run, to_digital
+
+    console = Console(stderr=True)
+    spec = read_config_file(config) if config is not None else {}
+    hwa_spec = spec.get("hwa", "pcm" if hwa else None)
+    hwa_cfg = (HWAConfig.preset(hwa_spec) if isinstance(hwa_spec, str) else
+               HWAConfig.from_dict(hwa_spec) if hwa_spec is not None else HWAConfig())
+    analog_spec = spec.get("analog", "pcm")
+    analog = AnalogConfig.preset(analog_spec) if isinstance(analog_spec, str) else AnalogConfig.from_dict(analog_spec)
+    overrides = {k: v for k, v in (("lr", lr), ("batch_size", batch_size)) if v is not None}
+    train_cfg = TrainConfig.from_dict({**spec.get("train", {}), "epochs": epochs, "seed": seed, **overrides})
+    data_opts = dict(spec.get("data", {}))
+    if split_by is not None:
+        data_opts["split_by"] = split_by
+    train_ds = _load_split(dataset, data_dir, "train", seed, data_opts)
+    val_ds = _load_split(dataset, data_dir, "val", seed, data_opts)
+    model_kwargs = {"num_classes": len(train_ds.classes)}
+    torch.manual_seed(seed)  # weight init of the zoo model
+    net = prepare(create_model(model, **model_kwargs), HWAConfig())
+    extra: dict[str, Any] = {"dataset": dataset, "data_options": data_opts}
+    teacher = None
+    if hwa_cfg.enabled:
+        pre_cfg = TrainConfig.from_dict({**train_cfg.to_dict(), **spec.get("pretrain", {}),
+                                         "epochs": pretrain_epochs if pretrain_epochs is not None else epochs})
+        pre_dir = out / "pretrain"
+        if resume and (pre_dir / "model.safetensors").is_file():
+            net = load_run(pre_dir)[0]
+        else:
+            console.print(f"FP pre-training: {pre_cfg.epochs} epochs")
+            res = fit(net, train_ds, val_ds, pre_cfg, out_dir=pre_dir, resume=resume, progress=progress)
+            save_run(pre_dir, model, net, HWAConfig(), analog, pre_cfg, res.history, model_kwargs, extra)
+        fp = to_digital(net)
+        extra["fp_val_acc"] = evaluate(fp, val_ds)
+        teacher = fp if spec.get("distill", True) else None
+        net = prepare(fp, hwa_cfg, seed=seed)
+        analog = hwa_cfg.analog_config(analog)
+        console.print(f"hardware-aware fine-tuning: {train_cfg.epochs} epochs (FP val acc {extra['fp_val_acc']:.2f} %)")
+    result = fit(net, train_ds, val_ds, train_cfg, out_dir=out, resume=resume, teacher=teacher, progress=progress)
+    save_run(out, model, net, hwa_cfg, analog, train_cfg, result.history, model_kwargs, extra)
+    console.print(f"done: final val acc {result.final_val_acc} %, best {result.best_val_acc} % "
+                  f"(epoch {result.best_epoch}); wrote {out}")
+
+
+def drift_cmd(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `tinycim train`."),
+    dataset: str = typer.Option(..., "--dataset", help="Dataset name."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Dataset folder (not needed for digits)."),
+    split: str = typer.Option("test", "--split", help="train, val, test or all."),
+    times: str = typer.Option("1s,1h,1d,30d,1y", "--times", help="Comma-separated times after programming."),
+    instances: int = typer.Option(10, "--instances", help="Independent programmings (Monte-Carlo)."),
+    seed: int = typer.Option(0, "--seed", help="Programming seed."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the result as JSON here."),
+    batch_size: int = typer.Option(512, "--batch-size", help="Outputs per forward call (memory bound)."),
+) -> None:
+    """Accuracy of a trained model on the analog hardware over time: mean and std over K chips."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tinycim.train import evaluate_drift, load_run, to_analog
+    from tinycim.train.checkpoint import atomic_write_text
+
+    if not isinstance(instances, int) or instances < 1:
+        raise ConfigError(f"--instances = {instances!r} is invalid: allowed range >= 1")
+    grid = parse_times(times)
+    model, hwa, analog, meta = load_run(run_dir)
+    opts = meta["extra"].get("data_options", {})
+    data_seed = meta["train"].get("seed", 0)
+    ds = _load_split(dataset, data_dir, split, data_seed, opts)
+    calib = None
+    if not (hwa.dac_bits or hwa.adc_bits):  # ranges not learned: calibrate them on training data
+        calib = _load_split(dataset, data_dir, "train", data_seed, opts).tensors[0][:512]
+    amodel = to_analog(model, analog, calibrate_with=calib)
+    res = evaluate_drift(amodel, ds, times=[t for _, t in grid], instances=instances, seed=seed, batch_size=batch_size)
+    report = {"run_dir": str(run_dir), "dataset": dataset, "split": split, "n_samples": len(ds),
+              "instances": instances, "seed": seed, "fp_accuracy": res.fp_accuracy,
+              "labels": [label for label, _ in grid], "times_s": res.times, "mean": res.mean, "std": res.std,
+              "per_instance": res.per_instance, "analog_config": analog.to_dict()}
+    table = Table(title=f"{run_dir} on {dataset}/{split} ({len(ds)} samples, {instances} instances)")
+    table.add_column("time")
+    table.add_column("accuracy %", justify="right")
+    table.add_column("vs FP (pp)", justify="right")
+    table.add_row("FP32", f"{res.fp_accuracy:.2f}", "")
+    for (label, _), mean, std in zip(grid, res.mean, res.std):
+        table.add_row(label, f"{mean:.2f} +- {std:.2f}", f"{mean - res.fp_accuracy:+.2f}")
+    Console().print(table)
+    if json_out is not None:
+        atomic_write_text(Path(json_out), json.dumps(report, indent=2))
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add `train` and `drift` to the root app."""
+    app.command("train")(train_cmd)
+    app.command("drift")(drift_cmd)

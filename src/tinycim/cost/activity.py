@@ -101,24 +101,26 @@ def measured(layer: AnalogLayerMixin, x: torch.Tensor, g_row: torch.Tensor, bits
     return float(code_g) / batch, float(drives) / batch
 
 
-def collect(model: nn.Module, example: torch.Tensor, bits: int, measure: bool) -> list[LayerActivity]:
-    """Run `model` once on `example` [B, ...] and describe every analog layer (in call order).
+def collect(model: nn.Module, layers: dict[str, AnalogLayerMixin], example: torch.Tensor, bits: int,
+            measure: bool) -> list[LayerActivity]:
+    """Run `model` once on `example` [B, ...] and describe every analog layer of `layers` in call order.
 
+    model: the converted model, or (measure=False only) its digital original: the modules of the
+        same names give the shapes, and a digital forward is much cheaper than the analog one.
     measure=False: shapes only, default activity; True: activity measured from `example`.
     """
-    from tinycim.nn.convert import analog_layers
-
     seen: dict[str, LayerActivity] = {}
     handles = []
 
-    def hook_for(name: str, layer: AnalogLayerMixin):
+    def hook_for(name: str):
         def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
             if name not in seen:
-                seen[name] = _describe(name, layer, args[0], output, bits, measure)
+                seen[name] = _describe(name, layers[name], args[0], output, bits, measure)
         return hook
 
-    for name, layer in analog_layers(model):
-        handles.append(layer.register_forward_hook(hook_for(name, layer)))  # type: ignore[attr-defined]
+    for name, module in model.named_modules():
+        if name in layers:
+            handles.append(module.register_forward_hook(hook_for(name)))
     was_training = model.training
     try:
         model.eval()

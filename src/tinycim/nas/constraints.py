@@ -38,7 +38,8 @@ class Constraints:
     def __post_init__(self) -> None:
         for name in ("max_params", "max_energy_j", "max_devices", "max_avm"):
             value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+            ok = isinstance(value, (int, float)) and value > 0 and math.isfinite(value)
+            if value is not None and not ok:
                 raise ConfigError(f"constraints.{name} = {value!r} is invalid: allowed > 0 or None")
 
     def static_violations(self, static: Mapping[str, Any]) -> list[str]:

@@ -35,7 +35,8 @@ class ResNetSpace(SearchSpace):
     name = "resnet-like"
 
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10, *,
-                 stem_channels: Sequence[int] = (8, 12, 16, 32, 48, 64), stem_kernels: Sequence[int] = (3, 5, 7),
+                 stem_channels: Sequence[int] = (8, 12, 16, 32, 48, 64),
+                 stem_kernels: Sequence[int] = (3, 5, 7),
                  max_main_blocks: int = 5, max_res_blocks: int = 15, max_branches: int = 4,
                  widen_factors: Sequence[float] = (1.0, 1.5, 2.0, 2.5, 3.0)):
         self.input_shape = tuple(int(s) for s in input_shape)
@@ -43,7 +44,8 @@ class ResNetSpace(SearchSpace):
             raise ConfigError(f"resnet-like space needs a [C, H, W] input (use 'tinyml' for 1-D), "
                               f"got {self.input_shape}")
         if not (1 <= max_main_blocks <= 5 and 1 <= max_res_blocks <= 15 and 1 <= max_branches <= 4):
-            raise ConfigError("resnet-like limits: max_main_blocks 1..5, max_res_blocks 1..15, max_branches 1..4")
+            raise ConfigError("resnet-like limits: max_main_blocks 1..5, max_res_blocks 1..15, "
+                              "max_branches 1..4")
         self.num_classes = int(num_classes)
         self.stem_channels = tuple(sorted(int(c) for c in stem_channels))
         self.stem_kernels = tuple(sorted(int(k) for k in stem_kernels))
@@ -59,7 +61,8 @@ class ResNetSpace(SearchSpace):
 
     def sample(self, rng: np.random.Generator) -> Arch:
         m = choice(rng, self.main_blocks)
-        return {"stem_channels": choice(rng, self.stem_channels), "stem_kernel": choice(rng, self.stem_kernels),
+        return {"stem_channels": choice(rng, self.stem_channels),
+                "stem_kernel": choice(rng, self.stem_kernels),
                 "main_blocks": [self._block(rng) for _ in range(m)]}
 
     def mutate(self, arch: Arch, rng: np.random.Generator, kind: str | None = None) -> Arch:
@@ -136,7 +139,8 @@ class ResNetSpace(SearchSpace):
         self.validate(arch)
         return ResNetLike(in_channels=None, num_classes=self.num_classes, input_shape=self.input_shape,
                           stem_channels=arch["stem_channels"], stem_kernel=arch["stem_kernel"],
-                          main_blocks=[dict(b) for b in arch["main_blocks"]], bottleneck_ratio=BOTTLENECK_RATIO)
+                          main_blocks=[dict(b) for b in arch["main_blocks"]],
+                          bottleneck_ratio=BOTTLENECK_RATIO)
 
     def count_params(self, arch: Arch) -> int:
         """Analytic count mirroring ResNetLike (convs without bias, BN 2 per channel, option-B shortcuts),

@@ -15,7 +15,8 @@ from torch import nn
 
 from tinycim.errors import ConfigError
 
-__all__ = ["Arch", "SearchSpace", "MUTATION_KINDS", "arch_key", "check_in", "choice", "nearest", "step_choice"]
+__all__ = ["Arch", "SearchSpace", "MUTATION_KINDS", "arch_key", "check_in", "choice", "nearest",
+           "step_choice"]
 
 Arch = dict[str, Any]
 

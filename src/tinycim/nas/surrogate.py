@@ -85,7 +85,8 @@ def cross_val_tau(X: np.ndarray, targets: Mapping[str, Sequence[float]], folds: 
     for f in range(folds):
         test = order[f::folds]
         train = np.setdiff1d(order, test)
-        model = Surrogate(seed=seed, **kwargs).fit(X[train], {k: np.asarray(v)[train] for k, v in targets.items()})
+        fold_targets = {k: np.asarray(v)[train] for k, v in targets.items()}
+        model = Surrogate(seed=seed, **kwargs).fit(X[train], fold_targets)
         for name, values in model.predict(X[test]).items():
             pred[name][test] = values
     return {name: kendall_tau(np.asarray(targets[name], float), pred[name]) for name in TARGETS}

@@ -102,7 +102,9 @@ class TinyMLSpace(SearchSpace):
 
     def _gene_value(self, gene: str, value: Any) -> float:
         """Numeric code of a gene value: the value itself for numbers, the option index otherwise."""
-        return float(value) if isinstance(value, (int, float)) else float(self.gene_options(gene).index(value))
+        if isinstance(value, (int, float)):
+            return float(value)
+        return float(self.gene_options(gene).index(value))
 
     def encode(self, arch: Arch) -> np.ndarray:
         n = len(self.layer_genes)
@@ -116,7 +118,8 @@ class TinyMLSpace(SearchSpace):
         n = len(self.layer_genes)
         vec = np.asarray(vector, dtype=float)
         if vec.shape != (1 + n * self.max_layers,):
-            raise ConfigError(f"{self.name} vector must have length {1 + n * self.max_layers}, got {vec.shape}")
+            raise ConfigError(f"{self.name} vector must have length {1 + n * self.max_layers}, "
+                              f"got {vec.shape}")
         depth = int(round(vec[0]))
         if not self.min_layers <= depth <= self.max_layers:
             raise ConfigError(f"encoded depth {vec[0]} outside {self.min_layers}..{self.max_layers}")
@@ -135,6 +138,14 @@ class TinyMLSpace(SearchSpace):
         self.validate(arch)
         return PlainCNN(self.input_shape, self.num_classes,
                         [{g: layer[g] for g in _LAYER_GENES} for layer in arch["layers"]])
+
+    def zoo_spec(self, arch: Arch) -> tuple[str, dict[str, Any]]:
+        """(registered model name, kwargs) that rebuild ``arch`` with ``create_model``, so a saved run
+        loads with ``tinycim.train.load_run`` / ``tinycim drift``: the zoo's PlainCNN subclasses take
+        ``layers`` and ``input_shape`` (har_cnn for [C, T], kws_cnn5 for [C, H, W])."""
+        return ("har_cnn" if self.dims == 1 else "kws_cnn5",
+                {"num_classes": self.num_classes, "input_shape": list(self.input_shape),
+                 "layers": [{g: layer[g] for g in _LAYER_GENES} for layer in arch["layers"]]})
 
     def count_params(self, arch: Arch) -> int:
         """Conv weights (no bias: BN follows) + BN scale/shift + linear head, as PlainCNN builds them."""

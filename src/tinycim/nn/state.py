@@ -86,7 +86,7 @@ def program_layer(
     )
     set_time(state, 0.0, config)
     if config.gdc is not None:
-        state.gdc_ref = _gdc_signal(state, config)
+        state.gdc_ref = gdc_signal(state.w_eff, state.mapped.significance, config.gdc)
         state.gdc_scale = torch.ones_like(state.gdc_ref)
     return state
 
@@ -102,10 +102,11 @@ def set_time(state: ProgrammedState, seconds: float, config: AnalogConfig) -> No
     state.w_eff = effective_weights(g, state.mapped, config.device.g_max_us)
     state.t_inf = t
     if config.gdc is not None and state.gdc_ref is not None:
-        state.gdc_scale = state.gdc_ref / _gdc_signal(state, config).clamp(min=_TINY)
+        signal = gdc_signal(state.w_eff, state.mapped.significance, config.gdc)
+        state.gdc_scale = state.gdc_ref / signal.clamp(min=_TINY)
 
 
-def _gdc_signal(state: ProgrammedState, config: AnalogConfig) -> torch.Tensor:
+def gdc_signal(w_eff: torch.Tensor, significance: torch.Tensor, mode: str | None) -> torch.Tensor:
     """Array response to the calibration input: [K, 1] (per layer) or [K, C_out] (per column).
 
     The calibration input is random +-1 on every row; the RMS of a column's response is then
@@ -113,9 +114,9 @@ def _gdc_signal(state: ProgrammedState, config: AnalogConfig) -> torch.Tensor:
     weighs each device by its contribution to real outputs, where large weights dominate and
     drift less than small ones.
     """
-    combined = torch.einsum("ks...,s->k...", state.w_eff, state.mapped.significance)
+    combined = torch.einsum("ks...,s->k...", w_eff, significance)
     k, c_out = combined.shape[:2]
     per_column_sq = combined.square().reshape(k, c_out, -1).sum(dim=2)
-    if config.gdc == "column":
+    if mode == "column":
         return per_column_sq.sqrt()
     return per_column_sq.mean(dim=1, keepdim=True).sqrt()

@@ -180,8 +180,9 @@ class HWAConfig(_JsonMixin):
         return HWA_PRESETS[name]
 
     def analog_config(self, base: AnalogConfig | str = "pcm") -> AnalogConfig:
-        """The AnalogConfig that runs what this recipe trained for: `base` with the same converter
-        bits, tile rows, weight range, polarity and weight levels (ranges are set by `to_analog`)."""
+        """The AnalogConfig that runs what this recipe trained for: `base` with this recipe's
+        weight range, polarity and weight levels, and, where the recipe simulated them, its
+        converter bits and tile size (ranges are set by `to_analog`). BN is never folded again."""
         cfg = AnalogConfig.preset(base) if isinstance(base, str) else base
         mapping = MappingConfig(
             polarity="unipolar" if self.unipolar else "differential",
@@ -189,12 +190,14 @@ class HWAConfig(_JsonMixin):
             weight_range="uniform" if self.uniform else self.weight_range,
             weight_bits=self.weight_bits, device_bits=self.device_bits,
         )
-        return dataclasses.replace(
-            cfg, mapping=mapping, fold_bn=False,
-            tile=dataclasses.replace(cfg.tile, rows=self.tile_rows, cols=self.tile_cols),
-            dac=dataclasses.replace(cfg.dac, bits=self.dac_bits),
-            adc=dataclasses.replace(cfg.adc, bits=self.adc_bits),
-        )
+        cfg = dataclasses.replace(cfg, mapping=mapping, fold_bn=False)
+        if self.adc_bits or self.unipolar:
+            cfg = dataclasses.replace(cfg, tile=dataclasses.replace(cfg.tile, rows=self.tile_rows, cols=self.tile_cols))
+        if self.dac_bits:
+            cfg = dataclasses.replace(cfg, dac=dataclasses.replace(cfg.dac, bits=self.dac_bits))
+        if self.adc_bits:
+            cfg = dataclasses.replace(cfg, adc=dataclasses.replace(cfg.adc, bits=self.adc_bits))
+        return cfg
 
 
 # The default hardware-aware recipe for the `pcm` preset (AnalogNets-style, seed A): per-column

@@ -28,7 +28,7 @@ class HWAShared(nn.Module):
     """State every HWA layer of one model shares: noise generator and schedule, step counter,
     and (uniform mode, seed B) the single learned DAC and ADC ranges.
 
-    Registered once on the prepared model as `hwa_shared`, so its tensors live in the state_dict.
+    Registered once, as `hwa_shared` under the first HWA layer, so its tensors live in the state_dict.
     """
 
     def __init__(self, hwa: HWAConfig, seed: int = 0) -> None:
@@ -101,7 +101,7 @@ class HWALayerMixin:
         """First calibration pass: own ranges take the value; shared ranges the max over layers."""
         p = getattr(self._range_owner(), attr)
         if self.hwa.uniform:
-            value = max(value, float(p.exp()))
+            value = max(value, float(p.detach().exp()))
         p.fill_(math.log(value))
 
     # ---- weights -----------------------------------------------------------------------------
@@ -140,7 +140,7 @@ class HWALayerMixin:
         if hwa.adc_bits:
             p, tiled = self._tile_sums(x, w_n)  # tiled: [B, n_tiles, C_out, ...] / [B, n_tiles, ..., C_out]
             if observing:
-                unit = 1.0 if r_in is None else float(r_in)
+                unit = 1.0 if r_in is None else float(r_in.detach())
                 self._observe("log_output_range", percentile_abs(p, hwa.range_percentile) / unit)
             fs = self.output_range if r_in is None else self.output_range * r_in
             p = fake_quant(p, fs, hwa.adc_bits)

@@ -31,8 +31,7 @@ def hwa_layers(model: nn.Module) -> list[tuple[str, HWALayerMixin]]:
 
 def shared_state(model: nn.Module) -> HWAShared | None:
     """The prepared model's shared HWA state, or None for a model `prepare` did not make."""
-    found = getattr(model, SHARED_NAME, None)
-    return found if isinstance(found, HWAShared) else None
+    return next((m for m in model.modules() if isinstance(m, HWAShared)), None)
 
 
 def hwa_config(model: nn.Module) -> HWAConfig:
@@ -68,7 +67,11 @@ def prepare(model: nn.Module, hwa: HWAConfig | str = "pcm", seed: int = 0) -> nn
             if type(child) in HWA_FOR:
                 full = f"{parent_name}.{child_name}" if parent_name else child_name
                 setattr(parent, child_name, _swap(child, hwa, full, shared))
-    model.add_module(SHARED_NAME, shared)
+    layers = hwa_layers(model)
+    if not layers:
+        raise ConfigError("prepare found no nn.Linear, nn.Conv1d or nn.Conv2d layer to make hardware-aware")
+    # Registered under the first HWA layer, not the root: a root nn.Sequential would call it.
+    layers[0][1].add_module(SHARED_NAME, shared)  # type: ignore[attr-defined]
     if hwa.uniform:
         model.register_forward_hook(_mark_shared_ready)
     constrain_(model, remap=True)

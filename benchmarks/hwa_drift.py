@@ -1,0 +1,147 @@
+"""Hardware-aware training on real data: accuracy under PCM drift, unipolar devices, HamQ.
+
+    python benchmarks/hwa_drift.py har  --data-dir /work/shared/data/uci_hapt_raw.tar.xz
+    python benchmarks/hwa_drift.py kws  --data-dir /work/shared/data/speech_commands_v0.02_test
+    python benchmarks/hwa_drift.py har-unipolar --data-dir ...    python benchmarks/hwa_drift.py kws-hamq --data-dir ...
+
+Each task trains an FP32 model (cached under --work), then the hardware-aware variant from it,
+and prints a table; not a test (minutes on 2 cores). Settings are printed with the results.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import torch
+
+import tinycim as tc
+from tinycim.data import Dataset, load
+from tinycim.models import create_model
+from tinycim.train import (HWAConfig, TrainConfig, evaluate, evaluate_drift, fit, load_run, on_cell_fraction,
+                           prepare, save_run, to_analog, to_digital)
+
+TIMES = [("1s", 1.0), ("1h", 3600.0), ("1d", 86400.0), ("30d", 2.592e6), ("1y", 3.1536e7)]
+TASKS = {  # dataset, model, loader options, FP lr
+    "har": ("hapt", "har_cnn", {}, 2e-3),
+    "kws": ("speech_commands", "analognet_kws", {"split_by": "speaker"}, 2e-3),
+}
+CALIBRATION = 512  # training samples that calibrate a plainly trained model's converter ranges
+
+
+def data(task: str, data_dir: str, seed: int):
+    name, _, opts, _ = TASKS[task]
+    train, val, test = (load(name, data_dir, s, seed=seed, **opts) for s in ("train", "val", "test"))
+    if task == "kws":  # 338 test clips only: score on the held-out speakers of val + test (704 clips)
+        test = Dataset(torch.cat([val.x, test.x]), torch.cat([val.y, test.y]), classes=test.classes,
+                       name=test.name, split="val+test")
+    return train, val, test
+
+
+def fp_model(task, train, val, args):
+    run = Path(args.work) / f"{task}-fp"
+    if (run / "model.safetensors").is_file():
+        return to_digital(load_run(run)[0])
+    _, model_name, _, lr = TASKS[task]
+    torch.manual_seed(args.seed)
+    kwargs = {"num_classes": len(train.classes)}
+    net = prepare(create_model(model_name, **kwargs), HWAConfig())
+    cfg = TrainConfig(epochs=args.fp_epochs, lr=lr, batch_size=args.batch_size, seed=args.seed)
+    res = fit(net, train, val, cfg, progress=False)
+    save_run(run, model_name, net, HWAConfig(), tc.AnalogConfig.preset("pcm"), cfg, res.history, kwargs)
+    return to_digital(net)
+
+
+def hwa_finetune(fp, hwa, train, val, args, lr=5e-4):
+    prepared = prepare(fp, hwa, seed=args.seed)
+    cfg = TrainConfig(epochs=args.hwa_epochs, lr=lr, batch_size=args.batch_size, seed=args.seed)
+    t0 = time.perf_counter()
+    res = fit(prepared, train, val, cfg, teacher=fp, progress=False)
+    return prepared, res, time.perf_counter() - t0
+
+
+def drift_row(label, amodel, test, args):
+    dr = evaluate_drift(amodel, test, times=[t for _, t in TIMES], instances=args.instances, seed=args.seed,
+                        batch_size=args.eval_batch)
+    cells = " | ".join(f"{m:.2f} +- {s:.2f}" for m, s in zip(dr.mean, dr.std))
+    print(f"| {label} | {dr.fp_accuracy:.2f} | {cells} |", flush=True)
+    return dr
+
+
+def drift_task(task, args):
+    train, val, test = data(task, args.data_dir, args.seed)
+    fp = fp_model(task, train, val, args)
+    print(f"{task}: train {len(train)}, val {len(val)}, test {len(test)}; FP32 test {evaluate(fp, test):.2f} %")
+    hwa = HWAConfig.preset("pcm")
+    prepared, res, secs = hwa_finetune(fp, hwa, train, val, args)
+    print(f"HWA recipe {hwa.to_json(None)}; {args.hwa_epochs} epochs in {secs:.0f} s")
+    print("| model | FP32 | " + " | ".join(label for label, _ in TIMES) + " |")
+    print("|---" * (len(TIMES) + 2) + "|")
+    plain_prepared = prepare(fp, HWAConfig())
+    drift_row("trained plainly (calibrated 8-bit DAC/ADC)",
+              to_analog(plain_prepared, "pcm", calibrate_with=train.x[:CALIBRATION]), test, args)
+    drift_row("hardware-aware (pcm recipe)", to_analog(prepared, "pcm"), test, args)
+
+
+def unipolar_task(args):
+    train, val, test = data("har", args.data_dir, args.seed)
+    fp = fp_model("har", train, val, args)
+    fp_acc = evaluate(fp, test)
+    print(f"har: FP32 test {fp_acc:.2f} %")
+    print("| weights | HWA model | analog, ideal device | analog, PCM 1 s (10 inst.) |")
+    print("|---|---|---|---|")
+    for bits in args.unipolar_bits:
+        hwa = HWAConfig(unipolar="positive", weight_bits=bits, dac_bits=8, adc_bits=8, fold_bn=True,
+                        noise="gaussian", noise_eta=0.02, noise_per="column")
+        prepared, _, _ = hwa_finetune(fp, hwa, train, val, args, lr=1e-3)
+        ideal = evaluate(to_analog(prepared, hwa.analog_config("ideal")), test)
+        pcm = evaluate_drift(to_analog(prepared, "pcm"), test, times=[1.0], instances=args.instances)
+        print(f"| {bits}-bit positive-only | {evaluate(prepared, test):.2f} | {ideal:.2f} ({ideal - fp_acc:+.2f} pp) "
+              f"| {pcm.mean[0]:.2f} +- {pcm.std[0]:.2f} |", flush=True)
+
+
+def hamq_task(args):
+    train, val, test = data("kws", args.data_dir, args.seed)
+    fp = fp_model("kws", train, val, args)
+    print(f"kws: FP32 test {evaluate(fp, test):.2f} %")
+    print("| HamQ lambda | ON cells (% of bit-cells) | vs lambda 0 | accuracy, 6-bit ideal analog | vs lambda 0 |")
+    print("|---|---|---|---|---|")
+    base = dataclasses.replace(HWAConfig.preset("pcm"), dac_bits=6, adc_bits=6, weight_bits=6)
+    ref = None
+    for lam in [0.0, *args.hamq_lambdas]:
+        prepared, _, _ = hwa_finetune(fp, dataclasses.replace(base, hamq_lambda=lam), train, val, args)
+        on = on_cell_fraction(prepared) * 100
+        acc = evaluate(to_analog(prepared, base.analog_config("ideal")), test)
+        ref = ref or (on, acc)
+        print(f"| {lam} | {on:.1f} | {100 * (on / ref[0] - 1):+.1f} % | {acc:.2f} | {acc - ref[1]:+.2f} pp |", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("task", choices=["har", "kws", "har-unipolar", "kws-hamq"])
+    ap.add_argument("--data-dir", required=True)
+    ap.add_argument("--work", default="/tmp/tinycim-hwa-bench")
+    ap.add_argument("--fp-epochs", type=int, default=20)
+    ap.add_argument("--hwa-epochs", type=int, default=10)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--instances", type=int, default=10)
+    ap.add_argument("--eval-batch", type=int, default=2560)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--unipolar-bits", type=int, nargs="+", default=[2, 4])
+    ap.add_argument("--hamq-lambdas", type=float, nargs="+", default=[0.02, 0.05])
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(json.dumps(vars(args)))
+    if args.task in ("har", "kws"):
+        drift_task(args.task, args)
+    elif args.task == "har-unipolar":
+        unipolar_task(args)
+    else:
+        hamq_task(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""`estimate(model, accelerator, ...)`: map a model onto an accelerator and count what it costs.
+
+    import tinycim as tc
+    report = tc.cost.estimate(model, accelerator="aon-cim", act_bits=8)
+    report.tops_per_watt, report.energy_per_inference_j, report.latency_s, report.area_mm2
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from tinycim.config import AnalogConfig, MappingConfig, TileConfig
+from tinycim.cost.accelerator import Accelerator
+from tinycim.cost.activity import collect
+from tinycim.cost.events import layer_cost
+from tinycim.cost.placement import accelerator_geometry, place
+from tinycim.cost.presets import get_accelerator
+from tinycim.cost.report import CostReport, area_mm2
+from tinycim.errors import ConfigError, MappingError
+
+PERIPHERIES = ("uniform", "per-layer")
+MAX_ACT_BITS = 16
+
+
+def analog_config_for(acc: Accelerator, act_bits: int, polarity: str | None = None) -> AnalogConfig:
+    """The AnalogConfig a digital model is converted with for `acc`: its preset, the accelerator's
+    array size as tile, and b-bit DAC/ADC."""
+    base = AnalogConfig.preset(acc.analog_preset)
+    mapping = base.mapping if polarity is None else dataclasses.replace(base.mapping, polarity=polarity)
+    return dataclasses.replace(base, tile=TileConfig(acc.array.rows, acc.array.cols), mapping=mapping,
+                               dac=dataclasses.replace(base.dac, bits=act_bits),
+                               adc=dataclasses.replace(base.adc, bits=act_bits))
+
+
+def _is_analog(model: nn.Module) -> bool:
+    from tinycim.nn.convert import analog_layers
+
+    return bool(analog_layers(model))
+
+
+def _input_shape(model: nn.Module, input_shape: Sequence[int] | None, inputs: torch.Tensor | None) -> tuple[int, ...]:
+    if inputs is not None:
+        return tuple(inputs.shape[1:])
+    shape = input_shape or getattr(model, "input_shape", None) or getattr(model, "default_input_shape", None)
+    if shape is None:
+        raise ConfigError("input_shape is required (no batch dim), e.g. input_shape=(1, 49, 10): the model has "
+                          "no input_shape attribute and no inputs= batch was given")
+    return tuple(int(s) for s in shape)
+
+
+def estimate(model: nn.Module | str, accelerator: Accelerator | str = "aon-cim", *,
+             input_shape: Sequence[int] | None = None, act_bits: int = 8, inputs: torch.Tensor | None = None,
+             polarity: str | None = None, periphery: str | None = None) -> CostReport:
+    """Energy, latency, area and TOPS/W of one inference of `model` on `accelerator`.
+
+    model: a torch model (digital: converted internally with `analog_config_for`), an already
+        converted (and possibly programmed/drifted) analog model, or a zoo model name.
+    accelerator: an `Accelerator` or a preset name ("aon-cim", "hermes").
+    input_shape: one sample's shape, no batch (default: the model's `input_shape`).
+    act_bits: DAC/ADC bits of the activations (1..16).
+    inputs: a real batch [B, ...]: array energy and wordline pulses from the actual input codes;
+        without it the default activity of `tinycim.cost.activity` is assumed.
+    polarity: "differential" or "unipolar" for a digital model (default: the accelerator's preset).
+    periphery: "uniform" (one converter range for all layers, seed B) or "per-layer"; default:
+        uniform when the model's config fixes both DAC and ADC ranges, else per-layer.
+    Raises MappingError (naming the layers) when the model does not fit, ConfigError for bad arguments.
+    """
+    acc = get_accelerator(accelerator) if isinstance(accelerator, str) else accelerator
+    if not isinstance(acc, Accelerator):
+        raise ConfigError(f"accelerator must be an Accelerator or a preset name, got {type(acc).__name__}")
+    if not isinstance(act_bits, int) or isinstance(act_bits, bool) or not 1 <= act_bits <= MAX_ACT_BITS:
+        raise ConfigError(f"act_bits = {act_bits!r} is invalid: allowed range 1..{MAX_ACT_BITS}")
+    if periphery is not None and periphery not in PERIPHERIES:
+        raise ConfigError(f"periphery = {periphery!r} is invalid: allowed values {', '.join(PERIPHERIES)}")
+    if polarity is not None:
+        MappingConfig(polarity=polarity)  # validates the name
+    name = model if isinstance(model, str) else type(model).__name__
+    if isinstance(model, str):
+        from tinycim.models import create_model
+
+        model = create_model(model)
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"model must be a torch.nn.Module or a zoo model name, got {type(model).__name__}")
+    shape = _input_shape(model, input_shape, inputs)
+    if _is_analog(model):
+        if polarity is not None:
+            raise ConfigError("polarity is set by the converted model's AnalogConfig.mapping; pass a digital "
+                              "model to choose it here")
+        amodel = model
+    else:
+        from tinycim.nn.convert import convert
+
+        amodel = convert(model, analog_config_for(acc, act_bits, polarity))
+    # Shapes alone come from the cheap digital forward; measured activity needs the analog one.
+    shapes_from = amodel if inputs is not None else model
+    return _estimate_analog(amodel, shapes_from, acc, name, shape, act_bits, inputs, periphery)
+
+
+def _estimate_analog(amodel: nn.Module, shapes_from: nn.Module, acc: Accelerator, name: str, shape: tuple[int, ...],
+                     bits: int, inputs: torch.Tensor | None, periphery: str | None) -> CostReport:
+    from tinycim.nn.convert import analog_layers
+
+    layers = dict(analog_layers(amodel))
+    param = next(amodel.parameters(), None)
+    example = inputs if inputs is not None else torch.zeros((1, *shape), dtype=param.dtype if param is not None else None)
+    # Place first (geometry only): a model that does not fit fails before any conductance is read.
+    placement = place([(n, accelerator_geometry(n, layer.geometry, acc)) for n, layer in layers.items()], acc)
+    placement.require_fit()
+    acts = collect(shapes_from, layers, example, bits, measure=inputs is not None)
+    if not acts:
+        raise MappingError(f"{name}: no analog layer ran on an input of shape {shape}; nothing to map")
+    cfg = layers[acts[0].name].analog_config
+    if periphery is None:
+        periphery = "uniform" if cfg.dac.range is not None and cfg.adc.range is not None else "per-layer"
+    per_layer = periphery == "per-layer"
+    cores = acc.array.cores if acc.execution == "layer-serial" else placement.cores_used
+    leakage_w = acc.digital.leakage_power_w + acc.array.core_leakage_w * cores
+    costs = [layer_cost(a, placement.layer_blocks(a.name), acc, bits, per_layer_periphery=per_layer,
+                        leakage_w=leakage_w) for a in acts]
+    differential = any(a.polarity_devices == 2 for a in acts)
+    per_cell = max(a.devices_per_weight for a in acts)
+    weight_cells = sum(b.weight_cells for b in placement.blocks)
+    return CostReport(
+        model=name, accelerator=acc.name, execution=acc.execution, act_bits=bits,
+        polarity="differential" if differential else "unipolar", periphery=periphery,
+        activity="measured" if inputs is not None else "default", layers=costs,
+        area_breakdown_mm2=area_mm2(acc, cores, per_cell, differential, per_layer), cores_used=placement.cores_used,
+        array_cells=cores * acc.array.rows * acc.array.cols, devices=sum(a.devices for a in acts),
+        weight_cells=weight_cells,
+    )

@@ -1,0 +1,168 @@
+"""`CostReport`: per-layer and total energy, latency, throughput, area and efficiency of one model
+on one accelerator, with JSON export and an energy-breakdown plot.
+
+Counting rules: 1 MAC = 2 ops, useful MACs only (a block-diagonal layer's empty cells do no useful
+work); TOPS/W = ops / total energy (dynamic + leakage) / 1e12; TOPS/mm^2 = ops per second at the
+report's throughput / area / 1e12.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tinycim.cost.accelerator import Accelerator
+from tinycim.cost.events import COMPONENTS, LayerCost
+
+_UM2_PER_MM2 = 1e6
+
+
+def area_mm2(acc: Accelerator, cores: int, devices_per_cell: int, differential: bool,
+             per_layer_periphery: bool) -> dict[str, float]:
+    """Area of `cores` arrays with their periphery plus the digital block (mm^2).
+
+    array: rows x cols unit cells of `devices_per_cell` devices (2 differential, 1 unipolar, x slices).
+    periphery: a driver per row, an ADC per `cols_per_adc` columns, a subtractor per column when
+        differential, a gain/reference stage per column when the periphery is per-layer.
+    """
+    arr, adc = acc.array, acc.adc
+    cells = arr.rows * arr.cols
+    per_core_periph = (arr.rows * acc.dac.area_um2 + math.ceil(arr.cols / adc.cols_per_adc) * adc.area_um2
+                       + arr.cols * (adc.subtract_area_um2 if differential else 0.0)
+                       + arr.cols * (adc.gain_area_um2 if per_layer_periphery else 0.0))
+    dig = acc.digital
+    return {
+        "array": cores * cells * devices_per_cell * arr.device_area_um2 / _UM2_PER_MM2,
+        "periphery": cores * per_core_periph / _UM2_PER_MM2,
+        "digital": dig.sram_kib * dig.sram_area_mm2_per_kib + dig.logic_area_mm2,
+    }
+
+
+@dataclass
+class CostReport:
+    """What `tc.cost.estimate` returns. Energies in J per inference, times in s, areas in mm^2."""
+
+    model: str
+    accelerator: str
+    execution: str
+    act_bits: int
+    polarity: str
+    periphery: str
+    activity: str
+    layers: list[LayerCost]
+    area_breakdown_mm2: dict[str, float]
+    cores_used: int
+    array_cells: int
+    devices: int
+    weight_cells: int = 0
+    extra: dict = field(default_factory=dict)
+
+    # ---- totals --------------------------------------------------------------------------------
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    @property
+    def ops(self) -> int:
+        return 2 * self.macs
+
+    @property
+    def energy_by_component_j(self) -> dict[str, float]:
+        return {c: sum(layer.energy_j.get(c, 0.0) for layer in self.layers) for c in COMPONENTS}
+
+    @property
+    def energy_per_inference_j(self) -> float:
+        return sum(layer.total_energy_j for layer in self.layers)
+
+    @property
+    def latency_s(self) -> float:
+        """One inference, layers one after another (s)."""
+        return sum(layer.latency_s for layer in self.layers)
+
+    @property
+    def throughput_inferences_per_s(self) -> float:
+        """Layer-serial: one inference at a time; tiled: layers pipelined, the slowest layer sets the pace."""
+        if self.execution == "layer-serial":
+            slowest = self.latency_s
+        else:
+            slowest = max((layer.latency_s for layer in self.layers), default=0.0)
+        return 1.0 / slowest if slowest > 0 else 0.0
+
+    @property
+    def power_w(self) -> float:
+        return self.energy_per_inference_j * self.throughput_inferences_per_s
+
+    @property
+    def tops_per_watt(self) -> float:
+        e = self.energy_per_inference_j
+        return self.ops / e / 1e12 if e > 0 else 0.0
+
+    @property
+    def area_mm2(self) -> float:
+        return sum(self.area_breakdown_mm2.values())
+
+    @property
+    def tops_per_mm2(self) -> float:
+        return self.ops * self.throughput_inferences_per_s / self.area_mm2 / 1e12 if self.area_mm2 > 0 else 0.0
+
+    @property
+    def utilization(self) -> float:
+        """Cells holding a weight / cells of the arrays the model occupies."""
+        return self.weight_cells / self.array_cells if self.array_cells else 0.0
+
+    # ---- export --------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model, "accelerator": self.accelerator, "execution": self.execution,
+            "act_bits": self.act_bits, "polarity": self.polarity, "periphery": self.periphery,
+            "activity": self.activity, "macs": self.macs, "ops": self.ops,
+            "tops_per_watt": self.tops_per_watt, "tops_per_mm2": self.tops_per_mm2,
+            "energy_per_inference_j": self.energy_per_inference_j, "latency_s": self.latency_s,
+            "throughput_inferences_per_s": self.throughput_inferences_per_s, "power_w": self.power_w,
+            "area_mm2": self.area_mm2, "area_breakdown_mm2": dict(self.area_breakdown_mm2),
+            "utilization": self.utilization, "cores_used": self.cores_used, "devices": self.devices,
+            "energy_by_component_j": self.energy_by_component_j,
+            "layers": [layer.to_dict() for layer in self.layers], **self.extra,
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def summary(self) -> str:
+        lines = [f"{self.model} on {self.accelerator} ({self.execution}, {self.act_bits}-bit, {self.polarity}, "
+                 f"{self.periphery} periphery, {self.activity} activity)",
+                 f"{'layer':<24} {'MACs':>11} {'util':>7} {'energy (nJ)':>12} {'latency (us)':>13}"]
+        for layer in self.layers:
+            lines.append(f"{layer.name:<24} {layer.macs:>11,} {layer.utilization:>7.1%} "
+                         f"{layer.total_energy_j * 1e9:>12.3f} {layer.latency_s * 1e6:>13.2f}")
+        lines.append(f"total: {self.energy_per_inference_j * 1e9:.3f} nJ, {self.latency_s * 1e6:.1f} us, "
+                     f"{self.tops_per_watt:.2f} TOPS/W, {self.area_mm2:.3f} mm^2, {self.tops_per_mm2:.3f} TOPS/mm^2, "
+                     f"utilisation {self.utilization:.1%}")
+        return "\n".join(lines)
+
+    def plot(self, path: str | Path) -> Path:
+        """Stacked bars of energy per layer and component (nJ), saved as a PNG (Agg backend)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        path = Path(path)
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(self.layers) + 3), 4.5))
+        try:
+            bottom = [0.0] * len(self.layers)
+            x = range(len(self.layers))
+            for comp in COMPONENTS:
+                values = [layer.energy_j.get(comp, 0.0) * 1e9 for layer in self.layers]
+                ax.bar(x, values, bottom=bottom, label=comp)
+                bottom = [b + v for b, v in zip(bottom, values)]
+            ax.set_xticks(list(x), [layer.name for layer in self.layers], rotation=45, ha="right", fontsize=8)
+            ax.set_ylabel("energy per inference (nJ)")
+            ax.set_title(f"{self.model} on {self.accelerator}, {self.act_bits}-bit: {self.tops_per_watt:.2f} TOPS/W")
+            ax.legend(fontsize=8)
+            fig.tight_layout()
+            fig.savefig(path, dpi=120)
+        finally:
+            plt.close(fig)
+        return path

@@ -1,0 +1,210 @@
+"""Candidate evaluation: short hardware-aware training, PCM drift evaluation, and the cost model.
+
+``TrainEvaluator(space, train_ds, val_ds, settings)`` is what a search calls for each candidate:
+
+* ``static(arch)`` (before training): params, MACs, and from ``tinycim.cost.estimate`` the energy per
+  inference, area, TOPS/W and device count on the chosen accelerator;
+* ``evaluator({"arch", "seed"})``: ``tinycim.train.prepare`` + ``fit`` for ``settings.epochs``, then
+  ``to_analog`` and ``evaluate_drift`` at 1 s, 1 h, 1 day and 30 days over ``instances`` chips, giving
+  {acc_fp, acc_1s, acc_1h, acc_1d, acc_30d, std_1d, avm = acc_1s - acc_30d}.
+
+The object is picklable (datasets are plain tensors), so Ray ships it once to every worker.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from tinycim.nas.space import Arch, SearchSpace, arch_key
+
+__all__ = ["EvalSettings", "TrainEvaluator", "DRIFT_TIMES", "static_cost"]
+
+#: Evaluation grid of AnalogNAS used here: 1 s, 1 h, 1 day, 30 days after programming.
+DRIFT_TIMES = {"1s": 1.0, "1h": 3600.0, "1d": 86400.0, "30d": 2.592e6}
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How one candidate is trained and measured (short on purpose: a search trains many)."""
+
+    fp_epochs: int = 4
+    epochs: int = 2
+    lr: float = 2e-3
+    batch_size: int = 64
+    instances: int = 4
+    hwa_preset: str = "pcm"
+    analog_preset: str = "pcm"
+    accelerator: str = "aon-cim"
+    act_bits: int = 8
+    threads: int = 1  # torch threads per evaluation: parallelism comes from running candidates side by side
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def static_cost(model: nn.Module, input_shape: tuple[int, ...], accelerator: str, act_bits: int,
+                polarities: dict[str, str] | None = None) -> dict[str, Any]:
+    """Energy (J/inference), area (mm^2), TOPS/W and devices from ``tinycim.cost.estimate``.
+
+    The cost model takes one polarity for the whole model, so a per-layer mix (unipolar space) is
+    costed layer by layer from a differential and a unipolar estimate; area, a whole-chip figure, is
+    interpolated by the share of unipolar weights."""
+    import tinycim.cost
+
+    diff = tinycim.cost.estimate(model, accelerator=accelerator, input_shape=input_shape, act_bits=act_bits,
+                                 polarity="differential")
+    if not polarities or all(p == "differential" for p in polarities.values()):
+        return {"energy_j": diff.energy_per_inference_j, "area_mm2": diff.area_mm2,
+                "tops_per_watt": diff.tops_per_watt, "devices": diff.devices}
+    uni = tinycim.cost.estimate(model, accelerator=accelerator, input_shape=input_shape, act_bits=act_bits,
+                                polarity="unipolar")
+    pick = [u if polarities.get(d.name, "differential") != "differential" else d
+            for d, u in zip(diff.layers, uni.layers)]
+    energy = sum(layer.total_energy_j for layer in pick)
+    uni_share = sum(u.devices * 2 for d, u in zip(diff.layers, pick) if u is not d) / max(diff.devices, 1)
+    area = diff.area_mm2 + (uni.area_mm2 - diff.area_mm2) * uni_share
+    ops = 2 * sum(layer.macs for layer in diff.layers)
+    return {"energy_j": energy, "area_mm2": area, "tops_per_watt": ops / energy / 1e12 if energy > 0 else 0.0,
+            "devices": sum(layer.devices for layer in pick)}
+
+
+class TrainEvaluator:
+    """Train and measure candidates of ``space`` on (``train_ds``, ``val_ds``).
+
+    ``runs_dir``: if given, each candidate's trained model is saved there with
+    ``tinycim.train.save_run`` (directory named by a hash of its key), so the best one needs no retraining.
+    """
+
+    def __init__(self, space: SearchSpace, train_ds: Any, val_ds: Any,
+                 settings: EvalSettings = EvalSettings(), runs_dir: str | Path | None = None):
+        self.space, self.train_ds, self.val_ds, self.settings = space, train_ds, val_ds, settings
+        self.runs_dir = None if runs_dir is None else str(runs_dir)
+
+    # ---- before training ---------------------------------------------------------------------
+    def static(self, arch: Arch) -> dict[str, Any]:
+        from tinycim.models import count_macs
+
+        model = self.space.build(arch)
+        out: dict[str, Any] = {"params": self.space.count_params(arch),
+                               "macs": count_macs(model, self.space.input_shape)}
+        out.update(self.static_model(model, self._polarities(arch)))
+        return out
+
+    def static_model(self, model: nn.Module, polarities: dict[str, str] | None = None) -> dict[str, Any]:
+        """Cost-model figures of any model of this task (e.g. a zoo baseline)."""
+        return static_cost(model, self.space.input_shape, self.settings.accelerator, self.settings.act_bits,
+                           polarities)
+
+    def _polarities(self, arch: Arch) -> dict[str, str] | None:
+        layer_polarities = getattr(self.space, "layer_polarities", None)
+        return layer_polarities(arch) if layer_polarities is not None else None
+
+    # ---- training and drift ------------------------------------------------------------------
+    def __call__(self, task: dict[str, Any]) -> dict[str, Any]:
+        arch, seed = task["arch"], int(task["seed"])
+        torch.set_num_threads(self.settings.threads)
+        with torch.random.fork_rng():  # weight init from the candidate's own seed, global RNG restored
+            torch.manual_seed(seed)
+            model = self.space.build(arch)
+        start = time.perf_counter()
+        metrics, artifacts = self.train_and_measure(model, seed, self._polarities(arch))
+        metrics["train_s"] = time.perf_counter() - start
+        if self.runs_dir is not None:
+            self.save(arch, model, artifacts, metrics)
+        return metrics
+
+    def train_and_measure(self, model: nn.Module, seed: int, polarities: dict[str, str] | None = None,
+                          eval_ds: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """HWA-train ``model`` (in a prepared copy), convert it, measure drift on ``eval_ds`` (default
+        the validation set). Returns (metrics, {"prepared", "hwa", "analog", "train"})."""
+        from tinycim.config import AnalogConfig
+        from tinycim.train import HWAConfig, TrainConfig, evaluate_drift, fit, prepare, to_analog, to_digital
+
+        s = self.settings
+        if s.fp_epochs > 0:
+            # FP pre-training, then HWA fine-tuning (the AnalogNets recipe, seed A): trained from scratch
+            # with BN folded and noise on, a short budget leaves small nets far from converged.
+            plain = prepare(model, HWAConfig(), seed=seed)
+            fit(plain, self.train_ds, None, TrainConfig(epochs=s.fp_epochs, lr=s.lr, batch_size=s.batch_size,
+                                                        seed=seed), out_dir=None, progress=False)
+            model = to_digital(plain)
+        hwa = HWAConfig.preset(s.hwa_preset)
+        prepared = prepare(model, hwa, seed=seed)
+        if polarities:
+            _set_hwa_polarities(prepared, polarities)
+        tcfg = TrainConfig(epochs=s.epochs, lr=s.lr / 4 if s.fp_epochs > 0 else s.lr, batch_size=s.batch_size,
+                           seed=seed)
+        fit(prepared, self.train_ds, self.val_ds, tcfg, out_dir=None, progress=False)
+        acfg = hwa.analog_config(AnalogConfig.preset(s.analog_preset))
+        amodel = to_analog(prepared, acfg)
+        if polarities:
+            _set_analog_polarities(amodel, polarities)
+        dr = evaluate_drift(amodel, eval_ds if eval_ds is not None else self.val_ds,
+                            times=list(DRIFT_TIMES.values()), instances=s.instances, seed=seed)
+        metrics = drift_metrics(dr)
+        return metrics, {"prepared": prepared, "hwa": hwa, "analog": acfg, "train": tcfg}
+
+    def save(self, arch: Arch, model: nn.Module, artifacts: dict[str, Any], metrics: dict[str, Any]) -> Path:
+        """Save one trained candidate with ``tinycim.train.save_run`` (loadable by ``tinycim drift``)."""
+        from tinycim.nas.report import run_dir_name
+        from tinycim.train import save_run
+
+        out = Path(self.runs_dir or ".") / run_dir_name(arch_key(arch))
+        zoo_spec = getattr(self.space, "zoo_spec", None)
+        # Without a zoo factory for the space (resnet-like: none is registered) the run keeps the arch
+        # in `extra` but cannot be rebuilt by load_run; see docs/nas.md.
+        model_name, kwargs = zoo_spec(arch) if zoo_spec is not None else (f"nas-{self.space.name}", {})
+        save_run(out, model_name, artifacts["prepared"], artifacts["hwa"], artifacts["analog"],
+                 artifacts["train"], metrics, model_kwargs=kwargs,
+                 extra={"nas": {"space": self.space.name, "arch": arch}})
+        return out
+
+
+def drift_metrics(dr: Any) -> dict[str, Any]:
+    """{acc_fp, acc_<t>, std_<t>, avm} from a ``DriftResult`` (per-time mean/std over instances)."""
+    out: dict[str, Any] = {"acc_fp": float(dr.fp_accuracy)}
+    for label, t in DRIFT_TIMES.items():
+        mean, std = _at(dr, t)
+        out[f"acc_{label}"], out[f"std_{label}"] = mean, std
+    out["avm"] = out["acc_1s"] - out["acc_30d"]
+    return out
+
+
+def _at(dr: Any, t: float) -> tuple[float, float]:
+    """Mean and std of accuracy at time ``t`` from a DriftResult (tolerant of list or dict layouts)."""
+    times = [float(x) for x in dr.times]
+    i = min(range(len(times)), key=lambda j: abs(math.log(times[j]) - math.log(t)))
+    return float(dr.mean[i]), float(dr.std[i])
+
+
+def _set_hwa_polarities(prepared: nn.Module, polarities: dict[str, str]) -> None:
+    """Per-layer unipolar constraint on a prepared model: HWAConfig.unipolar is model-wide, so a
+    positive / negative layer gets its own fixed sign buffer (what ``prepare`` sets for unipolar
+    recipes), which ``constrain_`` then enforces after every optimizer step."""
+    from tinycim.train.prepare import constrain_, hwa_layers
+
+    for name, layer in hwa_layers(prepared):
+        polarity = polarities.get(name, "differential")
+        if polarity != "differential":
+            sign = 1.0 if polarity == "positive" else -1.0
+            layer.unipolar_sign = torch.full_like(layer.weight.detach(), sign)
+    constrain_(prepared, remap=True)
+
+
+def _set_analog_polarities(amodel: nn.Module, polarities: dict[str, str]) -> None:
+    """Per-layer mapping: unipolar layers get a one-device-per-weight mapping of their fixed sign."""
+    from tinycim.nn.convert import analog_layers
+
+    for name, layer in analog_layers(amodel):
+        polarity = polarities.get(name, "differential")
+        if polarity != "differential":
+            cfg = layer.analog_config
+            mapping = dataclasses.replace(cfg.mapping, polarity="unipolar", unipolar_sign=polarity)
+            layer.analog_config = dataclasses.replace(cfg, mapping=mapping)

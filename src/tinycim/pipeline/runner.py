@@ -1,0 +1,251 @@
+"""Run a recipe end to end: FP training -> hardware-aware training -> drift sweeps -> cost -> report.
+
+Every step writes its result atomically under OUT/steps/ (training phases checkpoint every epoch
+in OUT/<phase>/train/), so a killed run started again with the same arguments skips what is
+done and loses at most the epoch that was running.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+import tinycim as tc
+from tinycim.pipeline.recipe import Phase, Recipe
+from tinycim.pipeline.report import write_report
+from tinycim.units import format_duration
+
+ONE_DAY_S = 86400.0
+THIRTY_DAYS_S = 30 * ONE_DAY_S
+CALIBRATION_SAMPLES = 512  # batch that sets converter ranges of plainly trained models
+COST_SAMPLES = 64  # real inputs that set the activity of the energy estimate
+
+
+class _Steps:
+    """Cached step results: OUT/steps/<name>.json, written atomically."""
+
+    def __init__(self, root: Path, log: Callable[[str], None]) -> None:
+        self.root = root / "steps"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.log = log
+
+    def get(self, name: str, compute: Callable[[], Any]) -> Any:
+        path = self.root / f"{name}.json"
+        if path.is_file():
+            self.log(f"[resume] {name}: done earlier")
+            return json.loads(path.read_text())
+        self.log(f"{name} ...")
+        value = compute()
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(value, indent=1))
+        os.replace(tmp, path)
+        return value
+
+
+def device_description() -> str:
+    """Which device produced the numbers (CPU model and threads, or the GPU)."""
+    if torch.cuda.is_available():
+        return f"GPU {torch.cuda.get_device_name(0)}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU {cpu}, {torch.get_num_threads()} threads"
+
+
+def analog_base(recipe: Recipe) -> tc.AnalogConfig:
+    cfg = tc.AnalogConfig.preset(recipe.analog_preset)
+    if recipe.analog_overrides:
+        from tinycim.pipeline.recipe import deep_merge
+
+        cfg = tc.AnalogConfig.from_dict(deep_merge(cfg.to_dict(), recipe.analog_overrides))
+    return cfg
+
+
+def _hwa_config(phase: Phase):
+    from tinycim.train import HWAConfig
+
+    base = HWAConfig.preset(phase.preset or "pcm")
+    return dataclasses.replace(base, **phase.overrides) if phase.overrides else base
+
+
+def _train_phase(name: str, phase: Phase, model_fn, hwa, recipe: Recipe, data: dict, out: Path, steps: _Steps,
+                 analog_cfg: tc.AnalogConfig, progress: bool, teacher=None):
+    """Train one phase (or load it when done); returns the prepared model with its weights."""
+    from tinycim.train import TrainConfig, fit, load_run, prepare, save_run
+
+    run_dir = out / name
+    done = steps.root / f"train_{name}.json"
+    if done.is_file() and (run_dir / "model.safetensors").is_file():
+        steps.log(f"[resume] training {name}: done earlier")
+        return load_run(run_dir)[0], json.loads(done.read_text())
+    prepared = prepare(model_fn(), hwa, seed=recipe.seed)
+    cfg = TrainConfig(epochs=phase.epochs, lr=phase.lr, batch_size=phase.batch_size, seed=recipe.seed)
+    t0 = time.perf_counter()
+    result = fit(prepared, data["train"], data["val"], cfg, out_dir=run_dir / "train", resume=True,
+                 teacher=teacher, progress=progress)
+    save_run(run_dir, recipe.model, prepared, hwa, analog_cfg, cfg, result.history, model_kwargs=recipe.model_kwargs)
+    last = result.history[-1] if result.history else {}
+    summary = {"epochs": phase.epochs, "seconds": time.perf_counter() - t0 if result.history else 0.0,
+               "val_accuracy": last.get("val_acc"), "on_cell_fraction": last.get("on_cell_fraction")}
+    steps.get(f"train_{name}", lambda: summary)
+    return prepared, summary
+
+
+def _curve(dr) -> list[dict]:
+    return [{"time": format_duration(t), "seconds": t, "mean": m, "std": s, "instances": dr.instances}
+            for t, m, s in zip(dr.times, dr.mean, dr.std)]
+
+
+def run_recipe(recipe: Recipe, data_dir: str | None, out_dir: str | Path, *, settings: str = "cpu",
+               progress: bool = True, log: Callable[[str], None] = print) -> Path:
+    """Run every step of `recipe` into out_dir (resuming what is done); returns report.md's path."""
+    from tinycim.cost import estimate
+    from tinycim.data import load
+    from tinycim.models import count_macs, count_params, create_model
+    from tinycim.train import HWAConfig, evaluate, evaluate_drift, to_analog, to_digital
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    steps = _Steps(out, log)
+    data = {split: load(recipe.dataset, data_dir, split=name, seed=recipe.seed, **recipe.dataset_options)
+            for split, name in recipe.splits.items()}
+    classes = len(data["train"].classes)
+    input_shape = tuple(data["train"].input_shape)
+
+    def model_fn():
+        torch.manual_seed(recipe.seed)  # zoo models use torch's default initializers
+        return create_model(recipe.model, num_classes=classes, **recipe.model_kwargs)
+
+    base = analog_base(recipe)
+    fp_prepared, fp_summary = _train_phase("fp", recipe.fp, model_fn, HWAConfig(), recipe, data, out, steps, base,
+                                           progress)
+    fp_model = to_digital(fp_prepared).eval()
+    fp_acc = steps.get("fp_accuracy", lambda: evaluate(fp_model, data["test"]))
+    calib = data["train"].x[:CALIBRATION_SAMPLES]
+    results: dict[str, Any] = {
+        "recipe": recipe.name, "description": recipe.description, "settings": settings,
+        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "device": device_description(),
+        "tinycim_version": tc.__version__, "torch_version": torch.__version__,
+        "model": {"name": recipe.model, "params": count_params(fp_model), "macs": count_macs(fp_model, input_shape),
+                  "input_shape": list(input_shape)},
+        "dataset": {"name": recipe.dataset, "classes": list(data["train"].classes),
+                    "splits": {k: len(v) for k, v in data.items()}},
+        "training": {"fp": fp_summary}, "fp_accuracy": fp_acc, "analog_config": base.to_dict(),
+    }
+    drift_args = {"times": list(recipe.times), "instances": recipe.instances, "seed": recipe.seed}
+    plain_cfg = dataclasses.replace(base, fold_bn=False)
+    drift: dict[str, list] = {}
+    cost_model = None
+    if recipe.hwa is not None:
+        hwa = _hwa_config(recipe.hwa)
+        hwa_cfg = hwa.analog_config(base)
+        hwa_prepared, hwa_summary = _train_phase("hwa", recipe.hwa, lambda: fp_model, hwa, recipe, data, out, steps,
+                                                 hwa_cfg, progress, teacher=fp_model)
+        results["training"]["hwa"] = hwa_summary
+        results["hwa_config"] = hwa.to_dict()
+        drift["hwa_gdc"] = steps.get("drift_hwa_gdc", lambda: _curve(
+            evaluate_drift(to_analog(hwa_prepared, hwa_cfg), data["test"], **drift_args)))
+        if base.gdc is not None:
+            drift["hwa_no_gdc"] = steps.get("drift_hwa_no_gdc", lambda: _curve(evaluate_drift(
+                to_analog(hwa_prepared, dataclasses.replace(hwa_cfg, gdc=None)), data["test"], **drift_args)))
+        if recipe.bits_sweep:
+            results["bits"] = steps.get("bits_sweep", lambda: [
+                dict(bits=b, **_curve(evaluate_drift(to_analog(hwa_prepared, _with_bits(hwa_cfg, b), calibrate_with=calib),
+                                                     data["test"], **{**drift_args, "times": [ONE_DAY_S]}))[0])
+                for b in recipe.bits_sweep])
+        cost_model = to_analog(hwa_prepared, hwa_cfg)
+        if recipe.hwa_baseline is not None:
+            results["hamq"] = _hamq_comparison(recipe, hwa, hwa_cfg, hwa_prepared, fp_model, data, out, steps,
+                                               drift_args, progress, estimate, input_shape)
+    drift["plain_gdc"] = steps.get("drift_plain_gdc", lambda: _curve(evaluate_drift(
+        to_analog(fp_prepared, plain_cfg, calibrate_with=calib), data["test"], **drift_args)))
+    results["drift"] = drift
+    if recipe.accelerator:
+        target = cost_model if cost_model is not None else fp_model
+        inputs = data["test"].x[:COST_SAMPLES]
+        reports = steps.get("cost", lambda: [estimate(target, recipe.accelerator, input_shape=input_shape, act_bits=b,
+                                                      inputs=inputs).to_dict() for b in recipe.act_bits])
+        results["cost"] = [{k: r[k] for k in ("accelerator", "act_bits", "tops_per_watt", "energy_per_inference_j",
+                                                "latency_s", "area_mm2", "utilization")} for r in reports]
+        results["cost_layers"] = reports[0]["layers"]
+    results["comparison"] = compare(recipe, results)
+    return write_report(results, out)
+
+
+def _with_bits(cfg: tc.AnalogConfig, bits: int) -> tc.AnalogConfig:
+    return dataclasses.replace(cfg, dac=dataclasses.replace(cfg.dac, bits=bits), adc=dataclasses.replace(cfg.adc, bits=bits))
+
+
+def _hamq_comparison(recipe, hwa, hwa_cfg, hwa_prepared, fp_model, data, out, steps, drift_args, progress, estimate,
+                     input_shape) -> dict:
+    """Train the twin without the regularizer and compare ON cells, energy and 1-day accuracy."""
+    from tinycim.train import evaluate_drift, on_cell_fraction, to_analog
+
+    base_hwa = _hwa_config(recipe.hwa_baseline)
+    twin, _ = _train_phase("hwa_baseline", recipe.hwa_baseline, lambda: fp_model, base_hwa, recipe, data, out,
+                           steps, hwa_cfg, progress, teacher=fp_model)
+
+    def measure(model, cfg) -> dict:
+        amodel = to_analog(model, cfg)
+        one_day = evaluate_drift(amodel, data["test"], **{**drift_args, "times": [ONE_DAY_S]})
+        cost = estimate(amodel, recipe.accelerator or "aon-cim", input_shape=input_shape,
+                        act_bits=recipe.act_bits[0], inputs=data["test"].x[:COST_SAMPLES])
+        return {"on_cell_fraction": on_cell_fraction(model), "acc_1d": one_day.mean[0],
+                "energy_per_inference_j": cost.energy_per_inference_j,
+                "array_energy_j": cost.energy_by_component_j.get("array", 0.0)}
+
+    hamq = steps.get("hamq_measure", lambda: measure(hwa_prepared, hwa_cfg))
+    twin_m = steps.get("hamq_baseline_measure", lambda: measure(twin, base_hwa.analog_config(hwa_cfg)))
+    return {"hamq": hamq, "baseline": twin_m, "lambda": hwa.hamq_lambda,
+            "on_cell_reduction_pct": 100 * (1 - hamq["on_cell_fraction"] / twin_m["on_cell_fraction"]),
+            "energy_reduction_pct": 100 * (1 - hamq["energy_per_inference_j"] / twin_m["energy_per_inference_j"]),
+            "acc_drop_pp": twin_m["acc_1d"] - hamq["acc_1d"]}
+
+
+def _metric(name: str, r: dict) -> float | None:
+    curve = r.get("drift", {}).get("hwa_gdc") or r.get("drift", {}).get("plain_gdc") or []
+
+    def at(seconds: float) -> float | None:
+        rows = [row for row in curve if abs(row["seconds"] - seconds) < 1e-6]
+        return rows[0]["mean"] if rows else None
+
+    if name == "fp_accuracy":
+        return r["fp_accuracy"]
+    if name == "acc_1d":
+        return at(ONE_DAY_S)
+    if name == "acc_30d":
+        return at(THIRTY_DAYS_S)
+    if name == "acc_drop_1d_pp":
+        v = at(ONE_DAY_S)
+        return None if v is None else r["fp_accuracy"] - v
+    if name == "acc_drop_30d_pp":
+        v = at(THIRTY_DAYS_S)
+        return None if v is None else r["fp_accuracy"] - v
+    if name == "tops_per_watt":
+        return r["cost"][0]["tops_per_watt"] if r.get("cost") else None
+    if name in ("energy_reduction_pct", "on_cell_reduction_pct", "acc_drop_pp"):
+        return r.get("hamq", {}).get(name)
+    return None
+
+
+def compare(recipe: Recipe, results: dict) -> list[dict]:
+    """The published figures of the recipe beside ours (always with FP and 1-day accuracy)."""
+    rows = [{"metric": p["metric"], "ours": _metric(p["metric"], results), "published": p["value"],
+             "source": p.get("source", "")} for p in recipe.published]
+    named = {row["metric"] for row in rows}
+    for metric in ("fp_accuracy", "acc_1d", "acc_drop_1d_pp", "acc_drop_30d_pp"):
+        if metric not in named and _metric(metric, results) is not None:
+            rows.append({"metric": metric, "ours": _metric(metric, results), "published": None, "source": ""})
+    return rows

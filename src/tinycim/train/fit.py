@@ -1,0 +1,201 @@
+"""`fit`: train any model (plain or prepared) with any torch optimizer, resumably.
+
+Per epoch: a seeded shuffle, mini-batch steps (task loss, optional distillation and HamQ terms),
+the weight constraints after every optimizer step, validation accuracy, and, with an out_dir,
+an atomic checkpoint plus `metrics.json`. Resuming restores model, optimizer, scheduler and every
+RNG state, so a killed run ends exactly where an uninterrupted one does.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tinycim.errors import TinyCimError
+from tinycim.nn.state import derive_seed
+from tinycim.train.checkpoint import CHECKPOINT_NAME, atomic_write_text, load_checkpoint, save_checkpoint
+from tinycim.train.config import TrainConfig
+from tinycim.train.evaluate import evaluate
+from tinycim.train.hamq import hamq_penalty, on_cell_fraction
+from tinycim.train.prepare import constrain_, hwa_config, init_ranges, seed_noise, set_noise_factor
+
+METRICS_NAME = "metrics.json"
+# Samples of the training set used to calibrate the initial converter ranges.
+CALIBRATION_SAMPLES = 512
+_LR_PARAM_KEYWORD = "log_"  # learned converter ranges (log_input_range / log_output_range)
+
+
+class TrainingDivergedError(TinyCimError, RuntimeError):
+    """The loss became NaN or infinite; training stopped."""
+
+
+@dataclass
+class FitResult:
+    """history: one dict per epoch (epoch, loss, train_acc, val_acc, lr, seconds, on_cell_fraction)."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_val_acc: float | None = None
+    best_epoch: int | None = None
+    final_val_acc: float | None = None
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer, with no weight decay on biases, 1-D tensors and learned ranges (decaying
+    a range would shrink it for no reason)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.dim() <= 1 or _LR_PARAM_KEYWORD in name.rsplit(".", 1)[-1] else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+    kind = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return kind(groups, lr=cfg.lr)
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
+    if cfg.scheduler == "constant":
+        return None
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.epochs * steps_per_epoch))
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, teacher_logits: torch.Tensor | None) -> torch.Tensor:
+    loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+    if teacher_logits is None:
+        return loss
+    t = cfg.distill_temperature
+    kl = F.kl_div(F.log_softmax(logits / t, dim=1), F.log_softmax(teacher_logits / t, dim=1),
+                  reduction="batchmean", log_target=True) * (t * t)  # t^2 keeps gradient scale (Hinton 2015)
+    return (1 - cfg.distill_alpha) * loss + cfg.distill_alpha * kl
+
+
+def _noise_factor(model: nn.Module, epoch: int, epochs: int) -> float:
+    warmup = hwa_config(model).noise_warmup * epochs
+    return 1.0 if warmup <= 0 else min(1.0, (epoch + 1) / warmup)
+
+
+def fit(model: nn.Module, train_ds, val_ds=None, config: TrainConfig | None = None, out_dir: str | Path | None = None,
+        resume: bool = False, teacher: nn.Module | None = None, progress: bool = True) -> FitResult:
+    """Train `model` in place on `train_ds` (a TensorDataset with .x [N, ...] and .y [N]).
+
+    out_dir: checkpoint + metrics.json each epoch (atomic). resume: continue from out_dir's
+    checkpoint (at most the epoch that was running is lost). teacher: distill from it.
+    Raises TrainingDivergedError on a NaN/inf loss.
+    """
+    cfg = config or TrainConfig()
+    x_all, y_all = train_ds.tensors[0], train_ds.tensors[1]
+    n = x_all.shape[0]
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    optimizer = build_optimizer(model, cfg)
+    scheduler = _scheduler(optimizer, cfg, steps_per_epoch)
+    shuffle = torch.Generator().manual_seed(derive_seed("shuffle", cfg.seed))
+    generators = {"shuffle": shuffle}
+    noise = seed_noise(model, derive_seed("noise", cfg.seed))
+    if noise is not None:
+        generators["noise"] = noise
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    result = FitResult()
+    start = 0
+    ckpt = out / CHECKPOINT_NAME if out is not None else None
+    if resume and ckpt is not None and ckpt.is_file():
+        meta = load_checkpoint(ckpt, model=model, optimizer=optimizer, scheduler=scheduler, generators=generators)
+        start, result.history = meta["epoch"], meta["history"]
+    else:
+        init_ranges(model, x_all[:CALIBRATION_SAMPLES])
+    if teacher is not None:
+        teacher.eval()
+    for epoch in range(start, cfg.epochs):
+        set_noise_factor(model, _noise_factor(model, epoch, cfg.epochs))
+        row = _run_epoch(model, x_all, y_all, cfg, optimizer, scheduler, shuffle, teacher, epoch, progress)
+        if val_ds is not None:
+            row["val_acc"] = evaluate(model, val_ds, batch_size=cfg.eval_batch_size)
+        on = on_cell_fraction(model)
+        if on is not None:
+            row["on_cell_fraction"] = on
+        result.history.append(row)
+        if out is not None:
+            save_checkpoint(ckpt, model=model, optimizer=optimizer, scheduler=scheduler, generators=generators,
+                            meta={"epoch": epoch + 1, "history": result.history, "train_config": cfg.to_dict()})
+            atomic_write_text(out / METRICS_NAME, _json(result.history))
+    set_noise_factor(model, 1.0)
+    _summarize(result)
+    return result
+
+
+def _run_epoch(model, x_all, y_all, cfg, optimizer, scheduler, shuffle, teacher, epoch, progress) -> dict[str, Any]:
+    model.train()
+    n = x_all.shape[0]
+    order = torch.randperm(n, generator=shuffle)
+    total_loss, correct, seen, t0 = 0.0, 0, 0, time.perf_counter()
+    steps = math.ceil(n / cfg.batch_size)
+    bar = _progress_bar(progress, f"epoch {epoch + 1}/{cfg.epochs}", steps)
+    for step in range(steps):
+        idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+        xb, yb = x_all[idx], y_all[idx]
+        logits = model(xb)
+        teacher_logits = None
+        if teacher is not None:
+            with torch.no_grad():
+                teacher_logits = teacher(xb)
+        loss = _loss(logits, yb, cfg, teacher_logits)
+        penalty = hamq_penalty(model)
+        if penalty is not None:
+            loss = loss + penalty
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            if bar is not None:
+                bar.stop()
+            raise TrainingDivergedError(
+                f"loss is {value} at epoch {epoch + 1}, step {step + 1}: training stopped "
+                f"(lower train.lr = {cfg.lr}, set train.grad_clip, or check the data for NaN/inf)")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        constrain_(model)
+        total_loss += value * len(idx)
+        correct += int((logits.detach().argmax(dim=1) == yb).sum())
+        seen += len(idx)
+        if bar is not None:
+            bar.update(bar.task_ids[0], advance=1, description=f"epoch {epoch + 1}/{cfg.epochs} loss {value:.4f}")
+    if bar is not None:
+        bar.stop()
+    return {"epoch": epoch + 1, "loss": total_loss / max(1, seen), "train_acc": 100.0 * correct / max(1, seen),
+            "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
+
+
+def _progress_bar(enabled: bool, description: str, total: int):
+    if not enabled:
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   transient=True)
+    bar.add_task(description, total=total)
+    bar.start()
+    return bar
+
+
+def _summarize(result: FitResult) -> None:
+    vals = [(row["val_acc"], row["epoch"]) for row in result.history if "val_acc" in row]
+    if vals:
+        result.best_val_acc, result.best_epoch = max(vals, key=lambda v: (v[0], -v[1]))
+        result.final_val_acc = vals[-1][0]
+
+
+def _json(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj, indent=2)

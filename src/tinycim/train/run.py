@@ -1,0 +1,83 @@
+"""Run directories: what a training run leaves behind, readable without pickle.
+
+    RUN_DIR/model.safetensors   the prepared model's state_dict (BN-folded weights, learned ranges, signs)
+    RUN_DIR/config.json         {"format", "model": {"name", "kwargs"}, "hwa", "analog", "train", "extra"}
+    RUN_DIR/metrics.json        per-epoch history (list of dicts)
+
+`load_run` rebuilds the model from the zoo (`tinycim.models.create_model`) and `prepare`.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from tinycim.config import AnalogConfig
+from tinycim.errors import DataError
+from tinycim.train.checkpoint import atomic_write_text
+from tinycim.train.config import HWAConfig, TrainConfig
+from tinycim.train.prepare import prepare, shared_state
+
+RUN_FORMAT = "tinycim-run-v1"
+MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "metrics.json"
+
+
+def save_run(out_dir: str | Path, model_name: str, model: nn.Module, hwa: HWAConfig, analog_config: AnalogConfig,
+             train_config: TrainConfig, metrics: list[dict[str, Any]] | dict[str, Any],
+             model_kwargs: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
+    """Write a run directory (atomically, file by file). `model` must be prepared with `hwa`
+    (a plain run uses HWAConfig()); model_kwargs are what `create_model(model_name, **kw)` needs."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if shared_state(model) is None:
+        model = prepare(model, hwa)
+    tensors = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    tmp = out / (MODEL_FILE + ".tmp")
+    save_file(tensors, str(tmp), metadata={"format": RUN_FORMAT})
+    os.replace(tmp, out / MODEL_FILE)
+    config = {"format": RUN_FORMAT, "model": {"name": model_name, "kwargs": model_kwargs or {}},
+              "hwa": hwa.to_dict(), "analog": analog_config.to_dict(), "train": train_config.to_dict(),
+              "extra": extra or {}}
+    atomic_write_text(out / CONFIG_FILE, json.dumps(config, indent=2))
+    atomic_write_text(out / METRICS_FILE, json.dumps(metrics, indent=2))
+    return out
+
+
+def load_run(run_dir: str | Path) -> tuple[nn.Module, HWAConfig, AnalogConfig, dict[str, Any]]:
+    """(prepared model with the trained weights, hwa, analog_config, meta) of a run directory.
+
+    meta: the rest of config.json ("model", "train", "extra") plus "metrics".
+    """
+    from tinycim.models import create_model
+
+    run = Path(run_dir)
+    for name in (CONFIG_FILE, MODEL_FILE):
+        if not (run / name).is_file():
+            raise DataError(f"{run / name}: no such file (not a tinycim run directory)")
+    try:
+        config = json.loads((run / CONFIG_FILE).read_text())
+    except json.JSONDecodeError as err:
+        raise DataError(f"{run / CONFIG_FILE}: not valid JSON ({err})") from None
+    if config.get("format") != RUN_FORMAT:
+        raise DataError(f"{run / CONFIG_FILE}: not a tinycim run (format {config.get('format')!r})")
+    hwa = HWAConfig.from_dict(config["hwa"])
+    analog = AnalogConfig.from_dict(config["analog"])
+    model = prepare(create_model(config["model"]["name"], **config["model"]["kwargs"]), hwa)
+    try:
+        state = load_file(str(run / MODEL_FILE))
+    except (OSError, SafetensorError) as err:
+        raise DataError(f"{run / MODEL_FILE}: not a readable safetensors file ({err})") from None
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise DataError(f"{run / MODEL_FILE}: does not match the model (missing {missing[:3]}, "
+                        f"unexpected {unexpected[:3]})")
+    model.eval()
+    metrics_path = run / METRICS_FILE
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else []
+    meta = {"model": config["model"], "train": config["train"], "extra": config.get("extra", {}), "metrics": metrics}
+    return model, hwa, analog, meta

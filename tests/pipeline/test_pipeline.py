@@ -1,0 +1,90 @@
+"""Recipes, the end-to-end runner (with resume), reports and the export command."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from tinycim.cli import _register_all, app
+from tinycim.errors import ConfigError
+from tinycim.pipeline import load_recipe, recipe_from_dict, run_recipe
+
+TINY = {
+    "name": "tiny",
+    "model": "digits_cnn",
+    "dataset": "digits",
+    "phases": {"fp": {"epochs": 1, "lr": 0.01, "batch_size": 128},
+               "hwa": {"epochs": 1, "lr": 0.003, "batch_size": 128, "preset": "pcm"}},
+    "analog": {"preset": "pcm"},
+    "drift": {"times": ["1s", "1d"], "instances": 2},
+    "bits_sweep": [4, 8],
+    "cost": {"accelerator": "aon-cim", "act_bits": [8]},
+    "published": [{"metric": "acc_drop_1d_pp", "value": 0.8, "source": "paper"}],
+}
+
+
+def test_bundled_and_repo_recipes_validate() -> None:
+    import pathlib
+
+    for path in sorted(pathlib.Path("recipes").glob("*.yaml")):
+        for full in (False, True):
+            recipe = load_recipe(path, full=full)
+            assert recipe.fp.epochs >= 1 and recipe.instances >= 1
+    assert load_recipe("quickstart").dataset == "digits"
+
+
+@pytest.mark.parametrize(
+    "patch, message",
+    [
+        ({"phases": {"fp": {"epochs": -1, "lr": 0.1}}}, "epochs"),
+        ({"phases": {"fp": {"epochs": 1, "lr": 0}}}, "lr"),
+        ({"drift": {"instances": 0}}, "instances"),
+        ({"bits_sweep": [0]}, "bits"),
+        ({"colour": "blue"}, "unknown field"),
+        ({"published": [{"metric": "speed", "value": 1}]}, "metric"),
+        ({"drift": {"times": ["1 fortnight"]}}, "unit"),
+    ],
+)
+def test_invalid_recipes_name_the_problem(patch, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        recipe_from_dict({**TINY, **patch})
+
+
+def test_run_writes_a_report_and_resumes_without_redoing_steps(tmp_path) -> None:
+    recipe = recipe_from_dict(TINY)
+    logs: list[str] = []
+    report = run_recipe(recipe, None, tmp_path, progress=False, log=logs.append)
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert report.name == "report.md" and "Ours vs published" in report.read_text()
+    assert set(data["drift"]) == {"hwa_gdc", "hwa_no_gdc", "plain_gdc"}
+    assert [row["time"] for row in data["drift"]["hwa_gdc"]] == ["1s", "1d"]
+    assert all(0 <= row["mean"] <= 100 for curve in data["drift"].values() for row in curve)
+    assert [row["bits"] for row in data["bits"]] == [4, 8]
+    assert data["cost"][0]["energy_per_inference_j"] > 0
+    assert {p for p in data["plots"]} == {"accuracy_vs_time", "accuracy_vs_bits", "energy_breakdown"}
+    for name in data["plots"].values():
+        assert (tmp_path / name).stat().st_size > 1000
+    comparison = {row["metric"]: row for row in data["comparison"]}
+    assert comparison["acc_drop_1d_pp"]["published"] == 0.8
+    # a killed run: the last steps are lost; running again redoes only those
+    (tmp_path / "steps" / "cost.json").unlink()
+    (tmp_path / "report.json").unlink()
+    logs.clear()
+    run_recipe(recipe, None, tmp_path, progress=False, log=logs.append)
+    assert "cost ..." in logs and not any(line.startswith("train_") for line in logs)
+    assert any("training fp: done earlier" in line for line in logs)
+    again = json.loads((tmp_path / "report.json").read_text())
+    assert again["drift"] == data["drift"] and again["fp_accuracy"] == data["fp_accuracy"]
+
+
+def test_export_command_on_a_run(tmp_path) -> None:
+    run_recipe(recipe_from_dict({**TINY, "bits_sweep": [], "cost": {}}), None, tmp_path / "run", progress=False,
+               log=lambda _: None)
+    _register_all()
+    result = CliRunner().invoke(app, ["export", str(tmp_path / "run" / "hwa"), "--out", str(tmp_path / "export")])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "export" / "deployment.json").read_text())
+    assert [layer["order"] for layer in doc["layers"]] == list(range(len(doc["layers"])))
+    assert all(layer["dac"]["bits"] == 8 and layer["adc"]["range"] for layer in doc["layers"])
+    assert all(layer["gdc"]["reference"] for layer in doc["layers"])

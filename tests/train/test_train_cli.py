@@ -1,0 +1,50 @@
+"""`tinycim train` / `tinycim drift` on scikit-learn's bundled digits (no data dir needed)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tinycim.cli import main
+from tinycim.cli.train_cmd import parse_times
+from tinycim.errors import ConfigError
+
+
+def _run(argv: list[str]) -> None:
+    try:
+        main(argv)
+    except SystemExit as stop:
+        assert stop.code in (0, None), f"exit code {stop.code}"
+
+
+def test_train_hwa_then_drift_writes_documented_files(tmp_path, capsys):
+    run = tmp_path / "run"
+    _run(["train", "--model", "digits_cnn", "--dataset", "digits", "--epochs", "1", "--pretrain-epochs", "1",
+          "--seed", "0", "--hwa", "--out", str(run), "--no-progress"])
+    assert {p.name for p in run.iterdir()} >= {"model.safetensors", "config.json", "metrics.json", "pretrain"}
+    config = json.loads((run / "config.json").read_text())
+    assert config["hwa"]["dac_bits"] == 8 and config["model"]["name"] == "digits_cnn"
+    assert json.loads((run / "metrics.json").read_text())[0]["epoch"] == 1
+    out = tmp_path / "drift.json"
+    _run(["drift", str(run), "--dataset", "digits", "--split", "test", "--times", "1s,1d", "--instances", "2",
+          "--json", str(out)])
+    report = json.loads(out.read_text())
+    assert report["labels"] == ["1s", "1d"] and report["times_s"] == [1.0, 86400.0]
+    assert len(report["mean"]) == 2 and len(report["per_instance"][0]) == 2 and 0 <= report["fp_accuracy"] <= 100
+
+
+def test_bad_config_file_is_one_clear_error(tmp_path, capsys):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("hwa:\n  dac_bits: 40\n")
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--model", "digits_cnn", "--dataset", "digits", "--epochs", "1", "--config", str(cfg),
+              "--out", str(tmp_path / "r"), "--no-progress"])
+    assert stop.value.code == 2
+    assert "hwa.dac_bits = 40 is invalid: allowed range 2..16" in capsys.readouterr().err
+
+
+def test_parse_times():
+    assert parse_times("1s,1h,1d,30d,1y") == [("1s", 1.0), ("1h", 3600.0), ("1d", 86400.0), ("30d", 2592000.0),
+                                              ("1y", 31536000.0)]
+    with pytest.raises(ConfigError, match="--times"):
+        parse_times("1 fortnight")

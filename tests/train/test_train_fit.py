@@ -1,0 +1,126 @@
+"""fit: plain equivalence, HamQ, resume equivalence, NaN stop, checkpoints without pickle, run dirs."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from tinycim.train import (HWAConfig, TrainConfig, TrainingDivergedError, evaluate, evaluate_drift, fit, load_run,
+                           on_cell_fraction, prepare, save_run, to_analog, to_digital)
+import importlib
+fit_module = importlib.import_module("tinycim.train.fit")
+from tinycim.train.hamq import hamq_penalty, popcount, surrogate_popcount
+
+CFG = TrainConfig(epochs=2, lr=5e-3, batch_size=32, seed=0)
+
+
+def _weights(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if n.endswith("weight") or n.endswith("bias")}
+
+
+def test_everything_off_trains_exactly_like_the_plain_model(tiny_model, data):
+    plain = copy.deepcopy(tiny_model)
+    prepared = prepare(tiny_model, HWAConfig())
+    fit(plain, data[0], data[1], CFG, progress=False)
+    fit(prepared, data[0], data[1], CFG, progress=False)
+    a, b = _weights(plain), _weights(prepared)
+    assert a.keys() <= b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_hamq_lambda_zero_is_the_plain_run_and_lambda_lowers_on_cells(tiny_model, data):
+    base = HWAConfig(weight_bits=6, fold_bn=True)
+    runs = {}
+    for lam in (None, 0.0, 0.05):
+        hwa = base if lam is None else dataclasses.replace(base, hamq_lambda=lam)
+        model = prepare(tiny_model, hwa)
+        res = fit(model, data[0], None, TrainConfig(epochs=3, lr=5e-3, batch_size=32), progress=False)
+        runs[lam] = (model, res)
+    assert hamq_penalty(runs[0.0][0]) is None
+    assert all(torch.equal(runs[None][0].state_dict()[k], v) for k, v in runs[0.0][0].state_dict().items())
+    assert runs[0.05][1].history[-1]["on_cell_fraction"] < runs[0.0][1].history[-1]["on_cell_fraction"]
+
+
+def test_popcount_and_surrogate():
+    q = torch.arange(64.0)
+    exact = popcount(q, 6)
+    assert exact[:8].tolist() == [0, 1, 1, 2, 1, 2, 2, 3]
+    x = (q + 0.2).requires_grad_()
+    value = surrogate_popcount(x, 6)
+    assert torch.equal(value.detach(), exact)
+    value.sum().backward()
+    assert x.grad is not None and bool(torch.isfinite(x.grad).all()) and float(x.grad.abs().sum()) > 0
+
+
+def test_resume_after_kill_equals_uninterrupted_run(tiny_model, data, tmp_path, monkeypatch):
+    hwa = dataclasses.replace(HWAConfig.preset("pcm"), tile_rows=16)
+    full = prepare(tiny_model, hwa)
+    fit(full, data[0], data[1], CFG, out_dir=tmp_path / "full", progress=False)
+
+    real_epoch = fit_module._run_epoch
+
+    def killed_in_second_epoch(model, x, y, cfg, opt, sched, shuffle, teacher, epoch, progress):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real_epoch(model, x, y, cfg, opt, sched, shuffle, teacher, epoch, progress)
+
+    first = prepare(tiny_model, hwa)
+    monkeypatch.setattr(fit_module, "_run_epoch", killed_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        fit(first, data[0], data[1], CFG, out_dir=tmp_path / "resumed", progress=False)
+    monkeypatch.setattr(fit_module, "_run_epoch", real_epoch)
+    resumed = prepare(tiny_model, hwa)  # a fresh process would rebuild the model like this
+    res = fit(resumed, data[0], data[1], CFG, out_dir=tmp_path / "resumed", resume=True, progress=False)
+    a, b = full.state_dict(), resumed.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert len(res.history) == 2
+    metrics = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
+    assert [row["epoch"] for row in metrics] == [1, 2]
+    assert (tmp_path / "resumed" / "checkpoint.safetensors").read_bytes()[:8] != b"\x80\x02\x80\x03"  # no pickle
+
+
+def test_nan_loss_stops_with_a_clear_message(tiny_model, data):
+    bad = copy.deepcopy(data[0])
+    bad.tensors[0][5, 0, 0, 0] = float("nan")
+    with pytest.raises(TrainingDivergedError, match="loss is nan at epoch 1"):
+        fit(prepare(tiny_model, HWAConfig()), bad, None, CFG, progress=False)
+
+
+def test_distillation_and_optimizers_run(tiny_model, data):
+    for optimizer in ("sgd", "adam", "adamw"):
+        model = prepare(tiny_model, HWAConfig.preset("pcm"))
+        cfg = dataclasses.replace(CFG, epochs=1, optimizer=optimizer, scheduler="constant", grad_clip=1.0)
+        res = fit(model, data[0], data[1], cfg, teacher=tiny_model, progress=False)
+        assert 0 <= res.final_val_acc <= 100
+
+
+def test_evaluate_drift_and_run_dir_round_trip(tiny_model, data, tmp_path):
+    hwa = dataclasses.replace(HWAConfig.preset("pcm"), tile_rows=16)
+    model = prepare(tiny_model, hwa)
+    fit(model, data[0], data[1], dataclasses.replace(CFG, epochs=1), progress=False)
+    analog = hwa.analog_config("pcm")
+    save_run(tmp_path, "digits_cnn", model, hwa, analog, CFG, [{"epoch": 1}])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "metrics.json", "model.safetensors"]
+    amodel = to_analog(model, analog)
+    res = evaluate_drift(amodel, data[1], times=[1.0, 86400.0], instances=3, seed=0)
+    assert len(res.mean) == 2 and len(res.per_instance[0]) == 3
+    assert res.fp_accuracy == pytest.approx(evaluate(to_digital(model), data[1]))
+    ideal = evaluate_drift(to_analog(model, hwa.analog_config("ideal")), data[1], times=[1.0, 1e6], instances=2)
+    assert ideal.std == [0.0, 0.0] and ideal.mean[0] == ideal.mean[1]
+
+
+def test_load_run_restores_the_model(tmp_path, data):
+    from tinycim.models import create_model
+
+    torch.manual_seed(0)
+    hwa = HWAConfig.preset("pcm")
+    model = prepare(create_model("digits_cnn", num_classes=10), hwa)
+    save_run(tmp_path, "digits_cnn", model, hwa, hwa.analog_config(), CFG, [], {"num_classes": 10})
+    loaded, hwa2, analog2, meta = load_run(tmp_path)
+    assert hwa2 == hwa and meta["model"]["name"] == "digits_cnn"
+    x = torch.randn(4, *model.input_shape)
+    torch.testing.assert_close(loaded.eval()(x), model.eval()(x))
+    assert on_cell_fraction(loaded) is None
