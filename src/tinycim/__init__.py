@@ -14,6 +14,18 @@ from tinycim.nn import analog_layers, calibrate, convert, drift, load, program, 
 
 __version__ = "0.1.0"
 
+# Subpackages that pull in heavier dependencies load on first use (`tc.cost`, `tc.train`, ...),
+# so `import tinycim` stays lean.
+_LAZY_SUBPACKAGES = ("cost", "data", "models", "nas", "pipeline", "train")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"tinycim.{name}")
+    raise AttributeError(f"module 'tinycim' has no attribute {name!r}")
+
 __all__ = [
     "ADCConfig", "AnalogConfig", "ConfigError", "DACConfig", "DataError", "IdealDevice", "MappingConfig",
     "MappingError", "PCMDevice", "RRAMDevice", "TileConfig", "TinyCimError", "analog_layers", "calibrate",

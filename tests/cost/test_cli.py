@@ -31,3 +31,19 @@ def test_cost_json_has_the_headline_keys(runner: CliRunner, tmp_path) -> None:
 def test_accelerators_lists_presets(runner: CliRunner) -> None:
     result = runner.invoke(cli.app, ["accelerators"])
     assert result.exit_code == 0 and "aon-cim" in result.output and "hermes" in result.output
+
+
+def test_cost_of_a_training_run(runner: CliRunner, tmp_path) -> None:
+    train = pytest.importorskip("tinycim.train")
+    if not hasattr(train, "save_run"):
+        pytest.skip("tinycim.train.save_run is not available")
+    from tinycim.config import AnalogConfig
+    from tinycim.models import create_model
+
+    run = tmp_path / "run"
+    train.save_run(run, "kws_cnn5", create_model("kws_cnn5"), train.HWAConfig(), AnalogConfig.preset("pcm"),
+                   train.TrainConfig(), {})
+    result = runner.invoke(cli.app, ["cost", "--run", str(run), "--accelerator", "hermes", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["model"] == str(run) and data["tops_per_watt"] > 0

@@ -32,6 +32,8 @@ def nas_command(
     instances: int = typer.Option(4, "--instances", help="Programmed chips K per drift evaluation."),
     max_avm: Optional[float] = typer.Option(None, "--max-avm", help="AVM threshold T (accuracy points)."),
     budget_energy: Optional[float] = typer.Option(None, "--budget-energy", help="Energy budget, J/inference."),
+    budget_devices: Optional[int] = typer.Option(None, "--budget-devices",
+                                                 help="Device budget (e.g. for the unipolar space)."),
     accelerator: str = typer.Option("aon-cim", "--accelerator", help="Cost-model preset: aon-cim or hermes."),
     search: str = typer.Option("evolution", "--search", help="evolution (surrogate-guided) or random."),
     population: int = typer.Option(8, "--population", help="Evolution: parents kept per generation."),
@@ -76,7 +78,8 @@ def nas_command(
         ev = TrainEvaluator(the_space, train_ds, val_ds,
                             EvalSettings(fp_epochs=fp_epochs, epochs=epochs, instances=instances,
                                          accelerator=accelerator), runs_dir=runs_dir)
-    constraints = Constraints(max_params=budget_params, max_avm=max_avm, max_energy_j=budget_energy)
+    constraints = Constraints(max_params=budget_params, max_avm=max_avm, max_energy_j=budget_energy,
+                              max_devices=budget_devices)
     config = SearchConfig(trials=trials, seed=seed, population=population, init=min(init, trials),
                           batch=batch)
     runner = make_executor(executor, address=address)
