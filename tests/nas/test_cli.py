@@ -42,3 +42,22 @@ def test_nas_cli_rejects_unknown_space(tmp_path):
     with pytest.raises(ConfigError, match="allowed"):
         app(args=["nas", "--space", "vgg", "--dataset", "digits", "--budget-params", "10", "--trials", "1",
                   "--out", str(tmp_path)], standalone_mode=False)
+
+
+def test_nas_cli_with_real_training_writes_a_loadable_best_run(tmp_path):
+    import torch
+
+    from tinycim.train import load_run
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        code = app(args=["nas", "--space", "tinyml", "--dataset", "digits", "--budget-params", "3000",
+                         "--trials", "2", "--init", "2", "--out", str(tmp_path), "--executor", "local",
+                         "--fp-epochs", "1", "--epochs", "1", "--instances", "1"], standalone_mode=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert code in (None, 0)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    model, _hwa, _analog, meta = load_run(tmp_path / "best")
+    assert meta["extra"]["nas"]["arch"] == summary["best"]["arch"]

@@ -122,3 +122,19 @@ def test_pareto_front_keeps_only_non_dominated():
 
     rows = [rec("a", 90, 3.0), rec("b", 80, 1.0), rec("c", 85, 2.0), rec("d", 84, 2.5), rec("e", 90, 4.0)]
     assert [r["key"] for r in pareto_front(rows)] == ["b", "c", "a"]
+
+
+def test_a_failed_candidate_is_stored_infeasible_and_not_retried(tiny_space, constraints, tmp_path):
+    class Flaky(SyntheticEvaluator):
+        def __call__(self, task):
+            metrics = super().__call__(task)
+            if len(task["arch"]["layers"]) == 1:  # "diverged": no accuracy
+                return {"acc_1d": None, "avm": None, "std_1d": None, "error": "diverged"}
+            return metrics
+
+    s, ev = _search(tiny_space, constraints, tmp_path, trials=25, evaluator=Flaky(tiny_space))
+    result = s.run_evolution()
+    failed = [r for r in result.records if r["metrics"].get("error")]
+    assert failed and not any(constraints.ok(r) for r in failed)
+    again, ev2 = _search(tiny_space, constraints, tmp_path, trials=25, evaluator=Flaky(tiny_space))
+    assert again.run_evolution().evaluated == 0 and not ev2.calls

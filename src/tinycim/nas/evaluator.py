@@ -113,8 +113,16 @@ class TrainEvaluator:
         with torch.random.fork_rng():  # weight init from the candidate's own seed, global RNG restored
             torch.manual_seed(seed)
             model = self.space.build(arch)
+        from tinycim.train import TrainingDivergedError
+
         start = time.perf_counter()
-        metrics, artifacts = self.train_and_measure(model, seed, self._polarities(arch))
+        try:
+            metrics, artifacts = self.train_and_measure(model, seed, self._polarities(arch))
+        except TrainingDivergedError as err:
+            # A diverged candidate is a result (infeasible: no accuracy), not a crash of the search;
+            # stored like any other, so a resume does not retry it.
+            return {"acc_1d": None, "avm": None, "std_1d": None, "error": str(err),
+                    "train_s": time.perf_counter() - start}
         metrics["train_s"] = time.perf_counter() - start
         if self.runs_dir is not None:
             self.save(arch, model, artifacts, metrics)

@@ -129,8 +129,8 @@ class Search:
         for j, metrics in self.executor.map(self.evaluator, [t for _, t in todo]):
             i, task = todo[j]
             rec = {"key": arch_key(task["arch"]), "arch": task["arch"], "seed": task["seed"],
-                   "origin": origin,
-                   "generation": generation, "static": self.static(task["arch"]), "metrics": dict(metrics)}
+                   "origin": origin, "generation": generation, "static": self.static(task["arch"]),
+                   "metrics": dict(metrics)}
             self.store.add(rec)  # durable before anything else can fail
             self.evaluated += 1
             out[i] = rec

@@ -146,6 +146,10 @@ def run_recipe(recipe: Recipe, data_dir: str | None, out_dir: str | Path, *, set
     }
     drift_args = {"times": list(recipe.times), "instances": recipe.instances, "seed": recipe.seed}
     plain_cfg = dataclasses.replace(base, fold_bn=False)
+    if recipe.hwa is not None and _hwa_config(recipe.hwa).weight_range == "column":
+        # the plainly trained twin runs on the same per-column weight ranges, so the curves
+        # differ only by training
+        plain_cfg = dataclasses.replace(plain_cfg, mapping=dataclasses.replace(plain_cfg.mapping, weight_range="column"))
     drift: dict[str, list] = {}
     cost_model = None
     if recipe.hwa is not None:

@@ -39,7 +39,7 @@ class _FakeQuant(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         x, y, fs = ctx.saved_tensors
         inside = x.abs() <= fs
-        grad_x = grad * inside
+        grad_x = torch.where(inside, grad, 0.0)  # no bool -> float copy of the mask
         grad_fs = None
         if ctx.needs_input_grad[1]:
             # sum(grad * (y - x*inside)) / fs, without materializing y - x*inside
