@@ -70,19 +70,32 @@ def drift_row(label, amodel, test, args):
     return dr
 
 
+def recipe(args) -> HWAConfig:
+    """The `pcm` preset, optionally with another noise mode / level (see --noise, --eta)."""
+    hwa = HWAConfig.preset(args.recipe)
+    if args.noise is not None:
+        hwa = dataclasses.replace(hwa, noise=args.noise)
+    if args.eta is not None:
+        hwa = dataclasses.replace(hwa, noise_eta=args.eta)
+    if args.noise_per is not None:
+        hwa = dataclasses.replace(hwa, noise_per=args.noise_per)
+    return hwa
+
+
 def drift_task(task, args):
     train, val, test = data(task, args.data_dir, args.seed)
     fp = fp_model(task, train, val, args)
     print(f"{task}: train {len(train)}, val {len(val)}, test {len(test)}; FP32 test {evaluate(fp, test):.2f} %")
-    hwa = HWAConfig.preset("pcm")
+    hwa = recipe(args)
     prepared, res, secs = hwa_finetune(fp, hwa, train, val, args)
     print(f"HWA recipe {hwa.to_json(None)}; {args.hwa_epochs} epochs in {secs:.0f} s")
     print("| model | FP32 | " + " | ".join(label for label, _ in TIMES) + " |")
     print("|---" * (len(TIMES) + 2) + "|")
     plain_prepared = prepare(fp, HWAConfig())
-    drift_row("trained plainly (calibrated 8-bit DAC/ADC)",
-              to_analog(plain_prepared, "pcm", calibrate_with=train.x[:CALIBRATION]), test, args)
-    drift_row("hardware-aware (pcm recipe)", to_analog(prepared, "pcm"), test, args)
+    if not args.skip_plain:
+        drift_row("trained plainly (calibrated 8-bit DAC/ADC)",
+                  to_analog(plain_prepared, "pcm", calibrate_with=train.x[:CALIBRATION]), test, args)
+    drift_row(f"hardware-aware ({hwa.noise} noise)", to_analog(prepared, "pcm"), test, args)
 
 
 def unipolar_task(args):
@@ -90,16 +103,20 @@ def unipolar_task(args):
     fp = fp_model("har", train, val, args)
     fp_acc = evaluate(fp, test)
     print(f"har: FP32 test {fp_acc:.2f} %")
-    print("| weights | HWA model | analog, ideal device | analog, PCM 1 s (10 inst.) |")
-    print("|---|---|---|---|")
+    print("| weights | HWA model | analog, ideal device | analog, PCM 1 s | analog, PCM 1 d |")
+    print("|---|---|---|---|---|")
     for bits in args.unipolar_bits:
-        hwa = HWAConfig(unipolar="positive", weight_bits=bits, dac_bits=8, adc_bits=8, fold_bn=True,
-                        noise="gaussian", noise_eta=0.02, noise_per="column")
-        prepared, _, _ = hwa_finetune(fp, hwa, train, val, args, lr=1e-3)
-        ideal = evaluate(to_analog(prepared, hwa.analog_config("ideal")), test)
-        pcm = evaluate_drift(to_analog(prepared, "pcm"), test, times=[1.0], instances=args.instances)
-        print(f"| {bits}-bit positive-only | {evaluate(prepared, test):.2f} | {ideal:.2f} ({ideal - fp_acc:+.2f} pp) "
-              f"| {pcm.mean[0]:.2f} +- {pcm.std[0]:.2f} |", flush=True)
+        for sign in args.unipolar_signs:
+            # BatchNorm stays digital after the unipolar layer (a per-column signed scale and
+            # shift: seed B's digital periphery), clipping at 2 std spreads weights over the levels.
+            hwa = HWAConfig(unipolar=sign, unipolar_granularity="tile", weight_bits=bits, dac_bits=8, adc_bits=8,
+                            fold_bn=False, clip="std", clip_value=2.0)
+            prepared, _, _ = hwa_finetune(fp, hwa, train, val, args, lr=2e-3)
+            ideal = evaluate(to_analog(prepared, hwa.analog_config("ideal")), test)
+            pcm = evaluate_drift(to_analog(prepared, hwa.analog_config("pcm")), test, times=[1.0, 86400.0],
+                                 instances=args.instances)
+            print(f"| {bits}-bit {sign} | {evaluate(prepared, test):.2f} | {ideal:.2f} ({ideal - fp_acc:+.2f} pp) "
+                  f"| {pcm.mean[0]:.2f} +- {pcm.std[0]:.2f} | {pcm.mean[1]:.2f} +- {pcm.std[1]:.2f} |", flush=True)
 
 
 def hamq_task(args):
@@ -108,9 +125,9 @@ def hamq_task(args):
     print(f"kws: FP32 test {evaluate(fp, test):.2f} %")
     print("| HamQ lambda | ON cells (% of bit-cells) | vs lambda 0 | accuracy, 6-bit ideal analog | vs lambda 0 |")
     print("|---|---|---|---|---|")
-    base = dataclasses.replace(HWAConfig.preset("pcm"), dac_bits=6, adc_bits=6, weight_bits=6)
-    ref = None
-    for lam in [0.0, *args.hamq_lambdas]:
+    base = dataclasses.replace(HWAConfig.preset(args.recipe), dac_bits=6, adc_bits=6, weight_bits=6)
+    ref = tuple(args.hamq_reference) if args.hamq_reference else None  # (ON %, accuracy) of a lambda-0 run
+    for lam in ([] if ref else [0.0]) + list(args.hamq_lambdas):
         prepared, _, _ = hwa_finetune(fp, dataclasses.replace(base, hamq_lambda=lam), train, val, args)
         on = on_cell_fraction(prepared) * 100
         acc = evaluate(to_analog(prepared, base.analog_config("ideal")), test)
@@ -130,8 +147,16 @@ def main() -> None:
     ap.add_argument("--eval-batch", type=int, default=2560)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--recipe", default="pcm", help="HWA preset: pcm (device noise) or pcm-gaussian")
+    ap.add_argument("--noise", choices=["gaussian", "device"], default=None)
+    ap.add_argument("--eta", type=float, default=None)
+    ap.add_argument("--noise-per", choices=["layer", "column"], default=None)
+    ap.add_argument("--skip-plain", action="store_true")
     ap.add_argument("--unipolar-bits", type=int, nargs="+", default=[2, 4])
-    ap.add_argument("--hamq-lambdas", type=float, nargs="+", default=[0.02, 0.05])
+    ap.add_argument("--unipolar-signs", nargs="+", default=["positive", "auto"])
+    ap.add_argument("--hamq-lambdas", type=float, nargs="+", default=[0.1, 1.0, 3.0])
+    ap.add_argument("--hamq-reference", type=float, nargs=2, default=None, metavar=("ON_PCT", "ACC"),
+                    help="skip the lambda = 0 run: its ON-cell %% and accuracy from an earlier identical run")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(json.dumps(vars(args)))

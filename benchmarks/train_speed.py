@@ -2,9 +2,9 @@
 
 Model: `kws_cnn5` (five 3x3 convs of 64 channels on 49x10 MFCC, ~150K parameters), batch 256,
 2 threads: the setting of the aihwkit measurement in the research notes (its HWA step: 23x).
-Plain = the model with BatchNorm, AdamW; HWA = `prepare(model, HWAConfig.preset("pcm"))`: BN
-folded, per-batch weight noise, clipping, 8-bit DAC and per-tile 8-bit ADC with learned ranges
-(576-row layers span two 512-row tiles). Prints JSON: median seconds per step and their ratio.
+Plain = the model with BatchNorm, AdamW; HWA = `prepare(model, HWAConfig.preset("pcm-gaussian"))`:
+BN folded, per-batch Gaussian weight noise (or `--recipe pcm`: noise from the device model),
+clipping, 8-bit DAC and per-tile 8-bit ADC with learned ranges (576-row layers span two 512-row tiles). Prints JSON: median seconds per step and their ratio.
 """
 from __future__ import annotations
 
@@ -35,11 +35,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--recipe", default="pcm-gaussian",
+                    help="HWA preset: pcm-gaussian (one randn per weight tensor) or pcm (device-model noise)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     plain = create_model("kws_cnn5", num_classes=12).train()
-    hwa = prepare(plain, HWAConfig.preset("pcm")).train()
+    hwa = prepare(plain, HWAConfig.preset(args.recipe)).train()
     x = torch.randn(args.batch, 1, 49, 10, generator=torch.Generator().manual_seed(1))
     y = torch.randint(0, 12, (args.batch,), generator=torch.Generator().manual_seed(2))
     init_ranges(hwa, x)
@@ -55,7 +57,7 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in times.items()}
     print(json.dumps({"model": "kws_cnn5", "batch": args.batch, "threads": args.threads, "steps": args.steps,
                       "fp32_step_s": med["fp32"], "hwa_step_s": med["hwa"], "hwa_over_fp32": med["hwa"] / med["fp32"],
-                      "recipe": "pcm: noise 4% per column, clip 2.5 std, 8-bit DAC/ADC learned ranges, BN folded"}))
+                      "recipe": args.recipe}))
 
 
 if __name__ == "__main__":

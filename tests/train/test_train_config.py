@@ -13,7 +13,8 @@ from tinycim.train import HWAConfig, TrainConfig
 def test_default_is_plain_and_preset_is_hardware_aware():
     assert not HWAConfig().enabled
     pcm = HWAConfig.preset("pcm")
-    assert pcm.enabled and pcm.dac_bits == 8 and pcm.adc_bits == 8 and pcm.fold_bn and pcm.noise == "gaussian"
+    assert pcm.enabled and pcm.dac_bits == 8 and pcm.adc_bits == 8 and pcm.fold_bn and pcm.noise == "device"
+    assert HWAConfig.preset("pcm-gaussian").noise == "gaussian"
 
 
 @pytest.mark.parametrize("cls,value", [(HWAConfig, HWAConfig.preset("pcm")), (TrainConfig, TrainConfig(epochs=3))])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
 import json
 
 import pytest
@@ -10,9 +11,9 @@ import torch
 
 from tinycim.train import (HWAConfig, TrainConfig, TrainingDivergedError, evaluate, evaluate_drift, fit, load_run,
                            on_cell_fraction, prepare, save_run, to_analog, to_digital)
-import importlib
-fit_module = importlib.import_module("tinycim.train.fit")
 from tinycim.train.hamq import hamq_penalty, popcount, surrogate_popcount
+
+fit_module = importlib.import_module("tinycim.train.fit")  # the module, not the `fit` function
 
 CFG = TrainConfig(epochs=2, lr=5e-3, batch_size=32, seed=0)
 
@@ -124,3 +125,16 @@ def test_load_run_restores_the_model(tmp_path, data):
     x = torch.randn(4, *model.input_shape)
     torch.testing.assert_close(loaded.eval()(x), model.eval()(x))
     assert on_cell_fraction(loaded) is None
+
+
+@pytest.mark.parametrize("bits", [8, 6, 4])
+def test_fixed_gain_converters_train_at_8_6_4_bits(tiny_model, data, bits):
+    hwa = HWAConfig(dac_bits=bits, adc_bits=bits, tile_rows=16, fold_bn=True)
+    model = prepare(tiny_model, hwa)
+    res = fit(model, data[0], None, TrainConfig(epochs=3, lr=1e-2, batch_size=32), progress=False)
+    losses = [row["loss"] for row in res.history]
+    assert all(map(lambda v: v == v, losses)) and losses[-1] < losses[0]
+    start = prepare(tiny_model, hwa)
+    from tinycim.train import init_ranges
+    init_ranges(start, data[0].tensors[0][:512])
+    assert float(model.conv2.log_output_range.detach()) != float(start.conv2.log_output_range.detach())  # learned

@@ -1,7 +1,6 @@
 """HWA layers: each piece changes what it should and nothing else; agreement with the analog model."""
 from __future__ import annotations
 
-import dataclasses
 
 import pytest
 import torch

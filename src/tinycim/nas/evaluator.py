@@ -97,6 +97,14 @@ class TrainEvaluator:
         out.update(self.static_model(model, self._polarities(arch)))
         return out
 
+    def cheap_static(self, arch: Arch) -> dict[str, Any]:
+        """Params and MACs without the cost model (analytic where the space can count them)."""
+        from tinycim.models import count_macs
+
+        count = getattr(self.space, "count_macs", None)
+        macs = count(arch) if count is not None else count_macs(self.space.build(arch), self.space.input_shape)
+        return {"params": self.space.count_params(arch), "macs": macs}
+
     def static_model(self, model: nn.Module, polarities: dict[str, str] | None = None) -> dict[str, Any]:
         """Cost-model figures of any model of this task (e.g. a zoo baseline)."""
         return static_cost(model, self.space.input_shape, self.settings.accelerator, self.settings.act_bits,

@@ -100,11 +100,19 @@ class Search:
             self._static[key] = dict(self.evaluator.static(arch))
         return self._static[key]
 
+    def cheap_static(self, arch: Arch) -> dict[str, Any]:
+        """Params and MACs only (what the surrogate features need): evolution scores ~100 mutants per
+        generation, and running the cost model on each would cost more than the surrogate itself."""
+        fn = getattr(self.evaluator, "cheap_static", None)
+        return self.static(arch) if fn is None else fn(arch)
+
     def feasible_before_training(self, arch: Arch) -> bool:
         # Parameters first: analytic, so oversized archs are rejected without building a model.
         limit = self.constraints.max_params
         if limit is not None and self.space.count_params(arch) > limit:
             return False
+        if self.constraints.needs() <= {"params"}:
+            return True
         return not self.constraints.static_violations(self.static(arch))
 
     def _sample(self, rng: np.random.Generator, taken: set[str]) -> Arch:
@@ -215,7 +223,7 @@ class Search:
                 generation: int) -> list[Arch]:
         if model is None or "acc_1d" not in model.models:
             return [pool[i] for i in rng.permutation(len(pool))[:k]]
-        X = np.stack([features(self.space, a, self.static(a)) for a in pool])
+        X = np.stack([features(self.space, a, self.cheap_static(a)) for a in pool])
         pred = model.predict(X)
         score = pred["acc_1d"].copy()
         if self.constraints.max_avm is not None and "avm" in pred:
