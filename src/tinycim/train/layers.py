@@ -21,7 +21,7 @@ from torch import nn
 from tinycim.tiles.geometry import LayerGeometry
 from tinycim.train.config import HWAConfig
 from tinycim.train.noise import device_noise, gaussian_noise
-from tinycim.train.quant import fake_quant, percentile_abs, quantize_weight_levels
+from tinycim.train.quant import fake_quant, fake_quant_sum, percentile_abs, quantize_weight_levels
 
 
 class HWAShared(nn.Module):
@@ -143,9 +143,8 @@ class HWALayerMixin:
                 unit = 1.0 if r_in is None else float(r_in.detach())
                 self._observe("log_output_range", percentile_abs(p, hwa.range_percentile) / unit)
             fs = self.output_range if r_in is None else self.output_range * r_in
-            p = fake_quant(p, fs, hwa.adc_bits)
-            if tiled:  # digital addition of the row tiles' converted partial sums
-                p = p.sum(dim=1)
+            # each row tile's ADC, then the digital addition of the converted partial sums
+            p = fake_quant_sum(p, fs, hwa.adc_bits) if tiled else fake_quant(p, fs, hwa.adc_bits)
         else:
             p = self._op(x, w_n, None)
         if observing and not hwa.uniform:

@@ -38,13 +38,45 @@ class _FakeQuant(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         x, y, fs = ctx.saved_tensors
-        inside = x.abs() <= fs
-        grad_x = torch.where(inside, grad, 0.0)  # no bool -> float copy of the mask
+        grad_x = _pass_inside(grad, x, float(fs))
         grad_fs = None
         if ctx.needs_input_grad[1]:
             # sum(grad * (y - x*inside)) / fs, without materializing y - x*inside
             grad_fs = (torch.dot(grad.flatten(), y.flatten()) - torch.dot(grad_x.flatten(), x.flatten())) / fs
         return grad_x, grad_fs, None
+
+
+class _FakeQuantSum(torch.autograd.Function):
+    """ADC on every row tile's partial sums, then their digital sum, in one step:
+    p [B, n, ...] -> sum_t q(p[:, t]) [B, ...]. Fusing the two saves a pass over the n-times
+    larger tensor in forward and the copy that expands the sum's gradient in backward."""
+
+    @staticmethod
+    def forward(ctx, p: torch.Tensor, full_scale: torch.Tensor, levels: int) -> torch.Tensor:  # type: ignore[override]
+        fs = full_scale.clamp(min=_MIN_RANGE)
+        codes = p * (levels / fs)
+        codes.clamp_(-levels, levels).round_()
+        out = codes[:, 0].clone() if codes.shape[1] == 1 else codes[:, 0] + codes[:, 1]
+        for t in range(2, codes.shape[1]):
+            out.add_(codes[:, t])
+        out.mul_(fs / levels)
+        ctx.save_for_backward(p, out, fs)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        p, out, fs = ctx.saved_tensors
+        grad_p = _pass_inside(grad.unsqueeze(1).expand_as(p), p, float(fs))
+        grad_fs = None
+        if ctx.needs_input_grad[1]:
+            # sum_t sum(grad * q(p_t)) = sum(grad * out); LSQ as in _FakeQuant
+            grad_fs = (torch.dot(grad.flatten(), out.flatten()) - torch.dot(grad_p.flatten(), p.flatten())) / fs
+        return grad_p, grad_fs, None
+
+
+def _pass_inside(grad: torch.Tensor, x: torch.Tensor, fs: float) -> torch.Tensor:
+    """grad where -fs < x < fs, else 0: one fused pass (hardtanh's backward), no mask tensor."""
+    return torch.ops.aten.hardtanh_backward(grad, x, -fs, fs)
 
 
 def fake_quant(x: torch.Tensor, full_scale: torch.Tensor, bits: int) -> torch.Tensor:
@@ -53,6 +85,11 @@ def fake_quant(x: torch.Tensor, full_scale: torch.Tensor, bits: int) -> torch.Te
     Values beyond the range saturate; gradients: straight-through to x, LSQ to full_scale.
     """
     return _FakeQuant.apply(x, full_scale, levels_per_side(bits))
+
+
+def fake_quant_sum(p: torch.Tensor, full_scale: torch.Tensor, bits: int) -> torch.Tensor:
+    """fake_quant of each row tile's partial sums p [B, n_tiles, ...], summed over the tiles."""
+    return _FakeQuantSum.apply(p, full_scale, levels_per_side(bits))
 
 
 def quantize_weight_levels(w_n: torch.Tensor, bits: int) -> torch.Tensor:
