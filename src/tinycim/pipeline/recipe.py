@@ -41,6 +41,7 @@ class Phase:
     batch_size: int = 128
     preset: str | None = None  # HWAConfig preset (hwa phase only)
     overrides: dict = field(default_factory=dict)
+    init: str = "fp"  # hwa phase: start from the trained FP model ("fp") or from fresh weights ("scratch")
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def _need(data: dict, key: str, kind: type, where: str) -> Any:
 def _phase(data: Any, where: str) -> Phase:
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must be a mapping with epochs and lr")
-    unknown = set(data) - {"epochs", "lr", "batch_size", "preset", "overrides"}
+    unknown = set(data) - {"epochs", "lr", "batch_size", "preset", "overrides", "init"}
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)}")
     epochs = _need(data, "epochs", int, where)
@@ -97,7 +98,11 @@ def _phase(data: Any, where: str) -> Phase:
     batch = data.get("batch_size", 128)
     if not isinstance(batch, int) or batch < 1:
         raise ConfigError(f"{where}.batch_size = {batch!r} is invalid: allowed range >= 1")
-    return Phase(epochs=epochs, lr=lr, batch_size=batch, preset=data.get("preset"), overrides=data.get("overrides") or {})
+    init = data.get("init", "fp")
+    if init not in ("fp", "scratch"):
+        raise ConfigError(f"{where}.init = {init!r} is invalid: allowed 'fp' (start from the FP model) or 'scratch'")
+    return Phase(epochs=epochs, lr=lr, batch_size=batch, preset=data.get("preset"), overrides=data.get("overrides") or {},
+                 init=init)
 
 
 def recipe_from_dict(data: dict, *, full: bool = False, source: str = "<dict>") -> Recipe:

@@ -113,7 +113,7 @@ def run_recipe(recipe: Recipe, data_dir: str | None, out_dir: str | Path, *, set
     """Run every step of `recipe` into out_dir (resuming what is done); returns report.md's path."""
     from tinycim.cost import estimate
     from tinycim.data import load
-    from tinycim.models import count_macs, count_params, create_model
+    from tinycim.models import count_macs, count_params
     from tinycim.train import HWAConfig, evaluate, evaluate_drift, to_analog, to_digital
 
     out = Path(out_dir)
@@ -121,12 +121,10 @@ def run_recipe(recipe: Recipe, data_dir: str | None, out_dir: str | Path, *, set
     steps = _Steps(out, log)
     data = {split: load(recipe.dataset, data_dir, split=name, seed=recipe.seed, **recipe.dataset_options)
             for split, name in recipe.splits.items()}
-    classes = len(data["train"].classes)
     input_shape = tuple(data["train"].input_shape)
 
     def model_fn():
-        torch.manual_seed(recipe.seed)  # zoo models use torch's default initializers
-        return create_model(recipe.model, num_classes=classes, **recipe.model_kwargs)
+        return _fresh(recipe, data)
 
     base = analog_base(recipe)
     fp_prepared, fp_summary = _train_phase("fp", recipe.fp, model_fn, HWAConfig(), recipe, data, out, steps, base,
@@ -155,7 +153,8 @@ def run_recipe(recipe: Recipe, data_dir: str | None, out_dir: str | Path, *, set
     if recipe.hwa is not None:
         hwa = _hwa_config(recipe.hwa)
         hwa_cfg = hwa.analog_config(base)
-        hwa_prepared, hwa_summary = _train_phase("hwa", recipe.hwa, lambda: fp_model, hwa, recipe, data, out, steps,
+        start = model_fn if recipe.hwa.init == "scratch" else (lambda: fp_model)
+        hwa_prepared, hwa_summary = _train_phase("hwa", recipe.hwa, start, hwa, recipe, data, out, steps,
                                                  hwa_cfg, progress, teacher=fp_model)
         results["training"]["hwa"] = hwa_summary
         results["hwa_config"] = hwa.to_dict()
@@ -188,6 +187,14 @@ def run_recipe(recipe: Recipe, data_dir: str | None, out_dir: str | Path, *, set
     return write_report(results, out)
 
 
+def _fresh(recipe: Recipe, data: dict):
+    """A newly initialized zoo model (zoo models use torch's default initializers: seeded here)."""
+    from tinycim.models import create_model
+
+    torch.manual_seed(recipe.seed)
+    return create_model(recipe.model, num_classes=len(data["train"].classes), **recipe.model_kwargs)
+
+
 def _with_bits(cfg: tc.AnalogConfig, bits: int) -> tc.AnalogConfig:
     return dataclasses.replace(cfg, dac=dataclasses.replace(cfg.dac, bits=bits), adc=dataclasses.replace(cfg.adc, bits=bits))
 
@@ -198,7 +205,8 @@ def _hamq_comparison(recipe, hwa, hwa_cfg, hwa_prepared, fp_model, data, out, st
     from tinycim.train import evaluate_drift, on_cell_fraction, to_analog
 
     base_hwa = _hwa_config(recipe.hwa_baseline)
-    twin, _ = _train_phase("hwa_baseline", recipe.hwa_baseline, lambda: fp_model, base_hwa, recipe, data, out,
+    start = (lambda: _fresh(recipe, data)) if recipe.hwa_baseline.init == "scratch" else (lambda: fp_model)
+    twin, _ = _train_phase("hwa_baseline", recipe.hwa_baseline, start, base_hwa, recipe, data, out,
                            steps, hwa_cfg, progress, teacher=fp_model)
 
     def measure(model, cfg) -> dict:

@@ -5,18 +5,36 @@ pair) turns on popcount(q) cells, q = round(|w_n| * (2^b - 1)); the array energy
 proportional to input activity times ON cells, so lowering mean popcount lowers bit-line energy.
 
 Loss term: lambda * mean_w popcount(q). Its value is the exact popcount; its gradient is that of
-a smooth surrogate: bit k of q is a square wave of period 2^(k+1) in q, replaced by the cosine
-of the same period and phase, s_k(x) = (1 - cos(pi (x - (2^k - 1)/2) / 2^k)) / 2, which equals
-bit k exactly for k = 0 and within 0.15 for k >= 1 at integer x.
+a surrogate built from the exact popcount itself (`surrogate_popcount`):
+
+* H(x), the piecewise-linear interpolation of popcount between the two neighbouring integer
+  codes, H(x) = (1 - frac x) HW(floor x) + frac x HW(ceil x): exact at every integer code, and
+  its slope HW(ceil) - HW(floor) moves a weight toward its lower-popcount neighbour
+  (31 = 011111 -> 32 = 100000 is a slope of -4; a local minimum of popcount gets slope 0 from
+  both sides' secants, so weights settle there instead of drifting past it).
+* "Steepest secant" within `radius` codes: the gradient at x is the slope of the line from
+  (x, H(x)) to the integer code j, |j - x| <= radius, whose popcount lies *furthest below per code
+  of distance*, or 0 when no code in reach has a lower popcount. radius = 1 is exactly H's slope;
+  a wider radius lets a weight several codes away from a low-popcount code (36 -> 32, 47 -> 48)
+  feel its pull, which H's slope alone does not give (H is flat or rising on the way there).
+
+The earlier cosine surrogate (bit k replaced by a cosine of the same period) levelled off at
+-21 % ON cells on KWS; see docs/training.md for the measured comparison.
+
+The weight range s (= max|W| per layer, refreshed after every step) is held fixed inside the
+penalty: codes fall with |w| / s, and the optimizer's step on the largest weights is what the
+next remap reads.
 """
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import nn
 
 from tinycim.train.prepare import hwa_config, hwa_layers
+
+# Codes (of 2^b - 1) within which a weight feels the pull of a lower-popcount code; chosen on KWS
+# at 6 bits (docs/training.md, HamQ section).
+SURROGATE_RADIUS = 4
 
 
 def popcount(q: torch.Tensor, bits: int) -> torch.Tensor:
@@ -28,17 +46,58 @@ def popcount(q: torch.Tensor, bits: int) -> torch.Tensor:
     return count.to(torch.float32)
 
 
-def surrogate_popcount(x: torch.Tensor, bits: int) -> torch.Tensor:
-    """Exact popcount of round(x) in the forward, the cosine surrogate's gradient in backward.
+def interpolated_popcount(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """H(x) = (1 - frac) HW(floor x) + frac HW(ceil x), x clamped to [0, 2^bits - 1]; exact at integers."""
+    x = x.clamp(0.0, float((1 << bits) - 1))
+    lo = torch.floor(x)
+    frac = x - lo
+    hi = torch.clamp(lo + 1, max=float((1 << bits) - 1))
+    return (1 - frac) * popcount(lo, bits) + frac * popcount(hi, bits)
 
-    x: continuous codes |w_n| * (2^bits - 1) in [0, 2^bits - 1], any shape.
+
+def secant_slope(x: torch.Tensor, bits: int, radius: int | None = None) -> torch.Tensor:
+    """dHW/dx of the surrogate: the steepest descending secant from (x, H(x)) to an integer code
+    within `radius` codes (signed: negative when the lower-popcount code lies above x), 0 when none."""
+    radius = SURROGATE_RADIUS if radius is None else radius
+    if radius < 1:
+        raise ValueError(f"radius must be >= 1, got {radius}")
+    top = float((1 << bits) - 1)
+    x = x.detach().clamp(0.0, top)
+    h = interpolated_popcount(x, bits)
+    lo = torch.floor(x)
+    best = torch.zeros_like(x)  # largest popcount drop per code of distance
+    direction = torch.zeros_like(x)
+    for d in range(-radius, radius + 1):  # j = floor(x) + d covers every integer with |j - x| <= radius
+        j = lo + d
+        dist = (j - x).abs()
+        valid = (j >= 0) & (j <= top) & (dist > 1e-6) & (dist <= radius)
+        rate = (h - popcount(j.clamp(0.0, top), bits)) / dist.clamp(min=1e-6)
+        take = valid & (rate > best)
+        best = torch.where(take, rate, best)
+        direction = torch.where(take, torch.sign(j - x), direction)
+    return -best * direction
+
+
+class _SurrogatePopcount(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, bits, radius):  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.bits, ctx.radius = bits, radius
+        return popcount(torch.round(x.detach()).clamp(0, (1 << bits) - 1), bits)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return grad * secant_slope(x, ctx.bits, ctx.radius), None, None
+
+
+def surrogate_popcount(x: torch.Tensor, bits: int, radius: int | None = None) -> torch.Tensor:
+    """Exact popcount of round(x) in the forward, the steepest-secant gradient (`secant_slope`) in backward.
+
+    x: continuous codes |w_n| * (2^bits - 1) in [0, 2^bits - 1], any shape; radius: codes of reach
+    (default `SURROGATE_RADIUS`; 1 = the slope of the interpolated popcount).
     """
-    smooth = torch.zeros_like(x)
-    for k in range(bits):
-        period_half = float(1 << k)
-        smooth = smooth + 0.5 * (1 - torch.cos(math.pi * (x - (period_half - 1) / 2) / period_half))
-    exact = popcount(torch.round(x.detach()), bits)
-    return smooth + (exact - smooth).detach()
+    return _SurrogatePopcount.apply(x, bits, radius)
 
 
 def _codes(layer) -> torch.Tensor:
