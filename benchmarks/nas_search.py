@@ -21,32 +21,9 @@ import numpy as np
 
 from tinycim.data import load
 from tinycim.models import count_params, create_model
-from tinycim.nas import (
-    Constraints,
-    EvalSettings,
-    ResultStore,
-    Search,
-    SearchConfig,
-    TinyMLSpace,
-    TrainEvaluator,
-    cross_val_tau,
-    features,
-    make_executor,
-    record_value,
-)
-from tinycim.nas.evaluator import DRIFT_TIMES, drift_metrics
-from tinycim.nas.report import run_dir_name
-from tinycim.nas.store import write_json_atomic
-
-
-def test_metrics(run_dir: Path, test_ds, instances: int, seed: int) -> dict:
-    """Reload a saved candidate run and measure its drift on the test subjects."""
-    from tinycim.train import evaluate_drift, load_run, to_analog
-
-    model, _hwa, analog, _meta = load_run(run_dir)
-    dr = evaluate_drift(to_analog(model, analog), test_ds, times=list(DRIFT_TIMES.values()),
-                        instances=instances, seed=seed)
-    return drift_metrics(dr)
+from tinycim.nas import (Constraints, EvalSettings, ResultStore, Search, SearchConfig, TinyMLSpace,
+                         TrainEvaluator, cross_val_tau, features, make_executor, record_value)
+from tinycim.nas.space import arch_key
 
 
 def main() -> None:
@@ -61,6 +38,7 @@ def main() -> None:
     ap.add_argument("--test-instances", type=int, default=8)
     ap.add_argument("--max-avm", type=float, default=3.0, help="AVM threshold T in accuracy points")
     ap.add_argument("--retest", type=int, default=0, help="retrain N random candidates with another seed")
+    ap.add_argument("--final-seeds", type=int, default=3, help="training seeds per finalist on the test set")
     args = ap.parse_args()
 
     t0 = time.monotonic()
@@ -83,13 +61,12 @@ def main() -> None:
         for mode in ("evolution", "random"):
             cfg = config if mode == "evolution" else dataclasses.replace(
                 config, trials=len(results["evolution"].records))
-            search = Search(space, evaluator, constraints, None, executor, cfg,
+            search = Search(space, evaluator, constraints, out / "store", executor, cfg,
                             deadline=time.monotonic() + 60 * args.minutes if mode == "evolution" else None,
                             progress=lambda d, t, b, m=mode: print(
                                 f"[{m}] {d}/{t} best acc_1d="
                                 f"{record_value(b, 'acc_1d') if b else float('nan'):.2f}",
                                 flush=True))
-            search.store = ResultStore(out / "store", search.settings())
             results[mode] = getattr(search, f"run_{mode}")()
             print(f"{mode}: {len(results[mode].records)} candidates ({results[mode].evaluated} trained now), "
                   f"{(time.monotonic() - t0) / 60:.1f} min elapsed", flush=True)
@@ -97,6 +74,10 @@ def main() -> None:
         if args.retest:
             uniform = results["random"].records[: args.retest]  # uniform samples of the space
             retest_tau = retest(evaluator, executor, uniform, args.seed, out / "retest")
+        finalists = {"best of random": results["random"].best["arch"],
+                     "best of evolution": results["evolution"].best["arch"], "har_cnn": HAR_CNN_ARCH}
+        final = final_eval(space, train, test, settings, args.test_instances, executor, finalists,
+                           range(1, args.final_seeds + 1), out / "final")
     finally:
         executor.close()
 
@@ -106,24 +87,30 @@ def main() -> None:
                         folds=5, seed=args.seed)
 
     table = []
-    for mode in ("random", "evolution"):
-        best = results[mode].best
-        tm = test_metrics(out / "runs" / run_dir_name(best["key"]), test, args.test_instances, seed=1)
-        table.append(row(f"best of {mode}", evaluator.static(best["arch"]), record_value(best, "acc_1d"), tm,
-                         len(results[mode].records), best["arch"]))
-    for seed in (1, 2):
-        vm, tm = baseline(evaluator, test, args.test_instances, seed, out / f"har_cnn_seed{seed}.json")
-        zoo = create_model("har_cnn")
-        static = {**evaluator.static_model(zoo), "params": count_params(zoo)}
-        table.append(row(f"har_cnn (seed {seed})", static, vm["acc_1d"], tm, 1, "zoo"))
+    zoo_space = space_with_zoo(space)
+    for name, arch in finalists.items():
+        runs = final[name]
+        acc = np.array([m["acc_1d"] for m in runs])
+        mode = name.split()[-1]
+        table.append({"model": name, "params": zoo_space.count_params(arch),
+                      "energy_nj": evaluator.static_model(zoo_space.build(arch))["energy_j"] * 1e9,
+                      "val_acc_1d": record_value(results[mode].best, "acc_1d") if mode in results else None,
+                      "test_acc_1d": float(acc.mean()), "test_seed_sd": float(acc.std(ddof=1)),
+                      "test_chip_std": float(np.mean([m["std_1d"] for m in runs])),
+                      "test_avm": float(np.mean([m["avm"] for m in runs])),
+                      "test_runs": [float(a) for a in acc],
+                      "trained": len(results[mode].records) if mode in results else 0, "arch": arch})
     print(f"\nHAR (UCI HAPT, subject split), budget {budget:,} params, AVM < {args.max_avm}, "
           f"recipe {settings.fp_epochs} FP + {settings.epochs} HWA epochs, K={args.instances} (val) / "
           f"{args.test_instances} (test); total {(time.monotonic() - t0) / 60:.1f} min")
-    print(f"{'model':<22} {'params':>8} {'E (nJ)':>8} {'val 1d':>7} {'test 1d':>8} {'std':>5} {'AVM':>6} "
-          f"{'trained':>7}")
+    print(f"test = mean over {args.final_seeds} training seeds (+- their sd); chip std = over K chips")
+    print(f"{'model':<18} {'params':>7} {'E (nJ)':>7} {'val 1d':>7} {'test 1d':>14} {'chip std':>8} "
+          f"{'AVM':>5} {'trained':>7}")
     for r in table:
-        print(f"{r['model']:<22} {r['params']:>8,} {r['energy_nj']:>8.1f} {r['val_acc_1d']:>7.2f} "
-              f"{r['test_acc_1d']:>8.2f} {r['test_std_1d']:>5.2f} {r['test_avm']:>6.2f} {r['trained']:>7}")
+        val = f"{r['val_acc_1d']:.2f}" if r["val_acc_1d"] is not None else "-"
+        print(f"{r['model']:<18} {r['params']:>7,} {r['energy_nj']:>7.1f} {val:>7} "
+              f"{r['test_acc_1d']:>7.2f} +- {r['test_seed_sd']:.2f} {r['test_chip_std']:>8.2f} "
+              f"{r['test_avm']:>5.2f} {r['trained']:>7}")
     print("surrogate Kendall tau (5-fold CV, %d candidates): %s" % (
         len(rows), ", ".join(f"{k} {v:.3f}" for k, v in tau.items())))
     if retest_tau is not None:
@@ -133,26 +120,33 @@ def main() -> None:
     (out / "benchmark.json").write_text(json.dumps(summary, indent=2))
 
 
-def row(name: str, static: dict, val_acc: float, tm: dict, trained: int, arch) -> dict:
-    """One line of the table; energy from the cost model as it is now (the same code for every row)."""
-    return {"model": name, "params": static["params"],
-            "energy_nj": static["energy_j"] * 1e9, "val_acc_1d": val_acc, "test_acc_1d": tm["acc_1d"],
-            "test_std_1d": tm["std_1d"], "test_avm": tm["avm"], "trained": trained, "arch": arch}
+HAR_CNN_ARCH = {"layers": [{"channels": 40, "kernel": 5, "stride": 1},  # = tinycim.models.HARCNN
+                           {"channels": 64, "kernel": 5, "stride": 2},
+                           {"channels": 64, "kernel": 5, "stride": 1},
+                           {"channels": 128, "kernel": 3, "stride": 2}]}
 
 
-def baseline(evaluator: TrainEvaluator, test, instances: int, seed: int, cache: Path) -> tuple[dict, dict]:
-    """har_cnn trained with the candidates' recipe; (val metrics, test metrics), cached as JSON."""
-    if cache.is_file():
-        saved = json.loads(cache.read_text())
-        return saved["val"], saved["test"]
-    from tinycim.train import evaluate_drift, to_analog
+def space_with_zoo(space: TinyMLSpace) -> TinyMLSpace:
+    """The search space plus width 40, so har_cnn (PlainCNN 40-64-64-128) is one of its archs and is
+    trained and measured by exactly the same code as the winners."""
+    return TinyMLSpace(space.input_shape, space.num_classes, widths=sorted(set(space.widths) | {40}),
+                       kernels=space.kernels, strides=space.strides, max_layers=space.max_layers)
 
-    vm, art = evaluator.train_and_measure(create_model("har_cnn"), seed)
-    dr = evaluate_drift(to_analog(art["prepared"], art["analog"]), test, times=list(DRIFT_TIMES.values()),
-                        instances=instances, seed=1)
-    tm = drift_metrics(dr)
-    write_json_atomic(cache, {"val": vm, "test": tm})
-    return vm, tm
+
+def final_eval(space, train, test, settings, instances, executor, archs: dict, seeds, out: Path) -> dict:
+    """Retrain each finalist with every seed and measure drift on the test subjects (K = ``instances``);
+    results cached as JSON lines, so a rerun only trains what is missing."""
+    fspace = space_with_zoo(space)
+    ev = TrainEvaluator(fspace, train, test, dataclasses.replace(settings, instances=instances))
+    store = ResultStore(out, {"final": "test", "settings": ev.settings.to_dict()})
+    tasks = [{"arch": arch, "seed": seed, "name": name} for name, arch in archs.items() for seed in seeds]
+    tasks = [t for t in tasks if f"{t['name']}:{t['seed']}:{arch_key(t['arch'])}" not in store]
+    for i, metrics in executor.map(ev, tasks):
+        t = tasks[i]
+        store.add({"key": f"{t['name']}:{t['seed']}:{arch_key(t['arch'])}", "arch": t["arch"],
+                   "seed": t["seed"], "metrics": metrics})
+    return {name: [store.get(f"{name}:{seed}:{arch_key(arch)}")["metrics"] for seed in seeds]
+            for name, arch in archs.items()}
 
 
 def retest(evaluator: TrainEvaluator, executor, records: list[dict], seed: int, out: Path) -> float:

@@ -7,17 +7,8 @@ import pytest
 import torch
 
 from tinycim.data import Dataset
-from tinycim.nas import (
-    Constraints,
-    EvalSettings,
-    ResultStore,
-    Search,
-    SearchConfig,
-    TinyMLSpace,
-    TrainEvaluator,
-    UnipolarSpace,
-    make_executor,
-)
+from tinycim.nas import (Constraints, EvalSettings, ResultStore, Search, SearchConfig, TinyMLSpace,
+                         TrainEvaluator, UnipolarSpace, make_executor)
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -6,16 +6,8 @@ import json
 import pytest
 
 from tinycim.errors import ConfigError
-from tinycim.nas import (
-    Constraints,
-    LocalExecutor,
-    ResultStore,
-    Search,
-    SearchConfig,
-    SyntheticEvaluator,
-    pareto_front,
-    record_value,
-)
+from tinycim.nas import (Constraints, LocalExecutor, ResultStore, Search, SearchConfig, SyntheticEvaluator,
+                         pareto_front, record_value)
 
 
 class Interrupted(Exception):
@@ -26,9 +18,7 @@ def _search(space, constraints, out, *, seed=0, trials=30, on_result=None, evalu
     evaluator = evaluator or SyntheticEvaluator(space)
     config = SearchConfig(trials=trials, seed=seed, population=4, init=8, batch=3, mutants_per_parent=6,
                           **cfg)
-    s = Search(space, evaluator, constraints, None, LocalExecutor(), config, on_result=on_result)
-    s.store = ResultStore(out, s.settings())
-    return s, evaluator
+    return Search(space, evaluator, constraints, out, LocalExecutor(), config, on_result=on_result), evaluator
 
 
 @pytest.mark.parametrize("mode", ["random", "evolution"])

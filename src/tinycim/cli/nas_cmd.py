@@ -31,7 +31,7 @@ def nas_command(
     fp_epochs: int = typer.Option(4, "--fp-epochs", help="FP pre-training epochs per candidate."),
     instances: int = typer.Option(4, "--instances", help="Programmed chips K per drift evaluation."),
     max_avm: Optional[float] = typer.Option(None, "--max-avm", help="AVM threshold T (accuracy points)."),
-    budget_energy: Optional[float] = typer.Option(None, "--budget-energy", help="Energy budget, J/inference."),
+    budget_energy: Optional[float] = typer.Option(None, "--budget-energy", help="Energy budget (J)."),
     budget_devices: Optional[int] = typer.Option(None, "--budget-devices",
                                                  help="Device budget (e.g. for the unipolar space)."),
     accelerator: str = typer.Option("aon-cim", "--accelerator", help="Cost-model preset: aon-cim or hermes."),
@@ -45,16 +45,8 @@ def nas_command(
 ) -> None:
     """Search architectures that stay accurate under PCM drift within a parameter / energy budget."""
     from tinycim.errors import ConfigError
-    from tinycim.nas import (
-        SPACES,
-        Constraints,
-        EvalSettings,
-        SearchConfig,
-        SyntheticEvaluator,
-        TrainEvaluator,
-        make_executor,
-        record_value,
-    )
+    from tinycim.nas import (SPACES, Constraints, EvalSettings, SearchConfig, SyntheticEvaluator,
+                             TrainEvaluator, make_executor, record_value)
     from tinycim.nas.report import copy_best_run, plot_pareto, write_table
 
     if space not in SPACES:
@@ -115,7 +107,7 @@ def _run(space, ev, constraints, config, runner, out: Path, search: str, header:
     """Run the search under a rich progress bar showing the best feasible 1-day accuracy so far."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from tinycim.nas import ResultStore, Search, record_value
+    from tinycim.nas import Search, record_value
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   transient=False) as bar:
@@ -125,8 +117,7 @@ def _run(space, ev, constraints, config, runner, out: Path, search: str, header:
             acc = record_value(best, "acc_1d") if best else math.nan
             bar.update(task, completed=done, description=f"best acc_1d {acc:.2f}")
 
-        s = Search(space, ev, constraints, None, runner, config, progress=progress)
-        s.store = ResultStore(out / "store", {**s.settings(), **header})
+        s = Search(space, ev, constraints, out / "store", runner, config, progress=progress, header=header)
         try:
             return s.run_evolution() if search == "evolution" else s.run_random()
         finally:

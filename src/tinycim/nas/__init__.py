@@ -3,9 +3,8 @@
     from tinycim.nas import TinyMLSpace, TrainEvaluator, Constraints, Search, SearchConfig, ResultStore
     space = TinyMLSpace((9, 128), 6)
     evaluator = TrainEvaluator(space, train_ds, val_ds)
-    search = Search(space, evaluator, Constraints(max_params=61_000, max_avm=3.0), None,
-                    make_executor("local"), SearchConfig(trials=40, seed=0))
-    search.store = ResultStore("out/store", search.settings())   # resumable
+    search = Search(space, evaluator, Constraints(max_params=61_000, max_avm=3.0), "out/store",
+                    make_executor("local"), SearchConfig(trials=40, seed=0))  # out/store: resumable
     result = search.run_evolution()        # or run_random(): the baseline
     result.best, result.front               # feasible best by 1-day accuracy; accuracy-vs-energy front
 

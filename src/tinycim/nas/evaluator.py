@@ -102,7 +102,9 @@ class TrainEvaluator:
         from tinycim.models import count_macs
 
         count = getattr(self.space, "count_macs", None)
-        macs = count(arch) if count is not None else count_macs(self.space.build(arch), self.space.input_shape)
+        if count is not None:
+            return {"params": self.space.count_params(arch), "macs": count(arch)}
+        macs = count_macs(self.space.build(arch), self.space.input_shape)
         return {"params": self.space.count_params(arch), "macs": macs}
 
     def static_model(self, model: nn.Module, polarities: dict[str, str] | None = None) -> dict[str, Any]:

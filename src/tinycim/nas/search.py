@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable
@@ -75,16 +76,22 @@ class Search:
     ...; cheap, before training) and ``__call__({"arch", "seed"}) -> dict`` (acc_1d, avm, ...).
 
     ``on_result(record)`` runs after each finished candidate is stored (raise in it to stop);
-    ``progress`` is a callable ``(done, total, best)`` for bars; ``deadline`` (``time.monotonic()``
+    ``store`` is a :class:`ResultStore` or a folder (opened with ``settings()`` plus ``header`` as its
+    header). ``progress`` is a callable ``(done, total, best)`` for bars; ``deadline`` (``time.monotonic()``
     value) ends the search early at a batch boundary, so a time-capped run is not reproducible.
     """
 
     def __init__(self, space: SearchSpace, evaluator: Any, constraints: Constraints, store: Any,
                  executor: Any, config: SearchConfig, on_result: Callable[[Record], None] | None = None,
                  progress: Callable[[int, int, Record | None], None] | None = None,
-                 deadline: float | None = None):
+                 deadline: float | None = None, header: dict[str, Any] | None = None):
         self.space, self.evaluator, self.constraints = space, evaluator, constraints
-        self.store, self.executor, self.config = store, executor, config
+        self.executor, self.config = executor, config
+        if isinstance(store, (str, os.PathLike)):  # a folder: open it, checking it holds this search
+            from tinycim.nas.store import ResultStore
+
+            store = ResultStore(store, {**self.settings(), **(header or {})})
+        self.store = store
         self.on_result, self.progress = on_result, progress
         self.deadline = deadline  # time.monotonic() after which no new batch starts (a wall-clock budget)
         self.records: list[Record] = []
