@@ -43,3 +43,12 @@ def resnet20(**kwargs: Any) -> ResNetLike:
 def resnet32(**kwargs: Any) -> ResNetLike:
     """ResNet-32 for CIFAR (~0.46M params)."""
     return cifar_resnet(5, **kwargs)
+
+
+@register_model(source="AnalogNAS ResNet-like macro space (Benmeziane et al. 2023): any point of `tinycim nas "
+                       "--space resnet-like`")
+def resnet_like(**kwargs: Any) -> ResNetLike:
+    """A ResNet-like network from the AnalogNAS macro space, by its genes (stem_channels, stem_kernel,
+    main_blocks, ...); with no arguments a 16-channel stem and one main block of 3 basic blocks.
+    Registered so a searched architecture's run directory can be rebuilt by `create_model`."""
+    return ResNetLike(**kwargs)

@@ -142,6 +142,14 @@ class ResNetSpace(SearchSpace):
                           main_blocks=[dict(b) for b in arch["main_blocks"]],
                           bottleneck_ratio=BOTTLENECK_RATIO)
 
+    def zoo_spec(self, arch: Arch) -> tuple[str, dict[str, Any]]:
+        """(registered model name, kwargs) that rebuild ``arch`` with ``create_model`` (the zoo's
+        ``resnet_like``), so a saved run loads with ``tinycim.train.load_run`` / ``tinycim drift``."""
+        return ("resnet_like", {"num_classes": self.num_classes, "input_shape": list(self.input_shape),
+                                "in_channels": None, "stem_channels": arch["stem_channels"],
+                                "stem_kernel": arch["stem_kernel"], "bottleneck_ratio": BOTTLENECK_RATIO,
+                                "main_blocks": [dict(b) for b in arch["main_blocks"]]})
+
     def count_params(self, arch: Arch) -> int:
         """Analytic count mirroring ResNetLike (convs without bias, BN 2 per channel, option-B shortcuts),
         so an arch with millions of channels is rejected without allocating it."""
