@@ -8,7 +8,7 @@ from tinycim.models import create_model, get_model_spec, is_model, list_models, 
 
 
 def test_list_models_pattern_and_order():
-    assert list_models("resnet*") == ["resnet20", "resnet32", "resnet8"]
+    assert list_models("resnet*") == ["resnet20", "resnet32", "resnet8", "resnet_like"]
     assert list_models() == sorted(list_models())
     assert list_models("nope*") == []
 
