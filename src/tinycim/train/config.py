@@ -95,6 +95,11 @@ class HWAConfig(_JsonMixin):
         weight range and one DAC and one ADC range across every layer.
     unipolar: None, "positive", "negative" or "auto" (sign of each block's sum in the pretrained
         weights), per "layer" or per "tile" (tile-sized sub-matrix), enforced after every step.
+    unipolar_init: what `prepare` does with weights of the wrong sign: "project" sets them to 0
+        (fine-tuning a pretrained network), "magnitude" flips them (w -> sign * |w|: a sign-aligned
+        copy of the initializer, e.g. |kaiming|, for training a unipolar network from scratch) and
+        negates every other channel's scale of each unfolded BatchNorm (digital column signs: half
+        the units start inhibitory, which one-signed weights cannot express).
     weight_bits / device_bits: weight magnitude bits (weights trained on the device levels, STE)
         and bits of one device (slicing; as in `MappingConfig`).
     hamq_lambda: weight of the HamQ regularizer (mean ON bit-cells per weight); needs weight_bits.
@@ -121,6 +126,7 @@ class HWAConfig(_JsonMixin):
     uniform: bool = False
     unipolar: str | None = None
     unipolar_granularity: str = "tile"
+    unipolar_init: str = "project"
     weight_bits: int | None = None
     device_bits: int | None = None
     hamq_lambda: float = 0.0
@@ -154,6 +160,7 @@ class HWAConfig(_JsonMixin):
         _choice(o, "uniform", self.uniform, (True, False))
         _choice(o, "unipolar", self.unipolar, (None, "positive", "negative", "auto"))
         _choice(o, "unipolar_granularity", self.unipolar_granularity, ("layer", "tile"))
+        _choice(o, "unipolar_init", self.unipolar_init, ("project", "magnitude"))
         _integer(o, "weight_bits", self.weight_bits, 1, MAX_CONVERTER_BITS, optional=True)
         _integer(o, "device_bits", self.device_bits, 1, MAX_CONVERTER_BITS, optional=True)
         if self.device_bits is not None and self.weight_bits is None:

@@ -45,8 +45,9 @@ def prepare(model: nn.Module, hwa: HWAConfig | str = "pcm", seed: int = 0) -> nn
 
     BatchNorm directly after a conv/linear is folded first when hwa.fold_bn; every nn.Linear,
     nn.Conv1d and nn.Conv2d becomes the matching HWA layer (same `weight`/`bias` Parameters, so
-    any optimizer works); weight constraints are applied once. `seed` seeds the noise generator
-    (`fit` reseeds it from its TrainConfig.seed).
+    any optimizer works); with hwa.unipolar_init "magnitude" weights become sign x |w| and every
+    other BatchNorm channel's scale is negated; weight constraints are applied once. `seed` seeds
+    the noise generator (`fit` reseeds it from its TrainConfig.seed).
     """
     if isinstance(hwa, str):
         hwa = HWAConfig.preset(hwa)
@@ -67,6 +68,8 @@ def prepare(model: nn.Module, hwa: HWAConfig | str = "pcm", seed: int = 0) -> nn
             if type(child) in HWA_FOR:
                 full = f"{parent_name}.{child_name}" if parent_name else child_name
                 setattr(parent, child_name, _swap(child, hwa, full, shared))
+    if hwa.unipolar is not None and hwa.unipolar_init == "magnitude":
+        _alternate_bn_signs(model)
     layers = hwa_layers(model)
     if not layers:
         raise ConfigError("prepare found no nn.Linear, nn.Conv1d or nn.Conv2d layer to make hardware-aware")
@@ -107,8 +110,21 @@ def _swap(module: nn.Module, hwa: HWAConfig, name: str, shared: HWAShared) -> HW
     new._init_hwa(hwa, name, geometry, shared)
     if hwa.unipolar is not None:
         new.unipolar_sign = _initial_signs(new.weight, geometry, hwa)
+        if hwa.unipolar_init == "magnitude":  # sign-aligned initializer (training from scratch)
+            with torch.no_grad():
+                new.weight.abs_().mul_(new.unipolar_sign)
     new.train(module.training)
     return new
+
+
+@torch.no_grad()
+def _alternate_bn_signs(model: nn.Module) -> None:
+    """Negate the scale of every other channel of each (unfolded) BatchNorm: the digital per-column
+    sign of a one-signed crossbar. With one-signed weights and positive BN scales every unit is an
+    increasing function of its inputs (no inhibition); half the columns start inhibitory instead."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
+            m.weight[1::2] *= -1
 
 
 def _initial_signs(weight: torch.Tensor, geometry, hwa: HWAConfig) -> torch.Tensor:
