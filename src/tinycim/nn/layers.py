@@ -345,31 +345,40 @@ class AnalogLinear(AnalogLayerMixin, nn.Linear):
 ANALOG_FOR = {nn.Conv2d: AnalogConv2d, nn.Conv1d: AnalogConv1d, nn.Linear: AnalogLinear}
 
 
-def from_digital(module: nn.Module, config: AnalogConfig, name: str, ctx: InstanceContext) -> AnalogLayerMixin:
-    """An analog copy of a Linear/Conv1d/Conv2d (its weight and bias copied, not shared)."""
-    cls = ANALOG_FOR[type(module)]
+def clone_as(module: nn.Module, cls: type, name: str) -> nn.Module:
+    """A `cls` layer built like the Linear/Conv1d/Conv2d `module`, with copies of its weight and bias."""
     w = module.weight
     if isinstance(module, nn.Linear):
         new = cls(module.in_features, module.out_features, bias=module.bias is not None)
-        groups, kernel_numel = 1, 1
-        in_per_group = module.in_features
     else:
         if module.padding_mode != "zeros":
             raise MappingError(f"layer {name!r}: padding_mode {module.padding_mode!r} is not supported (only 'zeros')")
         new = cls(module.in_channels, module.out_channels, module.kernel_size, stride=module.stride,
                   padding=module.padding, dilation=module.dilation, groups=module.groups, bias=module.bias is not None)
-        groups, kernel_numel = module.groups, math.prod(module.kernel_size)
-        in_per_group = module.in_channels // module.groups
     new = new.to(dtype=w.dtype, device=w.device)
     with torch.no_grad():
         new.weight.copy_(w)
         if module.bias is not None:
             new.bias.copy_(module.bias)
     new.weight.requires_grad_(w.requires_grad)
-    geometry = layer_geometry(
-        name, groups=groups, in_per_group=in_per_group, out_per_group=w.shape[0] // groups,
-        kernel_numel=kernel_numel, tile_rows=config.tile.rows, tile_cols=config.tile.cols,
-    )
-    new._init_analog(config, name, ctx, geometry)
     new.train(module.training)
+    return new
+
+
+def geometry_of(module: nn.Module, name: str, tile_rows: int, tile_cols: int) -> LayerGeometry:
+    """How a Linear/Conv layer's weight matrix tiles onto tile_rows x tile_cols arrays."""
+    if isinstance(module, nn.Linear):
+        groups, kernel_numel, in_per_group = 1, 1, module.in_features
+    else:
+        groups, kernel_numel = module.groups, math.prod(module.kernel_size)
+        in_per_group = module.in_channels // module.groups
+    return layer_geometry(name, groups=groups, in_per_group=in_per_group,
+                          out_per_group=module.weight.shape[0] // groups, kernel_numel=kernel_numel,
+                          tile_rows=tile_rows, tile_cols=tile_cols)
+
+
+def from_digital(module: nn.Module, config: AnalogConfig, name: str, ctx: InstanceContext) -> AnalogLayerMixin:
+    """An analog copy of a Linear/Conv1d/Conv2d (its weight and bias copied, not shared)."""
+    new = clone_as(module, ANALOG_FOR[type(module)], name)
+    new._init_analog(config, name, ctx, geometry_of(module, name, config.tile.rows, config.tile.cols))
     return new

@@ -13,7 +13,7 @@ from torch import nn
 
 from tinycim.errors import ConfigError
 from tinycim.nn.convert import fold_batchnorm
-from tinycim.tiles.geometry import layer_geometry
+from tinycim.nn.layers import clone_as, geometry_of
 from tinycim.tiles.mapping import unipolar_signs
 from tinycim.train.config import HWAConfig
 from tinycim.train.layers import HWAConv1d, HWAConv2d, HWALayerMixin, HWALinear, HWAShared
@@ -88,32 +88,14 @@ def _mark_shared_ready(module: nn.Module, args: tuple, output: object) -> None:
 
 
 def _swap(module: nn.Module, hwa: HWAConfig, name: str, shared: HWAShared) -> HWALayerMixin:
-    cls = HWA_FOR[type(module)]
-    w = module.weight
-    if isinstance(module, nn.Linear):
-        new = cls(module.in_features, module.out_features, bias=module.bias is not None)
-        groups, kernel_numel, in_per_group = 1, 1, module.in_features
-    else:
-        if module.padding_mode != "zeros":
-            raise ConfigError(f"layer {name!r}: padding_mode {module.padding_mode!r} is not supported (only 'zeros')")
-        new = cls(module.in_channels, module.out_channels, module.kernel_size, stride=module.stride,
-                  padding=module.padding, dilation=module.dilation, groups=module.groups, bias=module.bias is not None)
-        groups, kernel_numel = module.groups, math.prod(module.kernel_size)
-        in_per_group = module.in_channels // module.groups
-    new = new.to(dtype=w.dtype, device=w.device)
-    with torch.no_grad():
-        new.weight.copy_(w)
-        if module.bias is not None:
-            new.bias.copy_(module.bias)
-    geometry = layer_geometry(name, groups=groups, in_per_group=in_per_group, out_per_group=w.shape[0] // groups,
-                              kernel_numel=kernel_numel, tile_rows=hwa.tile_rows, tile_cols=hwa.tile_cols)
+    new = clone_as(module, HWA_FOR[type(module)], name)
+    geometry = geometry_of(module, name, hwa.tile_rows, hwa.tile_cols)
     new._init_hwa(hwa, name, geometry, shared)
     if hwa.unipolar is not None:
         new.unipolar_sign = _initial_signs(new.weight, geometry, hwa)
         if hwa.unipolar_init == "magnitude":  # sign-aligned initializer (training from scratch)
             with torch.no_grad():
                 new.weight.abs_().mul_(new.unipolar_sign)
-    new.train(module.training)
     return new
 
 
