@@ -120,11 +120,18 @@ def unipolar_task(args):
 
 
 def hamq_task(args):
+    from tinycim.train import hamq
+
+    if args.hamq_radius is not None:
+        hamq.SURROGATE_RADIUS = args.hamq_radius
+    hamq.RANGE_GRAD = not args.hamq_fixed_range
     train, val, test = data("kws", args.data_dir, args.seed)
     fp = fp_model("kws", train, val, args)
-    print(f"kws: FP32 test {evaluate(fp, test):.2f} %")
-    print("| HamQ lambda | ON cells (% of bit-cells) | vs lambda 0 | accuracy, 6-bit ideal analog | vs lambda 0 |")
-    print("|---|---|---|---|---|")
+    print(f"kws: FP32 test {evaluate(fp, test):.2f} %; HamQ surrogate radius {hamq.SURROGATE_RADIUS}, "
+          f"gradient through the weight range: {hamq.RANGE_GRAD}")
+    pcm = " | PCM 1 d |" if args.hamq_pcm else ""
+    print("| HamQ lambda | ON cells (% of bit-cells) | vs lambda 0 | accuracy, 6-bit ideal analog | vs lambda 0 |" + pcm)
+    print("|---|---|---|---|---|" + ("---|" if pcm else ""))
     base = dataclasses.replace(HWAConfig.preset(args.recipe), dac_bits=6, adc_bits=6, weight_bits=6)
     ref = tuple(args.hamq_reference) if args.hamq_reference else None  # (ON %, accuracy) of a lambda-0 run
     for lam in ([] if ref else [0.0]) + list(args.hamq_lambdas):
@@ -132,7 +139,13 @@ def hamq_task(args):
         on = on_cell_fraction(prepared) * 100
         acc = evaluate(to_analog(prepared, base.analog_config("ideal")), test)
         ref = ref or (on, acc)
-        print(f"| {lam} | {on:.1f} | {100 * (on / ref[0] - 1):+.1f} % | {acc:.2f} | {acc - ref[1]:+.2f} pp |", flush=True)
+        extra = ""
+        if args.hamq_pcm:
+            dr = evaluate_drift(to_analog(prepared, base.analog_config("pcm")), test, times=[86400.0],
+                                instances=args.instances, seed=args.seed, batch_size=args.eval_batch)
+            extra = f" {dr.mean[0]:.2f} +- {dr.std[0]:.2f} |"
+        print(f"| {lam} | {on:.1f} | {100 * (on / ref[0] - 1):+.1f} % | {acc:.2f} | {acc - ref[1]:+.2f} pp |{extra}",
+              flush=True)
 
 
 def main() -> None:
@@ -157,6 +170,10 @@ def main() -> None:
     ap.add_argument("--hamq-lambdas", type=float, nargs="+", default=[0.1, 1.0, 3.0])
     ap.add_argument("--hamq-reference", type=float, nargs=2, default=None, metavar=("ON_PCT", "ACC"),
                     help="skip the lambda = 0 run: its ON-cell %% and accuracy from an earlier identical run")
+    ap.add_argument("--hamq-radius", type=int, default=None, help="HamQ surrogate reach in codes (default: hamq's)")
+    ap.add_argument("--hamq-fixed-range", action="store_true",
+                    help="HamQ: no gradient through the weight range max|W| (the earlier behaviour)")
+    ap.add_argument("--hamq-pcm", action="store_true", help="kws-hamq: also PCM accuracy after 1 day")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(json.dumps(vars(args)))

@@ -19,11 +19,12 @@ a surrogate built from the exact popcount itself (`surrogate_popcount`):
   feel its pull, which H's slope alone does not give (H is flat or rising on the way there).
 
 The earlier cosine surrogate (bit k replaced by a cosine of the same period) levelled off at
--21 % ON cells on KWS; see docs/training.md for the measured comparison.
+-21 % ON cells on KWS at 6 bits, and so does radius 1; radius 4 reached -36 % (4 epochs, lambda 3,
+-1.4 pp) and -39 % (8 epochs, lambda 3, -0.85 pp): see docs/training.md, HamQ section.
 
-The weight range s (= max|W| per layer, refreshed after every step) is held fixed inside the
-penalty: codes fall with |w| / s, and the optimizer's step on the largest weights is what the
-next remap reads.
+The weight range s (= max|W| per layer, refreshed after every step) keeps its value inside the
+penalty, but the gradient also flows through max|W| (`_live_scale`, `RANGE_GRAD`): otherwise the
+top codes (63 = 111111 -> 62) pull the largest weight down and the next remap re-inflates every code.
 """
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ from tinycim.train.prepare import hwa_config, hwa_layers
 # Codes (of 2^b - 1) within which a weight feels the pull of a lower-popcount code; chosen on KWS
 # at 6 bits (docs/training.md, HamQ section).
 SURROGATE_RADIUS = 4
+# Differentiate the penalty through the weight range max|W| (see `_live_scale`).
+RANGE_GRAD = True
 
 
 def popcount(q: torch.Tensor, bits: int) -> torch.Tensor:
@@ -100,10 +103,25 @@ def surrogate_popcount(x: torch.Tensor, bits: int, radius: int | None = None) ->
     return _SurrogatePopcount.apply(x, bits, radius)
 
 
+def _live_scale(layer) -> torch.Tensor:
+    """The weight range as the penalty sees it: the value of `w_scale`, with (when the range is
+    max|W| refreshed every step) the gradient of max|W| per layer or column, so the largest weight
+    carries the pull of every other code (raising it lowers them all) instead of being pulled
+    down itself, which the next remap would turn into larger codes everywhere."""
+    s = layer.w_scale
+    hwa = layer.hwa
+    if not RANGE_GRAD or hwa.remap_every != 1 or hwa.uniform:
+        return s
+    w = layer.weight
+    flat = w.abs().reshape(w.shape[0], -1)
+    m = flat.amax(dim=1) if hwa.weight_range == "column" else flat.amax().expand(w.shape[0])
+    return s + (m - m.detach())
+
+
 def _codes(layer) -> torch.Tensor:
     bits = layer.hwa.weight_bits
     w = layer.weight
-    w_n = (w / layer.w_scale.view(-1, *([1] * (w.dim() - 1)))).abs().clamp(max=1.0)
+    w_n = (w / _live_scale(layer).view(-1, *([1] * (w.dim() - 1)))).abs().clamp(max=1.0)
     return w_n * ((1 << bits) - 1)
 
 
