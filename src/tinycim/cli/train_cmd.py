@@ -9,7 +9,6 @@ drift: program a run's model K times and report accuracy over time (see docs/tra
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -17,22 +16,20 @@ import typer
 
 from tinycim.errors import ConfigError
 
-# Units accepted by --times (seconds per unit); a year is 365 days.
-TIME_UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 365 * 86400.0}
 CONFIG_SECTIONS = ("hwa", "train", "pretrain", "analog", "data", "distill")
 
 
 def parse_times(text: str) -> list[tuple[str, float]]:
-    """"1s,1h,1d,30d,1y" -> [(label, seconds)]; a bare number is seconds."""
-    out = []
-    for item in filter(None, (t.strip() for t in text.split(","))):
-        match = re.fullmatch(r"([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z]*)", item.lower())
-        if not match or match.group(2) not in ("", *TIME_UNITS):
-            raise ConfigError(f"--times item {item!r} is invalid: allowed a number with unit {', '.join(TIME_UNITS)}")
-        out.append((item, float(match.group(1)) * TIME_UNITS.get(match.group(2), 1.0)))
-    if not out:
+    """"1s,1h,1d,30d,1y" -> [(label, seconds)]; a bare number is seconds (see tinycim.units)."""
+    from tinycim.units import parse_duration
+
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
         raise ConfigError("--times is empty: allowed a comma-separated list such as 1s,1h,1d")
-    return out
+    try:
+        return [(item, parse_duration(item)) for item in items]
+    except ConfigError as err:
+        raise ConfigError(f"--times: {err}") from None
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
