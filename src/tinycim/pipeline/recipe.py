@@ -31,7 +31,7 @@ from tinycim.units import parse_duration
 TOP_LEVEL = {"name", "description", "model", "model_kwargs", "dataset", "dataset_options", "splits", "seed",
              "phases", "analog", "drift", "bits_sweep", "cost", "published", "full", "notes"}
 METRICS = {"fp_accuracy", "acc_1d", "acc_drop_1d_pp", "acc_drop_30d_pp", "acc_30d", "tops_per_watt",
-           "energy_reduction_pct", "on_cell_reduction_pct", "acc_drop_pp"}
+           "energy_reduction_pct", "on_cell_reduction_pct", "array_energy_reduction_pct", "acc_drop_pp"}
 
 
 @dataclass(frozen=True)

@@ -223,6 +223,7 @@ def _hamq_comparison(recipe, hwa, hwa_cfg, hwa_prepared, fp_model, data, out, st
     return {"hamq": hamq, "baseline": twin_m, "lambda": hwa.hamq_lambda,
             "on_cell_reduction_pct": 100 * (1 - hamq["on_cell_fraction"] / twin_m["on_cell_fraction"]),
             "energy_reduction_pct": 100 * (1 - hamq["energy_per_inference_j"] / twin_m["energy_per_inference_j"]),
+            "array_energy_reduction_pct": 100 * (1 - hamq["array_energy_j"] / max(twin_m["array_energy_j"], 1e-30)),
             "acc_drop_pp": twin_m["acc_1d"] - hamq["acc_1d"]}
 
 
@@ -247,7 +248,7 @@ def _metric(name: str, r: dict) -> float | None:
         return None if v is None else r["fp_accuracy"] - v
     if name == "tops_per_watt":
         return r["cost"][0]["tops_per_watt"] if r.get("cost") else None
-    if name in ("energy_reduction_pct", "on_cell_reduction_pct", "acc_drop_pp"):
+    if name in ("energy_reduction_pct", "on_cell_reduction_pct", "array_energy_reduction_pct", "acc_drop_pp"):
         return r.get("hamq", {}).get(name)
     return None
 
@@ -257,7 +258,8 @@ def compare(recipe: Recipe, results: dict) -> list[dict]:
     rows = [{"metric": p["metric"], "ours": _metric(p["metric"], results), "published": p["value"],
              "source": p.get("source", "")} for p in recipe.published]
     named = {row["metric"] for row in rows}
-    for metric in ("fp_accuracy", "acc_1d", "acc_drop_1d_pp", "acc_drop_30d_pp"):
+    for metric in ("fp_accuracy", "acc_1d", "acc_drop_1d_pp", "acc_drop_30d_pp", "on_cell_reduction_pct",
+                   "array_energy_reduction_pct"):
         if metric not in named and _metric(metric, results) is not None:
             rows.append({"metric": metric, "ours": _metric(metric, results), "published": None, "source": ""})
     return rows
