@@ -47,6 +47,51 @@ class AnalogModelInfo:
     t_inf: float | None = None
 
 
+class _InstanceLoop:
+    """Mixed into a converted model's root class: at inference, K programmed instances run one at
+    a time through the whole network and their outputs are concatenated ([K*B, ...], instance-major).
+    Each instance's activations then stay the size of one batch (cache-resident) instead of K
+    batches, so K chips cost K single-chip inferences. With gradients on, every layer handles the K
+    instances itself (vectorized), as it does when a layer is called directly."""
+
+    def forward(self, *args, **kwargs):
+        info = getattr(self, "tinycim", None)
+        if info is None or info.instances == 1 or torch.is_grad_enabled() or info.context.active is not None:
+            return super().forward(*args, **kwargs)
+        outs = []
+        try:
+            for k in range(info.instances):
+                info.context.active = k
+                outs.append(super().forward(*args, **kwargs))
+        finally:
+            info.context.active = None
+        return _concat_instances(outs)
+
+
+def _concat_instances(outs: list):
+    first = outs[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(outs)
+    if isinstance(first, (tuple, list)):
+        return type(first)(_concat_instances(list(parts)) for parts in zip(*outs))
+    if isinstance(first, dict):
+        return {key: _concat_instances([o[key] for o in outs]) for key in first}
+    raise ConfigError(f"cannot stack per-instance outputs of type {type(first).__name__}")
+
+
+_LOOP_CLASSES: dict[type, type] = {}
+
+
+def _with_instance_loop(model: nn.Module) -> None:
+    cls = type(model)
+    if issubclass(cls, _InstanceLoop):
+        return
+    if cls not in _LOOP_CLASSES:
+        _LOOP_CLASSES[cls] = type(cls.__name__, (_InstanceLoop, cls), {"__module__": cls.__module__,
+                                                                        "__qualname__": cls.__qualname__})
+    model.__class__ = _LOOP_CLASSES[cls]
+
+
 def analog_layers(model: nn.Module) -> list[tuple[str, AnalogLayerMixin]]:
     """(name, layer) of every analog layer, in module order."""
     return [(n, m) for n, m in model.named_modules() if isinstance(m, AnalogLayerMixin)]
@@ -95,6 +140,7 @@ def convert(model: nn.Module, config: AnalogConfig | str = "pcm") -> nn.Module:
         uniform_max = max((float(m.weight.detach().abs().max()) for _, m in analog_layers(amodel)), default=None)
     for _, layer in analog_layers(amodel):
         layer.uniform_max = uniform_max
+    _with_instance_loop(amodel)
     amodel.register_forward_pre_hook(ctx.before)
     amodel.register_forward_hook(ctx.after)
     amodel.tinycim = AnalogModelInfo(config=config, report=report, context=ctx, uniform_max=uniform_max)  # type: ignore[assignment]

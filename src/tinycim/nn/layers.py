@@ -38,6 +38,7 @@ class InstanceContext:
 
     def __init__(self) -> None:
         self.batch: int | None = None
+        self.active: int | None = None  # instance being run by the root's per-instance loop
 
     def before(self, module: nn.Module, args: tuple) -> None:
         first = next((a for a in args if isinstance(a, torch.Tensor)), None)
@@ -110,6 +111,9 @@ class AnalogLayerMixin:
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w, significance, scale, gdc = self._weights_now()
+        active = self._ctx.active
+        if active is not None and w.shape[0] > 1:  # the root runs one instance at a time
+            w, gdc = w[active:active + 1], None if gdc is None else gdc[active:active + 1]
         k_inst = w.shape[0]
         batch = self._ctx.batch
         if k_inst == 1:
