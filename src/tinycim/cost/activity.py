@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tinycim.models.probe import probe
+
 from tinycim.nn.layers import AnalogLayerMixin
 
 # Default input activity when no batch is given. Post-ReLU activations: about half are exactly zero
@@ -110,7 +112,6 @@ def collect(model: nn.Module, layers: dict[str, AnalogLayerMixin], example: torc
     measure=False: shapes only, default activity; True: activity measured from `example`.
     """
     seen: dict[str, LayerActivity] = {}
-    handles = []
 
     def hook_for(name: str):
         def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
@@ -118,18 +119,7 @@ def collect(model: nn.Module, layers: dict[str, AnalogLayerMixin], example: torc
                 seen[name] = _describe(name, layers[name], args[0], output, bits, measure)
         return hook
 
-    for name, module in model.named_modules():
-        if name in layers:
-            handles.append(module.register_forward_hook(hook_for(name)))
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(example)
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
+    probe(model, example, {module: hook_for(name) for name, module in model.named_modules() if name in layers})
     return list(seen.values())
 
 

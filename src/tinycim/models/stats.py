@@ -18,6 +18,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from tinycim.models.probe import probe
+
 __all__ = ["count_params", "count_macs", "layer_stats", "LayerStat", "summary", "model_info",
            "MAC_LAYER_TYPES"]
 
@@ -72,19 +74,10 @@ def layer_stats(model: nn.Module, input_shape: Sequence[int] | None = None,
                               sum(p.numel() for p in module.parameters(recurse=False)),
                               _layer_macs(module, out)))
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, layer_types)]
     param = next(model.parameters(), None)
     x = torch.zeros((1, *shape), device=param.device if param is not None else None,
                     dtype=param.dtype if param is not None and param.is_floating_point() else None)
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(x)
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
+    probe(model, x, {m: hook for m in model.modules() if isinstance(m, layer_types)})
     return rows
 
 
