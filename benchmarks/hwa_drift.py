@@ -133,6 +133,8 @@ def hamq_task(args):
     print("| HamQ lambda | ON cells (% of bit-cells) | vs lambda 0 | accuracy, 6-bit ideal analog | vs lambda 0 |" + pcm)
     print("|---|---|---|---|---|" + ("---|" if pcm else ""))
     base = dataclasses.replace(HWAConfig.preset(args.recipe), dac_bits=6, adc_bits=6, weight_bits=6)
+    if args.clip is not None:  # the clip pins the weight range, which caps what HamQ can reach
+        base = dataclasses.replace(base, clip=args.clip)
     ref = tuple(args.hamq_reference) if args.hamq_reference else None  # (ON %, accuracy) of a lambda-0 run
     for lam in ([] if ref else [0.0]) + list(args.hamq_lambdas):
         prepared, _, _ = hwa_finetune(fp, dataclasses.replace(base, hamq_lambda=lam), train, val, args)
@@ -173,6 +175,8 @@ def main() -> None:
     ap.add_argument("--hamq-radius", type=int, default=None, help="HamQ surrogate reach in codes (default: hamq's)")
     ap.add_argument("--hamq-fixed-range", action="store_true",
                     help="HamQ: no gradient through the weight range max|W| (the earlier behaviour)")
+    ap.add_argument("--clip", choices=["none", "std", "fixed"], default=None,
+                    help="kws-hamq: override the recipe's weight clipping (for the lambda = 0 twin too)")
     ap.add_argument("--hamq-pcm", action="store_true", help="kws-hamq: also PCM accuracy after 1 day")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

@@ -76,6 +76,10 @@ def test_run_writes_a_report_and_resumes_without_redoing_steps(tmp_path) -> None
     assert any("training fp: done earlier" in line for line in logs)
     again = json.loads((tmp_path / "report.json").read_text())
     assert again["drift"] == data["drift"] and again["fp_accuracy"] == data["fp_accuracy"]
+    # an edited recipe must not silently reuse the old run's steps
+    edited = recipe_from_dict({**TINY, "drift": {"times": ["1s", "1d"], "instances": 3}})
+    with pytest.raises(ConfigError, match="different recipe"):
+        run_recipe(edited, None, tmp_path, progress=False, log=logs.append)
 
 
 def test_export_command_on_a_run(tmp_path) -> None:

@@ -49,6 +49,21 @@ class _Steps:
         return value
 
 
+def _check_same_recipe(recipe: Recipe, steps_dir: Path) -> None:
+    """Resuming reuses finished steps, so an out dir must only ever hold one recipe's run."""
+    current = json.loads(json.dumps(dataclasses.asdict(recipe), default=str))
+    current.pop("source", None)
+    path = steps_dir / "recipe.json"
+    if path.is_file():
+        if json.loads(path.read_text()) != current:
+            raise tc.ConfigError(f"{steps_dir.parent}: holds a run of a different recipe (or settings); "
+                                 "use a new --out to run this one")
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(current, indent=1))
+    os.replace(tmp, path)
+
+
 def device_description() -> str:
     """Which device produced the numbers (CPU model and threads, or the GPU)."""
     if torch.cuda.is_available():
@@ -119,6 +134,7 @@ def run_recipe(recipe: Recipe, data_dir: str | None, out_dir: str | Path, *, set
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     steps = _Steps(out, log)
+    _check_same_recipe(recipe, steps.root)
     data = {split: load(recipe.dataset, data_dir, split=name, seed=recipe.seed, **recipe.dataset_options)
             for split, name in recipe.splits.items()}
     input_shape = tuple(data["train"].input_shape)
