@@ -137,7 +137,7 @@ def drift_cmd(
     from rich.table import Table
 
     from tinycim.train import evaluate_drift, load_run, to_analog
-    from tinycim.train.checkpoint import atomic_write_text
+    from tinycim.io import atomic_write_text
 
     if not isinstance(instances, int) or instances < 1:
         raise ConfigError(f"--instances = {instances!r} is invalid: allowed range >= 1")

@@ -1,18 +1,16 @@
 """The verbs on a converted model: program, drift, calibrate, save and load."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 from torch import nn
 
 from tinycim.config import AnalogConfig
 from tinycim.devices import ProgrammedCells, check_time
 from tinycim.errors import ConfigError, DataError
+from tinycim.io import load_state, read_tensors, save_tensors, state_dict_tensors
 from tinycim.nn.convert import analog_layers, convert, model_info
 from tinycim.nn.state import program_layer, set_time
 
@@ -97,7 +95,7 @@ def save(model: nn.Module, path: str | os.PathLike) -> None:
     layer's programmed conductances and drift exponents; metadata holds the config as JSON.
     """
     info = model_info(model)
-    tensors = {f"model.{k}": v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    tensors = state_dict_tensors(model, prefix="model.")
     for name, layer in analog_layers(model):
         st = layer._state
         if st is None:
@@ -110,10 +108,7 @@ def save(model: nn.Module, path: str | os.PathLike) -> None:
             tensors[f"{prefix}.gdc_ref"] = st.gdc_ref.contiguous()
     meta = {"format": SAVE_FORMAT, "config": info.config.to_dict(), "seed": info.seed,
             "instances": info.instances, "t_inf": info.t_inf}
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"tinycim": json.dumps(meta)})
-    os.replace(tmp, path)
+    save_tensors(path, tensors, meta)
 
 
 def load(model: nn.Module, path: str | os.PathLike) -> nn.Module:
@@ -121,19 +116,10 @@ def load(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads((f.metadata() or {}).get("tinycim", "{}"))
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (OSError, ValueError, RuntimeError, SafetensorError) as err:
-        raise DataError(f"{path}: not a readable safetensors file ({err})") from None
-    if meta.get("format") != SAVE_FORMAT:
-        raise DataError(f"{path}: not a tinycim analog model (metadata format {meta.get('format')!r})")
+    tensors, meta = read_tensors(path, expected_format=SAVE_FORMAT, readable_as="safetensors file",
+                                 kind="tinycim analog model")
     amodel = convert(model, AnalogConfig.from_dict(meta["config"]))
-    state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    missing, unexpected = amodel.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise DataError(f"{path}: does not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    load_state(amodel, tensors, path, prefix="model.")
     if meta.get("seed") is not None:
         program(amodel, seed=meta["seed"], instances=meta["instances"])
         for name, layer in analog_layers(amodel):

@@ -15,18 +15,12 @@ report.json schema (format "tinycim-report-v1"); every accuracy is in %, every t
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from tinycim.io import atomic_write_text
 from tinycim.pipeline import plots
 
 REPORT_FORMAT = "tinycim-report-v1"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _fmt(value: object, digits: int = 2) -> str:
@@ -55,9 +49,9 @@ def write_report(results: dict, out_dir: Path) -> Path:
                                f"{results['recipe']}: energy per layer and component")
         files["energy_breakdown"] = "energy_breakdown.png"
     results["plots"] = files
-    _atomic_write(out_dir / "report.json", json.dumps(results, indent=2))
+    atomic_write_text(out_dir / "report.json", json.dumps(results, indent=2))
     path = out_dir / "report.md"
-    _atomic_write(path, render_markdown(results))
+    atomic_write_text(path, render_markdown(results))
     return path
 
 

@@ -19,7 +19,8 @@ from torch import nn
 
 from tinycim.errors import TinyCimError
 from tinycim.nn.state import derive_seed
-from tinycim.train.checkpoint import CHECKPOINT_NAME, atomic_write_text, load_checkpoint, save_checkpoint
+from tinycim.io import atomic_write_text
+from tinycim.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from tinycim.train.config import TrainConfig
 from tinycim.train.evaluate import evaluate
 from tinycim.train.hamq import hamq_penalty, on_cell_fraction

@@ -9,17 +9,16 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from tinycim.config import AnalogConfig
 from tinycim.errors import DataError
-from tinycim.train.checkpoint import atomic_write_text
+from tinycim.io import atomic_write_text, load_state, save_tensors, state_dict_tensors
 from tinycim.train.config import HWAConfig, TrainConfig
 from tinycim.train.prepare import prepare, shared_state
 
@@ -36,10 +35,7 @@ def save_run(out_dir: str | Path, model_name: str, model: nn.Module, hwa: HWACon
     out.mkdir(parents=True, exist_ok=True)
     if shared_state(model) is None:
         model = prepare(model, hwa)
-    tensors = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
-    tmp = out / (MODEL_FILE + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": RUN_FORMAT})
-    os.replace(tmp, out / MODEL_FILE)
+    save_tensors(out / MODEL_FILE, state_dict_tensors(model), {"format": RUN_FORMAT})
     config = {"format": RUN_FORMAT, "model": {"name": model_name, "kwargs": model_kwargs or {}},
               "hwa": hwa.to_dict(), "analog": analog_config.to_dict(), "train": train_config.to_dict(),
               "extra": extra or {}}
@@ -72,10 +68,7 @@ def load_run(run_dir: str | Path) -> tuple[nn.Module, HWAConfig, AnalogConfig, d
         state = load_file(str(run / MODEL_FILE))
     except (OSError, SafetensorError) as err:
         raise DataError(f"{run / MODEL_FILE}: not a readable safetensors file ({err})") from None
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise DataError(f"{run / MODEL_FILE}: does not match the model (missing {missing[:3]}, "
-                        f"unexpected {unexpected[:3]})")
+    load_state(model, state, run / MODEL_FILE)  # config.json already named the format
     model.eval()
     metrics_path = run / METRICS_FILE
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else []
