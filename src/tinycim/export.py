@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from tinycim.io import atomic_write_text
 from tinycim.nn.convert import analog_layers, model_info
 from tinycim.nn.state import gdc_signal
 from tinycim.tiles.mapping import effective_weights, map_weights, weight_scale
@@ -92,7 +93,5 @@ def export_analog(amodel: nn.Module, out_dir: str | os.PathLike) -> Path:
     doc = {"format": EXPORT_FORMAT, "g_unit": "uS", "analog_config": cfg.to_dict(),
            "digital_layers": [f"{n} ({t})" for n, t in info.report.digital], "layers": layers}
     path = out / "deployment.json"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(doc, indent=1))
     return path

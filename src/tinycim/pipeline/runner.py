@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import platform
 import time
 from datetime import datetime, timezone
@@ -18,6 +17,7 @@ from typing import Any, Callable
 import torch
 
 import tinycim as tc
+from tinycim.io import atomic_write_text
 from tinycim.pipeline.recipe import Phase, Recipe
 from tinycim.pipeline.report import write_report
 from tinycim.units import format_duration
@@ -43,9 +43,7 @@ class _Steps:
             return json.loads(path.read_text())
         self.log(f"{name} ...")
         value = compute()
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(value, indent=1))
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(value, indent=1))
         return value
 
 
@@ -59,9 +57,7 @@ def _check_same_recipe(recipe: Recipe, steps_dir: Path) -> None:
             raise tc.ConfigError(f"{steps_dir.parent}: holds a run of a different recipe (or settings); "
                                  "use a new --out to run this one")
         return
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(current, indent=1))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(current, indent=1))
 
 
 def device_description() -> str:
