@@ -38,6 +38,26 @@ def _check_choice(owner: str, name: str, value: Any, choices: tuple) -> None:
         raise ConfigError(f"{owner}.{name} = {value!r} is invalid: allowed values {', '.join(map(repr, choices))}")
 
 
+def known_fields(kind: type, owner: str, data: Any) -> dict[str, Any]:
+    """`data` if it is a mapping whose keys are all fields of the dataclass `kind`, else ConfigError
+    naming `owner`, the unknown keys and the allowed ones (shared by every JSON-loaded config)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{owner} must be a JSON object, got {type(data).__name__}")
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"{owner} has unknown field(s) {sorted(unknown)}: allowed {sorted(known)}")
+    return data
+
+
+def parse_json(text: str, owner: str) -> Any:
+    """json.loads with a ConfigError naming `owner` instead of a JSONDecodeError."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{owner} is not valid JSON: {err}") from None
+
+
 @dataclass(frozen=True)
 class TileConfig:
     """Crossbar tile (array) size in unit cells: `rows` word lines x `cols` bit lines.
@@ -175,12 +195,7 @@ class AnalogConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AnalogConfig:
-        if not isinstance(data, dict):
-            raise ConfigError(f"analog config must be a JSON object, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"analog config has unknown field(s) {sorted(unknown)}: allowed {sorted(known)}")
+        known_fields(cls, "analog config", data)
         kwargs: dict[str, Any] = {}
         sections = {"tile": TileConfig, "mapping": MappingConfig, "dac": DACConfig, "adc": ADCConfig}
         for key, value in data.items():
@@ -194,21 +209,13 @@ class AnalogConfig:
 
     @classmethod
     def from_json(cls, text: str) -> AnalogConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"analog config is not valid JSON: {err}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json(text, "analog config"))
 
 
 def _section_from_dict(kind: type, name: str, value: Any) -> Any:
     if not isinstance(value, dict):
         raise ConfigError(f"{name} must be an object, got {value!r}")
-    known = {f.name for f in dataclasses.fields(kind)}
-    unknown = set(value) - known
-    if unknown:
-        raise ConfigError(f"{name} has unknown field(s) {sorted(unknown)}: allowed {sorted(known)}")
-    return kind(**value)
+    return kind(**known_fields(kind, name, value))
 
 
 def _device_from_dict(value: Any) -> Device:

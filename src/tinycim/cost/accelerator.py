@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from tinycim.config import known_fields, parse_json
 from tinycim.errors import ConfigError
 
 ACCELERATOR_VERSION = 1
@@ -205,31 +206,17 @@ class Accelerator:
 
     @classmethod
     def from_dict(cls, data: Any) -> Accelerator:
-        if not isinstance(data, dict):
-            raise ConfigError(f"accelerator must be a JSON object, got {type(data).__name__}")
-        kwargs = dict(_known(cls, "accelerator", data))
+        kwargs = dict(known_fields(cls, "accelerator", data))
         for name, kind in _SECTIONS.items():
             if name in kwargs:
                 if not isinstance(kwargs[name], dict):
                     raise ConfigError(f"accelerator.{name} must be an object, got {kwargs[name]!r}")
-                kwargs[name] = kind(**_known(kind, name, kwargs[name]))
+                kwargs[name] = kind(**known_fields(kind, name, kwargs[name]))
         return cls(**kwargs)
 
     @classmethod
     def from_json(cls, text: str) -> Accelerator:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"accelerator is not valid JSON: {err}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json(text, "accelerator"))
 
 
 _SECTIONS: dict[str, type] = {"array": ArraySpec, "dac": DACSpec, "adc": ADCSpec, "digital": DigitalSpec}
-
-
-def _known(kind: type, owner: str, data: dict) -> dict:
-    allowed = {f.name for f in dataclasses.fields(kind)}
-    unknown = set(data) - allowed
-    if unknown:
-        raise ConfigError(f"{owner} has unknown field(s) {sorted(unknown)}: allowed {sorted(allowed)}")
-    return data

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from tinycim.config import MAX_CONVERTER_BITS, AnalogConfig, MappingConfig
+from tinycim.config import MAX_CONVERTER_BITS, AnalogConfig, MappingConfig, known_fields, parse_json
 from tinycim.errors import ConfigError
 
 HWA_VERSION = 1
@@ -59,20 +59,11 @@ class _JsonMixin:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]):
-        if not isinstance(data, dict):
-            raise ConfigError(f"{cls.__name__} must be a JSON object, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"{cls.__name__} has unknown field(s) {sorted(unknown)}: allowed {sorted(known)}")
-        return cls(**data)
+        return cls(**known_fields(cls, cls.__name__, data))
 
     @classmethod
     def from_json(cls, text: str):
-        try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"{cls.__name__} is not valid JSON: {err}") from None
+        return cls.from_dict(parse_json(text, cls.__name__))
 
 
 @dataclass(frozen=True)
