@@ -10,13 +10,7 @@ from tinycim.errors import ConfigError
 from tinycim.models import PlainCNN, ResBlock, ResNetLike, count_macs, count_params, resnet_like
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: intra-op threads only add contention on a busy CI box (4x slower measured)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 def _run(model: nn.Module, batch: int = 2) -> torch.Tensor:

@@ -11,12 +11,7 @@ from tinycim.nas import (Constraints, EvalSettings, ResultStore, Search, SearchC
                          TrainEvaluator, UnipolarSpace, make_executor)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 def _data(n=96, shape=(3, 16), classes=3, seed=0):

@@ -56,9 +56,6 @@ def data() -> tuple[Dataset, Dataset]:
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids spin-waiting on a busy CI machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
+    """Every training test runs on one intra-op thread (tests/conftest.py says why)."""
     yield
-    torch.set_num_threads(before)
