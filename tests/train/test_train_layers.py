@@ -133,3 +133,65 @@ def test_to_digital_drops_everything_hardware(tiny_model):
     assert not hwa_layers(digital)
     assert type(digital.conv2) is torch.nn.Conv2d
     assert all("hwa_shared" not in n for n, _ in digital.named_modules())
+
+
+@pytest.mark.parametrize("n_tiles", [1, 2, 3])
+def test_fused_tile_adc_equals_per_tile_fake_quant_in_value_and_gradient(n_tiles):
+    """fake_quant_tiles is an optimisation of sum_t fake_quant(p_t): same output, same gradients
+    (straight-through to every tile, LSQ to the shared full scale)."""
+    from tinycim.train.quant import fake_quant, fake_quant_tiles
+
+    gen = torch.Generator().manual_seed(n_tiles)
+    parts = [torch.randn(4, 5, 3, generator=gen, dtype=torch.float64) * 2 for _ in range(n_tiles)]
+    upstream = torch.randn(4, 5, 3, generator=gen, dtype=torch.float64)
+    results = []
+    for fused in (True, False):
+        ps = [p.clone().requires_grad_(True) for p in parts]
+        fs = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
+        out = fake_quant_tiles(ps, fs, 6) if fused else sum(fake_quant(p, fs, 6) for p in ps)
+        (out * upstream).sum().backward()
+        results.append((out.detach(), [p.grad for p in ps], fs.grad))
+    (o1, g1, f1), (o2, g2, f2) = results
+    torch.testing.assert_close(o1, o2)
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(f1, f2)
+    assert any(bool((p.abs() > 1.5).any()) for p in parts)  # saturation is exercised
+
+
+def test_fused_tile_adc_needs_a_tile():
+    from tinycim.train.quant import fake_quant_tiles
+
+    with pytest.raises(ValueError, match="at least one tile"):
+        fake_quant_tiles([], torch.tensor(1.0), 8)
+
+
+@pytest.mark.parametrize("dim", [1, -1])
+def test_split_dac_equals_fake_quant_then_slices(dim):
+    """fake_quant_split hands each row tile its slice of the quantized input: same values and
+    gradients as fake_quant followed by narrow."""
+    from tinycim.train.quant import fake_quant, fake_quant_split
+
+    gen = torch.Generator().manual_seed(3)
+    x0 = torch.randn(3, 6, 5, generator=gen, dtype=torch.float64) * 2
+    size = x0.shape[dim]
+    chunks = ((0, 2), (2, size))
+    ups = [torch.randn_like(x0.narrow(dim, c0, c1 - c0)) for c0, c1 in chunks]
+    results = []
+    for fused in (True, False):
+        x = x0.clone().requires_grad_(True)
+        fs = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
+        if fused:
+            ys = fake_quant_split(x, fs, 4, dim, chunks)
+        else:
+            y = fake_quant(x, fs, 4)
+            ys = [y.narrow(dim, c0, c1 - c0) for c0, c1 in chunks]
+        sum((y * u).sum() for y, u in zip(ys, ups)).backward()
+        results.append(([y.detach() for y in ys], x.grad, fs.grad))
+    (y1, g1, f1), (y2, g2, f2) = results
+    for a, b in zip(y1, y2):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(g1, g2)
+    torch.testing.assert_close(f1, f2)
+    with pytest.raises(ValueError, match="do not cover dim"):
+        fake_quant_split(x0, torch.tensor(1.0), 4, dim, ((0, 2), (3, size)))

@@ -21,7 +21,7 @@ from torch import nn
 from tinycim.tiles.geometry import LayerGeometry
 from tinycim.train.config import HWAConfig
 from tinycim.train.noise import device_noise, gaussian_noise
-from tinycim.train.quant import fake_quant, fake_quant_sum, percentile_abs, quantize_weight_levels
+from tinycim.train.quant import fake_quant, fake_quant_split, fake_quant_tiles, percentile_abs, quantize_weight_levels
 
 
 class HWAShared(nn.Module):
@@ -132,19 +132,30 @@ class HWALayerMixin:
         w_n = self.normalized_weight()
         observing = (hwa.dac_bits or hwa.adc_bits) and not self._ready()
         r_in: torch.Tensor | None = None
+        # several row tiles of a dense layer: each reads its own slice of x (channels / features)
+        slices = self._row_slices() if hwa.adc_bits else None
+        xs: list[torch.Tensor] | None = None
         if hwa.dac_bits:
             if observing:
                 self._observe("log_input_range", percentile_abs(x, hwa.range_percentile))
             r_in = self.input_range
-            x = fake_quant(x, r_in, hwa.dac_bits)
+            if slices is None:
+                x = fake_quant(x, r_in, hwa.dac_bits)
+            else:
+                xs = fake_quant_split(x, r_in, hwa.dac_bits, self._channel_dim, slices)
+        elif slices is not None:
+            xs = [x.narrow(self._channel_dim, c0, c1 - c0) for c0, c1 in slices]
         if hwa.adc_bits:
-            p, tiled = self._tile_sums(x, w_n)  # tiled: [B, n_tiles, C_out, ...] / [B, n_tiles, ..., C_out]
+            # one [B, C_out, ...] / [B, ..., C_out] per row tile
+            parts = self._tile_sums(x, w_n) if xs is None else [
+                self._op(x_t, w_n[:, c0:c1], None) for x_t, (c0, c1) in zip(xs, slices or ())]
             if observing:
                 unit = 1.0 if r_in is None else float(r_in.detach())
-                self._observe("log_output_range", percentile_abs(p, hwa.range_percentile) / unit)
+                seen = torch.cat([q.detach().flatten() for q in parts])
+                self._observe("log_output_range", percentile_abs(seen, hwa.range_percentile) / unit)
             fs = self.output_range if r_in is None else self.output_range * r_in
             # each row tile's ADC, then the digital addition of the converted partial sums
-            p = fake_quant_sum(p, fs, hwa.adc_bits) if tiled else fake_quant(p, fs, hwa.adc_bits)
+            p = fake_quant(parts[0], fs, hwa.adc_bits) if len(parts) == 1 else fake_quant_tiles(parts, fs, hwa.adc_bits)
         else:
             p = self._op(x, w_n, None)
         if observing and not hwa.uniform:
@@ -161,9 +172,17 @@ class HWALayerMixin:
     def _op(self, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError
 
-    def _tile_sums(self, x: torch.Tensor, w_n: torch.Tensor) -> tuple[torch.Tensor, bool]:
-        """(partial sums, tiled): the plain MVM output if the layer fits one row tile, else
-        each row tile's partial sums stacked on dim 1."""
+    def _row_slices(self) -> tuple[tuple[int, int], ...] | None:
+        """Ranges of x along `_channel_dim` that the row tiles read, for a dense layer over several
+        row tiles; None for one row tile or a grouped conv (whose tiles read every group's channels)."""
+        chunks = self.geometry.row_chunks
+        if len(chunks) == 1 or getattr(self, "groups", 1) != 1:
+            return None
+        return chunks
+
+    def _tile_sums(self, x: torch.Tensor, w_n: torch.Tensor) -> list[torch.Tensor]:
+        """Each row tile's partial sums (the layer's output shape); one entry if the layer fits one
+        row tile. Kept as separate tensors, not stacked: see `quant._FakeQuantTiles`."""
         raise NotImplementedError
 
 
@@ -174,23 +193,17 @@ class _HWAConvNd(HWALayerMixin):
     def _op(self, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         return self._conv(x, w, bias, self.stride, self.padding, self.dilation, self.groups)  # type: ignore[attr-defined]
 
-    def _tile_sums(self, x: torch.Tensor, w_n: torch.Tensor) -> tuple[torch.Tensor, bool]:
-        """Per row tile partial sums [B, n, C_out, ...]. Equal row tiles of a dense conv run as one
-        grouped conv (same FLOPs as the plain conv, no python loop per tile)."""
+    def _tile_sums(self, x: torch.Tensor, w_n: torch.Tensor) -> list[torch.Tensor]:
+        """Per row tile partial sums, one conv per tile on its input channels (of every group)."""
         chunks = self.geometry.row_chunks
-        n = len(chunks)
-        if n == 1:
-            return self._op(x, w_n, None), False
-        if self.groups == 1 and self.geometry.equal_row_chunks:  # type: ignore[attr-defined]
-            stacked = torch.cat([w_n[:, c0:c1] for c0, c1 in chunks])
-            out = self._conv(x, stacked, None, self.stride, self.padding, self.dilation, n)  # type: ignore[attr-defined]
-            return out.view(out.shape[0], n, -1, *out.shape[2:]), True
+        if len(chunks) == 1:
+            return [self._op(x, w_n, None)]
         ipg = self.geometry.in_per_group
         parts = []
-        for c0, c1 in chunks:  # grouped conv over several row tiles: the readable loop
+        for c0, c1 in chunks:  # grouped conv over several row tiles: the tile's channels of each group
             idx = torch.cat([torch.arange(g * ipg + c0, g * ipg + c1) for g in range(self.groups)])  # type: ignore[attr-defined]
             parts.append(self._op(x.index_select(1, idx), w_n[:, c0:c1], None))
-        return torch.stack(parts, dim=1), True
+        return parts
 
 
 class HWAConv2d(_HWAConvNd, nn.Conv2d):
@@ -213,9 +226,6 @@ class HWALinear(HWALayerMixin, nn.Linear):
     def _op(self, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         return F.linear(x, w, bias)
 
-    def _tile_sums(self, x: torch.Tensor, w_n: torch.Tensor) -> tuple[torch.Tensor, bool]:
-        """Per row tile partial sums [B, n, ..., C_out] (the plain output for one row tile)."""
-        chunks = self.geometry.row_chunks
-        if len(chunks) == 1:
-            return F.linear(x, w_n), False
-        return torch.stack([F.linear(x[..., r0:r1], w_n[:, r0:r1]) for r0, r1 in chunks], dim=1), True
+    def _tile_sums(self, x: torch.Tensor, w_n: torch.Tensor) -> list[torch.Tensor]:
+        """Per row tile partial sums [B, ..., C_out]."""
+        return [F.linear(x[..., r0:r1], w_n[:, r0:r1]) for r0, r1 in self.geometry.row_chunks]
