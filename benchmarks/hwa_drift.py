@@ -79,6 +79,8 @@ def recipe(args) -> HWAConfig:
         hwa = dataclasses.replace(hwa, noise_eta=args.eta)
     if args.noise_per is not None:
         hwa = dataclasses.replace(hwa, noise_per=args.noise_per)
+    if args.noise_scale is not None:
+        hwa = dataclasses.replace(hwa, noise_scale=args.noise_scale)
     return hwa
 
 
@@ -95,7 +97,9 @@ def drift_task(task, args):
     if not args.skip_plain:
         drift_row("trained plainly (calibrated 8-bit DAC/ADC)",
                   to_analog(plain_prepared, "pcm", calibrate_with=train.x[:CALIBRATION]), test, args)
-    drift_row(f"hardware-aware ({hwa.noise} noise)", to_analog(prepared, "pcm"), test, args)
+    ideal = evaluate(to_analog(prepared, hwa.analog_config("ideal")), test)
+    print(f"(hardware-aware model on the ideal device, {hwa.dac_bits}-bit DAC/ADC: {ideal:.2f} %)")
+    drift_row(f"hardware-aware ({hwa.noise} noise x {hwa.noise_scale})", to_analog(prepared, "pcm"), test, args)
 
 
 def unipolar_task(args):
@@ -166,6 +170,7 @@ def main() -> None:
     ap.add_argument("--noise", choices=["gaussian", "device"], default=None)
     ap.add_argument("--eta", type=float, default=None)
     ap.add_argument("--noise-per", choices=["layer", "column"], default=None)
+    ap.add_argument("--noise-scale", type=float, default=None, help="multiply the training noise (HWAConfig.noise_scale)")
     ap.add_argument("--skip-plain", action="store_true")
     ap.add_argument("--unipolar-bits", type=int, nargs="+", default=[2, 4])
     ap.add_argument("--unipolar-signs", nargs="+", default=["positive", "auto"])

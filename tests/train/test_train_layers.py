@@ -84,6 +84,21 @@ def test_device_noise_is_physical(tiny_model):
     assert not torch.equal(prepared(_x()), prepared(_x()))
 
 
+@pytest.mark.parametrize("mode", ["gaussian", "device"])
+def test_noise_scale_multiplies_the_drawn_noise_exactly(tiny_model, mode):
+    """noise_scale = k: the same draw (same generator state), k times larger; 0 = no noise."""
+    def drawn(scale: float) -> torch.Tensor:
+        prepared = prepare(tiny_model, HWAConfig(noise=mode, noise_eta=0.05, noise_scale=scale), seed=7).train()
+        return prepared.conv2.normalized_weight().detach() - prepared.conv2.eval().normalized_weight().detach()
+
+    one, three = drawn(1.0), drawn(3.0)
+    assert float(one.abs().max()) > 0
+    torch.testing.assert_close(three, 3.0 * one)
+    assert float(drawn(0.0).abs().max()) == 0.0
+    with pytest.raises(tc.ConfigError, match="noise_scale"):
+        HWAConfig(noise="device", noise_scale=-1.0)
+
+
 def test_clipping_and_fixed_clipping(tiny_model):
     prepared = prepare(tiny_model, HWAConfig(clip="std", clip_value=1.0))
     w, before = prepared.conv2.weight.detach(), tiny_model.conv2.weight.detach()

@@ -73,6 +73,8 @@ class HWAConfig(_JsonMixin):
     noise: "none", "gaussian" (sigma = noise_eta * max|W| per layer or per column, redrawn every
         batch, forward only) or "device" (weights programmed on `noise_preset`'s device model,
         drifted to a log-uniform time in [noise_t_min_s, noise_t_max_s], then drift-compensated).
+    noise_scale: multiplies the noise of either mode (1 = as drawn); training somewhat above the
+        hardware's noise is AnalogNets' recipe for a flatter, more robust minimum.
     noise_warmup: fraction of the epochs over which the noise ramps linearly from 0 to full.
     clip: "none", "std" (|w| <= clip_value * std(W) per layer) or "fixed" (|w| <= clip_value),
         enforced on the stored weights after every optimizer step.
@@ -103,6 +105,7 @@ class HWAConfig(_JsonMixin):
     noise_preset: str = "pcm"
     noise_t_min_s: float = ONE_SECOND_S
     noise_t_max_s: float = ONE_MONTH_S
+    noise_scale: float = 1.0
     noise_warmup: float = 0.0
     clip: str = "none"
     clip_value: float = 2.5
@@ -137,6 +140,7 @@ class HWAConfig(_JsonMixin):
                 _fail(o, "noise_preset", self.noise_preset, f"presets {', '.join(sorted(PRESETS))}")
         _number(o, "noise_t_min_s", self.noise_t_min_s, 0.0, 1e10, lo_open=True)
         _number(o, "noise_t_max_s", self.noise_t_max_s, self.noise_t_min_s, 1e10)
+        _number(o, "noise_scale", self.noise_scale, 0.0, 10.0)
         _number(o, "noise_warmup", self.noise_warmup, 0.0, 1.0)
         _choice(o, "clip", self.clip, ("none", "std", "fixed"))
         _number(o, "clip_value", self.clip_value, 0.0, 1e6, lo_open=True)

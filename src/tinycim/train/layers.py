@@ -115,12 +115,13 @@ class HWALayerMixin:
         elif hwa.remap_every > 1:
             w_n = w_n.clamp(-1.0, 1.0)  # beyond the last remap's range a conductance saturates
         shared = self._shared
-        if self.training and hwa.noise != "none" and shared.noise_factor > 0:
+        factor = shared.noise_factor * hwa.noise_scale
+        if self.training and hwa.noise != "none" and factor > 0:
             if hwa.noise == "gaussian":
-                noise = gaussian_noise(w_n, hwa.noise_eta * shared.noise_factor, hwa.noise_per, shared.generator)
+                noise = gaussian_noise(w_n, hwa.noise_eta * factor, hwa.noise_per, shared.generator)
             else:
                 noise = device_noise(w_n, shared.device, hwa.noise_t_min_s, hwa.noise_t_max_s, shared.generator,
-                                     self.unipolar_sign) * shared.noise_factor
+                                     self.unipolar_sign) * factor
             w_n = w_n + noise
         return w_n
 
