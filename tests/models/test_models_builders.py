@@ -85,3 +85,25 @@ def test_plain_cnn_1d_and_2d():
 def test_plain_cnn_rejects_bad_configs(kwargs):
     with pytest.raises(ConfigError):
         PlainCNN(**kwargs)
+
+
+def test_input_norm_standardizes_digitally_and_survives_bn_folding():
+    """input_norm: a BatchNorm over the input channels that BN folding leaves digital (no layer
+    precedes it), so the first analog layer sees centred signals; off by default (no new state)."""
+    import tinycim as tc
+    from tinycim.train import HWAConfig, prepare
+
+    plain = PlainCNN((9, 32), 6, [{"channels": 8, "kernel": 5}])
+    assert not any(k.startswith("input_norm") for k in plain.state_dict())
+    model = PlainCNN((9, 32), 6, [{"channels": 8, "kernel": 5}], input_norm=True)
+    assert count_params(model) == count_params(plain) + 2 * 9
+    offset = torch.randn(16, 9, 32, generator=torch.Generator().manual_seed(0)) * 0.1 + 5.0
+    model.input_norm.momentum = None  # cumulative average: one pass gives the exact statistics
+    model.train()(offset)
+    model.eval()
+    centred = model.input_norm(offset).detach()
+    assert float(centred.mean(dim=(0, 2)).abs().max()) < 0.05
+    prepared = prepare(model, HWAConfig(fold_bn=True))
+    assert isinstance(prepared.input_norm, torch.nn.BatchNorm1d)
+    assert isinstance(tc.convert(model, "ideal").input_norm, torch.nn.BatchNorm1d)
+    torch.testing.assert_close(prepared.eval()(offset), model(offset), rtol=1e-4, atol=1e-4)

@@ -142,6 +142,12 @@ class PlainCNN(nn.Module):
     becomes conv-norm-act, followed by ``MaxPool(pool)`` when ``pool`` > 1. Then global average pool +
     linear. ``conv_layer``/``norm_layer`` default to the 1-D or 2-D torch layer matching ``input_shape``;
     pass ``norm_layer=None`` for no norm (convs then get a bias).
+
+    ``input_norm``: a BatchNorm over the input channels before the first conv, i.e. a digital
+    per-channel standardization of the sensor signals. No layer precedes it, so BN folding leaves it
+    digital, and the first analog layer sees centred signals: with raw signals that carry a large
+    offset (gravity in accelerometer channels) the first layer's weight noise is multiplied by the
+    offset, which on PCM costs HAR about 2 pp (docs/training.md).
     """
 
     default_input_shape = (9, 128)
@@ -149,7 +155,8 @@ class PlainCNN(nn.Module):
     def __init__(self, input_shape: Sequence[int] = (9, 128), num_classes: int = 6,
                  layers: Sequence[Mapping[str, Any]] = ({"channels": 32, "kernel": 5},), *,
                  act_layer: ModuleFactory = nn.ReLU, norm_layer: ModuleFactory | None | str = "auto",
-                 conv_layer: ModuleFactory | str = "auto", linear_layer: ModuleFactory = nn.Linear):
+                 conv_layer: ModuleFactory | str = "auto", linear_layer: ModuleFactory = nn.Linear,
+                 input_norm: bool = False):
         super().__init__()
         self.input_shape = tuple(int(s) for s in input_shape)
         dims = len(self.input_shape) - 1
@@ -161,6 +168,8 @@ class PlainCNN(nn.Module):
         norm = (nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d) if norm_layer == "auto" else norm_layer
         pool = nn.MaxPool1d if dims == 1 else nn.MaxPool2d
         self.num_classes = num_classes
+        in_norm = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
+        self.input_norm = in_norm(self.input_shape[0]) if input_norm else nn.Identity()
         body, width = [], self.input_shape[0]
         for i, cfg in enumerate(layers):
             unknown = set(cfg) - {"channels", "kernel", "stride", "padding", "pool"}
@@ -178,4 +187,4 @@ class PlainCNN(nn.Module):
         self.head = classifier_head(width, num_classes, dims, linear_layer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        return self.head(self.features(self.input_norm(x)))
