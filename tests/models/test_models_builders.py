@@ -107,3 +107,26 @@ def test_input_norm_standardizes_digitally_and_survives_bn_folding():
     assert isinstance(prepared.input_norm, torch.nn.BatchNorm1d)
     assert isinstance(tc.convert(model, "ideal").input_norm, torch.nn.BatchNorm1d)
     torch.testing.assert_close(prepared.eval()(offset), model(offset), rtol=1e-4, atol=1e-4)
+
+
+def test_feature_norm_standardizes_the_chosen_axis_and_survives_bn_folding():
+    """analognet_kws(input_norm=True): each MFCC coefficient (last axis) standardized digitally."""
+    from tinycim.models import create_model
+    from tinycim.models._layers import FeatureNorm
+    from tinycim.train import HWAConfig, prepare
+
+    x = torch.randn(32, 1, 49, 10, generator=torch.Generator().manual_seed(1))
+    x[..., 0] = x[..., 0] * 50 - 300  # c0: large offset and spread, as real MFCCs
+    norm = FeatureNorm(10, dim=-1)
+    norm.norm.momentum = None
+    out = norm.train()(x)
+    assert out.shape == x.shape
+    torch.testing.assert_close(out.mean(dim=(0, 1, 2)), torch.zeros(10), atol=1e-4, rtol=0)
+    torch.testing.assert_close(out.std(dim=(0, 1, 2), unbiased=False), torch.ones(10), atol=1e-3, rtol=0)
+    model = create_model("analognet_kws", input_norm=True)
+    model.input_norm.norm.momentum = None
+    model.train()(x)
+    model.eval()
+    prepared = prepare(model, HWAConfig(fold_bn=True)).eval()
+    assert isinstance(prepared.input_norm, FeatureNorm)
+    torch.testing.assert_close(prepared(x), model(x), rtol=1e-4, atol=1e-4)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import torch
 from torch import nn
 
 ModuleFactory = Callable[..., nn.Module]
@@ -72,3 +73,24 @@ def resolve_input_shape(default: tuple[int, ...], in_channels: int | None,
     if len(shape) != len(default) or min(shape) < 1:
         raise ConfigError(f"input_shape must be {len(default)} positive ints (no batch), got {shape}")
     return shape
+
+
+class FeatureNorm(nn.Module):
+    """BatchNorm over one axis of the input (``dim``), e.g. the cepstral coefficients of an MFCC
+    image [N, 1, T, F] (``dim=-1``) or the channels of a sensor window [N, C, T] (``dim=1``).
+
+    A digital per-feature standardization in front of the first analog layer: raw features with
+    large offsets (MFCC c0 spans about -500..+100, accelerometers carry gravity) multiply that
+    layer's weight noise. It precedes every layer, so BN folding leaves it digital.
+    """
+
+    def __init__(self, num_features: int, dim: int = 1):
+        super().__init__()
+        self.dim = dim
+        self.norm = nn.BatchNorm1d(num_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        moved = x.movedim(self.dim, 1)
+        shape = moved.shape
+        out = self.norm(moved.reshape(shape[0], shape[1], -1))
+        return out.reshape(shape).movedim(1, self.dim)

@@ -18,7 +18,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from tinycim.models._layers import ModuleFactory, classifier_head, conv_norm_act, resolve_input_shape
+from tinycim.models._layers import FeatureNorm, ModuleFactory, classifier_head, conv_norm_act, resolve_input_shape
 from tinycim.models._registry import register_model
 
 __all__ = ["AnalogNetKWS", "AnalogNetVWW", "analognet_kws", "analognet_vww"]
@@ -33,6 +33,9 @@ class AnalogNetKWS(nn.Module):
     (time, cepstrum) to 25x5, a stack of 3x3 convs at that resolution, a 1x1 expansion, global
     average pool and a linear classifier - with every depthwise-separable block replaced by one
     standard 3x3 conv (see module docstring). All convs keep 25x5 (padding k//2).
+
+    ``input_norm``: standardize each cepstral coefficient digitally before the stem
+    (`FeatureNorm` over the last axis); the raw c0 offset otherwise multiplies the stem's weight noise.
     """
 
     default_input_shape = (1, 49, 10)
@@ -42,10 +45,11 @@ class AnalogNetKWS(nn.Module):
                  expand_channels: int = 196,
                  input_shape: tuple[int, ...] | None = None, act_layer: ModuleFactory = nn.ReLU,
                  norm_layer: ModuleFactory | None = nn.BatchNorm2d, conv_layer: ModuleFactory = nn.Conv2d,
-                 linear_layer: ModuleFactory = nn.Linear):
+                 linear_layer: ModuleFactory = nn.Linear, input_norm: bool = False):
         super().__init__()
         self.input_shape = resolve_input_shape(self.default_input_shape, in_channels, input_shape)
         self.num_classes = num_classes
+        self.input_norm = FeatureNorm(self.input_shape[-1], dim=-1) if input_norm else nn.Identity()
         kw = dict(act_layer=act_layer, norm_layer=norm_layer, conv_layer=conv_layer)
         layers = [conv_norm_act(self.input_shape[0], stem_channels, (10, 4), 2, padding=(5, 1), **kw)]  # 25x5
         width = stem_channels
@@ -58,7 +62,7 @@ class AnalogNetKWS(nn.Module):
         self.head = classifier_head(expand_channels, num_classes, 2, linear_layer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        return self.head(self.features(self.input_norm(x)))
 
 
 class AnalogNetVWW(nn.Module):
