@@ -41,12 +41,14 @@ def data(task: str, data_dir: str, seed: int):
 
 
 def fp_model(task, train, val, args):
-    run = Path(args.work) / f"{task}-fp"
+    run = Path(args.work) / (f"{task}-fp" if args.raw_input else f"{task}-fp-input-norm")
     if (run / "model.safetensors").is_file():
         return to_digital(load_run(run)[0])
     _, model_name, _, lr = TASKS[task]
     torch.manual_seed(args.seed)
     kwargs = {"num_classes": len(train.classes)}
+    if not args.raw_input:  # digital per-feature standardization before the first analog layer
+        kwargs["input_norm"] = True
     net = prepare(create_model(model_name, **kwargs), HWAConfig())
     cfg = TrainConfig(epochs=args.fp_epochs, lr=lr, batch_size=args.batch_size, seed=args.seed)
     res = fit(net, train, val, cfg, progress=False)
@@ -172,6 +174,8 @@ def main() -> None:
     ap.add_argument("--noise-per", choices=["layer", "column"], default=None)
     ap.add_argument("--noise-scale", type=float, default=None, help="multiply the training noise (HWAConfig.noise_scale)")
     ap.add_argument("--skip-plain", action="store_true")
+    ap.add_argument("--raw-input", action="store_true",
+                    help="models without input_norm (the first analog layer sees raw features; earlier runs)")
     ap.add_argument("--unipolar-bits", type=int, nargs="+", default=[2, 4])
     ap.add_argument("--unipolar-signs", nargs="+", default=["positive", "auto"])
     ap.add_argument("--hamq-lambdas", type=float, nargs="+", default=[0.1, 1.0, 3.0])

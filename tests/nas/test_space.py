@@ -83,10 +83,13 @@ def test_tinyml_zoo_spec_rebuilds_the_same_network():
     from tinycim.models import create_model
 
     for shape in ((9, 32), (1, 12, 6)):
-        space = TinyMLSpace(shape, 5, widths=(4, 8), max_layers=2)
-        arch = space.sample(np.random.default_rng(3))
-        name, kwargs = space.zoo_spec(arch)
-        assert count_params(create_model(name, **kwargs)) == space.count_params(arch)
+        for input_norm in (False, True):
+            space = TinyMLSpace(shape, 5, widths=(4, 8), max_layers=2, input_norm=input_norm)
+            arch = space.sample(np.random.default_rng(3))
+            name, kwargs = space.zoo_spec(arch)
+            rebuilt = create_model(name, **kwargs)
+            assert count_params(rebuilt) == space.count_params(arch) == count_params(space.build(arch))
+            assert isinstance(rebuilt.input_norm, torch.nn.Identity) != input_norm
 
 
 def test_unipolar_devices_count_one_per_unipolar_weight():

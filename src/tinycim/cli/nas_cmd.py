@@ -42,6 +42,9 @@ def nas_command(
     evaluator: str = typer.Option("train", "--evaluator", help="train, or synthetic (no training: dry runs)"),
     split_by: Optional[str] = typer.Option(None, "--split-by",
                                            help="Loader split option (default speaker for speech_commands)."),
+    input_norm: bool = typer.Option(False, "--input-norm",
+                                    help="tinyml spaces: every candidate standardizes its input channels "
+                                         "digitally first (recommended for raw sensor data, e.g. HAR)."),
 ) -> None:
     """Search architectures that stay accurate under PCM drift within a parameter / energy budget."""
     from tinycim.errors import ConfigError
@@ -61,7 +64,10 @@ def nas_command(
         split_by = "speaker"  # a speaker in both train and val would inflate every candidate's accuracy
     opts = {"split_by": split_by} if split_by else {}
     train_ds = load(dataset, data_dir, "train", seed=seed, **opts)
-    the_space = SPACES[space](train_ds.input_shape, len(train_ds.classes))
+    if input_norm and space == "resnet-like":
+        raise ConfigError("--input-norm applies to the tinyml spaces, not resnet-like")
+    the_space = (SPACES[space](train_ds.input_shape, len(train_ds.classes), input_norm=True) if input_norm
+                 else SPACES[space](train_ds.input_shape, len(train_ds.classes)))
     runs_dir = out / "runs"
     if evaluator == "synthetic":
         ev = SyntheticEvaluator(the_space)

@@ -26,7 +26,8 @@ class TinyMLSpace(SearchSpace):
     """Plain CNN space: ``min_layers..max_layers`` conv-BN-ReLU layers, global pool, linear head.
 
     Encoding (length ``1 + len(layer_genes) * max_layers``): depth, then (channels, kernel, stride)
-    per layer slot, zeros for slots beyond the depth.
+    per layer slot, zeros for slots beyond the depth. ``input_norm``: every candidate standardizes
+    its input channels digitally first (PlainCNN's ``input_norm``; not a gene).
     """
 
     name = "tinyml"
@@ -35,7 +36,7 @@ class TinyMLSpace(SearchSpace):
     def __init__(self, input_shape: Sequence[int] = (9, 128), num_classes: int = 6, *,
                  widths: Sequence[int] = (8, 12, 16, 24, 32, 48, 64, 96, 128),
                  kernels: Sequence[int] = (3, 5, 7), strides: Sequence[int] = (1, 2),
-                 min_layers: int = 1, max_layers: int = 6):
+                 min_layers: int = 1, max_layers: int = 6, input_norm: bool = False):
         self.input_shape = tuple(int(s) for s in input_shape)
         if len(self.input_shape) not in (2, 3):
             raise ConfigError(f"tinyml space needs a [C, T] or [C, H, W] input, got {self.input_shape}")
@@ -47,6 +48,7 @@ class TinyMLSpace(SearchSpace):
         self.strides = tuple(sorted(int(s) for s in strides))
         self.min_layers, self.max_layers = int(min_layers), int(max_layers)
         self.dims = len(self.input_shape) - 1
+        self.input_norm = bool(input_norm)
 
     # ---- genes -------------------------------------------------------------------------------
     def gene_options(self, gene: str) -> tuple:
@@ -137,19 +139,21 @@ class TinyMLSpace(SearchSpace):
     def build(self, arch: Arch) -> nn.Module:
         self.validate(arch)
         return PlainCNN(self.input_shape, self.num_classes,
-                        [{g: layer[g] for g in _LAYER_GENES} for layer in arch["layers"]])
+                        [{g: layer[g] for g in _LAYER_GENES} for layer in arch["layers"]], input_norm=self.input_norm)
 
     def zoo_spec(self, arch: Arch) -> tuple[str, dict[str, Any]]:
         """(registered model name, kwargs) that rebuild ``arch`` with ``create_model``, so a saved run
         loads with ``tinycim.train.load_run`` / ``tinycim drift``: the zoo's PlainCNN subclasses take
         ``layers`` and ``input_shape`` (har_cnn for [C, T], kws_cnn5 for [C, H, W])."""
-        return ("har_cnn" if self.dims == 1 else "kws_cnn5",
-                {"num_classes": self.num_classes, "input_shape": list(self.input_shape),
-                 "layers": [{g: layer[g] for g in _LAYER_GENES} for layer in arch["layers"]]})
+        kwargs = {"num_classes": self.num_classes, "input_shape": list(self.input_shape),
+                  "layers": [{g: layer[g] for g in _LAYER_GENES} for layer in arch["layers"]]}
+        if self.input_norm:
+            kwargs["input_norm"] = True
+        return ("har_cnn" if self.dims == 1 else "kws_cnn5", kwargs)
 
     def count_params(self, arch: Arch) -> int:
         """Conv weights (no bias: BN follows) + BN scale/shift + linear head, as PlainCNN builds them."""
-        total, width = 0, self.input_shape[0]
+        total, width = 2 * self.input_shape[0] if self.input_norm else 0, self.input_shape[0]
         for layer in arch["layers"]:
             c, k = int(layer["channels"]), int(layer["kernel"])
             total += width * c * k ** self.dims + 2 * c
@@ -169,4 +173,4 @@ class TinyMLSpace(SearchSpace):
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "input_shape": list(self.input_shape), "num_classes": self.num_classes,
                 "widths": list(self.widths), "kernels": list(self.kernels), "strides": list(self.strides),
-                "min_layers": self.min_layers, "max_layers": self.max_layers}
+                "min_layers": self.min_layers, "max_layers": self.max_layers, "input_norm": self.input_norm}
