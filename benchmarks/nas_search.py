@@ -39,14 +39,17 @@ def main() -> None:
     ap.add_argument("--max-avm", type=float, default=3.0, help="AVM threshold T in accuracy points")
     ap.add_argument("--retest", type=int, default=0, help="retrain N random candidates with another seed")
     ap.add_argument("--final-seeds", type=int, default=3, help="training seeds per finalist on the test set")
+    ap.add_argument("--raw-input", action="store_true",
+                    help="candidates without input_norm (raw sensor signals into the first analog layer; "
+                         "the first benchmark run)")
     args = ap.parse_args()
 
     t0 = time.monotonic()
     train = load("hapt", args.data_dir, "train", seed=args.seed)
     val = load("hapt", args.data_dir, "val", seed=args.seed)
     test = load("hapt", args.data_dir, "test", seed=args.seed)
-    budget = count_params(create_model("har_cnn"))
-    space = TinyMLSpace(train.input_shape, len(train.classes))
+    budget = count_params(create_model("har_cnn", input_norm=not args.raw_input))
+    space = TinyMLSpace(train.input_shape, len(train.classes), input_norm=not args.raw_input)
     settings = EvalSettings(instances=args.instances)
     out = Path(args.out)
     evaluator = TrainEvaluator(space, train, val, settings, runs_dir=out / "runs")
@@ -130,7 +133,8 @@ def space_with_zoo(space: TinyMLSpace) -> TinyMLSpace:
     """The search space plus width 40, so har_cnn (PlainCNN 40-64-64-128) is one of its archs and is
     trained and measured by exactly the same code as the winners."""
     return TinyMLSpace(space.input_shape, space.num_classes, widths=sorted(set(space.widths) | {40}),
-                       kernels=space.kernels, strides=space.strides, max_layers=space.max_layers)
+                       kernels=space.kernels, strides=space.strides, max_layers=space.max_layers,
+                       input_norm=space.input_norm)
 
 
 def final_eval(space, train, test, settings, instances, executor, archs: dict, seeds, out: Path) -> dict:
