@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from tinycim.cli import main
 from tinycim.cli.train_cmd import parse_times
@@ -48,3 +49,23 @@ def test_parse_times():
                                               ("1y", 31536000.0)]
     with pytest.raises(ConfigError, match="--times"):
         parse_times("1 fortnight")
+
+
+def test_config_model_section_passes_options_and_rejects_unknown_ones(tmp_path, capsys):
+    """`model:` in --config goes to create_model (e.g. input_norm) and into the run's config.json;
+    a misspelled option is one clear error."""
+    from tinycim.train import load_run
+
+    good = tmp_path / "good.yaml"
+    good.write_text("model:\n  input_norm: true\n")
+    main(["train", "--model", "digits_cnn", "--dataset", "digits", "--epochs", "1", "--config", str(good),
+          "--out", str(tmp_path / "ok"), "--no-progress"])
+    assert json.loads((tmp_path / "ok" / "config.json").read_text())["model"]["kwargs"]["input_norm"] is True
+    assert not isinstance(load_run(tmp_path / "ok")[0].input_norm, torch.nn.Identity)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  input_nrom: true\n")
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--model", "digits_cnn", "--dataset", "digits", "--epochs", "1", "--config", str(bad),
+              "--out", str(tmp_path / "r"), "--no-progress"])
+    assert stop.value.code == 2
+    assert "model 'digits_cnn' has no option 'input_nrom'" in capsys.readouterr().err

@@ -16,7 +16,7 @@ import typer
 
 from tinycim.errors import ConfigError
 
-CONFIG_SECTIONS = ("hwa", "train", "pretrain", "analog", "data", "distill")
+CONFIG_SECTIONS = ("hwa", "train", "pretrain", "analog", "data", "distill", "model")
 
 
 def parse_times(text: str) -> list[tuple[str, float]]:
@@ -63,7 +63,7 @@ def train_cmd(
     epochs: int = typer.Option(10, "--epochs", help="Epochs (of HWA fine-tuning with --hwa)."),
     seed: int = typer.Option(0, "--seed", help="Seed of data splits, init, shuffling and noise."),
     hwa: bool = typer.Option(False, "--hwa", help="Default hardware-aware recipe for the pcm preset."),
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON file: hwa, train, pretrain, analog, data."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON file: hwa, train, pretrain, analog, data, distill, model."),
     out: Path = typer.Option(..., "--out", help="Run directory to write."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run from its last checkpoint."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default: TrainConfig's)."),
@@ -94,7 +94,11 @@ def train_cmd(
         data_opts["split_by"] = split_by
     train_ds = _load_split(dataset, data_dir, "train", seed, data_opts)
     val_ds = _load_split(dataset, data_dir, "val", seed, data_opts)
-    model_kwargs = {"num_classes": len(train_ds.classes)}
+    model_opts = spec.get("model", {}) or {}
+    if not isinstance(model_opts, dict) or "num_classes" in model_opts:
+        raise ConfigError(f"--config {config}: section 'model' must map create_model options (e.g. "
+                          f"input_norm: true) to values; num_classes comes from the dataset")
+    model_kwargs = {"num_classes": len(train_ds.classes), **model_opts}
     torch.manual_seed(seed)  # weight init of the zoo model
     net = prepare(create_model(model, **model_kwargs), HWAConfig())
     extra: dict[str, Any] = {"dataset": dataset, "data_options": data_opts}

@@ -77,4 +77,11 @@ def create_model(name: str, num_classes: int | None = None, **kwargs) -> nn.Modu
     spec = get_model_spec(name)
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
-    return spec.factory(**kwargs)
+    try:
+        return spec.factory(**kwargs)
+    except TypeError as err:
+        if "unexpected keyword argument" not in str(err):
+            raise
+        # a misspelled option from a config file: name it instead of a constructor traceback
+        bad = str(err).rsplit("keyword argument", 1)[-1].strip()
+        raise ConfigError(f"model {name!r} has no option {bad} (options given: {sorted(kwargs)})") from None
