@@ -74,3 +74,20 @@ def test_ray_executor_runs_a_search_like_local(tmp_path):
         finally:
             runner.close()
     assert [r["key"] for r in results["ray"].records] == [r["key"] for r in results["local"].records]
+
+
+def test_several_training_seeds_label_a_candidate_with_their_mean():
+    """EvalSettings.seeds = 2: the label is the mean of the runs with seed and seed + 1 (less label
+    noise); each run is the same as evaluating that seed alone."""
+    import dataclasses
+
+    space = TinyMLSpace((3, 16), 3, widths=(4, 8), max_layers=2)
+    arch = {"layers": [{"channels": 4, "kernel": 3, "stride": 2}]}
+    one = TrainEvaluator(space, _data(), _data(48, seed=1), SETTINGS)
+    runs = [one({"arch": arch, "seed": s}) for s in (5, 6)]
+    two = TrainEvaluator(space, _data(), _data(48, seed=1), dataclasses.replace(SETTINGS, seeds=2))
+    mean = two({"arch": arch, "seed": 5})
+    assert mean["acc_1d_runs"] == pytest.approx([r["acc_1d"] for r in runs])
+    for key in ("acc_fp", "acc_1d", "std_1d", "avm"):
+        assert mean[key] == pytest.approx((runs[0][key] + runs[1][key]) / 2)
+    assert "seeds" not in SETTINGS.to_dict() and two.settings.to_dict()["seeds"] == 2

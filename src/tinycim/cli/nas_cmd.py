@@ -30,6 +30,8 @@ def nas_command(
     epochs: int = typer.Option(2, "--epochs", help="HWA fine-tuning epochs per candidate."),
     fp_epochs: int = typer.Option(4, "--fp-epochs", help="FP pre-training epochs per candidate."),
     instances: int = typer.Option(4, "--instances", help="Programmed chips K per drift evaluation."),
+    label_seeds: int = typer.Option(1, "--label-seeds", min=1,
+                                    help="Training runs per candidate; its metrics are their mean (less label noise)."),
     max_avm: Optional[float] = typer.Option(None, "--max-avm", help="AVM threshold T (accuracy points)."),
     budget_energy: Optional[float] = typer.Option(None, "--budget-energy", help="Energy budget (J)."),
     budget_devices: Optional[int] = typer.Option(None, "--budget-devices",
@@ -75,7 +77,7 @@ def nas_command(
         val_ds = load(dataset, data_dir, "val", seed=seed, **opts)
         ev = TrainEvaluator(the_space, train_ds, val_ds,
                             EvalSettings(fp_epochs=fp_epochs, epochs=epochs, instances=instances,
-                                         accelerator=accelerator), runs_dir=runs_dir)
+                                         accelerator=accelerator, seeds=label_seeds), runs_dir=runs_dir)
     constraints = Constraints(max_params=budget_params, max_avm=max_avm, max_energy_j=budget_energy,
                               max_devices=budget_devices)
     config = SearchConfig(trials=trials, seed=seed, population=population, init=min(init, trials),

@@ -44,9 +44,13 @@ class EvalSettings:
     accelerator: str = "aon-cim"
     act_bits: int = 8
     threads: int = 1  # torch threads per evaluation: parallelism comes from running candidates side by side
+    seeds: int = 1  # training runs per candidate (seed, seed + 1, ...); metrics are their mean (less label noise)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if out["seeds"] == 1:  # stores written before the field existed keep resuming
+            del out["seeds"]
+        return out
 
 
 def static_cost(model: nn.Module, input_shape: tuple[int, ...], accelerator: str, act_bits: int,
@@ -120,22 +124,28 @@ class TrainEvaluator:
     def __call__(self, task: dict[str, Any]) -> dict[str, Any]:
         arch, seed = task["arch"], int(task["seed"])
         torch.set_num_threads(self.settings.threads)
-        with torch.random.fork_rng():  # weight init from the candidate's own seed, global RNG restored
-            torch.manual_seed(seed)
-            model = self.space.build(arch)
         from tinycim.train import TrainingDivergedError
 
         start = time.perf_counter()
-        try:
-            metrics, artifacts = self.train_and_measure(model, seed, self._polarities(arch))
-        except TrainingDivergedError as err:
-            # A diverged candidate is a result (infeasible: no accuracy), not a crash of the search;
-            # stored like any other, so a resume does not retry it.
-            return {"acc_1d": None, "avm": None, "std_1d": None, "error": str(err),
-                    "train_s": time.perf_counter() - start}
+        runs, first = [], None
+        for offset in range(max(1, self.settings.seeds)):
+            run_seed = (seed + offset) % 2**32
+            with torch.random.fork_rng():  # weight init from the run's own seed, global RNG restored
+                torch.manual_seed(run_seed)
+                model = self.space.build(arch)
+            try:
+                metrics, artifacts = self.train_and_measure(model, run_seed, self._polarities(arch))
+            except TrainingDivergedError as err:
+                # A diverged candidate is a result (infeasible: no accuracy), not a crash of the search;
+                # stored like any other, so a resume does not retry it.
+                return {"acc_1d": None, "avm": None, "std_1d": None, "error": str(err),
+                        "train_s": time.perf_counter() - start}
+            runs.append(metrics)
+            first = first or (model, artifacts)
+        metrics = mean_metrics(runs)
         metrics["train_s"] = time.perf_counter() - start
-        if self.runs_dir is not None:
-            self.save(arch, model, artifacts, metrics)
+        if self.runs_dir is not None and first is not None:
+            self.save(arch, first[0], first[1], metrics)  # the first seed's model, the mean metrics
         return metrics
 
     def train_and_measure(self, model: nn.Module, seed: int, polarities: dict[str, str] | None = None,
@@ -183,6 +193,16 @@ class TrainEvaluator:
                  artifacts["train"], metrics, model_kwargs=kwargs,
                  extra={"nas": {"space": self.space.name, "arch": arch}})
         return out
+
+
+def mean_metrics(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean of several training runs' metrics (one run: unchanged); ``acc_1d_runs`` lists each run's
+    1-day accuracy when there are several."""
+    if len(runs) == 1:
+        return dict(runs[0])
+    out = {k: float(sum(r[k] for r in runs) / len(runs)) for k in runs[0]}
+    out["acc_1d_runs"] = [float(r["acc_1d"]) for r in runs]
+    return out
 
 
 def drift_metrics(dr: Any) -> dict[str, Any]:
