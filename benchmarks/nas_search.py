@@ -39,6 +39,9 @@ def main() -> None:
     ap.add_argument("--max-avm", type=float, default=3.0, help="AVM threshold T in accuracy points")
     ap.add_argument("--retest", type=int, default=0, help="retrain N random candidates with another seed")
     ap.add_argument("--final-seeds", type=int, default=3, help="training seeds per finalist on the test set")
+    ap.add_argument("--label-seeds", type=int, default=1, help="training runs per candidate label (their mean)")
+    ap.add_argument("--fp-epochs", type=int, default=EvalSettings.fp_epochs, help="FP epochs per candidate")
+    ap.add_argument("--epochs", type=int, default=EvalSettings.epochs, help="HWA epochs per candidate")
     ap.add_argument("--raw-input", action="store_true",
                     help="candidates without input_norm (raw sensor signals into the first analog layer; "
                          "the first benchmark run)")
@@ -50,7 +53,8 @@ def main() -> None:
     test = load("hapt", args.data_dir, "test", seed=args.seed)
     budget = count_params(create_model("har_cnn", input_norm=not args.raw_input))
     space = TinyMLSpace(train.input_shape, len(train.classes), input_norm=not args.raw_input)
-    settings = EvalSettings(instances=args.instances)
+    settings = EvalSettings(instances=args.instances, seeds=args.label_seeds, fp_epochs=args.fp_epochs,
+                            epochs=args.epochs)
     out = Path(args.out)
     evaluator = TrainEvaluator(space, train, val, settings, runs_dir=out / "runs")
     constraints = Constraints(max_params=budget, max_avm=args.max_avm)
