@@ -145,7 +145,8 @@ def final_eval(space, train, test, settings, instances, executor, archs: dict, s
     """Retrain each finalist with every seed and measure drift on the test subjects (K = ``instances``);
     results cached as JSON lines, so a rerun only trains what is missing."""
     fspace = space_with_zoo(space)
-    ev = TrainEvaluator(fspace, train, test, dataclasses.replace(settings, instances=instances))
+    # one training run per (finalist, seed): the seeds are the repetitions here
+    ev = TrainEvaluator(fspace, train, test, dataclasses.replace(settings, instances=instances, seeds=1))
     store = ResultStore(out, {"final": "test", "settings": ev.settings.to_dict()})
     tasks = [{"arch": arch, "seed": seed, "name": name} for name, arch in archs.items() for seed in seeds]
     tasks = [t for t in tasks if f"{t['name']}:{t['seed']}:{arch_key(t['arch'])}" not in store]
