@@ -15,7 +15,7 @@ products in backward.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 
@@ -27,12 +27,34 @@ _MIN_RANGE = 1e-8
 _PERCENTILE_SAMPLES = 1 << 22
 
 
+def _codes(x: torch.Tensor, fs: torch.Tensor, levels: int) -> torch.Tensor:
+    """round(clamp(x * L / fs, -L, L)): the converter's integer codes, as a new float tensor."""
+    return (x * (levels / fs)).clamp_(-levels, levels).round_()
+
+
+def _pass_inside(grad: torch.Tensor, x: torch.Tensor, fs: float, out: torch.Tensor | None = None) -> torch.Tensor:
+    """grad where -fs < x < fs, else 0: one fused pass (hardtanh's backward), no mask tensor;
+    written into `out` (which may be `grad` itself) when given."""
+    if out is None:
+        return torch.ops.aten.hardtanh_backward(grad, x, -fs, fs)
+    return torch.ops.aten.hardtanh_backward.grad_input(grad, x, -fs, fs, grad_input=out)
+
+
+def _range_grad(outputs: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                inputs: Iterable[tuple[torch.Tensor, torch.Tensor]], fs: torch.Tensor) -> torch.Tensor:
+    """LSQ gradient of the full scale, sum(grad * (y - x * inside)) / fs, as dot products (nothing
+    materialized): sum of dot(grad_y, y) over (grad_y, y) in outputs minus sum of
+    dot(grad_x, x) over (grad_x, x) in inputs, grad_x being the straight-through input gradient."""
+    out_dots = sum(torch.dot(g.flatten(), y.flatten()) for g, y in outputs)
+    in_dots = sum(torch.dot(g.flatten(), x.flatten()) for g, x in inputs)
+    return (out_dots - in_dots) / fs
+
+
 class _FakeQuant(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, full_scale: torch.Tensor, levels: int) -> torch.Tensor:  # type: ignore[override]
         fs = full_scale.clamp(min=_MIN_RANGE)
-        y = x * (levels / fs)
-        y.clamp_(-levels, levels).round_().mul_(fs / levels)
+        y = _codes(x, fs, levels).mul_(fs / levels)
         ctx.save_for_backward(x, y, fs)
         return y
 
@@ -40,10 +62,7 @@ class _FakeQuant(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         x, y, fs = ctx.saved_tensors
         grad_x = _pass_inside(grad, x, float(fs))
-        grad_fs = None
-        if ctx.needs_input_grad[1]:
-            # sum(grad * (y - x*inside)) / fs, without materializing y - x*inside
-            grad_fs = (torch.dot(grad.flatten(), y.flatten()) - torch.dot(grad_x.flatten(), x.flatten())) / fs
+        grad_fs = _range_grad([(grad, y)], [(grad_x, x)], fs) if ctx.needs_input_grad[1] else None
         return grad_x, grad_fs, None
 
 
@@ -56,10 +75,7 @@ class _FakeQuantSplit(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, full_scale: torch.Tensor, levels: int, dim: int,  # type: ignore[override]
                 chunks: tuple[tuple[int, int], ...]) -> tuple[torch.Tensor, ...]:
         fs = full_scale.clamp(min=_MIN_RANGE)
-        ys = []
-        for c0, c1 in chunks:
-            y = x.narrow(dim, c0, c1 - c0) * (levels / fs)
-            ys.append(y.clamp_(-levels, levels).round_().mul_(fs / levels))
+        ys = [_codes(x.narrow(dim, c0, c1 - c0), fs, levels).mul_(fs / levels) for c0, c1 in chunks]
         ctx.dim = dim
         ctx.save_for_backward(x, fs, *ys)
         return tuple(ys)
@@ -69,12 +85,8 @@ class _FakeQuantSplit(torch.autograd.Function):
         x, fs, *ys = ctx.saved_tensors
         grads = tuple(torch.zeros_like(y) if g is None else g for g, y in zip(grads, ys))
         grad = torch.cat(grads, dim=ctx.dim)
-        bound = float(fs)
-        grad_x = torch.ops.aten.hardtanh_backward.grad_input(grad, x, -bound, bound, grad_input=grad)
-        grad_fs = None
-        if ctx.needs_input_grad[1]:
-            dots = sum(torch.dot(g.flatten(), y.flatten()) for g, y in zip(grads, ys))
-            grad_fs = (dots - torch.dot(grad_x.flatten(), x.flatten())) / fs
+        grad_x = _pass_inside(grad, x, float(fs), out=grad)
+        grad_fs = _range_grad(zip(grads, ys), [(grad_x, x)], fs) if ctx.needs_input_grad[1] else None
         return grad_x, grad_fs, None, None, None
 
 
@@ -88,12 +100,9 @@ class _FakeQuantTiles(torch.autograd.Function):
     @staticmethod
     def forward(ctx, full_scale: torch.Tensor, levels: int, *parts: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         fs = full_scale.clamp(min=_MIN_RANGE)
-        out = None
-        for p in parts:
-            codes = p * (levels / fs)
-            codes.clamp_(-levels, levels).round_()
-            out = codes if out is None else out.add_(codes)
-        assert out is not None
+        out = _codes(parts[0], fs, levels)
+        for p in parts[1:]:
+            out.add_(_codes(p, fs, levels))
         out.mul_(fs / levels)
         ctx.save_for_backward(out, fs, *parts)
         return out
@@ -103,17 +112,9 @@ class _FakeQuantTiles(torch.autograd.Function):
         out, fs, *parts = ctx.saved_tensors
         bound = float(fs)
         grads = [_pass_inside(grad, p, bound) for p in parts]
-        grad_fs = None
-        if ctx.needs_input_grad[0]:
-            # sum_t sum(grad * q(p_t)) = sum(grad * out); LSQ as in _FakeQuant
-            inside = sum(torch.dot(g.flatten(), p.flatten()) for g, p in zip(grads, parts))
-            grad_fs = (torch.dot(grad.flatten(), out.flatten()) - inside) / fs
+        # sum_t sum(grad * q(p_t)) = sum(grad * out)
+        grad_fs = _range_grad([(grad, out)], zip(grads, parts), fs) if ctx.needs_input_grad[0] else None
         return (grad_fs, None, *grads)
-
-
-def _pass_inside(grad: torch.Tensor, x: torch.Tensor, fs: float) -> torch.Tensor:
-    """grad where -fs < x < fs, else 0: one fused pass (hardtanh's backward), no mask tensor."""
-    return torch.ops.aten.hardtanh_backward(grad, x, -fs, fs)
 
 
 def fake_quant(x: torch.Tensor, full_scale: torch.Tensor, bits: int) -> torch.Tensor:
