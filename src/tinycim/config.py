@@ -50,6 +50,16 @@ def known_fields(kind: type, owner: str, data: Any) -> dict[str, Any]:
     return data
 
 
+def resolve_preset(value: Any, kind: type, lookup: Any, name: str) -> Any:
+    """`value` itself if it is a `kind`, `lookup(value)` if it is a preset name; otherwise a
+    ConfigError naming the argument (shared by convert, prepare and cost.estimate)."""
+    if isinstance(value, str):
+        value = lookup(value)
+    if not isinstance(value, kind):
+        raise ConfigError(f"{name} must be an {kind.__name__} or a preset name, got {type(value).__name__}")
+    return value
+
+
 def parse_json(text: str, owner: str) -> Any:
     """json.loads with a ConfigError naming `owner` instead of a JSONDecodeError."""
     try:

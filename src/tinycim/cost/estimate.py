@@ -12,7 +12,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from tinycim.config import AnalogConfig, MappingConfig, TileConfig
+from tinycim.config import AnalogConfig, MappingConfig, TileConfig, resolve_preset
 from tinycim.cost.accelerator import Accelerator
 from tinycim.cost.activity import collect
 from tinycim.cost.events import layer_cost
@@ -68,9 +68,7 @@ def estimate(model: nn.Module | str, accelerator: Accelerator | str = "aon-cim",
         uniform when the model's config fixes both DAC and ADC ranges, else per-layer.
     Raises MappingError (naming the layers) when the model does not fit, ConfigError for bad arguments.
     """
-    acc = get_accelerator(accelerator) if isinstance(accelerator, str) else accelerator
-    if not isinstance(acc, Accelerator):
-        raise ConfigError(f"accelerator must be an Accelerator or a preset name, got {type(acc).__name__}")
+    acc = resolve_preset(accelerator, Accelerator, get_accelerator, "accelerator")
     if not isinstance(act_bits, int) or isinstance(act_bits, bool) or not 1 <= act_bits <= MAX_ACT_BITS:
         raise ConfigError(f"act_bits = {act_bits!r} is invalid: allowed range 1..{MAX_ACT_BITS}")
     if periphery is not None and periphery not in PERIPHERIES:

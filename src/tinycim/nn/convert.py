@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from tinycim.config import AnalogConfig
+from tinycim.config import AnalogConfig, resolve_preset
 from tinycim.errors import ConfigError
 from tinycim.nn.layers import ANALOG_FOR, AnalogLayerMixin, InstanceContext, from_digital
 
@@ -111,10 +111,7 @@ def convert(model: nn.Module, config: AnalogConfig | str = "pcm") -> nn.Module:
     The copy's analog layers are unprogrammed (ideal conductances, configured DAC/ADC) until
     `tc.program` writes them.
     """
-    if isinstance(config, str):
-        config = AnalogConfig.preset(config)
-    if not isinstance(config, AnalogConfig):
-        raise ConfigError(f"config must be an AnalogConfig or a preset name, got {type(config).__name__}")
+    config = resolve_preset(config, AnalogConfig, AnalogConfig.preset, "config")
     if not isinstance(model, nn.Module):
         raise ConfigError(f"convert expects a torch.nn.Module, got {type(model).__name__}")
     amodel = copy.deepcopy(model)

@@ -11,6 +11,7 @@ import math
 import torch
 from torch import nn
 
+from tinycim.config import resolve_preset
 from tinycim.errors import ConfigError
 from tinycim.nn.convert import fold_batchnorm
 from tinycim.nn.layers import clone_as, geometry_of
@@ -49,10 +50,7 @@ def prepare(model: nn.Module, hwa: HWAConfig | str = "pcm", seed: int = 0) -> nn
     other BatchNorm channel's scale is negated; weight constraints are applied once. `seed` seeds
     the noise generator (`fit` reseeds it from its TrainConfig.seed).
     """
-    if isinstance(hwa, str):
-        hwa = HWAConfig.preset(hwa)
-    if not isinstance(hwa, HWAConfig):
-        raise ConfigError(f"hwa must be an HWAConfig or a preset name, got {type(hwa).__name__}")
+    hwa = resolve_preset(hwa, HWAConfig, HWAConfig.preset, "hwa")
     if not isinstance(model, nn.Module):
         raise ConfigError(f"prepare expects a torch.nn.Module, got {type(model).__name__}")
     if shared_state(model) is not None:
