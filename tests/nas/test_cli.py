@@ -61,3 +61,21 @@ def test_nas_cli_with_real_training_writes_a_loadable_best_run(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     model, _hwa, _analog, meta = load_run(tmp_path / "best")
     assert meta["extra"]["nas"]["arch"] == summary["best"]["arch"]
+
+
+def test_nas_cli_input_norm_counts_its_parameters_and_is_refused_for_resnet_like(tmp_path):
+    """--input-norm: every candidate carries the digital input standardization (2 x C parameters,
+    recorded in the store header's space); resnet-like has no such option: one clear error."""
+    from tinycim.errors import ConfigError
+
+    assert _nas(tmp_path / "norm", "--input-norm") in (None, 0)
+    assert _nas(tmp_path / "plain") in (None, 0)
+    normed = {json.dumps(r["arch"], sort_keys=True): r["static"]["params"]
+              for r in json.loads((tmp_path / "norm" / "candidates.json").read_text())}
+    plain = {json.dumps(r["arch"], sort_keys=True): r["static"]["params"]
+             for r in json.loads((tmp_path / "plain" / "candidates.json").read_text())}
+    shared = set(normed) & set(plain)
+    assert shared and all(normed[a] == plain[a] + 2 * 1 for a in shared)  # digits: one input channel
+    with pytest.raises(ConfigError, match="--input-norm applies to the tinyml spaces"):
+        app(args=["nas", "--space", "resnet-like", "--dataset", "digits", "--budget-params", "10",
+                  "--trials", "1", "--out", str(tmp_path / "r"), "--input-norm"], standalone_mode=False)

@@ -34,14 +34,25 @@ def test_train_hwa_then_drift_writes_documented_files(tmp_path, capsys):
     assert len(report["mean"]) == 2 and len(report["per_instance"][0]) == 2 and 0 <= report["fp_accuracy"] <= 100
 
 
-def test_bad_config_file_is_one_clear_error(tmp_path, capsys):
-    cfg = tmp_path / "bad.yaml"
-    cfg.write_text("hwa:\n  dac_bits: 40\n")
+def _train_digits_with_config(tmp_path, text: str, out: str) -> None:
+    """`tinycim train` of digits_cnn for one epoch with a --config file holding `text`."""
+    cfg = tmp_path / f"{out}.yaml"
+    cfg.write_text(text)
+    main(["train", "--model", "digits_cnn", "--dataset", "digits", "--epochs", "1", "--config", str(cfg),
+          "--out", str(tmp_path / out), "--no-progress"])
+
+
+def _config_error(tmp_path, capsys, text: str) -> str:
+    """stderr of a `tinycim train` that must stop with exit code 2 on the --config `text`."""
     with pytest.raises(SystemExit) as stop:
-        main(["train", "--model", "digits_cnn", "--dataset", "digits", "--epochs", "1", "--config", str(cfg),
-              "--out", str(tmp_path / "r"), "--no-progress"])
+        _train_digits_with_config(tmp_path, text, "r")
     assert stop.value.code == 2
-    assert "hwa.dac_bits = 40 is invalid: allowed range 2..16" in capsys.readouterr().err
+    return capsys.readouterr().err
+
+
+def test_bad_config_file_is_one_clear_error(tmp_path, capsys):
+    assert "hwa.dac_bits = 40 is invalid: allowed range 2..16" in _config_error(tmp_path, capsys,
+                                                                               "hwa:\n  dac_bits: 40\n")
 
 
 def test_parse_times():
@@ -56,16 +67,8 @@ def test_config_model_section_passes_options_and_rejects_unknown_ones(tmp_path, 
     a misspelled option is one clear error."""
     from tinycim.train import load_run
 
-    good = tmp_path / "good.yaml"
-    good.write_text("model:\n  input_norm: true\n")
-    main(["train", "--model", "digits_cnn", "--dataset", "digits", "--epochs", "1", "--config", str(good),
-          "--out", str(tmp_path / "ok"), "--no-progress"])
+    _train_digits_with_config(tmp_path, "model:\n  input_norm: true\n", "ok")
     assert json.loads((tmp_path / "ok" / "config.json").read_text())["model"]["kwargs"]["input_norm"] is True
     assert not isinstance(load_run(tmp_path / "ok")[0].input_norm, torch.nn.Identity)
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("model:\n  input_nrom: true\n")
-    with pytest.raises(SystemExit) as stop:
-        main(["train", "--model", "digits_cnn", "--dataset", "digits", "--epochs", "1", "--config", str(bad),
-              "--out", str(tmp_path / "r"), "--no-progress"])
-    assert stop.value.code == 2
-    assert "model 'digits_cnn' has no option 'input_nrom'" in capsys.readouterr().err
+    err = _config_error(tmp_path, capsys, "model:\n  input_nrom: true\n")
+    assert "model 'digits_cnn' has no option 'input_nrom'" in err

@@ -68,8 +68,8 @@ def nas_command(
     train_ds = load(dataset, data_dir, "train", seed=seed, **opts)
     if input_norm and space == "resnet-like":
         raise ConfigError("--input-norm applies to the tinyml spaces, not resnet-like")
-    the_space = (SPACES[space](train_ds.input_shape, len(train_ds.classes), input_norm=True) if input_norm
-                 else SPACES[space](train_ds.input_shape, len(train_ds.classes)))
+    space_opts = {"input_norm": True} if input_norm else {}  # resnet-like has no such option
+    the_space = SPACES[space](train_ds.input_shape, len(train_ds.classes), **space_opts)
     runs_dir = out / "runs"
     if evaluator == "synthetic":
         ev = SyntheticEvaluator(the_space)
