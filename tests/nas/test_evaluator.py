@@ -57,6 +57,49 @@ def test_unipolar_layers_cut_devices_and_keep_their_sign(tmp_path):
     assert float(prepared.features[0][0].weight.detach().min()) >= 0
 
 
+def test_unipolar_alignment_keeps_magnitudes_and_makes_half_the_columns_inhibitory():
+    """A layer trained one-signed from its initializer: sign x |w| (projection would zero about half
+    the weights) and every other channel of its BatchNorm negative (the digital column sign)."""
+    from tinycim.nas.evaluator import _set_hwa_polarities
+    from tinycim.train import HWAConfig, prepare
+
+    space = UnipolarSpace((3, 16), 3, widths=(4, 8), max_layers=2)
+    base = {"channels": 8, "kernel": 3, "stride": 1}
+    arch = {"layers": [{**base, "polarity": "negative"}, {**base, "polarity": "differential"}]}
+    torch.manual_seed(0)
+    prepared = prepare(space.build(arch), HWAConfig(fold_bn=False))
+    before = [layer[0].weight.detach().clone() for layer in prepared.features]
+    _set_hwa_polarities(prepared, space.layer_polarities(arch), align=True)
+    first, second = prepared.features[0], prepared.features[1]
+    assert torch.equal(first[0].weight.detach(), -before[0].abs())
+    assert torch.equal(second[0].weight.detach(), before[1])  # differential layer untouched
+    assert (first[1].weight.detach()[1::2] < 0).all() and (first[1].weight.detach()[0::2] > 0).all()
+    assert (second[1].weight.detach() > 0).all()
+
+
+def test_unipolar_candidate_trains_one_signed_and_learns(tmp_path):
+    """End to end: a positive-only first layer stays >= 0 through FP and HWA training, and the
+    candidate learns the toy task (3 classes: chance is 33 %)."""
+    from tinycim.train import load_run
+
+    space = UnipolarSpace((3, 16), 3, widths=(4, 8), max_layers=2)
+    settings = EvalSettings(fp_epochs=10, epochs=1, batch_size=32, instances=2)
+    ev = TrainEvaluator(space, _data(), _data(48, seed=1), settings, runs_dir=tmp_path)
+    arch = {"layers": [{"channels": 8, "kernel": 3, "stride": 1, "polarity": "positive"},
+                       {"channels": 8, "kernel": 3, "stride": 2, "polarity": "differential"}]}
+    metrics = ev({"arch": arch, "seed": 3})
+    assert metrics["acc_fp"] > 60 and metrics["acc_1d"] > 60
+    (run,) = list(tmp_path.iterdir())
+    model, hwa, analog, _ = load_run(run)
+    assert float(model.features[0][0].weight.detach().min()) >= 0
+    from tinycim.nn.convert import analog_layers
+    from tinycim.train import to_analog
+
+    mappings = {n: layer.analog_config.mapping for n, layer in analog_layers(to_analog(model, analog))}
+    assert (mappings["features.0.0"].polarity, mappings["features.0.0"].unipolar_sign) == ("unipolar", "positive")
+    assert mappings["features.1.0"].polarity == "differential" == mappings["head.2"].polarity
+
+
 @pytest.mark.skipif(not os.environ.get("TINYCIM_TEST_RAY"),
                     reason="starts a Ray instance (10-30 s on a busy 2-core box); set TINYCIM_TEST_RAY=1")
 def test_ray_executor_runs_a_search_like_local(tmp_path):

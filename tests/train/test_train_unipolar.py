@@ -85,4 +85,18 @@ def test_to_analog_maps_one_device_per_weight_without_clipping(data):
     x = data[1].x[:16]
     ideal = to_analog(prepared, hwa.analog_config(tc.AnalogConfig.preset("ideal")))
     with torch.no_grad():
-        torch.testing.assert_close(prepared.eval()(x), ideal(x), rtol=1e-2, atol=2e-3)  # ADC rounding
+        torch.testing.assert_close(prepared.eval()(x), ideal.eval()(x), rtol=1e-2, atol=2e-3)  # ADC rounding
+
+
+def test_std_clip_of_a_one_signed_layer_bounds_the_distance_from_zero(tiny_model):
+    """alpha * sigma clipping of a unipolar layer uses the root mean square: the std of one-signed
+    weights is their spread around the mean and at alpha = 2.5 would clip most of a |w| layer."""
+    prepared = prepare(tiny_model, _hwa(clip="std", clip_value=2.5))
+    for name, layer in hwa_layers(prepared):
+        w = layer.weight.detach()
+        aligned = getattr(tiny_model, name).weight.detach().abs()
+        bound = 2.5 * float(aligned.square().mean().sqrt())
+        assert float(w.max()) <= bound + 1e-6
+        torch.testing.assert_close(w, aligned.clamp(max=bound))  # only the tail beyond 2.5 RMS is cut
+        assert float(w.max()) > 2.5 * float(aligned.std())  # the std bound would have cut deeper
+

@@ -95,6 +95,7 @@ def to_analog(prepared: nn.Module, analog_config: AnalogConfig | str | None = No
     amodel = convert(to_digital(prepared), cfg)
     if calibrate_with is not None and not (hwa.dac_bits or hwa.adc_bits):
         calibrate(amodel, calibrate_with, percentile=percentile)
+    _map_layer_polarities(amodel, layers, hwa)
     if hwa.uniform:
         return amodel
     with torch.no_grad():
@@ -110,3 +111,23 @@ def to_analog(prepared: nn.Module, analog_config: AnalogConfig | str | None = No
                 unit = float(r_in.detach()) if r_in is not None and cfg.dac.bits is None else 1.0
                 alayer.output_range.fill_(float(hlayer.output_range.detach()) * unit)
     return amodel
+
+
+def _map_layer_polarities(amodel: nn.Module, hwa_by_name: dict[str, nn.Module], hwa) -> None:
+    """One device per weight for a layer trained with its own fixed sign while the recipe is
+    differential (the per-layer polarity genes of the unipolar NAS space): the analog layer gets a
+    unipolar mapping of that sign, so it is programmed, costed and drifts as it was trained."""
+    if hwa.unipolar is not None:
+        return  # model-wide unipolar: the config's mapping already says so
+    for name, alayer in analog_layers(amodel):
+        sign = getattr(hwa_by_name.get(name), "unipolar_sign", None)
+        if sign is None:
+            continue
+        if not (bool((sign > 0).all()) or bool((sign < 0).all())):
+            raise ConfigError(f"layer {name!r} has mixed unipolar signs under a differential recipe; "
+                              "per-tile signs need hwa.unipolar='auto' with unipolar_granularity='tile'")
+        polarity = "positive" if bool((sign > 0).all()) else "negative"
+        cfg = alayer.analog_config
+        mapping = dataclasses.replace(cfg.mapping, polarity="unipolar", unipolar_sign=polarity)
+        alayer.analog_config = dataclasses.replace(cfg, mapping=mapping)
+

@@ -14,13 +14,14 @@ from typing import Any
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file
+import torch
 from torch import nn
 
 from tinycim.config import AnalogConfig
 from tinycim.errors import DataError
 from tinycim.io import atomic_write_text, load_state, save_tensors, state_dict_tensors
 from tinycim.train.config import HWAConfig, TrainConfig
-from tinycim.train.prepare import prepare, shared_state
+from tinycim.train.prepare import hwa_layers, prepare, shared_state
 
 RUN_FORMAT = "tinycim-run-v1"
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "metrics.json"
@@ -68,6 +69,9 @@ def load_run(run_dir: str | Path) -> tuple[nn.Module, HWAConfig, AnalogConfig, d
         state = load_file(str(run / MODEL_FILE))
     except (OSError, SafetensorError) as err:
         raise DataError(f"{run / MODEL_FILE}: not a readable safetensors file ({err})") from None
+    for name, layer in hwa_layers(model):  # per-layer signs set outside the recipe (a unipolar NAS arch)
+        if layer.unipolar_sign is None and f"{name}.unipolar_sign" in state:
+            layer.unipolar_sign = torch.empty_like(layer.weight.detach())
     load_state(model, state, run / MODEL_FILE)  # config.json already named the format
     model.eval()
     metrics_path = run / METRICS_FILE
