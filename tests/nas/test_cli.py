@@ -79,3 +79,18 @@ def test_nas_cli_input_norm_counts_its_parameters_and_is_refused_for_resnet_like
     with pytest.raises(ConfigError, match="--input-norm applies to the tinyml spaces"):
         app(args=["nas", "--space", "resnet-like", "--dataset", "digits", "--budget-params", "10",
                   "--trials", "1", "--out", str(tmp_path / "r"), "--input-norm"], standalone_mode=False)
+
+
+def test_nas_cli_confirm_retrains_the_top_candidates_once(tmp_path, capsys):
+    """--confirm 3: the three best labels get one more evaluation each (stored under confirm/); the
+    synthetic evaluator ignores the seed, so the confirmed winner is the best label; a rerun reads
+    the confirmations back."""
+    assert _nas(tmp_path, "--confirm", "3") in (None, 0)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    rows = json.loads((tmp_path / "candidates.json").read_text())
+    assert summary["best"]["confirmed"]["runs"] == [summary["best"]["metrics"]["acc_1d"]] * 2
+    assert summary["best"]["metrics"]["acc_1d"] == max(r["metrics"]["acc_1d"] for r in rows)
+    assert "confirmed" in capsys.readouterr().out
+    store = (tmp_path / "confirm" / "candidates.jsonl").read_text()
+    assert _nas(tmp_path, "--confirm", "3") in (None, 0)
+    assert (tmp_path / "confirm" / "candidates.jsonl").read_text() == store  # nothing evaluated again

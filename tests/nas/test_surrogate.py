@@ -41,3 +41,22 @@ def test_kendall_tau_edge_cases():
     assert np.isnan(kendall_tau([1, 1, 1], [1, 2, 3]))
     with pytest.raises(ConfigError):
         cross_val_tau(np.zeros((4, 2)), {"acc_1d": [1, 2, 3, 4], "avm": [0] * 4, "std_1d": [0] * 4})
+
+
+def test_cross_val_tau_scores_only_the_held_out_rows(tiny_space):
+    """held_out: only masked rows are predicted and scored; the rest always train. Scoring on rows
+    whose labels were scrambled gives ~0, while the same rows with true labels rank well: the mask
+    decides what is scored, not what is trained on."""
+    X, targets = _dataset(tiny_space)
+    everything = cross_val_tau(X, targets, folds=5, seed=0)
+    assert cross_val_tau(X, targets, folds=5, seed=0, held_out=[True] * len(X)) == everything
+    mask = np.arange(len(X)) < 40
+    clean = cross_val_tau(X, targets, folds=5, seed=0, held_out=mask)
+    scrambled = {k: list(v) for k, v in targets.items()}
+    scrambled["acc_1d"][:40] = list(np.random.default_rng(1).permutation(scrambled["acc_1d"][:40]))
+    noise = cross_val_tau(X, scrambled, folds=5, seed=0, held_out=mask)
+    assert clean["acc_1d"] >= 0.6 and abs(noise["acc_1d"]) < 0.3
+    with pytest.raises(ConfigError, match="held_out has shape"):
+        cross_val_tau(X, targets, held_out=[True, False])
+    with pytest.raises(ConfigError, match="at least 10 held-out"):
+        cross_val_tau(X, targets, held_out=np.arange(len(X)) < 6)

@@ -7,7 +7,6 @@ back from the store, never trained again.
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Optional
@@ -37,6 +36,10 @@ def nas_command(
     budget_devices: Optional[int] = typer.Option(None, "--budget-devices",
                                                  help="Device budget (e.g. for the unipolar space)."),
     accelerator: str = typer.Option("aon-cim", "--accelerator", help="Cost-model preset: aon-cim or hermes."),
+    confirm: int = typer.Option(0, "--confirm", min=0,
+                                help="Retrain the top N candidates --confirm-rounds more times and name the best "
+                                     "mean the winner (0: the best label wins). Guards against a lucky run."),
+    confirm_rounds: int = typer.Option(1, "--confirm-rounds", min=1, help="Extra evaluations per confirmed candidate."),
     search: str = typer.Option("evolution", "--search", help="evolution (surrogate-guided) or random."),
     population: int = typer.Option(8, "--population", help="Evolution: parents kept per generation."),
     init: int = typer.Option(16, "--init", help="Evolution: random candidates before evolving."),
@@ -51,7 +54,8 @@ def nas_command(
     """Search architectures that stay accurate under PCM drift within a parameter / energy budget."""
     from tinycim.errors import ConfigError
     from tinycim.nas import (SPACES, Constraints, EvalSettings, SearchConfig, SyntheticEvaluator,
-                             TrainEvaluator, make_executor, record_value)
+                             TrainEvaluator, confirm_best, make_executor, record_value)
+    from tinycim.nas.store import write_json_atomic
     from tinycim.nas.report import copy_best_run, plot_pareto, write_table
 
     if space not in SPACES:
@@ -87,22 +91,31 @@ def nas_command(
     # settings is refused instead of mixing two experiments.
     header = {"dataset": dataset, "data_dir": str(data_dir), "split_by": split_by, "evaluator": evaluator,
               "eval": ev.settings.to_dict() if evaluator == "train" else None}
-    result = _run(the_space, ev, constraints, config, runner, out, search, header)
+    try:
+        result = _run(the_space, ev, constraints, config, runner, out, search, header)
+        best = result.best
+        if confirm and best is not None:
+            best = confirm_best(result.records, ev, runner, constraints, out / "confirm", top=confirm,
+                                rounds=confirm_rounds)
+    finally:
+        runner.close()
 
     write_table(out, result.records, constraints, result.front)
     plot_pareto(out / "pareto.png", result.records, constraints, result.front,
                 title=f"{space} on {dataset}: {len(result.records)} candidates")
-    if result.best is None:
+    if best is None:
         typer.echo("no candidate met every constraint (see candidates.csv)")
         raise typer.Exit(1)
-    best_dir = copy_best_run(runs_dir, result.best, out / "best") if evaluator == "train" else None
-    summary = {"best": result.best, "front": [r["key"] for r in result.front],
+    best_dir = copy_best_run(runs_dir, best, out / "best") if evaluator == "train" else None
+    summary = {"best": best, "front": [r["key"] for r in result.front],
                "trained_now": result.evaluated,
                "best_run": str(best_dir) if best_dir else None}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    acc = record_value(result.best, "acc_1d")
-    typer.echo(f"best: acc_1d {acc:.2f} (std {record_value(result.best, 'std_1d'):.2f}, "
-               f"AVM {record_value(result.best, 'avm'):.2f}), {result.best['static']['params']:,} params; "
+    write_json_atomic(out / "summary.json", summary)
+    acc = record_value(best, "acc_1d")
+    confirmed = (f", confirmed {best['confirmed']['acc_1d']:.2f} over {len(best['confirmed']['runs'])} evaluations"
+                 if "confirmed" in best else "")
+    typer.echo(f"best: acc_1d {acc:.2f}{confirmed} (std {record_value(best, 'std_1d'):.2f}, "
+               f"AVM {record_value(best, 'avm'):.2f}), {best['static']['params']:,} params; "
                f"{len(result.front)} on the Pareto front; {result.evaluated} trained now, "
                f"{len(result.records) - result.evaluated} read back")
     if best_dir is not None:
@@ -126,10 +139,7 @@ def _run(space, ev, constraints, config, runner, out: Path, search: str, header:
             bar.update(task, completed=done, description=f"best acc_1d {acc:.2f}")
 
         s = Search(space, ev, constraints, out / "store", runner, config, progress=progress, header=header)
-        try:
-            return s.run_evolution() if search == "evolution" else s.run_random()
-        finally:
-            runner.close()
+        return s.run_evolution() if search == "evolution" else s.run_random()
 
 
 def register(app: typer.Typer) -> None:

@@ -73,20 +73,29 @@ class Surrogate:
 
 
 def cross_val_tau(X: np.ndarray, targets: Mapping[str, Sequence[float]], folds: int = 5, seed: int = 0,
-                  **kwargs: Any) -> dict[str, float]:
+                  held_out: Sequence[bool] | None = None, **kwargs: Any) -> dict[str, float]:
     """Kendall tau of each target on held-out candidates: ``folds``-fold cross-validation, each
-    candidate predicted by a surrogate that never saw it; the held-out predictions are pooled."""
+    candidate predicted by a surrogate that never saw it; the held-out predictions are pooled.
+
+    ``held_out`` (a mask over the rows): only these rows are split into folds and scored; the others
+    always train (e.g. score on a uniform sample of the space while the search's mutants, which crowd
+    around its best region, only add training data)."""
     X = np.asarray(X, dtype=float)
     n = len(X)
-    if n < 2 * folds:
-        raise ConfigError(f"cross_val_tau needs at least {2 * folds} candidates for {folds} folds, got {n}")
-    order = np.random.default_rng(seed).permutation(n)
+    mask = np.ones(n, bool) if held_out is None else np.asarray(held_out, bool)
+    if mask.shape != (n,):
+        raise ConfigError(f"cross_val_tau: held_out has shape {mask.shape}, expected ({n},)")
+    scored = np.flatnonzero(mask)
+    if len(scored) < 2 * folds:
+        raise ConfigError(f"cross_val_tau needs at least {2 * folds} held-out candidates for {folds} folds, "
+                          f"got {len(scored)}")
+    order = scored[np.random.default_rng(seed).permutation(len(scored))]
     pred = {name: np.full(n, np.nan) for name in TARGETS}
     for f in range(folds):
         test = order[f::folds]
-        train = np.setdiff1d(order, test)
+        train = np.setdiff1d(np.arange(n), test)
         fold_targets = {k: np.asarray(v)[train] for k, v in targets.items()}
         model = Surrogate(seed=seed, **kwargs).fit(X[train], fold_targets)
         for name, values in model.predict(X[test]).items():
             pred[name][test] = values
-    return {name: kendall_tau(np.asarray(targets[name], float), pred[name]) for name in TARGETS}
+    return {name: kendall_tau(np.asarray(targets[name], float)[scored], pred[name][scored]) for name in TARGETS}
