@@ -138,10 +138,15 @@ def main() -> None:
         len(rows), ", ".join(f"{k} {v:.3f}" for k, v in tau.items())))
     print("surrogate Kendall tau on the %d random-search candidates (5-fold; mutants always train): %s" % (
         len(uniform), ", ".join(f"{k} {v:.3f}" for k, v in tau_uniform.items())))
+    ceiling = label_ceiling(rows)
+    if ceiling:
+        print("label reliability from the %(n)d labels' own training runs: run-vs-run Kendall tau %(tau_runs).3f, "
+              "Pearson r %(r_runs).3f; reliability of the %(k)d-run mean %(reliability).3f; best tau any surrogate "
+              "can reach against such labels (a perfect predictor, bivariate normal) %(tau_ceiling).3f" % ceiling)
     if retest_tau is not None:
         print(f"noise ceiling: Kendall tau of acc_1d between two training seeds of the same {args.retest} "
               f"random candidates: {retest_tau:.3f}")
-    summary = {"table": table, "tau": tau, "tau_uniform": tau_uniform, "retest_tau": retest_tau, "candidates": len(rows)}
+    summary = {"table": table, "tau": tau, "tau_uniform": tau_uniform, "label_ceiling": ceiling, "retest_tau": retest_tau, "candidates": len(rows)}
     (out / "benchmark.json").write_text(json.dumps(summary, indent=2))
 
 
@@ -174,6 +179,24 @@ def final_eval(space, train, test, settings, instances, executor, archs: dict, s
                    "seed": t["seed"], "metrics": metrics})
     return {name: [store.get(f"{name}:{seed}:{arch_key(arch)}")["metrics"] for seed in seeds]
             for name, arch in archs.items()}
+
+
+def label_ceiling(rows: list[dict]) -> dict | None:
+    """How far a label can be trusted, from the runs it averages (``acc_1d_runs``, label seeds >= 2):
+    the correlation r of two single runs of the same candidates, the Spearman-Brown reliability
+    k r / (1 + (k - 1) r) of their k-run mean, and the Kendall tau that a predictor knowing each
+    candidate's true accuracy would reach against such labels, (2 / pi) asin(sqrt(reliability))
+    (Greiner's relation for a bivariate normal). No surrogate can be expected above it."""
+    from scipy.stats import kendalltau, pearsonr
+
+    runs = np.array([r["metrics"]["acc_1d_runs"] for r in rows if r["metrics"].get("acc_1d_runs")])
+    if len(runs) < 4:
+        return None
+    k = runs.shape[1]
+    r = float(pearsonr(runs[:, 0], runs[:, 1]).statistic)
+    reliability = max(k * r / (1 + (k - 1) * r), 0.0)
+    return {"n": len(runs), "k": k, "tau_runs": float(kendalltau(runs[:, 0], runs[:, 1]).statistic), "r_runs": r,
+            "reliability": reliability, "tau_ceiling": float(2 / np.pi * np.arcsin(np.sqrt(reliability)))}
 
 
 def retest(evaluator: TrainEvaluator, executor, records: list[dict], seed: int, out: Path) -> float:

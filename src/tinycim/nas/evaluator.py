@@ -259,7 +259,7 @@ def _next_batchnorm(modules: list[tuple[str, nn.Module]], channels: int) -> nn.M
     for _, m in modules:
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             return m if m.affine and m.num_features == channels else None
-        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)) or hasattr(m, "unipolar_sign"):
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):  # HWA layers subclass these
             return None
     return None
 
