@@ -60,7 +60,8 @@ def main() -> None:
     settings = EvalSettings(instances=args.instances, seeds=args.label_seeds, fp_epochs=args.fp_epochs,
                             epochs=args.epochs)
     out = Path(args.out)
-    evaluator = TrainEvaluator(space, train, val, settings, runs_dir=out / "runs")
+    evaluator = TrainEvaluator(space, train, val, settings, runs_dir=out / "runs",
+                               data={"dataset": "hapt", "data_seed": args.seed, "data_options": {}})
     constraints = Constraints(max_params=budget, max_avm=args.max_avm)
     config = SearchConfig(trials=args.trials, seed=args.seed, population=8, init=16, batch=4,
                           mutants_per_parent=16)

@@ -61,6 +61,21 @@ def test_nas_cli_with_real_training_writes_a_loadable_best_run(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     model, _hwa, _analog, meta = load_run(tmp_path / "best")
     assert meta["extra"]["nas"]["arch"] == summary["best"]["arch"]
+    # The candidate trained with a hashed seed but on the search's split (seed 0): the run says so,
+    # and `tinycim drift` evaluates on that split's test set, not on one drawn with the training seed.
+    assert meta["extra"]["data_seed"] == 0 and meta["extra"]["dataset"] == "digits"
+    assert meta["train"]["seed"] != 0
+    from tinycim.data import load
+
+    report = tmp_path / "drift.json"
+    app(args=["drift", str(tmp_path / "best"), "--dataset", "digits", "--times", "1s", "--instances", "1",
+              "--json", str(report)], standalone_mode=False)
+    test = load("digits", None, "test", seed=0)
+    drifted = json.loads(report.read_text())
+    assert drifted["n_samples"] == len(test)
+    from tinycim.train import evaluate, to_digital
+
+    assert drifted["fp_accuracy"] == pytest.approx(evaluate(to_digital(model), test), abs=1e-6)
 
 
 def test_nas_cli_input_norm_counts_its_parameters_and_is_refused_for_resnet_like(tmp_path):

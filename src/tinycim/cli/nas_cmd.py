@@ -81,7 +81,8 @@ def nas_command(
         val_ds = load(dataset, data_dir, "val", seed=seed, **opts)
         ev = TrainEvaluator(the_space, train_ds, val_ds,
                             EvalSettings(fp_epochs=fp_epochs, epochs=epochs, instances=instances,
-                                         accelerator=accelerator, seeds=label_seeds), runs_dir=runs_dir)
+                                         accelerator=accelerator, seeds=label_seeds), runs_dir=runs_dir,
+                            data={"dataset": dataset, "data_seed": seed, "data_options": opts})
     constraints = Constraints(max_params=budget_params, max_avm=max_avm, max_energy_j=budget_energy,
                               max_devices=budget_devices)
     config = SearchConfig(trials=trials, seed=seed, population=population, init=min(init, trials),

@@ -101,7 +101,7 @@ def train_cmd(
     model_kwargs = {"num_classes": len(train_ds.classes), **model_opts}
     torch.manual_seed(seed)  # weight init of the zoo model
     net = prepare(create_model(model, **model_kwargs), HWAConfig())
-    extra: dict[str, Any] = {"dataset": dataset, "data_options": data_opts}
+    extra: dict[str, Any] = {"dataset": dataset, "data_options": data_opts, "data_seed": seed}
     teacher = None
     if hwa_cfg.enabled:
         pre_cfg = TrainConfig.from_dict({**train_cfg.to_dict(), **spec.get("pretrain", {}),
@@ -148,7 +148,9 @@ def drift_cmd(
     grid = parse_times(times)
     model, hwa, analog, meta = load_run(run_dir)
     opts = meta["extra"].get("data_options", {})
-    data_seed = meta["train"].get("seed", 0)
+    # The seed that drew the run's subject / speaker split, so --split test is the run's own held-out
+    # set. NAS candidates train with a per-arch seed but share the search's split: they record it.
+    data_seed = meta["extra"].get("data_seed", meta["train"].get("seed", 0))
     ds = _load_split(dataset, data_dir, split, data_seed, opts)
     calib = None
     if not (hwa.dac_bits or hwa.adc_bits):  # ranges not learned: calibrate them on training data

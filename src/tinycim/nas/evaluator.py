@@ -84,12 +84,17 @@ class TrainEvaluator:
 
     ``runs_dir``: if given, each candidate's trained model is saved there with
     ``tinycim.train.save_run`` (directory named by a hash of its key), so the best one needs no retraining.
+    ``data``: how the datasets were loaded, e.g. ``{"dataset": "hapt", "data_seed": 0, "data_options": {}}``;
+    saved in each run's ``extra`` so ``tinycim drift`` evaluates on the same held-out split (a
+    candidate's training seed is a hash, not the split seed).
     """
 
     def __init__(self, space: SearchSpace, train_ds: Any, val_ds: Any,
-                 settings: EvalSettings = EvalSettings(), runs_dir: str | Path | None = None):
+                 settings: EvalSettings = EvalSettings(), runs_dir: str | Path | None = None,
+                 data: dict[str, Any] | None = None):
         self.space, self.train_ds, self.val_ds, self.settings = space, train_ds, val_ds, settings
         self.runs_dir = None if runs_dir is None else str(runs_dir)
+        self.data = dict(data or {})
 
     # ---- before training ---------------------------------------------------------------------
     def static(self, arch: Arch) -> dict[str, Any]:
@@ -194,7 +199,7 @@ class TrainEvaluator:
         model_name, kwargs = zoo_spec(arch) if zoo_spec is not None else (f"nas-{self.space.name}", {})
         save_run(out, model_name, artifacts["prepared"], artifacts["hwa"], artifacts["analog"],
                  artifacts["train"], metrics, model_kwargs=kwargs,
-                 extra={"nas": {"space": self.space.name, "arch": arch}})
+                 extra={**self.data, "nas": {"space": self.space.name, "arch": arch}})
         return out
 
 
