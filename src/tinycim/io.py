@@ -21,10 +21,14 @@ META_KEY = "tinycim"
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write text via a temporary file and rename (a reader never sees half a file)."""
+    """Write text via a temporary file, fsync and rename: a reader (or a restart after a crash)
+    sees the old file or the new one, never half of one."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 

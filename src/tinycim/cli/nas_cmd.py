@@ -7,6 +7,7 @@ back from the store, never trained again.
 """
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Optional
@@ -55,7 +56,7 @@ def nas_command(
     from tinycim.errors import ConfigError
     from tinycim.nas import (SPACES, Constraints, EvalSettings, SearchConfig, SyntheticEvaluator,
                              TrainEvaluator, confirm_best, make_executor, record_value)
-    from tinycim.nas.store import write_json_atomic
+    from tinycim.io import atomic_write_text
     from tinycim.nas.report import copy_best_run, plot_pareto, write_table
 
     if space not in SPACES:
@@ -111,7 +112,7 @@ def nas_command(
     summary = {"best": best, "front": [r["key"] for r in result.front],
                "trained_now": result.evaluated,
                "best_run": str(best_dir) if best_dir else None}
-    write_json_atomic(out / "summary.json", summary)
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True))
     acc = record_value(best, "acc_1d")
     confirmed = (f", confirmed {best['confirmed']['acc_1d']:.2f} over {len(best['confirmed']['runs'])} evaluations"
                  if "confirmed" in best else "")

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
+import json
 import math
 import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
+from tinycim.io import atomic_write_text
 from tinycim.nas.constraints import Constraints
-from tinycim.nas.store import write_json_atomic
 
 __all__ = ["write_table", "plot_pareto", "copy_best_run", "run_dir_name"]
 
@@ -40,14 +42,13 @@ def write_table(out_dir: str | Path, records: Sequence[dict[str, Any]], constrai
     keys = {r["key"] for r in front}
     rows = [_row(r, constraints, keys) for r in records]
     csv_path, json_path = out / "candidates.csv", out / "candidates.json"
-    tmp = csv_path.with_name(csv_path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(csv_path)
-    write_json_atomic(json_path, [{**r, "feasible": row["feasible"], "pareto": row["pareto"]}
-                                  for r, row in zip(records, rows)])
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(csv_path, table.getvalue())
+    atomic_write_text(json_path, json.dumps([{**r, "feasible": row["feasible"], "pareto": row["pareto"]}
+                                             for r, row in zip(records, rows)], indent=2, sort_keys=True))
     return csv_path, json_path
 
 

@@ -14,22 +14,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from tinycim.errors import ConfigError, DataError
+from tinycim.io import atomic_write_text
 
-__all__ = ["ResultStore", "write_json_atomic"]
+__all__ = ["ResultStore"]
 
 HEADER = "search.json"
 RESULTS = "candidates.jsonl"
-
-
-def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
-    """Write JSON to ``path`` via a temporary file, fsync and rename: readers see old or new, never half."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class ResultStore:
@@ -58,7 +48,7 @@ class ResultStore:
                 raise ConfigError(f"{self.dir} holds a different search (differs in {diff}); "
                                   f"use a new --out directory or the same settings to resume")
         else:
-            write_json_atomic(path, normal)
+            atomic_write_text(path, json.dumps(normal, indent=2, sort_keys=True))
 
     def _load(self) -> None:
         if not self.path.exists():
