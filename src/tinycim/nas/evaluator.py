@@ -239,7 +239,7 @@ def _set_hwa_polarities(prepared: nn.Module, polarities: dict[str, str], align: 
     being projected (which would zero half of them), and every other channel of the BatchNorm after
     the layer gets a negative scale, so half its columns start inhibitory (``unipolar_init="magnitude"``
     of ``prepare`` does the same model-wide)."""
-    from tinycim.train.prepare import constrain_, hwa_layers
+    from tinycim.train.prepare import align_to_sign_, constrain_, hwa_layers, negate_every_other_channel_
 
     modules = list(prepared.named_modules())
     order = {name: i for i, (name, _) in enumerate(modules)}
@@ -250,11 +250,10 @@ def _set_hwa_polarities(prepared: nn.Module, polarities: dict[str, str], align: 
         sign = 1.0 if polarity == "positive" else -1.0
         layer.unipolar_sign = torch.full_like(layer.weight.detach(), sign)
         if align:
-            with torch.no_grad():
-                layer.weight.abs_().mul_(sign)
-                bn = _next_batchnorm(modules[order[name] + 1:], layer.weight.shape[0])
-                if bn is not None:
-                    bn.weight[1::2] = -bn.weight[1::2].abs()
+            align_to_sign_(layer)
+            bn = _next_batchnorm(modules[order[name] + 1:], layer.weight.shape[0])
+            if bn is not None:
+                negate_every_other_channel_(bn)
     constrain_(prepared, remap=True)
 
 

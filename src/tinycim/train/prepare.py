@@ -92,9 +92,22 @@ def _swap(module: nn.Module, hwa: HWAConfig, name: str, shared: HWAShared) -> HW
     if hwa.unipolar is not None:
         new.unipolar_sign = _initial_signs(new.weight, geometry, hwa)
         if hwa.unipolar_init == "magnitude":  # sign-aligned initializer (training from scratch)
-            with torch.no_grad():
-                new.weight.abs_().mul_(new.unipolar_sign)
+            align_to_sign_(new)
     return new
+
+
+@torch.no_grad()
+def align_to_sign_(layer: nn.Module) -> None:
+    """Weights become unipolar_sign x |w|: a one-signed copy of the initializer, where projecting
+    onto the sign would zero about half of it."""
+    layer.weight.abs_().mul_(layer.unipolar_sign)  # type: ignore[attr-defined]
+
+
+@torch.no_grad()
+def negate_every_other_channel_(bn: nn.modules.batchnorm._BatchNorm) -> None:
+    """Negate the scale of channels 1, 3, 5, ... of a BatchNorm: the digital per-column sign that
+    makes half the columns of a one-signed crossbar inhibitory."""
+    bn.weight[1::2] *= -1
 
 
 @torch.no_grad()
@@ -104,7 +117,7 @@ def _alternate_bn_signs(model: nn.Module) -> None:
     increasing function of its inputs (no inhibition); half the columns start inhibitory instead."""
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
-            m.weight[1::2] *= -1
+            negate_every_other_channel_(m)
 
 
 def _initial_signs(weight: torch.Tensor, geometry, hwa: HWAConfig) -> torch.Tensor:
