@@ -18,6 +18,7 @@ from tinycim.errors import ConfigError
 from tinycim.nn.api import calibrate
 from tinycim.nn.convert import analog_layers, convert
 from tinycim.nn.layers import AnalogLayerMixin
+from tinycim.train.config import HWAConfig
 from tinycim.train.layers import HWALayerMixin
 from tinycim.train.prepare import hwa_config, hwa_layers
 
@@ -113,7 +114,7 @@ def to_analog(prepared: nn.Module, analog_config: AnalogConfig | str | None = No
     return amodel
 
 
-def _map_layer_polarities(amodel: nn.Module, hwa_by_name: dict[str, nn.Module], hwa) -> None:
+def _map_layer_polarities(amodel: nn.Module, hwa_by_name: dict[str, nn.Module], hwa: HWAConfig) -> None:
     """One device per weight for a layer trained with its own fixed sign while the recipe is
     differential (the per-layer polarity genes of the unipolar NAS space): the analog layer gets a
     unipolar mapping of that sign, so it is programmed, costed and drifts as it was trained."""
@@ -123,11 +124,11 @@ def _map_layer_polarities(amodel: nn.Module, hwa_by_name: dict[str, nn.Module], 
         sign = getattr(hwa_by_name.get(name), "unipolar_sign", None)
         if sign is None:
             continue
-        if not (bool((sign > 0).all()) or bool((sign < 0).all())):
+        positive, negative = bool((sign > 0).all()), bool((sign < 0).all())
+        if not (positive or negative):
             raise ConfigError(f"layer {name!r} has mixed unipolar signs under a differential recipe; "
                               "per-tile signs need hwa.unipolar='auto' with unipolar_granularity='tile'")
-        polarity = "positive" if bool((sign > 0).all()) else "negative"
+        polarity = "positive" if positive else "negative"
         cfg = alayer.analog_config
         mapping = dataclasses.replace(cfg.mapping, polarity="unipolar", unipolar_sign=polarity)
         alayer.analog_config = dataclasses.replace(cfg, mapping=mapping)
-

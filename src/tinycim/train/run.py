@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
-import torch
 from torch import nn
 
 from tinycim.config import AnalogConfig
