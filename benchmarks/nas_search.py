@@ -22,7 +22,8 @@ import numpy as np
 from tinycim.data import load
 from tinycim.models import count_params, create_model
 from tinycim.nas import (Constraints, EvalSettings, ResultStore, Search, SearchConfig, TinyMLSpace,
-                         TrainEvaluator, confirm_best, cross_val_tau, features, make_executor, record_value)
+                         TrainEvaluator, confirm_best, cross_val_tau, features, kendall_tau, make_executor,
+                         record_value, reevaluate)
 from tinycim.nas.space import arch_key
 
 
@@ -85,10 +86,10 @@ def main() -> None:
         retest_tau = None
         if args.retest:
             uniform = results["random"].records[: args.retest]  # uniform samples of the space
-            retest_tau = retest(evaluator, executor, uniform, args.seed, out / "retest")
+            retest_tau = retest(evaluator, executor, uniform, out / "reevaluated")
         picks = {mode: results[mode].best for mode in results}
         if args.confirm:  # both searches' top candidates get the same extra training runs
-            picks = {mode: confirm_best(results[mode].records, evaluator, executor, constraints, out / "confirm",
+            picks = {mode: confirm_best(results[mode].records, evaluator, executor, constraints, out / "reevaluated",
                                         top=args.confirm, rounds=args.confirm_rounds) for mode in results}
             for mode, pick in picks.items():
                 print(f"{mode}: confirmed winner {pick['key']}: label {record_value(pick, 'acc_1d'):.2f}, "
@@ -145,8 +146,8 @@ def main() -> None:
               "Pearson r %(r_runs).3f; reliability of the %(k)d-run mean %(reliability).3f; best tau any surrogate "
               "can reach against such labels (a perfect predictor, bivariate normal) %(tau_ceiling).3f" % ceiling)
     if retest_tau is not None:
-        print(f"noise ceiling: Kendall tau of acc_1d between two training seeds of the same {args.retest} "
-              f"random candidates: {retest_tau:.3f}")
+        print(f"noise ceiling: Kendall tau of acc_1d between the labels of the same {args.retest} random candidates "
+              f"and one more evaluation of each with seeds the labels did not use: {retest_tau:.3f}")
     summary = {"table": table, "tau": tau, "tau_uniform": tau_uniform, "label_ceiling": ceiling, "retest_tau": retest_tau, "candidates": len(rows)}
     (out / "benchmark.json").write_text(json.dumps(summary, indent=2))
 
@@ -200,21 +201,13 @@ def label_ceiling(rows: list[dict]) -> dict | None:
             "reliability": reliability, "tau_ceiling": float(2 / np.pi * np.arcsin(np.sqrt(reliability)))}
 
 
-def retest(evaluator: TrainEvaluator, executor, records: list[dict], seed: int, out: Path) -> float:
-    """Kendall tau of acc_1d between the stored run and a retraining with another seed: how well ANY
-    predictor can rank these candidates, given the noise of one short training run."""
-    from tinycim.nas import kendall_tau
+def retest(evaluator: TrainEvaluator, executor, records: list[dict], store: Path) -> float:
+    """Kendall tau of acc_1d between each label and one more evaluation with seeds the label did not
+    use (tinycim.nas.reevaluate): how well ANY predictor can rank these candidates."""
+    more = reevaluate(records, evaluator, executor, store)
+    return kendall_tau([record_value(r, "acc_1d") for r in records],
+                       [record_value(more[r["key"]][0], "acc_1d") for r in records])
 
-    store = ResultStore(out, {"retest_of": "store", "seed_offset": 1})
-    todo = [r for r in records if r["key"] not in store]
-    tasks = [{"arch": r["arch"], "seed": (r["seed"] + 1) % 2**32} for r in todo]
-    for i, metrics in executor.map(TrainEvaluator(evaluator.space, evaluator.train_ds, evaluator.val_ds,
-                                                  evaluator.settings), tasks):
-        store.add({"key": todo[i]["key"], "arch": todo[i]["arch"], "seed": tasks[i]["seed"],
-                   "metrics": metrics})
-    first = [record_value(r, "acc_1d") for r in records]
-    second = [record_value(store.get(r["key"]), "acc_1d") for r in records]
-    return kendall_tau(first, second)
 
 if __name__ == "__main__":
     main()

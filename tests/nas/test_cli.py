@@ -54,13 +54,17 @@ def test_nas_cli_with_real_training_writes_a_loadable_best_run(tmp_path):
     try:
         code = app(args=["nas", "--space", "tinyml", "--dataset", "digits", "--budget-params", "3000",
                          "--trials", "2", "--init", "2", "--out", str(tmp_path), "--executor", "local",
-                         "--fp-epochs", "1", "--epochs", "1", "--instances", "1"], standalone_mode=False)
+                         "--fp-epochs", "1", "--epochs", "1", "--instances", "1", "--confirm", "1"],
+                   standalone_mode=False)
     finally:
         torch.set_num_threads(threads)
     assert code in (None, 0)
     summary = json.loads((tmp_path / "summary.json").read_text())
     model, _hwa, _analog, meta = load_run(tmp_path / "best")
     assert meta["extra"]["nas"]["arch"] == summary["best"]["arch"]
+    # --confirm retrained the winner without overwriting its saved run: best/ is what its label measured
+    assert meta["metrics"]["acc_1d"] == summary["best"]["metrics"]["acc_1d"]
+    assert len(summary["best"]["confirmed"]["runs"]) == 2
     # The candidate trained with a hashed seed but on the search's split (seed 0): the run says so,
     # and `tinycim drift` evaluates on that split's test set, not on one drawn with the training seed.
     assert meta["extra"]["data_seed"] == 0 and meta["extra"]["dataset"] == "digits"

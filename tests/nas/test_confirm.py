@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tinycim.errors import ConfigError
-from tinycim.nas import Constraints, LocalExecutor, confirm_best
+from tinycim.nas import Constraints, LocalExecutor, confirm_best, reevaluate
 
 
 class NoisyEvaluator:
@@ -52,3 +52,26 @@ def test_confirm_best_edge_cases(tmp_path):
                         tmp_path / "c") is None
     with pytest.raises(ConfigError, match="top >= 1"):
         confirm_best([], ev, LocalExecutor(), Constraints(), tmp_path / "d", top=0)
+
+
+class _Settings:
+    seeds = 2
+
+    def to_dict(self):
+        return {"seeds": 2}
+
+
+def test_reevaluate_uses_seeds_the_label_did_not_and_a_shared_store_trains_nothing_twice(tmp_path):
+    """With 2-seed labels (seeds s, s+1) round r runs at s + 2r: no training run is shared with the
+    label. A second caller on the same store (a retest after a confirmation) reads round 1 back."""
+    ev = NoisyEvaluator({"a": 90.0, "b": 89.0}, luck={})
+    ev.settings, ev.runs_dir = _Settings(), tmp_path / "runs"
+    records = [_record("a", 10, 90.0), _record("b", 20, 89.0)]
+    more = reevaluate(records, ev, LocalExecutor(), tmp_path / "re", rounds=2)
+    assert sorted(ev.calls) == [("a", 12), ("a", 14), ("b", 22), ("b", 24)]
+    assert [m["seed"] for m in more["a"]] == [12, 14] and more["b"][0]["metrics"]["acc_1d"] == 89.0
+    assert ev.runs_dir == tmp_path / "runs"  # the caller's evaluator is not changed
+    again = NoisyEvaluator({"a": 90.0, "b": 89.0}, luck={})
+    again.settings = _Settings()
+    assert confirm_best(records, again, LocalExecutor(), Constraints(), tmp_path / "re", top=2)["key"] == "a"
+    assert again.calls == []
