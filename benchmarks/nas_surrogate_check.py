@@ -21,7 +21,7 @@ import numpy as np
 from tinycim.data import load
 from tinycim.nas import (EvalSettings, ResultStore, Surrogate, TinyMLSpace, TrainEvaluator, arch_key, features,
                          kendall_tau, make_executor, record_value)
-from tinycim.nas.search import TARGETS
+from tinycim.nas.surrogate import TARGETS
 
 
 def main() -> None:
