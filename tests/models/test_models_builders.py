@@ -109,6 +109,25 @@ def test_input_norm_standardizes_digitally_and_survives_bn_folding():
     torch.testing.assert_close(prepared.eval()(offset), model(offset), rtol=1e-4, atol=1e-4)
 
 
+def test_plain_cnn_feature_input_norm_standardizes_each_coefficient():
+    """input_norm="feature" on an MFCC-shaped input: one scale and shift per coefficient (last axis),
+    not one for the single channel; unknown kinds are refused by name."""
+    from tinycim.models._layers import FeatureNorm
+
+    layers = [{"channels": 4, "kernel": 3}]
+    plain = PlainCNN((1, 49, 10), 12, layers)
+    model = PlainCNN((1, 49, 10), 12, layers, input_norm="feature")
+    assert isinstance(model.input_norm, FeatureNorm)
+    assert count_params(model) == count_params(plain) + 2 * 10
+    assert count_params(PlainCNN((1, 49, 10), 12, layers, input_norm="channel")) == count_params(plain) + 2
+    x = torch.randn(8, 1, 49, 10, generator=torch.Generator().manual_seed(2))
+    x[..., 0] = x[..., 0] * 50 - 300
+    out = model.train()(x)
+    assert out.shape == (8, 12) and torch.isfinite(out).all()
+    with pytest.raises(ConfigError, match="input_norm='mfcc'"):
+        PlainCNN((1, 49, 10), 12, layers, input_norm="mfcc")
+
+
 def test_feature_norm_standardizes_the_chosen_axis_and_survives_bn_folding():
     """analognet_kws(input_norm=True): each MFCC coefficient (last axis) standardized digitally."""
     from tinycim.models import create_model

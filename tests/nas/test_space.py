@@ -81,15 +81,19 @@ def test_invalid_archs_and_vectors_are_rejected(tiny_space):
 
 def test_tinyml_zoo_spec_rebuilds_the_same_network():
     from tinycim.models import create_model
+    from tinycim.models._layers import FeatureNorm
 
     for shape in ((9, 32), (1, 12, 6)):
-        for input_norm in (False, True):
+        for input_norm in (False, True, "feature"):
             space = TinyMLSpace(shape, 5, widths=(4, 8), max_layers=2, input_norm=input_norm)
             arch = space.sample(np.random.default_rng(3))
             name, kwargs = space.zoo_spec(arch)
             rebuilt = create_model(name, **kwargs)
             assert count_params(rebuilt) == space.count_params(arch) == count_params(space.build(arch))
-            assert isinstance(rebuilt.input_norm, torch.nn.Identity) != input_norm
+            assert isinstance(rebuilt.input_norm, torch.nn.Identity) == (not input_norm)
+            assert isinstance(rebuilt.input_norm, FeatureNorm) == (input_norm == "feature")
+    with pytest.raises(ConfigError, match="input_norm='coefficient'"):
+        TinyMLSpace((1, 12, 6), 5, input_norm="coefficient")
 
 
 def test_unipolar_devices_count_one_per_unipolar_weight():

@@ -49,8 +49,9 @@ def nas_command(
     split_by: Optional[str] = typer.Option(None, "--split-by",
                                            help="Loader split option (default speaker for speech_commands)."),
     input_norm: bool = typer.Option(False, "--input-norm",
-                                    help="tinyml spaces: every candidate standardizes its input channels "
-                                         "digitally first (recommended for raw sensor data, e.g. HAR)."),
+                                    help="tinyml spaces: every candidate standardizes its input digitally "
+                                         "first: per channel (raw sensor data, e.g. HAR), or per "
+                                         "speech_commands MFCC coefficient."),
 ) -> None:
     """Search architectures that stay accurate under PCM drift within a parameter / energy budget."""
     from tinycim.errors import ConfigError
@@ -73,7 +74,10 @@ def nas_command(
     train_ds = load(dataset, data_dir, "train", seed=seed, **opts)
     if input_norm and space == "resnet-like":
         raise ConfigError("--input-norm applies to the tinyml spaces, not resnet-like")
-    space_opts = {"input_norm": True} if input_norm else {}  # resnet-like has no such option
+    # An MFCC image has one channel, so a per-channel norm would be one global scale, while its
+    # coefficients differ by orders of magnitude (c0): each coefficient is standardized instead.
+    kind = "feature" if dataset == "speech_commands" else "channel"
+    space_opts = {"input_norm": kind} if input_norm else {}  # resnet-like has no such option
     the_space = SPACES[space](train_ds.input_shape, len(train_ds.classes), **space_opts)
     runs_dir = out / "runs"
     if evaluator == "synthetic":

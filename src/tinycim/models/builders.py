@@ -17,11 +17,14 @@ import torch
 from torch import nn
 
 from tinycim.errors import ConfigError
-from tinycim.models._layers import ModuleFactory, classifier_head, conv_norm_act, resolve_input_shape
+from tinycim.models._layers import FeatureNorm, ModuleFactory, classifier_head, conv_norm_act, resolve_input_shape
 
-__all__ = ["ResNetLike", "ResBlock", "PlainCNN", "resnet_like", "BLOCK_TYPES"]
+__all__ = ["ResNetLike", "ResBlock", "PlainCNN", "resnet_like", "BLOCK_TYPES", "INPUT_NORMS",
+           "input_norm_layer", "input_norm_params"]
 
 BLOCK_TYPES = ("basic", "bottleneck")
+#: ``input_norm`` values of PlainCNN besides False / True (True means "channel").
+INPUT_NORMS = ("channel", "feature")
 _MAIN_BLOCK_KEYS = {"num_res_blocks", "branches", "block_type", "widen_factor", "stride"}
 
 
@@ -135,6 +138,32 @@ def resnet_like(**kwargs: Any) -> ResNetLike:
     return ResNetLike(**kwargs)
 
 
+def _input_norm_kind(input_norm: bool | str) -> str | None:
+    if input_norm is False or input_norm is None:
+        return None
+    if input_norm is True:
+        return "channel"
+    if input_norm not in INPUT_NORMS:
+        raise ConfigError(f"input_norm={input_norm!r}: expected false, true or one of {', '.join(INPUT_NORMS)}")
+    return str(input_norm)
+
+
+def input_norm_layer(input_norm: bool | str, input_shape: Sequence[int]) -> nn.Module:
+    """The digital input standardization of PlainCNN (see its docstring); ``nn.Identity`` for False."""
+    kind = _input_norm_kind(input_norm)
+    if kind is None:
+        return nn.Identity()
+    if kind == "feature":
+        return FeatureNorm(int(input_shape[-1]), dim=-1)
+    return (nn.BatchNorm1d if len(input_shape) == 2 else nn.BatchNorm2d)(int(input_shape[0]))
+
+
+def input_norm_params(input_norm: bool | str, input_shape: Sequence[int]) -> int:
+    """Trainable parameters of :func:`input_norm_layer` (scale and shift per standardized entry)."""
+    kind = _input_norm_kind(input_norm)
+    return 0 if kind is None else 2 * int(input_shape[-1] if kind == "feature" else input_shape[0])
+
+
 class PlainCNN(nn.Module):
     """Plain conv stack for 1-D ([C, T]) or 2-D ([C, H, W]) inputs -> [N, num_classes].
 
@@ -143,11 +172,13 @@ class PlainCNN(nn.Module):
     linear. ``conv_layer``/``norm_layer`` default to the 1-D or 2-D torch layer matching ``input_shape``;
     pass ``norm_layer=None`` for no norm (convs then get a bias).
 
-    ``input_norm``: a BatchNorm over the input channels before the first conv, i.e. a digital
-    per-channel standardization of the sensor signals. No layer precedes it, so BN folding leaves it
-    digital, and the first analog layer sees centred signals: with raw signals that carry a large
-    offset (gravity in accelerometer channels) the first layer's weight noise is multiplied by the
-    offset, which on PCM costs HAR about 2 pp (docs/training.md).
+    ``input_norm``: a digital standardization before the first conv. ``True`` / ``"channel"``: a
+    BatchNorm over the input channels (sensor signals, image colours); ``"feature"``: one per entry of
+    the last axis (:class:`FeatureNorm`, e.g. the cepstral coefficients of a [1, T, F] MFCC image,
+    whose c0 spans about -500..+100 while the others span tens). No layer precedes it, so BN folding
+    leaves it digital, and the first analog layer sees centred inputs: with a large offset (gravity in
+    accelerometer channels, MFCC c0) the first layer's weight noise is multiplied by the offset, which
+    on PCM costs HAR about 2 pp (docs/training.md).
     """
 
     default_input_shape = (9, 128)
@@ -156,7 +187,7 @@ class PlainCNN(nn.Module):
                  layers: Sequence[Mapping[str, Any]] = ({"channels": 32, "kernel": 5},), *,
                  act_layer: ModuleFactory = nn.ReLU, norm_layer: ModuleFactory | None | str = "auto",
                  conv_layer: ModuleFactory | str = "auto", linear_layer: ModuleFactory = nn.Linear,
-                 input_norm: bool = False):
+                 input_norm: bool | str = False):
         super().__init__()
         self.input_shape = tuple(int(s) for s in input_shape)
         dims = len(self.input_shape) - 1
@@ -168,8 +199,7 @@ class PlainCNN(nn.Module):
         norm = (nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d) if norm_layer == "auto" else norm_layer
         pool = nn.MaxPool1d if dims == 1 else nn.MaxPool2d
         self.num_classes = num_classes
-        in_norm = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
-        self.input_norm = in_norm(self.input_shape[0]) if input_norm else nn.Identity()
+        self.input_norm = input_norm_layer(input_norm, self.input_shape)
         body, width = [], self.input_shape[0]
         for i, cfg in enumerate(layers):
             unknown = set(cfg) - {"channels", "kernel", "stride", "padding", "pool"}

@@ -15,6 +15,7 @@ from torch import nn
 
 from tinycim.errors import ConfigError
 from tinycim.models import PlainCNN
+from tinycim.models.builders import input_norm_params
 from tinycim.nas.space import Arch, SearchSpace, check_in, choice, nearest, step_choice
 
 __all__ = ["TinyMLSpace"]
@@ -27,7 +28,8 @@ class TinyMLSpace(SearchSpace):
 
     Encoding (length ``1 + len(layer_genes) * max_layers``): depth, then (channels, kernel, stride)
     per layer slot, zeros for slots beyond the depth. ``input_norm``: every candidate standardizes
-    its input channels digitally first (PlainCNN's ``input_norm``; not a gene).
+    its input digitally first (PlainCNN's ``input_norm``: ``True`` / ``"channel"`` per input channel,
+    e.g. HAR; ``"feature"`` per entry of the last axis, e.g. the coefficients of KWS MFCCs; not a gene).
     """
 
     name = "tinyml"
@@ -36,7 +38,7 @@ class TinyMLSpace(SearchSpace):
     def __init__(self, input_shape: Sequence[int] = (9, 128), num_classes: int = 6, *,
                  widths: Sequence[int] = (8, 12, 16, 24, 32, 48, 64, 96, 128),
                  kernels: Sequence[int] = (3, 5, 7), strides: Sequence[int] = (1, 2),
-                 min_layers: int = 1, max_layers: int = 6, input_norm: bool = False):
+                 min_layers: int = 1, max_layers: int = 6, input_norm: bool | str = False):
         self.input_shape = tuple(int(s) for s in input_shape)
         if len(self.input_shape) not in (2, 3):
             raise ConfigError(f"tinyml space needs a [C, T] or [C, H, W] input, got {self.input_shape}")
@@ -48,7 +50,8 @@ class TinyMLSpace(SearchSpace):
         self.strides = tuple(sorted(int(s) for s in strides))
         self.min_layers, self.max_layers = int(min_layers), int(max_layers)
         self.dims = len(self.input_shape) - 1
-        self.input_norm = bool(input_norm)
+        input_norm_params(input_norm, self.input_shape)  # validates the value
+        self.input_norm = "channel" if input_norm is True else (input_norm or False)
 
     # ---- genes -------------------------------------------------------------------------------
     def gene_options(self, gene: str) -> tuple:
@@ -148,12 +151,12 @@ class TinyMLSpace(SearchSpace):
         kwargs = {"num_classes": self.num_classes, "input_shape": list(self.input_shape),
                   "layers": [{g: layer[g] for g in _LAYER_GENES} for layer in arch["layers"]]}
         if self.input_norm:
-            kwargs["input_norm"] = True
+            kwargs["input_norm"] = True if self.input_norm == "channel" else self.input_norm
         return ("har_cnn" if self.dims == 1 else "kws_cnn5", kwargs)
 
     def count_params(self, arch: Arch) -> int:
         """Conv weights (no bias: BN follows) + BN scale/shift + linear head, as PlainCNN builds them."""
-        total, width = 2 * self.input_shape[0] if self.input_norm else 0, self.input_shape[0]
+        total, width = input_norm_params(self.input_norm, self.input_shape), self.input_shape[0]
         for layer in arch["layers"]:
             c, k = int(layer["channels"]), int(layer["kernel"])
             total += width * c * k ** self.dims + 2 * c
@@ -173,4 +176,6 @@ class TinyMLSpace(SearchSpace):
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "input_shape": list(self.input_shape), "num_classes": self.num_classes,
                 "widths": list(self.widths), "kernels": list(self.kernels), "strides": list(self.strides),
-                "min_layers": self.min_layers, "max_layers": self.max_layers, "input_norm": self.input_norm}
+                "min_layers": self.min_layers, "max_layers": self.max_layers,
+                # True for "channel": the header of a store written before "feature" existed still matches
+                "input_norm": True if self.input_norm == "channel" else self.input_norm}
