@@ -1,12 +1,16 @@
-"""NAS vs random search vs the hand-designed zoo model on real HAR (UCI HAPT), 1-day PCM accuracy.
+"""NAS vs random search vs the hand-designed zoo model on real HAR or KWS data, 1-day PCM accuracy.
 
     python benchmarks/nas_search.py --data-dir /work/shared/data/uci_hapt_raw.tar.xz --trials 40 --minutes 30
+    python benchmarks/nas_search.py --task kws --data-dir /work/shared/data/speech_commands_v0.02_test \
+        --trials 200 --minutes 60 --fp-epochs 20 --epochs 5 --lr 1e-2 --confirm 3 --final-seeds 5
 
 Both searches train the same number of candidates with the same short recipe (FP pre-training +
-HWA fine-tuning, drift at 1 s / 1 h / 1 day / 30 days over K chips on the validation subjects) under
-the parameter budget of ``har_cnn`` and AVM < T. They share one store, so the NAS's random initial
-population (the first ``init`` draws of the same seeded stream) is trained once. The winners and
-``har_cnn`` (same recipe, two training seeds) are then measured on the held-out test subjects.
+HWA fine-tuning, drift at 1 s / 1 h / 1 day / 30 days over K chips on the validation subjects or
+speakers) under the parameter budget of the task's zoo model (``har_cnn`` for HAR, the MLPerf Tiny
+DS-CNN ``dscnn_s`` for KWS, both with the digital input standardization the candidates get) and
+AVM < T. They share one store, so the NAS's random initial population (the first ``init`` draws of
+the same seeded stream) is trained once. The winners and the zoo model (same recipe, several
+training seeds) are then measured on the held-out test subjects / speakers.
 Surrogate Kendall tau: 5-fold cross-validation over every trained candidate.
 """
 from __future__ import annotations
@@ -18,17 +22,26 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from tinycim.data import load
 from tinycim.models import count_params, create_model
 from tinycim.nas import (Constraints, EvalSettings, ResultStore, Search, SearchConfig, TinyMLSpace,
                          TrainEvaluator, confirm_best, cross_val_tau, features, kendall_tau, make_executor,
                          record_value, reevaluate)
-from tinycim.nas.space import arch_key
+
+
+#: task -> (dataset, loader options, zoo model and its options, the candidates' input_norm)
+TASKS = {
+    "har": ("hapt", {}, ("har_cnn", {"input_norm": True}), "channel"),
+    # split by speaker: a speaker in train and val would inflate every candidate's accuracy
+    "kws": ("speech_commands", {"split_by": "speaker"}, ("dscnn_s", {"input_norm": True}), "feature"),
+}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--task", default="har", choices=sorted(TASKS))
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--trials", type=int, default=40)
     ap.add_argument("--minutes", type=float, default=20.0, help="wall-clock cap of the evolutionary search")
@@ -43,6 +56,7 @@ def main() -> None:
     ap.add_argument("--label-seeds", type=int, default=1, help="training runs per candidate label (their mean)")
     ap.add_argument("--fp-epochs", type=int, default=EvalSettings.fp_epochs, help="FP epochs per candidate")
     ap.add_argument("--epochs", type=int, default=EvalSettings.epochs, help="HWA epochs per candidate")
+    ap.add_argument("--lr", type=float, default=EvalSettings.lr, help="FP learning rate (HWA: a quarter)")
     ap.add_argument("--confirm", type=int, default=0,
                     help="retrain each search's top N (by label) --confirm-rounds more times on the validation "
                          "subjects and pick the best mean (tinycim.nas.confirm_best); 0: the best label wins")
@@ -53,16 +67,19 @@ def main() -> None:
     args = ap.parse_args()
 
     t0 = time.monotonic()
-    train = load("hapt", args.data_dir, "train", seed=args.seed)
-    val = load("hapt", args.data_dir, "val", seed=args.seed)
-    test = load("hapt", args.data_dir, "test", seed=args.seed)
-    budget = count_params(create_model("har_cnn", input_norm=not args.raw_input))
-    space = TinyMLSpace(train.input_shape, len(train.classes), input_norm=not args.raw_input)
+    dataset, data_opts, (zoo_name, zoo_kwargs), input_norm = TASKS[args.task]
+    if args.raw_input:
+        zoo_kwargs, input_norm = {}, False
+    train, val, test = (load(dataset, args.data_dir, split, seed=args.seed, **data_opts)
+                        for split in ("train", "val", "test"))
+    zoo = (zoo_name, {"num_classes": len(train.classes), **zoo_kwargs})
+    budget = count_params(create_model(zoo[0], **zoo[1]))
+    space = TinyMLSpace(train.input_shape, len(train.classes), input_norm=input_norm)
     settings = EvalSettings(instances=args.instances, seeds=args.label_seeds, fp_epochs=args.fp_epochs,
-                            epochs=args.epochs)
+                            epochs=args.epochs, lr=args.lr)
     out = Path(args.out)
     evaluator = TrainEvaluator(space, train, val, settings, runs_dir=out / "runs",
-                               data={"dataset": "hapt", "data_seed": args.seed, "data_options": {}})
+                               data={"dataset": dataset, "data_seed": args.seed, "data_options": data_opts})
     constraints = Constraints(max_params=budget, max_avm=args.max_avm)
     config = SearchConfig(trials=args.trials, seed=args.seed, population=8, init=16, batch=4,
                           mutants_per_parent=16)
@@ -95,7 +112,7 @@ def main() -> None:
                 print(f"{mode}: confirmed winner {pick['key']}: label {record_value(pick, 'acc_1d'):.2f}, "
                       f"runs {[round(v, 2) for v in pick['confirmed']['runs']]}", flush=True)
         finalists = {"best of random": picks["random"]["arch"],
-                     "best of evolution": picks["evolution"]["arch"], "har_cnn": HAR_CNN_ARCH}
+                     "best of evolution": picks["evolution"]["arch"], zoo_name: zoo}
         final = final_eval(space, train, test, settings, args.test_instances, executor, finalists,
                            range(1, args.final_seeds + 1), out / "final")
     finally:
@@ -111,29 +128,31 @@ def main() -> None:
     tau_uniform = cross_val_tau(X, labels, folds=5, seed=args.seed, held_out=[r["key"] in uniform for r in rows])
 
     table = []
-    zoo_space = space_with_zoo(space)
     for name, arch in finalists.items():
         runs = final[name]
         acc = np.array([m["acc_1d"] for m in runs])
         mode = name.split()[-1]
-        table.append({"model": name, "params": zoo_space.count_params(arch),
-                      "energy_nj": evaluator.static_model(zoo_space.build(arch))["energy_j"] * 1e9,
+        model = build_finalist(space, arch)
+        table.append({"model": name, "params": count_params(model),
+                      "energy_nj": evaluator.static_model(model)["energy_j"] * 1e9,
                       "val_acc_1d": (picks[mode].get("confirmed", {}).get("acc_1d", record_value(picks[mode], "acc_1d"))
                                      if mode in picks else None),
+                      "test_acc_fp": float(np.mean([m["acc_fp"] for m in runs])),
                       "test_acc_1d": float(acc.mean()), "test_seed_sd": float(acc.std(ddof=1)),
                       "test_chip_std": float(np.mean([m["std_1d"] for m in runs])),
                       "test_avm": float(np.mean([m["avm"] for m in runs])),
                       "test_runs": [float(a) for a in acc],
                       "trained": len(results[mode].records) if mode in results else 0, "arch": arch})
-    print(f"\nHAR (UCI HAPT, subject split), budget {budget:,} params, AVM < {args.max_avm}, "
+    print(f"\n{args.task} ({dataset}, held-out {'speakers' if args.task == 'kws' else 'subjects'}), "
+          f"budget {budget:,} params ({zoo_name}), AVM < {args.max_avm}, lr {settings.lr}, "
           f"recipe {settings.fp_epochs} FP + {settings.epochs} HWA epochs, K={args.instances} (val) / "
           f"{args.test_instances} (test); total {(time.monotonic() - t0) / 60:.1f} min")
     print(f"test = mean over {args.final_seeds} training seeds (+- their sd); chip std = over K chips")
-    print(f"{'model':<18} {'params':>7} {'E (nJ)':>7} {'val 1d':>7} {'test 1d':>14} {'chip std':>8} "
+    print(f"{'model':<18} {'params':>7} {'E (nJ)':>7} {'val 1d':>7} {'test FP':>7} {'test 1d':>14} {'chip std':>8} "
           f"{'AVM':>5} {'trained':>7}")
     for r in table:
         val = f"{r['val_acc_1d']:.2f}" if r["val_acc_1d"] is not None else "-"
-        print(f"{r['model']:<18} {r['params']:>7,} {r['energy_nj']:>7.1f} {val:>7} "
+        print(f"{r['model']:<18} {r['params']:>7,} {r['energy_nj']:>7.1f} {val:>7} {r['test_acc_fp']:>7.2f} "
               f"{r['test_acc_1d']:>7.2f} +- {r['test_seed_sd']:.2f} {r['test_chip_std']:>8.2f} "
               f"{r['test_avm']:>5.2f} {r['trained']:>7}")
     print("surrogate Kendall tau (5-fold CV, %d candidates): %s" % (
@@ -152,35 +171,44 @@ def main() -> None:
     (out / "benchmark.json").write_text(json.dumps(summary, indent=2))
 
 
-HAR_CNN_ARCH = {"layers": [{"channels": 40, "kernel": 5, "stride": 1},  # = tinycim.models.HARCNN
-                           {"channels": 64, "kernel": 5, "stride": 2},
-                           {"channels": 64, "kernel": 5, "stride": 1},
-                           {"channels": 128, "kernel": 3, "stride": 2}]}
+def build_finalist(space: TinyMLSpace, spec) -> torch.nn.Module:
+    """A finalist's network: an arch of the space (a dict), or a zoo model ``(name, kwargs)``."""
+    if isinstance(spec, dict):
+        return space.build(spec)
+    return create_model(spec[0], **spec[1])
 
 
-def space_with_zoo(space: TinyMLSpace) -> TinyMLSpace:
-    """The search space plus width 40, so har_cnn (PlainCNN 40-64-64-128) is one of its archs and is
-    trained and measured by exactly the same code as the winners."""
-    return TinyMLSpace(space.input_shape, space.num_classes, widths=sorted(set(space.widths) | {40}),
-                       kernels=space.kernels, strides=space.strides, max_layers=space.max_layers,
-                       input_norm=space.input_norm)
+class FinalRun:
+    """One training run of a finalist (arch or zoo model) with the search's recipe, drift measured
+    on the test split; a picklable callable for the executor (as ``TrainEvaluator`` is)."""
+
+    def __init__(self, evaluator: TrainEvaluator):
+        self.evaluator = evaluator
+
+    def __call__(self, task: dict) -> dict:
+        torch.set_num_threads(self.evaluator.settings.threads)
+        with torch.random.fork_rng():  # weight init from the run's seed, as TrainEvaluator does
+            torch.manual_seed(task["seed"])
+            model = build_finalist(self.evaluator.space, task["spec"])
+        return self.evaluator.train_and_measure(model, task["seed"])[0]
 
 
-def final_eval(space, train, test, settings, instances, executor, archs: dict, seeds, out: Path) -> dict:
-    """Retrain each finalist with every seed and measure drift on the test subjects (K = ``instances``);
+def final_eval(space, train, test, settings, instances, executor, finalists: dict, seeds, out: Path) -> dict:
+    """Retrain each finalist with every seed and measure drift on the test split (K = ``instances``);
     results cached as JSON lines, so a rerun only trains what is missing."""
-    fspace = space_with_zoo(space)
     # one training run per (finalist, seed): the seeds are the repetitions here
-    ev = TrainEvaluator(fspace, train, test, dataclasses.replace(settings, instances=instances, seeds=1))
+    ev = TrainEvaluator(space, train, test, dataclasses.replace(settings, instances=instances, seeds=1))
     store = ResultStore(out, {"final": "test", "settings": ev.settings.to_dict()})
-    tasks = [{"arch": arch, "seed": seed, "name": name} for name, arch in archs.items() for seed in seeds]
-    tasks = [t for t in tasks if f"{t['name']}:{t['seed']}:{arch_key(t['arch'])}" not in store]
-    for i, metrics in executor.map(ev, tasks):
+
+    def key(name: str, seed: int) -> str:
+        return f"{name}:{seed}:{json.dumps(finalists[name], sort_keys=True)}"
+
+    tasks = [{"spec": spec, "seed": seed, "name": name} for name, spec in finalists.items() for seed in seeds]
+    tasks = [t for t in tasks if key(t["name"], t["seed"]) not in store]
+    for i, metrics in executor.map(FinalRun(ev), tasks):
         t = tasks[i]
-        store.add({"key": f"{t['name']}:{t['seed']}:{arch_key(t['arch'])}", "arch": t["arch"],
-                   "seed": t["seed"], "metrics": metrics})
-    return {name: [store.get(f"{name}:{seed}:{arch_key(arch)}")["metrics"] for seed in seeds]
-            for name, arch in archs.items()}
+        store.add({"key": key(t["name"], t["seed"]), "arch": t["spec"], "seed": t["seed"], "metrics": metrics})
+    return {name: [store.get(key(name, seed))["metrics"] for seed in seeds] for name in finalists}
 
 
 def label_ceiling(rows: list[dict]) -> dict | None:

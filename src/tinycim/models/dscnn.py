@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tinycim.models._layers import ModuleFactory, classifier_head, conv_norm_act, resolve_input_shape
+from tinycim.models._layers import FeatureNorm, ModuleFactory, classifier_head, conv_norm_act, resolve_input_shape
 from tinycim.models._registry import register_model
 
 __all__ = ["DSCNN", "dscnn_s"]
@@ -24,6 +24,9 @@ class DSCNN(nn.Module):
     Parameters: 23,180 here (PyTorch, convs without bias since BN follows); the Keras reference has
     conv biases, giving 23,756 trainable / 24,908 total with BN moving statistics. The ~38.6K figure
     sometimes quoted is not reproduced by this architecture (2.66M MACs does match).
+
+    ``input_norm``: standardize each cepstral coefficient digitally before the stem (`FeatureNorm`
+    over the last axis, +20 parameters), as ``analognet_kws(input_norm=True)``; off in the reference.
     """
 
     default_input_shape = (1, 49, 10)
@@ -31,9 +34,11 @@ class DSCNN(nn.Module):
     def __init__(self, num_classes: int = 12, in_channels: int | None = None, *, width: int = 64,
                  num_blocks: int = 4, input_shape: tuple[int, ...] | None = None,
                  act_layer: ModuleFactory = nn.ReLU, norm_layer: ModuleFactory | None = nn.BatchNorm2d,
-                 conv_layer: ModuleFactory = nn.Conv2d, linear_layer: ModuleFactory = nn.Linear):
+                 conv_layer: ModuleFactory = nn.Conv2d, linear_layer: ModuleFactory = nn.Linear,
+                 input_norm: bool = False):
         super().__init__()
         self.input_shape = resolve_input_shape(self.default_input_shape, in_channels, input_shape)
+        self.input_norm = FeatureNorm(self.input_shape[-1], dim=-1) if input_norm else nn.Identity()
         self.num_classes = num_classes
         kw = dict(act_layer=act_layer, norm_layer=norm_layer, conv_layer=conv_layer)
         # Keras padding="same" with stride 2 on 49x10 pads (4, 5) x (1, 2); symmetric (5, 1) gives the
@@ -47,7 +52,7 @@ class DSCNN(nn.Module):
         self.head = classifier_head(width, num_classes, 2, linear_layer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        return self.head(self.features(self.input_norm(x)))
 
 
 @register_model(source="MLPerf Tiny KWS reference (DS-CNN)", target_params=23_180, param_tol=0.01)
