@@ -128,6 +128,19 @@ def test_plain_cnn_feature_input_norm_standardizes_each_coefficient():
         PlainCNN((1, 49, 10), 12, layers, input_norm="mfcc")
 
 
+def test_dscnn_input_norm_adds_one_norm_per_coefficient_and_keeps_outputs_finite():
+    """dscnn_s(input_norm=True): the NAS's KWS baseline gets the candidates' digital MFCC
+    standardization (+2 x 10 parameters); off by default, so the reference keeps 23,180."""
+    from tinycim.models import create_model
+    from tinycim.models._layers import FeatureNorm
+
+    plain, normed = create_model("dscnn_s"), create_model("dscnn_s", input_norm=True)
+    assert count_params(plain) == 23_180 and count_params(normed) == 23_180 + 20
+    assert isinstance(normed.input_norm, FeatureNorm) and isinstance(plain.input_norm, torch.nn.Identity)
+    x = torch.randn(4, 1, 49, 10, generator=torch.Generator().manual_seed(3)) * 40 - 200
+    assert torch.isfinite(normed.train()(x)).all()
+
+
 def test_feature_norm_standardizes_the_chosen_axis_and_survives_bn_folding():
     """analognet_kws(input_norm=True): each MFCC coefficient (last axis) standardized digitally."""
     from tinycim.models import create_model

@@ -54,7 +54,8 @@ def test_nas_cli_with_real_training_writes_a_loadable_best_run(tmp_path):
     try:
         code = app(args=["nas", "--space", "tinyml", "--dataset", "digits", "--budget-params", "3000",
                          "--trials", "2", "--init", "2", "--out", str(tmp_path), "--executor", "local",
-                         "--fp-epochs", "1", "--epochs", "1", "--instances", "1", "--confirm", "1"],
+                         "--fp-epochs", "1", "--epochs", "1", "--instances", "1", "--confirm", "1",
+                         "--lr", "5e-3"],
                    standalone_mode=False)
     finally:
         torch.set_num_threads(threads)
@@ -69,6 +70,7 @@ def test_nas_cli_with_real_training_writes_a_loadable_best_run(tmp_path):
     # and `tinycim drift` evaluates on that split's test set, not on one drawn with the training seed.
     assert meta["extra"]["data_seed"] == 0 and meta["extra"]["dataset"] == "digits"
     assert meta["train"]["seed"] != 0
+    assert meta["train"]["lr"] == pytest.approx(5e-3 / 4)  # --lr is the FP rate; HWA fine-tunes at a quarter
     from tinycim.data import load
 
     report = tmp_path / "drift.json"

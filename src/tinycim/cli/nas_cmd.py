@@ -29,6 +29,8 @@ def nas_command(
     seed: int = typer.Option(0, "--seed", help="Search seed (sampling, mutations, training seeds)."),
     epochs: int = typer.Option(2, "--epochs", help="HWA fine-tuning epochs per candidate."),
     fp_epochs: int = typer.Option(4, "--fp-epochs", help="FP pre-training epochs per candidate."),
+    lr: float = typer.Option(2e-3, "--lr", min=1e-6, max=1.0,
+                             help="FP pre-training learning rate (HWA fine-tuning: a quarter of it)."),
     instances: int = typer.Option(4, "--instances", help="Programmed chips K per drift evaluation."),
     label_seeds: int = typer.Option(1, "--label-seeds", min=1,
                                     help="Training runs per candidate; its metrics are their mean (less label noise)."),
@@ -85,7 +87,7 @@ def nas_command(
     else:
         val_ds = load(dataset, data_dir, "val", seed=seed, **opts)
         ev = TrainEvaluator(the_space, train_ds, val_ds,
-                            EvalSettings(fp_epochs=fp_epochs, epochs=epochs, instances=instances,
+                            EvalSettings(fp_epochs=fp_epochs, epochs=epochs, instances=instances, lr=lr,
                                          accelerator=accelerator, seeds=label_seeds), runs_dir=runs_dir,
                             data={"dataset": dataset, "data_seed": seed, "data_options": opts})
     constraints = Constraints(max_params=budget_params, max_avm=max_avm, max_energy_j=budget_energy,
