@@ -35,6 +35,17 @@ def test_surrogate_fit_predict_shapes_and_determinism(tiny_space):
     assert kendall_tau(targets["acc_1d"], reg["acc_1d"]) > 0.8  # in-sample regressor sanity
 
 
+def test_ranker_orders_the_whole_list_not_only_its_top():
+    """The search needs a global order of ~100 mutants; XGBoost's default pairing (top-k of the group)
+    learned only the top: held-out tau 0.57 on this task, against 0.89 with pairs over the whole list."""
+    rng = np.random.default_rng(0)
+    X = rng.random((160, 6))
+    y = 3 * X[:, 0] + X[:, 1] + 0.1 * rng.standard_normal(160)
+    zeros = {"avm": np.zeros(120), "std_1d": np.zeros(120)}
+    model = Surrogate(seed=0).fit(X[:120], {"acc_1d": y[:120], **zeros})
+    assert kendall_tau(y[120:], model.predict(X[120:])["acc_1d"]) >= 0.8
+
+
 def test_kendall_tau_edge_cases():
     assert kendall_tau([1, 2, 3], [1, 2, 3]) == pytest.approx(1.0)
     assert kendall_tau([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)

@@ -44,7 +44,11 @@ class Surrogate:
         import xgboost as xgb
 
         if kind == "rank" and self.ranker:
-            return xgb.XGBRanker(objective="rank:pairwise", **self.params)
+            # Pairs drawn across the whole list ("mean"): XGBoost >= 2's default ("topk") pairs only the
+            # top of each group, which orders the best few and leaves the rest of the list unranked; on
+            # the KWS search's 216 candidates it cut held-out tau from 0.73 to 0.62 (docs/nas.md).
+            return xgb.XGBRanker(objective="rank:pairwise", lambdarank_pair_method="mean",
+                                 lambdarank_num_pair_per_sample=8, **self.params)
         return xgb.XGBRegressor(objective="reg:squarederror", **self.params)
 
     def fit(self, X: np.ndarray, targets: Mapping[str, Sequence[float]]) -> Surrogate:
