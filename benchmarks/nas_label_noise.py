@@ -1,7 +1,12 @@
-"""How rankable is a NAS label on HAR? Two training seeds of N random `tinyml` archs (FP training only).
+"""How rankable is a NAS label? Two training seeds of N random `tinyml` archs (HAR or KWS).
 
     python benchmarks/nas_label_noise.py --data-dir /work/shared/data/uci_hapt_raw.tar.xz --archs 20
     python benchmarks/nas_label_noise.py --data-dir ... --archs 20 --fp-epochs 14     # longer training
+    python benchmarks/nas_label_noise.py --task kws --data-dir /work/shared/data/speech_commands_v0.02_test \
+        --archs 12 --seed 5 --fp-epochs 6 --hwa-epochs 3      # the search's label: 1-day PCM accuracy
+
+With ``--hwa-epochs 0`` (default) each run is FP training only and scored digitally; otherwise it is
+the search's recipe (``TrainEvaluator``: FP, then HWA fine-tuning) scored at 1 day on PCM (K = 4).
 
 For the validation subjects (what the search's label is measured on), the test subjects, and both
 pooled, prints the correlation r and Kendall tau between the two seeds' accuracies, the seed-to-seed
@@ -18,41 +23,56 @@ import torch
 from scipy.stats import kendalltau, pearsonr
 
 from tinycim.data import load
-from tinycim.nas import TinyMLSpace
-from tinycim.train import HWAConfig, TrainConfig, evaluate, fit, prepare
+from tinycim.nas import DRIFT_TIMES, EvalSettings, TinyMLSpace, TrainEvaluator
+from tinycim.train import HWAConfig, TrainConfig, evaluate, evaluate_drift, fit, prepare, to_analog
 
 SEEDS = (11, 22)
-BUDGET = 61_040  # har_cnn(input_norm=True), the NAS benchmark's parameter budget
+#: task -> (dataset, loader options, input shape, classes, candidates' input_norm, parameter budget: the
+#: NAS benchmark's zoo model, har_cnn(input_norm=True) / dscnn_s(input_norm=True))
+TASKS = {"har": ("hapt", {}, (9, 128), 6, "channel", 61_040),
+         "kws": ("speech_commands", {"split_by": "speaker"}, (1, 49, 10), 12, "feature", 23_200)}
 
 
 def train_one(job: tuple) -> tuple[int, int, float, float, int, int]:
-    """(arch index, seed, val acc, test acc, val size, test size) of one FP training run."""
-    index, arch, seed, data_dir, epochs = job
+    """(arch index, seed, val acc, test acc, val size, test size) of one training run."""
+    index, arch, seed, task, data_dir, fp_epochs, hwa_epochs, lr = job
     torch.set_num_threads(1)
-    train, val, test = (load("hapt", data_dir, split, seed=0) for split in ("train", "val", "test"))
-    space = TinyMLSpace(train.input_shape, len(train.classes), input_norm=True)
+    dataset, opts, _, _, input_norm, _ = TASKS[task]
+    train, val, test = (load(dataset, data_dir, split, seed=0, **opts) for split in ("train", "val", "test"))
+    space = TinyMLSpace(train.input_shape, len(train.classes), input_norm=input_norm)
     torch.manual_seed(seed)
-    model = prepare(space.build(arch), HWAConfig(), seed=seed)
-    fit(model, train, None, TrainConfig(epochs=epochs, lr=2e-3, batch_size=64, seed=seed), out_dir=None,
-        progress=False)
-    return index, seed, evaluate(model, val), evaluate(model, test), len(val), len(test)
+    if hwa_epochs == 0:
+        model = prepare(space.build(arch), HWAConfig(), seed=seed)
+        fit(model, train, None, TrainConfig(epochs=fp_epochs, lr=lr, batch_size=64, seed=seed), out_dir=None,
+            progress=False)
+        return index, seed, evaluate(model, val), evaluate(model, test), len(val), len(test)
+    ev = TrainEvaluator(space, train, val, EvalSettings(fp_epochs=fp_epochs, epochs=hwa_epochs, lr=lr, instances=4))
+    metrics, artifacts = ev.train_and_measure(space.build(arch), seed)
+    on_test = evaluate_drift(to_analog(artifacts["prepared"], artifacts["analog"]), test,
+                             times=[DRIFT_TIMES["1d"]], instances=4, seed=seed)
+    return index, seed, metrics["acc_1d"], float(on_test.mean[0]), len(val), len(test)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--archs", type=int, default=20)
+    ap.add_argument("--task", default="har", choices=sorted(TASKS))
     ap.add_argument("--fp-epochs", type=int, default=6)
+    ap.add_argument("--hwa-epochs", type=int, default=0, help="0: FP only, scored digitally")
+    ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=123, help="draws the archs")
     args = ap.parse_args()
 
-    space = TinyMLSpace((9, 128), 6, input_norm=True)
+    _, _, shape, classes, input_norm, budget = TASKS[args.task]
+    space = TinyMLSpace(shape, classes, input_norm=input_norm)
     rng, archs = np.random.default_rng(args.seed), []
     while len(archs) < args.archs:
         arch = space.sample(rng)
-        if space.count_params(arch) <= BUDGET:
+        if space.count_params(arch) <= budget:
             archs.append(arch)
-    jobs = [(i, arch, seed, args.data_dir, args.fp_epochs) for i, arch in enumerate(archs) for seed in SEEDS]
+    jobs = [(i, arch, seed, args.task, args.data_dir, args.fp_epochs, args.hwa_epochs, args.lr)
+            for i, arch in enumerate(archs) for seed in SEEDS]
     with ProcessPoolExecutor(2) as pool:
         runs = list(pool.map(train_one, jobs))
 
@@ -60,8 +80,10 @@ def main() -> None:
     for index, seed, acc_val, acc_test, n_val, n_test in runs:
         val[index, SEEDS.index(seed)], test[index, SEEDS.index(seed)] = acc_val, acc_test
     pooled = (val * n_val + test * n_test) / (n_val + n_test)
-    print(f"{args.archs} random archs <= {BUDGET:,} params, {args.fp_epochs} FP epochs, seeds {SEEDS}")
-    for name, acc in (("val subjects", val), ("test subjects", test), ("val + test", pooled)):
+    scored = "FP accuracy" if args.hwa_epochs == 0 else f"1-day PCM accuracy after {args.hwa_epochs} HWA epochs"
+    print(f"{args.task}: {args.archs} random archs <= {budget:,} params, {args.fp_epochs} FP epochs, lr {args.lr}, "
+          f"seeds {SEEDS}; {scored}")
+    for name, acc in (("val", val), ("test", test), ("val + test", pooled)):
         r = pearsonr(acc[:, 0], acc[:, 1]).statistic
         tau = kendalltau(acc[:, 0], acc[:, 1]).statistic
         seed_sd = np.abs(acc[:, 0] - acc[:, 1]).mean() / 1.128
