@@ -180,3 +180,24 @@ def test_missing_dir_and_empty_dir(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no .wav/.flac clips"):
         data.load("speech_commands", tmp_path / "empty", "train", cache_dir=tmp_path / "c")
+
+
+def test_nas_cli_input_norm_standardizes_each_mfcc_coefficient(speech_dir, tmp_path):
+    """`tinycim nas --dataset speech_commands --input-norm`: every candidate standardizes each of the
+    10 MFCC coefficients (2 x 10 parameters), not the single channel (2), and the store says so."""
+    import json
+
+    from tinycim.cli import _register_all, app
+    from tinycim.nas import TinyMLSpace
+
+    if not any(c.name == "nas" for c in app.registered_commands):
+        _register_all()
+    out = tmp_path / "nas"
+    code = app(args=["nas", "--space", "tinyml", "--dataset", "speech_commands", "--data-dir", str(speech_dir),
+                     "--budget-params", "3000", "--trials", "4", "--init", "4", "--out", str(out),
+                     "--executor", "local", "--evaluator", "synthetic", "--input-norm"], standalone_mode=False)
+    assert code in (None, 0)
+    assert json.loads((out / "store" / "search.json").read_text())["space"]["input_norm"] == "feature"
+    plain = TinyMLSpace((1, 49, 10), 12)
+    rows = json.loads((out / "candidates.json").read_text())
+    assert rows and all(r["static"]["params"] == plain.count_params(r["arch"]) + 20 for r in rows)
