@@ -111,6 +111,7 @@ def main() -> None:
             for mode, pick in picks.items():
                 print(f"{mode}: confirmed winner {pick['key']}: label {record_value(pick, 'acc_1d'):.2f}, "
                       f"runs {[round(v, 2) for v in pick['confirmed']['runs']]}", flush=True)
+            print(f"confirmation done, {(time.monotonic() - t0) / 60:.1f} min elapsed", flush=True)
         finalists = {"best of random": picks["random"]["arch"],
                      "best of evolution": picks["evolution"]["arch"], zoo_name: zoo}
         final = final_eval(space, train, test, settings, args.test_instances, executor, finalists,
