@@ -51,7 +51,9 @@ class TinyMLSpace(SearchSpace):
         self.min_layers, self.max_layers = int(min_layers), int(max_layers)
         self.dims = len(self.input_shape) - 1
         input_norm_params(input_norm, self.input_shape)  # validates the value
-        self.input_norm = "channel" if input_norm is True else (input_norm or False)
+        # "channel" is stored as True, PlainCNN's spelling of it: saved runs and store headers written
+        # before "feature" existed keep matching.
+        self.input_norm = True if input_norm == "channel" else (input_norm or False)
 
     # ---- genes -------------------------------------------------------------------------------
     def gene_options(self, gene: str) -> tuple:
@@ -151,7 +153,7 @@ class TinyMLSpace(SearchSpace):
         kwargs = {"num_classes": self.num_classes, "input_shape": list(self.input_shape),
                   "layers": [{g: layer[g] for g in _LAYER_GENES} for layer in arch["layers"]]}
         if self.input_norm:
-            kwargs["input_norm"] = True if self.input_norm == "channel" else self.input_norm
+            kwargs["input_norm"] = self.input_norm
         return ("har_cnn" if self.dims == 1 else "kws_cnn5", kwargs)
 
     def count_params(self, arch: Arch) -> int:
@@ -176,6 +178,4 @@ class TinyMLSpace(SearchSpace):
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "input_shape": list(self.input_shape), "num_classes": self.num_classes,
                 "widths": list(self.widths), "kernels": list(self.kernels), "strides": list(self.strides),
-                "min_layers": self.min_layers, "max_layers": self.max_layers,
-                # True for "channel": the header of a store written before "feature" existed still matches
-                "input_norm": True if self.input_norm == "channel" else self.input_norm}
+                "min_layers": self.min_layers, "max_layers": self.max_layers, "input_norm": self.input_norm}
