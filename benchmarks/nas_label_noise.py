@@ -22,24 +22,24 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau, pearsonr
 
-from tinycim.data import load
+from tinycim.data import dataset_info, load
 from tinycim.nas import DRIFT_TIMES, EvalSettings, TinyMLSpace, TrainEvaluator
 from tinycim.train import HWAConfig, TrainConfig, evaluate, evaluate_drift, fit, prepare, to_analog
 
 SEEDS = (11, 22)
-#: task -> (dataset, loader options, input shape, classes, candidates' input_norm, parameter budget: the
-#: NAS benchmark's zoo model, har_cnn(input_norm=True) / dscnn_s(input_norm=True))
-TASKS = {"har": ("hapt", {}, (9, 128), 6, "channel", 61_040),
-         "kws": ("speech_commands", {"split_by": "speaker"}, (1, 49, 10), 12, "feature", 23_200)}
+#: task -> (dataset, loader options, input shape, classes, parameter budget: the NAS benchmark's zoo
+#: model, har_cnn(input_norm=True) / dscnn_s(input_norm=True)); candidates use the dataset's input_norm
+TASKS = {"har": ("hapt", {}, (9, 128), 6, 61_040),
+         "kws": ("speech_commands", {"split_by": "speaker"}, (1, 49, 10), 12, 23_200)}
 
 
 def train_one(job: tuple) -> tuple[int, int, float, float, int, int]:
     """(arch index, seed, val acc, test acc, val size, test size) of one training run."""
     index, arch, seed, task, data_dir, fp_epochs, hwa_epochs, lr = job
     torch.set_num_threads(1)
-    dataset, opts, _, _, input_norm, _ = TASKS[task]
+    dataset, opts, _, _, _ = TASKS[task]
     train, val, test = (load(dataset, data_dir, split, seed=0, **opts) for split in ("train", "val", "test"))
-    space = TinyMLSpace(train.input_shape, len(train.classes), input_norm=input_norm)
+    space = TinyMLSpace(train.input_shape, len(train.classes), input_norm=dataset_info(dataset).input_norm)
     torch.manual_seed(seed)
     if hwa_epochs == 0:
         model = prepare(space.build(arch), HWAConfig(), seed=seed)
@@ -64,8 +64,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=123, help="draws the archs")
     args = ap.parse_args()
 
-    _, _, shape, classes, input_norm, budget = TASKS[args.task]
-    space = TinyMLSpace(shape, classes, input_norm=input_norm)
+    dataset, _, shape, classes, budget = TASKS[args.task]
+    space = TinyMLSpace(shape, classes, input_norm=dataset_info(dataset).input_norm)
     rng, archs = np.random.default_rng(args.seed), []
     while len(archs) < args.archs:
         arch = space.sample(rng)

@@ -24,18 +24,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tinycim.data import load
+from tinycim.data import dataset_info, load
 from tinycim.models import count_params, create_model
 from tinycim.nas import (Constraints, EvalSettings, ResultStore, Search, SearchConfig, TinyMLSpace,
                          TrainEvaluator, confirm_best, cross_val_tau, features, kendall_tau, make_executor,
-                         record_value, reevaluate)
+                         record_value, reevaluate, seeded_build)
 
 
-#: task -> (dataset, loader options, zoo model and its options, the candidates' input_norm)
+#: task -> (dataset, loader options, zoo model and its options); candidates use the dataset's input_norm
 TASKS = {
-    "har": ("hapt", {}, ("har_cnn", {"input_norm": True}), "channel"),
+    "har": ("hapt", {}, ("har_cnn", {"input_norm": True})),
     # split by speaker: a speaker in train and val would inflate every candidate's accuracy
-    "kws": ("speech_commands", {"split_by": "speaker"}, ("dscnn_s", {"input_norm": True}), "feature"),
+    "kws": ("speech_commands", {"split_by": "speaker"}, ("dscnn_s", {"input_norm": True})),
 }
 
 
@@ -67,7 +67,8 @@ def main() -> None:
     args = ap.parse_args()
 
     t0 = time.monotonic()
-    dataset, data_opts, (zoo_name, zoo_kwargs), input_norm = TASKS[args.task]
+    dataset, data_opts, (zoo_name, zoo_kwargs) = TASKS[args.task]
+    input_norm = dataset_info(dataset).input_norm
     if args.raw_input:
         zoo_kwargs, input_norm = {}, False
     train, val, test = (load(dataset, args.data_dir, split, seed=args.seed, **data_opts)
@@ -156,6 +157,10 @@ def main() -> None:
         print(f"{r['model']:<18} {r['params']:>7,} {r['energy_nj']:>7.1f} {val:>7} {r['test_acc_fp']:>7.2f} "
               f"{r['test_acc_1d']:>7.2f} +- {r['test_seed_sd']:.2f} {r['test_chip_std']:>8.2f} "
               f"{r['test_avm']:>5.2f} {r['trained']:>7}")
+    tests = welch_tests(table, "best of evolution")
+    for t in tests:
+        print(f"best of evolution vs {t['vs']}: {t['diff']:+.2f} pp at 1 day over {t['n']} seeds, Welch t {t['t']:.2f}, "
+              f"p {t['p']:.3f} (two-sided), 95 % CI of the difference [{t['ci'][0]:+.2f}, {t['ci'][1]:+.2f}]")
     print("surrogate Kendall tau (5-fold CV, %d candidates): %s" % (
         len(rows), ", ".join(f"{k} {v:.3f}" for k, v in tau.items())))
     print("surrogate Kendall tau on the %d random-search candidates (5-fold; mutants always train): %s" % (
@@ -168,7 +173,7 @@ def main() -> None:
     if retest_tau is not None:
         print(f"noise ceiling: Kendall tau of acc_1d between the labels of the same {args.retest} random candidates "
               f"and one more evaluation of each with seeds the labels did not use: {retest_tau:.3f}")
-    summary = {"table": table, "tau": tau, "tau_uniform": tau_uniform, "label_ceiling": ceiling, "retest_tau": retest_tau, "candidates": len(rows)}
+    summary = {"table": table, "welch": tests, "tau": tau, "tau_uniform": tau_uniform, "label_ceiling": ceiling, "retest_tau": retest_tau, "candidates": len(rows)}
     (out / "benchmark.json").write_text(json.dumps(summary, indent=2))
 
 
@@ -188,9 +193,7 @@ class FinalRun:
 
     def __call__(self, task: dict) -> dict:
         torch.set_num_threads(self.evaluator.settings.threads)
-        with torch.random.fork_rng():  # weight init from the run's seed, as TrainEvaluator does
-            torch.manual_seed(task["seed"])
-            model = build_finalist(self.evaluator.space, task["spec"])
+        model = seeded_build(lambda: build_finalist(self.evaluator.space, task["spec"]), task["seed"])
         return self.evaluator.train_and_measure(model, task["seed"])[0]
 
 
@@ -210,6 +213,24 @@ def final_eval(space, train, test, settings, instances, executor, finalists: dic
         t = tasks[i]
         store.add({"key": key(t["name"], t["seed"]), "arch": t["spec"], "seed": t["seed"], "metrics": metrics})
     return {name: [store.get(key(name, seed))["metrics"] for seed in seeds] for name in finalists}
+
+
+def welch_tests(table: list[dict], name: str) -> list[dict]:
+    """Welch's unequal-variance t-test of ``name``'s test runs against each other finalist's (the
+    training seeds are the samples; seeds are not paired across different networks)."""
+    from scipy import stats
+
+    runs = {r["model"]: np.array(r["test_runs"]) for r in table}
+    out = []
+    for other, b in runs.items():
+        a = runs[name]
+        if other == name or len(a) < 2 or len(b) < 2:
+            continue
+        res = stats.ttest_ind(a, b, equal_var=False)
+        ci = res.confidence_interval(0.95)
+        out.append({"vs": other, "n": len(a), "diff": float(a.mean() - b.mean()), "t": float(res.statistic),
+                    "p": float(res.pvalue), "ci": [float(ci.low), float(ci.high)]})
+    return out
 
 
 def label_ceiling(rows: list[dict]) -> dict | None:

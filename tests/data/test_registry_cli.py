@@ -47,3 +47,13 @@ def test_cli_check_exit_codes(tmp_path, capsys):
         main(["data", "check", "cifar10", str(folder)])
     assert exc.value.code == 1
     assert "data_batch_1.bin: empty file" in capsys.readouterr().out
+
+
+def test_every_dataset_names_an_input_norm_plaincnn_accepts():
+    from tinycim.models.builders import INPUT_NORMS
+
+    for name in data.list_datasets():
+        assert data.dataset_info(name).input_norm in INPUT_NORMS, name
+    # one-channel MFCC images: a per-channel norm would be one global scale
+    assert data.dataset_info("speech_commands").input_norm == "feature"
+    assert data.dataset_info("hapt").input_norm == "channel"

@@ -134,3 +134,17 @@ def test_several_training_seeds_label_a_candidate_with_their_mean():
     for key in ("acc_fp", "acc_1d", "std_1d", "avm"):
         assert mean[key] == pytest.approx((runs[0][key] + runs[1][key]) / 2)
     assert "seeds" not in SETTINGS.to_dict() and two.settings.to_dict()["seeds"] == 2
+
+
+def test_seeded_build_draws_init_from_its_seed_and_leaves_the_global_rng_alone():
+    from tinycim.nas import seeded_build
+
+    space = TinyMLSpace((2, 16), 3)
+    arch = {"layers": [{"channels": 8, "kernel": 3, "stride": 1}]}
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    a, b, c = (seeded_build(lambda: space.build(arch), s) for s in (7, 7, 8))
+    assert torch.equal(torch.random.get_rng_state(), before)
+    wa, wb, wc = (dict(m.named_parameters()) for m in (a, b, c))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)

@@ -68,7 +68,7 @@ def nas_command(
         raise ConfigError(f"--search {search!r} unknown: allowed {', '.join(SEARCHES)}")
     if evaluator not in ("train", "synthetic"):
         raise ConfigError(f"--evaluator {evaluator!r} unknown: allowed train, synthetic")
-    from tinycim.data import load
+    from tinycim.data import dataset_info, load
 
     if split_by is None and dataset == "speech_commands":
         split_by = "speaker"  # a speaker in both train and val would inflate every candidate's accuracy
@@ -76,10 +76,8 @@ def nas_command(
     train_ds = load(dataset, data_dir, "train", seed=seed, **opts)
     if input_norm and space == "resnet-like":
         raise ConfigError("--input-norm applies to the tinyml spaces, not resnet-like")
-    # An MFCC image has one channel, so a per-channel norm would be one global scale, while its
-    # coefficients differ by orders of magnitude (c0): each coefficient is standardized instead.
-    kind = "feature" if dataset == "speech_commands" else "channel"
-    space_opts = {"input_norm": kind} if input_norm else {}  # resnet-like has no such option
+    # per channel, or per MFCC coefficient for speech_commands: the dataset knows which
+    space_opts = {"input_norm": dataset_info(dataset).input_norm} if input_norm else {}  # not resnet-like
     the_space = SPACES[space](train_ds.input_shape, len(train_ds.classes), **space_opts)
     runs_dir = out / "runs"
     if evaluator == "synthetic":

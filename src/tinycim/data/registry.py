@@ -19,12 +19,18 @@ class DatasetInfo:
     module: str  # module under tinycim.data holding `load`
     summary: str
     needs_dir: bool = True  # False: data ships with a dependency (digits)
+    # The digital input standardization a model of this data wants first (PlainCNN's `input_norm`):
+    # "channel" (each input channel, e.g. HAR's 9 sensor signals) or "feature" (each entry of the last
+    # axis). An MFCC image has one channel, so a per-channel norm would be one global scale, while its
+    # coefficients differ by orders of magnitude (c0): speech_commands standardizes each coefficient.
+    input_norm: str = "channel"
 
 
 _DATASETS = {
     info.name: info for info in (
         DatasetInfo("speech_commands", "speech_commands",
-                    "Speech Commands, 12-class KWS; MFCC [1,49,10]; .wav/.flac class folders or .tar.gz"),
+                    "Speech Commands, 12-class KWS; MFCC [1,49,10]; .wav/.flac class folders or .tar.gz",
+                    input_norm="feature"),
         DatasetInfo("vww", "vww", "Visual Wake Words person/non_person; [3,96,96] in [0,1]"),
         DatasetInfo("cifar10", "cifar10", "CIFAR-10; [3,32,32] in [0,1]; binary, python or image layouts"),
         DatasetInfo("uci_har", "har", "UCI HAR Dataset; raw [9,128] signals or the 561 features"),

@@ -13,7 +13,7 @@ Spaces: ``resnet-like`` (AnalogNAS macro space), ``tinyml`` (plain 1-D / 2-D con
 """
 from tinycim.nas.confirm import confirm_best, reevaluate
 from tinycim.nas.constraints import Constraints, pareto_front, record_value
-from tinycim.nas.evaluator import DRIFT_TIMES, EvalSettings, TrainEvaluator
+from tinycim.nas.evaluator import DRIFT_TIMES, EvalSettings, TrainEvaluator, seeded_build
 from tinycim.nas.executor import LocalExecutor, RayExecutor, make_executor
 from tinycim.nas.resnet_space import ResNetSpace
 from tinycim.nas.search import Search, SearchConfig, SearchResult, candidate_seed, features
@@ -30,4 +30,4 @@ __all__ = ["Constraints", "DRIFT_TIMES", "EvalSettings", "LocalExecutor", "MUTAT
            "ResNetSpace", "ResultStore", "SPACES", "Search", "SearchConfig", "SearchResult", "SearchSpace",
            "Surrogate", "SyntheticEvaluator", "TinyMLSpace", "TrainEvaluator", "UnipolarSpace", "arch_key",
            "candidate_seed", "confirm_best", "cross_val_tau", "features", "kendall_tau", "make_executor", "pareto_front",
-           "record_value", "reevaluate"]
+           "record_value", "reevaluate", "seeded_build"]

@@ -17,14 +17,14 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from tinycim.nas.space import Arch, SearchSpace, arch_key
 
-__all__ = ["EvalSettings", "TrainEvaluator", "DRIFT_TIMES", "static_cost"]
+__all__ = ["EvalSettings", "TrainEvaluator", "DRIFT_TIMES", "seeded_build", "static_cost"]
 
 #: Evaluation grid of AnalogNAS used here: 1 s, 1 h, 1 day, 30 days after programming.
 DRIFT_TIMES = {"1s": 1.0, "1h": 3600.0, "1d": 86400.0, "30d": 2.592e6}
@@ -135,9 +135,7 @@ class TrainEvaluator:
         runs, first = [], None
         for offset in range(max(1, self.settings.seeds)):
             run_seed = (seed + offset) % 2**32
-            with torch.random.fork_rng():  # weight init from the run's own seed, global RNG restored
-                torch.manual_seed(run_seed)
-                model = self.space.build(arch)
+            model = seeded_build(lambda: self.space.build(arch), run_seed)
             try:
                 metrics, artifacts = self.train_and_measure(model, run_seed, self._polarities(arch))
             except TrainingDivergedError as err:
@@ -201,6 +199,14 @@ class TrainEvaluator:
                  artifacts["train"], metrics, model_kwargs=kwargs,
                  extra={**self.data, "nas": {"space": self.space.name, "arch": arch}})
         return out
+
+
+def seeded_build(build: Callable[[], nn.Module], seed: int) -> nn.Module:
+    """``build()`` with its weight init drawn from ``seed``; the global torch RNG is restored after,
+    so a candidate's numbers do not depend on what ran before it in the same worker."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return build()
 
 
 def mean_metrics(runs: list[dict[str, Any]]) -> dict[str, Any]:
