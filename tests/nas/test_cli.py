@@ -74,7 +74,7 @@ def test_nas_cli_with_real_training_writes_a_loadable_best_run(tmp_path):
     from tinycim.data import load
 
     report = tmp_path / "drift.json"
-    app(args=["drift", str(tmp_path / "best"), "--dataset", "digits", "--times", "1s", "--instances", "1",
+    app(args=["drift", str(tmp_path / "best"), "--times", "1s", "--instances", "1",  # dataset: the run's own
               "--json", str(report)], standalone_mode=False)
     test = load("digits", None, "test", seed=0)
     drifted = json.loads(report.read_text())

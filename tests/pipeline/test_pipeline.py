@@ -92,3 +92,30 @@ def test_export_command_on_a_run(tmp_path) -> None:
     assert [layer["order"] for layer in doc["layers"]] == list(range(len(doc["layers"])))
     assert all(layer["dac"]["bits"] == 8 and layer["adc"]["range"] for layer in doc["layers"])
     assert all(layer["gdc"]["reference"] for layer in doc["layers"])
+
+
+def test_drift_on_a_recipe_run_uses_the_recipes_data_split(tmp_path) -> None:
+    """A recipe run records its dataset, loader options and split seed, so `tinycim drift` (no
+    --dataset) measures the recipe's own test set; a run that records none asks for --dataset."""
+    from tinycim.data import load
+    from tinycim.train import evaluate, load_run, to_digital
+
+    run_recipe(recipe_from_dict({**TINY, "seed": 3, "bits_sweep": [], "cost": {}}), None, tmp_path / "run",
+               progress=False, log=lambda _: None)
+    run = tmp_path / "run" / "hwa"
+    model, _hwa, _analog, meta = load_run(run)
+    assert meta["extra"] == {"dataset": "digits", "data_options": {}, "data_seed": 3}
+    _register_all()
+    result = CliRunner().invoke(app, ["drift", str(run), "--times", "1s", "--instances", "1",
+                                      "--json", str(tmp_path / "drift.json")])
+    assert result.exit_code == 0, result.output
+    drifted = json.loads((tmp_path / "drift.json").read_text())
+    test = load("digits", None, "test", seed=3)
+    assert drifted["dataset"] == "digits" and drifted["n_samples"] == len(test)
+    assert drifted["fp_accuracy"] == pytest.approx(evaluate(to_digital(model), test), abs=1e-6)
+    config = json.loads((run / "config.json").read_text())
+    config["extra"] = {}  # a run written without a data record
+    (run / "config.json").write_text(json.dumps(config))
+    result = CliRunner().invoke(app, ["drift", str(run), "--times", "1s", "--instances", "1"])
+    assert result.exit_code != 0
+    assert "does not record its dataset: pass --dataset" in str(result.exception) + result.output

@@ -125,7 +125,8 @@ def nas_command(
                f"{len(result.front)} on the Pareto front; {result.evaluated} trained now, "
                f"{len(result.records) - result.evaluated} read back")
     if best_dir is not None:
-        typer.echo(f"best run: {best_dir}  (tinycim drift {best_dir})")
+        hint = f"tinycim drift {best_dir}" + (f" --data-dir {data_dir}" if data_dir is not None else "")
+        typer.echo(f"best run: {best_dir}  ({hint})")
     elif evaluator == "train":
         typer.echo("best run not found locally (trained on a remote node?): its arch is in summary.json")
 

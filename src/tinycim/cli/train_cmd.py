@@ -127,7 +127,8 @@ def train_cmd(
 
 def drift_cmd(
     run_dir: Path = typer.Argument(..., help="A run directory written by `tinycim train`."),
-    dataset: str = typer.Option(..., "--dataset", help="Dataset name."),
+    dataset: Optional[str] = typer.Option(None, "--dataset",
+                                          help="Dataset name (default: the one the run was trained on)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Dataset folder (not needed for digits)."),
     split: str = typer.Option("test", "--split", help="train, val, test or all."),
     times: str = typer.Option("1s,1h,1d,30d,1y", "--times", help="Comma-separated times after programming."),
@@ -147,7 +148,14 @@ def drift_cmd(
         raise ConfigError(f"--instances = {instances!r} is invalid: allowed range >= 1")
     grid = parse_times(times)
     model, hwa, analog, meta = load_run(run_dir)
-    opts = meta["extra"].get("data_options", {})
+    trained_on = meta["extra"].get("dataset")
+    if dataset is None:
+        if trained_on is None:
+            raise ConfigError(f"{run_dir} does not record its dataset: pass --dataset")
+        dataset = trained_on
+    # The run's loader options (e.g. split_by=speaker) define its held-out set; they belong to the data
+    # it was trained on, not to another dataset of the same shape.
+    opts = meta["extra"].get("data_options", {}) if dataset == trained_on else {}
     # The seed that drew the run's subject / speaker split, so --split test is the run's own held-out
     # set. NAS candidates train with a per-arch seed but share the search's split: they record it.
     data_seed = meta["extra"].get("data_seed", meta["train"].get("seed", 0))
