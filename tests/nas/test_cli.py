@@ -44,7 +44,7 @@ def test_nas_cli_rejects_unknown_space(tmp_path):
                   "--out", str(tmp_path)], standalone_mode=False)
 
 
-def test_nas_cli_with_real_training_writes_a_loadable_best_run(tmp_path):
+def test_nas_cli_with_real_training_writes_a_loadable_best_run(tmp_path, capsys):
     import torch
 
     from tinycim.train import load_run
@@ -60,6 +60,8 @@ def test_nas_cli_with_real_training_writes_a_loadable_best_run(tmp_path):
     finally:
         torch.set_num_threads(threads)
     assert code in (None, 0)
+    # the printed hint is the command run below (digits needs no --data-dir)
+    assert f"(tinycim drift {tmp_path / 'best'})" in capsys.readouterr().out
     summary = json.loads((tmp_path / "summary.json").read_text())
     model, _hwa, _analog, meta = load_run(tmp_path / "best")
     assert meta["extra"]["nas"]["arch"] == summary["best"]["arch"]
