@@ -119,3 +119,6 @@ def test_drift_on_a_recipe_run_uses_the_recipes_data_split(tmp_path) -> None:
     result = CliRunner().invoke(app, ["drift", str(run), "--times", "1s", "--instances", "1"])
     assert result.exit_code != 0
     assert "does not record its dataset: pass --dataset" in str(result.exception) + result.output
+    result = CliRunner().invoke(app, ["drift", str(run), "--dataset", "digits", "--times", "1s", "--instances", "1"])
+    assert result.exit_code == 0, result.output
+    assert "records no data split" in result.output

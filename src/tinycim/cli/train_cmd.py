@@ -156,6 +156,9 @@ def drift_cmd(
     # The run's loader options (e.g. split_by=speaker) define its held-out set; they belong to the data
     # it was trained on, not to another dataset of the same shape.
     opts = meta["extra"].get("data_options", {}) if dataset == trained_on else {}
+    if trained_on is None:  # e.g. a recipe run written before runs recorded their data
+        typer.echo(f"warning: {run_dir} records no data split; {dataset} is loaded with default loader "
+                   "options, which may not be the split it was trained on", err=True)
     # The seed that drew the run's subject / speaker split, so --split test is the run's own held-out
     # set. NAS candidates train with a per-arch seed but share the search's split: they record it.
     data_seed = meta["extra"].get("data_seed", meta["train"].get("seed", 0))
