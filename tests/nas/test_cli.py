@@ -30,6 +30,7 @@ def test_nas_cli_writes_table_plot_and_resumes(tmp_path, capsys):
     assert "12 trained now" in capsys.readouterr().out
     assert _nas(tmp_path, "--max-avm", "3") in (None, 0)  # same folder: everything read back
     assert "0 trained now, 12 read back" in capsys.readouterr().out
+    assert json.loads((tmp_path / "summary.json").read_text())["elapsed_s"] > 0
 
 
 def test_nas_cli_exit_code_when_nothing_is_feasible(tmp_path):

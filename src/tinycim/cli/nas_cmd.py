@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -56,6 +57,7 @@ def nas_command(
                                          "speech_commands MFCC coefficient."),
 ) -> None:
     """Search architectures that stay accurate under PCM drift within a parameter / energy budget."""
+    started = time.monotonic()
     from tinycim.errors import ConfigError
     from tinycim.nas import (SPACES, Constraints, EvalSettings, SearchConfig, SyntheticEvaluator,
                              TrainEvaluator, confirm_best, make_executor, record_value)
@@ -115,7 +117,8 @@ def nas_command(
     best_dir = copy_best_run(runs_dir, best, out / "best") if evaluator == "train" else None
     summary = {"best": best, "front": [r["key"] for r in result.front],
                "trained_now": result.evaluated,
-               "best_run": str(best_dir) if best_dir else None}
+               "best_run": str(best_dir) if best_dir else None,
+               "elapsed_s": time.monotonic() - started}  # the whole command: data, search, confirmation
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True))
     acc = record_value(best, "acc_1d")
     confirmed = (f", confirmed {best['confirmed']['acc_1d']:.2f} over {len(best['confirmed']['runs'])} evaluations"
@@ -123,7 +126,7 @@ def nas_command(
     typer.echo(f"best: acc_1d {acc:.2f}{confirmed} (std {record_value(best, 'std_1d'):.2f}, "
                f"AVM {record_value(best, 'avm'):.2f}), {best['static']['params']:,} params; "
                f"{len(result.front)} on the Pareto front; {result.evaluated} trained now, "
-               f"{len(result.records) - result.evaluated} read back")
+               f"{len(result.records) - result.evaluated} read back; {summary['elapsed_s'] / 60:.1f} min in all")
     if best_dir is not None:
         hint = f"tinycim drift {best_dir}" + (f" --data-dir {data_dir}" if data_dir is not None else "")
         typer.echo(f"best run: {best_dir}  ({hint})")
