@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tinycim.data import dataset_info, load
+from tinycim.data import dataset_info, load, split_record
 from tinycim.models import count_params, create_model
 from tinycim.nas import (Constraints, EvalSettings, ResultStore, Search, SearchConfig, TinyMLSpace,
                          TrainEvaluator, confirm_best, cross_val_tau, features, kendall_tau, make_executor,
@@ -80,7 +80,7 @@ def main() -> None:
                             epochs=args.epochs, lr=args.lr)
     out = Path(args.out)
     evaluator = TrainEvaluator(space, train, val, settings, runs_dir=out / "runs",
-                               data={"dataset": dataset, "data_seed": args.seed, "data_options": data_opts})
+                               data=split_record(dataset, data_opts, args.seed))
     constraints = Constraints(max_params=budget, max_avm=args.max_avm)
     config = SearchConfig(trials=args.trials, seed=args.seed, population=8, init=16, batch=4,
                           mutants_per_parent=16)
@@ -221,9 +221,8 @@ def welch_tests(table: list[dict], name: str) -> list[dict]:
     from scipy import stats
 
     runs = {r["model"]: np.array(r["test_runs"]) for r in table}
-    out = []
+    a, out = runs[name], []
     for other, b in runs.items():
-        a = runs[name]
         if other == name or len(a) < 2 or len(b) < 2:
             continue
         res = stats.ttest_ind(a, b, equal_var=False)

@@ -70,7 +70,7 @@ def nas_command(
         raise ConfigError(f"--search {search!r} unknown: allowed {', '.join(SEARCHES)}")
     if evaluator not in ("train", "synthetic"):
         raise ConfigError(f"--evaluator {evaluator!r} unknown: allowed train, synthetic")
-    from tinycim.data import dataset_info, load
+    from tinycim.data import dataset_info, load, split_record
 
     if split_by is None and dataset == "speech_commands":
         split_by = "speaker"  # a speaker in both train and val would inflate every candidate's accuracy
@@ -89,7 +89,7 @@ def nas_command(
         ev = TrainEvaluator(the_space, train_ds, val_ds,
                             EvalSettings(fp_epochs=fp_epochs, epochs=epochs, instances=instances, lr=lr,
                                          accelerator=accelerator, seeds=label_seeds), runs_dir=runs_dir,
-                            data={"dataset": dataset, "data_seed": seed, "data_options": opts})
+                            data=split_record(dataset, opts, seed))
     constraints = Constraints(max_params=budget_params, max_avm=max_avm, max_energy_j=budget_energy,
                               max_devices=budget_devices)
     config = SearchConfig(trials=trials, seed=seed, population=population, init=min(init, trials),

@@ -77,6 +77,7 @@ def train_cmd(
     from rich.console import Console
 
     from tinycim.config import AnalogConfig
+    from tinycim.data import split_record
     from tinycim.models import create_model
     from tinycim.train import HWAConfig, TrainConfig, evaluate, fit, load_run, prepare, save_run, to_digital
 
@@ -101,7 +102,7 @@ def train_cmd(
     model_kwargs = {"num_classes": len(train_ds.classes), **model_opts}
     torch.manual_seed(seed)  # weight init of the zoo model
     net = prepare(create_model(model, **model_kwargs), HWAConfig())
-    extra: dict[str, Any] = {"dataset": dataset, "data_options": data_opts, "data_seed": seed}
+    extra: dict[str, Any] = split_record(dataset, data_opts, seed)
     teacher = None
     if hwa_cfg.enabled:
         pre_cfg = TrainConfig.from_dict({**train_cfg.to_dict(), **spec.get("pretrain", {}),

@@ -7,7 +7,7 @@
 Names: see `list_datasets()`. Splits: train, val, test, all (every sample in the folder).
 """
 from tinycim.data.dataset import SPLITS, CheckReport, DataWarning, Dataset, MissingSplitError
-from tinycim.data.registry import DatasetInfo, check, dataset_info, list_datasets, load
+from tinycim.data.registry import DatasetInfo, check, dataset_info, list_datasets, load, split_record
 
 __all__ = ["SPLITS", "CheckReport", "DataWarning", "Dataset", "DatasetInfo", "MissingSplitError", "check",
-           "dataset_info", "list_datasets", "load"]
+           "dataset_info", "list_datasets", "load", "split_record"]

@@ -41,6 +41,12 @@ _DATASETS = {
 }
 
 
+def split_record(dataset: str, options: dict | None, seed: int) -> dict:
+    """What a saved run records about its data (``save_run(extra=...)``): the dataset, the loader
+    options and the seed that drew its split, so ``tinycim drift`` reloads the run's own held-out set."""
+    return {"dataset": dataset, "data_options": dict(options or {}), "data_seed": int(seed)}
+
+
 def list_datasets() -> list[str]:
     """Names accepted by `load` and `check` (and the CLI)."""
     return list(_DATASETS)

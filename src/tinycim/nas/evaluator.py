@@ -84,7 +84,7 @@ class TrainEvaluator:
 
     ``runs_dir``: if given, each candidate's trained model is saved there with
     ``tinycim.train.save_run`` (directory named by a hash of its key), so the best one needs no retraining.
-    ``data``: how the datasets were loaded, e.g. ``{"dataset": "hapt", "data_seed": 0, "data_options": {}}``;
+    ``data``: how the datasets were loaded, ``tinycim.data.split_record(dataset, options, seed)``;
     saved in each run's ``extra`` so ``tinycim drift`` evaluates on the same held-out split (a
     candidate's training seed is a hash, not the split seed).
     """

@@ -107,9 +107,10 @@ def _train_phase(name: str, phase: Phase, model_fn, hwa, recipe: Recipe, data: d
     result = fit(prepared, data["train"], data["val"], cfg, out_dir=run_dir / "train", resume=True,
                  teacher=teacher, progress=progress)
     # how the data was split, so `tinycim drift` on this run measures the recipe's own held-out set
-    extra = {"dataset": recipe.dataset, "data_options": dict(recipe.dataset_options), "data_seed": recipe.seed}
+    from tinycim.data import split_record
+
     save_run(run_dir, recipe.model, prepared, hwa, analog_cfg, cfg, result.history, model_kwargs=recipe.model_kwargs,
-             extra=extra)
+             extra=split_record(recipe.dataset, recipe.dataset_options, recipe.seed))
     last = result.history[-1] if result.history else {}
     summary = {"epochs": phase.epochs, "seconds": time.perf_counter() - t0 if result.history else 0.0,
                "val_accuracy": last.get("val_acc"), "on_cell_fraction": last.get("on_cell_fraction")}
