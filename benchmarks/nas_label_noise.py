@@ -22,32 +22,30 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau, pearsonr
 
+from nas_search import TASKS  # the NAS benchmark's tasks: dataset, loader options, zoo model (the budget)
 from tinycim.data import dataset_info, load
-from tinycim.nas import DRIFT_TIMES, EvalSettings, TinyMLSpace, TrainEvaluator
+from tinycim.models import count_params, create_model
+from tinycim.nas import DRIFT_TIMES, EvalSettings, TinyMLSpace, TrainEvaluator, seeded_build
 from tinycim.train import HWAConfig, TrainConfig, evaluate, evaluate_drift, fit, prepare, to_analog
 
 SEEDS = (11, 22)
-#: task -> (dataset, loader options, input shape, classes, parameter budget: the NAS benchmark's zoo
-#: model, har_cnn(input_norm=True) / dscnn_s(input_norm=True)); candidates use the dataset's input_norm
-TASKS = {"har": ("hapt", {}, (9, 128), 6, 61_040),
-         "kws": ("speech_commands", {"split_by": "speaker"}, (1, 49, 10), 12, 23_200)}
 
 
 def train_one(job: tuple) -> tuple[int, int, float, float, int, int]:
     """(arch index, seed, val acc, test acc, val size, test size) of one training run."""
     index, arch, seed, task, data_dir, fp_epochs, hwa_epochs, lr = job
     torch.set_num_threads(1)
-    dataset, opts, _, _, _ = TASKS[task]
+    dataset, opts, _ = TASKS[task]
     train, val, test = (load(dataset, data_dir, split, seed=0, **opts) for split in ("train", "val", "test"))
     space = TinyMLSpace(train.input_shape, len(train.classes), input_norm=dataset_info(dataset).input_norm)
-    torch.manual_seed(seed)
+    net = seeded_build(lambda: space.build(arch), seed)
     if hwa_epochs == 0:
-        model = prepare(space.build(arch), HWAConfig(), seed=seed)
+        model = prepare(net, HWAConfig(), seed=seed)
         fit(model, train, None, TrainConfig(epochs=fp_epochs, lr=lr, batch_size=64, seed=seed), out_dir=None,
             progress=False)
         return index, seed, evaluate(model, val), evaluate(model, test), len(val), len(test)
     ev = TrainEvaluator(space, train, val, EvalSettings(fp_epochs=fp_epochs, epochs=hwa_epochs, lr=lr, instances=4))
-    metrics, artifacts = ev.train_and_measure(space.build(arch), seed)
+    metrics, artifacts = ev.train_and_measure(net, seed)
     on_test = evaluate_drift(to_analog(artifacts["prepared"], artifacts["analog"]), test,
                              times=[DRIFT_TIMES["1d"]], instances=4, seed=seed)
     return index, seed, metrics["acc_1d"], float(on_test.mean[0]), len(val), len(test)
@@ -64,8 +62,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=123, help="draws the archs")
     args = ap.parse_args()
 
-    dataset, _, shape, classes, budget = TASKS[args.task]
-    space = TinyMLSpace(shape, classes, input_norm=dataset_info(dataset).input_norm)
+    dataset, opts, (zoo_name, zoo_kwargs) = TASKS[args.task]
+    train = load(dataset, args.data_dir, "train", seed=0, **opts)
+    # the NAS benchmark's parameter budget: its zoo model's size
+    budget = count_params(create_model(zoo_name, num_classes=len(train.classes), **zoo_kwargs))
+    space = TinyMLSpace(train.input_shape, len(train.classes), input_norm=dataset_info(dataset).input_norm)
     rng, archs = np.random.default_rng(args.seed), []
     while len(archs) < args.archs:
         arch = space.sample(rng)
