@@ -233,6 +233,8 @@ def _device_from_dict(value: Any) -> Device:
         got = value.get("kind") if isinstance(value, dict) else value
         raise ConfigError(f"device.kind = {got!r} is invalid: allowed kinds {', '.join(DEVICE_KINDS)}")
     kind = DEVICE_KINDS[value["kind"]]
+    if hasattr(kind, "from_dict"):  # devices with nested data (measured tables) parse themselves
+        return kind.from_dict(value)
     fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
     return _section_from_dict(kind, "device", fixed)
 
