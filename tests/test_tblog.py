@@ -1,4 +1,5 @@
 """tinycim.tblog: event files that TensorBoard's own reader reads back, and clear errors."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -34,10 +35,15 @@ def test_scalars_and_drift_round_trip(tmp_path):
     with TensorBoardLogger(tmp_path / "tb") as tb:
         for epoch, loss in enumerate([1.5, 0.75, 0.5]):
             tb.scalars(epoch, {"train/loss": loss, "val/accuracy": 0.5 + 0.1 * epoch})
-        metrics = tb.drift([1.0, 3600.0, 86400.0, 31_536_000.0], [0.95, 0.94, 0.93, 0.90],
-                           std=[0.01, 0.02, 0.02, 0.03])
-    assert metrics == {"drift/accuracy@1s": 0.95, "drift/accuracy@1h": 0.94, "drift/accuracy@1d": 0.93,
-                       "drift/accuracy@1y": 0.90}
+        metrics = tb.drift(
+            [1.0, 3600.0, 86400.0, 31_536_000.0], [0.95, 0.94, 0.93, 0.90], std=[0.01, 0.02, 0.02, 0.03]
+        )
+    assert metrics == {
+        "drift/accuracy@1s": 0.95,
+        "drift/accuracy@1h": 0.94,
+        "drift/accuracy@1d": 0.93,
+        "drift/accuracy@1y": 0.90,
+    }
     scalars, _ = _read(tmp_path / "tb")
     assert scalars["train/loss"] == [(0, 1.5), (1, 0.75), (2, 0.5)]
     assert [s for s, _ in scalars["val/accuracy"]] == [0, 1, 2]
@@ -48,8 +54,12 @@ def test_scalars_and_drift_round_trip(tmp_path):
 
 
 def test_hparams_record_the_flattened_config(tmp_path):
-    config = {"device": {"kind": "pcm", "g_max_us": 25.0}, "adc": {"bits": 8, "range": None},
-              "tile": {"shape": [512, 512]}, "gdc": True}
+    config = {
+        "device": {"kind": "pcm", "g_max_us": 25.0},
+        "adc": {"bits": 8, "range": None},
+        "tile": {"shape": [512, 512]},
+        "gdc": True,
+    }
     with TensorBoardLogger(tmp_path) as tb:
         metrics = tb.drift([86400.0], [0.93])
         tb.hparams(config, metrics)
@@ -116,8 +126,9 @@ def test_bad_values_name_the_tag(tmp_path):
 
 def test_missing_tensorboard_is_one_line_naming_the_extra(tmp_path, monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a)
+    )
     with pytest.raises(MissingDependencyError, match=r"pip install 'tinycim\[tb\]'") as info:
         TensorBoardLogger(tmp_path)
     assert "\n" not in str(info.value)

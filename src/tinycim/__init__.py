@@ -12,7 +12,7 @@ from tinycim.devices import IdealDevice, PCMDevice, RRAMDevice
 from tinycim.errors import ConfigError, DataError, MappingError, TinyCimError
 from tinycim.nn import analog_layers, calibrate, convert, drift, load, program, save, unprogram
 
-__version__ = "0.1.0"
+from tinycim._version import __version__ as __version__  # the one place the version is written
 
 # Subpackages that pull in heavier dependencies load on first use (`tc.cost`, `tc.train`, ...),
 # so `import tinycim` stays lean.

@@ -10,6 +10,7 @@ The files are ordinary ``events.out.tfevents.*`` (``tensorboard --logdir RUN``),
 ``torch.utils.tensorboard``; they need the ``tensorboard`` package (``pip install 'tinycim[tb]'``).
 Nothing here replaces ``metrics.json``: TensorBoard is for looking, the JSON for programs.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,7 +35,8 @@ class MissingDependencyError(TinyCimError, ImportError):
 def _require_tensorboard() -> None:
     if importlib.util.find_spec("tensorboard") is None:
         raise MissingDependencyError(
-            "TensorBoard logging needs the tensorboard package: pip install 'tinycim[tb]' (or the [dev] extra)")
+            "TensorBoard logging needs the tensorboard package: pip install 'tinycim[tb]' (or the [dev] extra)"
+        )
 
 
 def _number(tag: str, value: Any) -> float:
@@ -59,7 +61,9 @@ def flatten_hparams(config: Any, prefix: str = "") -> dict[str, bool | int | flo
     elif dataclasses.is_dataclass(config) and not isinstance(config, type):
         config = dataclasses.asdict(config)
     if not isinstance(config, Mapping):
-        raise ConfigError(f"hparams must be a mapping, a dataclass or have to_dict(), got {type(config).__name__}")
+        raise ConfigError(
+            f"hparams must be a mapping, a dataclass or have to_dict(), got {type(config).__name__}"
+        )
     flat: dict[str, bool | int | float | str] = {}
     for key, value in config.items():
         name = f"{prefix}{key}"
@@ -103,8 +107,14 @@ class TensorBoardLogger:
         for tag, value in values.items():
             writer.add_scalar(str(tag), _number(str(tag), value), global_step=step)
 
-    def drift(self, times_s: Sequence[float], accs: Sequence[float], *, tag: str = "drift/accuracy",
-              std: Sequence[float] | None = None) -> dict[str, float]:
+    def drift(
+        self,
+        times_s: Sequence[float],
+        accs: Sequence[float],
+        *,
+        tag: str = "drift/accuracy",
+        std: Sequence[float] | None = None,
+    ) -> dict[str, float]:
         """Accuracy vs time after programming: ``accs[i]`` at step ``round(times_s[i])`` seconds under ``tag``
         (and ``tag + "_std"`` when ``std`` is given, e.g. over Monte-Carlo chips).
 
@@ -113,8 +123,11 @@ class TensorBoardLogger:
         """
         writer = self._open_writer()
         if len(times_s) != len(accs) or (std is not None and len(std) != len(accs)):
-            raise ConfigError(f"drift: times_s ({len(times_s)}), accs ({len(accs)})"
-                              + (f" and std ({len(std)})" if std is not None else "") + " must have equal lengths")
+            raise ConfigError(
+                f"drift: times_s ({len(times_s)}), accs ({len(accs)})"
+                + (f" and std ({len(std)})" if std is not None else "")
+                + " must have equal lengths"
+            )
         metrics: dict[str, float] = {}
         for i, (t, acc) in enumerate(zip(times_s, accs)):
             seconds = _number(f"times_s[{i}]", t)
