@@ -1,0 +1,514 @@
+"""Fit a simulator device to measured conductances (the measurement format of `measurements`).
+
+Three models:
+- "pcm": the PCM family of `PCMDevice` (Nandakumar et al., ICECS 2019): programming noise as a
+  quadratic in g/g_max, drift exponent mean and spread as clipped lines in ln(g/g_max), read
+  noise q / (g/g_max)^e growing as sqrt(ln(t / 2 t_read)). t0_s, t_read_s, the read-noise cap and
+  floor are held at the family's published values (not identifiable from a few read times).
+- "rram": the `RRAMDevice` family: lognormal programming spread, relative read noise, no drift.
+- "empirical": an `EmpiricalDevice` holding the measured quantiles per level and time.
+
+Parametric fits are per-level moment estimates corrected by simulation (indirect inference):
+per level, plain statistics (std of the first read; mean and std of each cell's log-conductance
+slope against ln(t / t0); RMS residual of that line) are biased by the clamp at 0 uS, the
+folding of |nu|, and the log of noisy reads; the fit simulates the fitted device on exactly the
+measured design (same cells, levels and read times), measures the same statistics, moves the
+per-level parameters by the difference and refits the curves, a few times. Confidence intervals
+come from a parametric bootstrap: refit `bootstrap` datasets simulated from the fitted device
+on the same design (95 % intervals: estimate +- 1.96 bootstrap std).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from tinycim.devices.empirical import EmpiricalDevice
+from tinycim.devices.measurements import Measurements
+from tinycim.devices.pcm import PCMDevice
+from tinycim.devices.rram import RRAMDevice
+from tinycim.errors import DataError
+
+MODELS = ("pcm", "rram", "empirical")
+# PCM family constants held fixed (Nandakumar et al., ICECS 2019 via PCMDevice defaults).
+_PCM = PCMDevice()
+# Levels whose relative read noise at the first read exceeds this are too noisy for the per-cell
+# log-slope statistics (reads hit 0 uS); they still inform programming noise. ASSUMED.
+MAX_REL_READ_NOISE = 0.5
+# Fewer usable cells than this in a level: its drift and read-noise statistics are not used. ASSUMED.
+MIN_CELLS = 20
+MAX_TIMES = 64
+_Z95 = 1.959964  # two-sided 95 % normal quantile
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One fitted parameter with its 95 % confidence interval."""
+
+    name: str
+    value: float
+    low: float
+    high: float
+    unit: str = ""
+
+
+@dataclass
+class FitResult:
+    """A fitted device and how well it fits.
+
+    params: fitted parameters with 95 % CIs; levels: per-level table (dicts: level_us, cells and
+    the per-level estimates with CIs); gof: per (level, time) measured and model quantiles
+    (probabilities `gof_probs`) and the two-sample KS distance; notes: what was held fixed or left out.
+    """
+
+    model: str
+    device: Any
+    params: list[Estimate] = field(default_factory=list)
+    levels: list[dict] = field(default_factory=list)
+    gof: list[dict] = field(default_factory=list)
+    gof_probs: list[float] = field(default_factory=list)
+    g_range_us: tuple[float, float] = (0.0, 0.0)
+    notes: list[str] = field(default_factory=list)
+
+    def param(self, name: str) -> Estimate:
+        return next(p for p in self.params if p.name == name)
+
+    @property
+    def max_ks(self) -> float:
+        return max((row["ks"] for row in self.gof), default=0.0)
+
+
+def fit_device(m: Measurements, model: str = "pcm", *, bootstrap: int = 20, iterations: int = 6, seed: int = 0,
+               n_quantiles: int = 100) -> FitResult:
+    """Fit `model` ("pcm", "rram", "empirical") to measurements; see the module docstring."""
+    if model not in MODELS:
+        raise DataError(f"unknown device model {model!r}: allowed {', '.join(MODELS)}")
+    if np.unique(m.t_s).size > MAX_TIMES:
+        raise DataError(f"{m.source}: column t_s has {np.unique(m.t_s).size} distinct read times: allowed "
+                        f"<= {MAX_TIMES} (round the times to the read schedule)")
+    if model == "empirical":
+        result = _fit_empirical(m, n_quantiles)
+    else:
+        family = _PCMFamily(m) if model == "pcm" else _RRAMFamily(m)
+        result = _fit_parametric(m, family, bootstrap=bootstrap, iterations=iterations, seed=seed)
+    result.g_range_us = (float(m.g_us.min()), float(m.g_us.max()))
+    goodness_of_fit(result, m, seed=seed + 7919)
+    return result
+
+
+# ---- simulation on the measured design ----------------------------------------------------------
+def simulate_like(device, m: Measurements, seed: int, replicas: int = 1) -> Measurements:
+    """Simulated measurements with m's design (cells, targets, read times), `replicas` copies of
+    each cell; each cell is programmed once and read once per distinct time."""
+    targets = np.tile(m.cell_targets(), replicas)  # [R * n_cells]
+    gen = torch.Generator().manual_seed(seed)
+    cells = device.program(torch.as_tensor(targets, dtype=torch.float64), gen)
+    n = m.n_cells
+    cell = np.concatenate([m.cell + r * n for r in range(replicas)])
+    t_s = np.tile(m.t_s, replicas)
+    g = np.empty(cell.shape[0])
+    for t in np.unique(t_s):
+        rows = t_s == t
+        g_all = device.read(cells, float(t), gen).numpy()
+        g[rows] = g_all[cell[rows]]
+    return Measurements(cell=cell, cell_ids=tuple(range(n * replicas)), target_us=np.tile(m.target_us, replicas),
+                        t_s=t_s, g_us=g, source="simulated")
+
+
+# ---- per-cell statistics -----------------------------------------------------------------------
+@dataclass
+class _CellStats:
+    level: np.ndarray  # [n_cells] level index
+    first_g: np.ndarray  # [n_cells] conductance at the cell's first read (uS)
+    first_f2: np.ndarray  # [n_cells] read-noise time factor^2 at the first read
+    usable: np.ndarray  # [n_cells] bool: >= 3 positive reads at >= 2 distinct times
+    slope: np.ndarray  # [n_cells] d ln g / d x
+    slope_var_unit: np.ndarray  # [n_cells] 1 / Sxx (slope variance per unit residual variance)
+    resid_var: np.ndarray  # [n_cells] RSS / (n - 2)
+    mean_f2: np.ndarray  # [n_cells] mean read-noise time factor^2 over the cell's reads
+    log_mean: np.ndarray  # [n_cells] mean ln g over positive reads
+    within_var: np.ndarray  # [n_cells] variance of g / mean(g) over reads (n - 1 denominator)
+    n_reads: np.ndarray  # [n_cells]
+
+
+def _cell_stats(m: Measurements, levels: np.ndarray, t0_s: float, t_read_s: float) -> _CellStats:
+    n = m.n_cells
+    level = np.searchsorted(levels, m.cell_targets())
+    order = np.lexsort((m.t_s, m.cell))
+    first_rows = order[np.r_[True, m.cell[order][1:] != m.cell[order][:-1]]]
+    first_g = np.empty(n)
+    first_g[m.cell[first_rows]] = m.g_us[first_rows]
+    t = m.t_s + t0_s
+    f2 = np.log((t + t_read_s) / (2 * t_read_s))
+    first_f2 = np.empty(n)
+    first_f2[m.cell[first_rows]] = f2[first_rows]
+    pos = m.g_us > 0
+    c = m.cell[pos]
+    x = np.log(t[pos] / t0_s)
+    y = np.log(m.g_us[pos])
+
+    def s(v):
+        return np.bincount(c, weights=v, minlength=n)
+
+    k = s(np.ones_like(x))
+    sx, sy, sxx, sxy, syy = s(x), s(y), s(x * x), s(x * y), s(y * y)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cxx = sxx - sx * sx / k
+        cxy = sxy - sx * sy / k
+        cyy = syy - sy * sy / k
+        usable = (k >= 3) & (cxx > 1e-9 * np.maximum(sxx, 1e-30))
+        slope = np.where(usable, cxy / cxx, np.nan)
+        resid = np.where(usable, np.maximum(cyy - slope * cxy, 0.0) / (k - 2), np.nan)
+        unit = np.where(usable, 1.0 / cxx, np.nan)
+        mean_f2 = s(f2[pos]) / k
+        log_mean = sy / k
+        # Linear-domain within-cell spread (RRAM read noise): var(g) / mean(g)^2 over all reads.
+        kk = np.bincount(m.cell, minlength=n).astype(float)
+        g1 = np.bincount(m.cell, weights=m.g_us, minlength=n)
+        g2 = np.bincount(m.cell, weights=m.g_us ** 2, minlength=n)
+        mean_g = g1 / kk
+        within = np.where((kk >= 2) & (mean_g > 0), (g2 - kk * mean_g ** 2) / (kk - 1) / mean_g ** 2, np.nan)
+    return _CellStats(level, first_g, first_f2, usable, slope, unit, resid, mean_f2, log_mean, within, kk)
+
+
+def _group(values: np.ndarray, level: np.ndarray, mask: np.ndarray, n_levels: int, fn) -> np.ndarray:
+    out = np.full(n_levels, np.nan)
+    for i in range(n_levels):
+        v = values[(level == i) & mask]
+        if v.size >= 2:
+            out[i] = fn(v)
+    return out
+
+
+# ---- families -----------------------------------------------------------------------------------
+class _PCMFamily:
+    """Per-level parameters P [L, 4] = (sigma_prog uS, mu_nu, sigma_nu, Q_s at the target)."""
+
+    names = ("sigma_prog_us", "mu_nu", "sigma_nu", "read_q")
+
+    def __init__(self, m: Measurements) -> None:
+        self.levels = m.levels_us
+        self.g_max = float(self.levels[-1])
+        if self.g_max <= 0:
+            raise DataError(f"{m.source}: column target_us: the highest level must be > 0 uS")
+        cs = _cell_stats(m, self.levels, _PCM.t0_s, _PCM.t_read_s)
+        if not cs.usable.any() or np.unique(m.t_s).size < 3:
+            raise DataError(f"{m.source}: column t_s: the pcm fit needs each cell read at >= 3 distinct times "
+                            "(drift and read noise are separated per cell); use --model empirical otherwise")
+        self.x = self.levels / self.g_max
+        self.bad: np.ndarray | None = None  # levels without drift/read-noise statistics, fixed by the data
+        self.bad = self._bad_levels(m, cs)
+
+    def _bad_levels(self, m: Measurements, cs: _CellStats) -> np.ndarray:
+        n_l = len(self.levels)
+        ok = cs.usable
+        q = np.sqrt(_group(cs.resid_var / cs.mean_f2, cs.level, ok, n_l, np.mean))
+        rel_noise = q * np.sqrt(_group(cs.first_f2, cs.level, np.ones_like(ok), n_l, np.mean))
+        counts = np.bincount(cs.level[ok], minlength=n_l)
+        return (counts < MIN_CELLS) | ~(rel_noise <= MAX_REL_READ_NOISE) | (self.levels <= 0)
+
+    def raw(self, m: Measurements) -> np.ndarray:
+        n_l = len(self.levels)
+        cs = _cell_stats(m, self.levels, _PCM.t0_s, _PCM.t_read_s)
+        ok = cs.usable
+        q2 = _group(cs.resid_var / cs.mean_f2, cs.level, ok, n_l, np.mean)
+        q = np.sqrt(q2)
+        slope_noise = _group(cs.resid_var * cs.slope_var_unit, cs.level, ok, n_l, np.mean)
+        mu = _group(-cs.slope, cs.level, ok, n_l, np.mean)
+        snu = np.sqrt(np.maximum(_group(cs.slope, cs.level, ok, n_l, np.var) - slope_noise, 0.0))
+        allc = np.ones_like(ok)
+        var0 = _group(cs.first_g, cs.level, allc, n_l, np.var)
+        read0 = _group((cs.first_g ** 2) * cs.first_f2, cs.level, allc, n_l, np.mean) * np.nan_to_num(q2)
+        # Floored at a quarter of the total: keeps the statistic sensitive to the programming noise
+        # where read noise dominates (the simulation correction removes the bias).
+        # Where read noise is too large to estimate per cell, the plain spread of the first read
+        # (programming noise + read noise at t0, no drift yet; the simulation correction removes the latter).
+        bad = self.bad
+        sp = np.where(bad, np.sqrt(var0), np.sqrt(np.maximum(var0 - read0, 0.25 * var0)))
+        mu[bad], snu[bad], q[bad] = np.nan, np.nan, np.nan
+        return np.stack([sp, mu, snu, q], axis=1)
+
+    def curves(self, theta: dict) -> np.ndarray:
+        x = self.x
+        c0, c1, c2 = theta["prog_noise_coeffs_us"]
+        sp = c0 + c1 * x + c2 * x * x
+        lx = np.log(np.maximum(x, 1e-7))
+        mu = np.clip(theta["drift_mu_coeffs"][0] * lx + theta["drift_mu_coeffs"][1], *theta["drift_mu_clip"])
+        sn = np.clip(theta["drift_sigma_coeffs"][0] * lx + theta["drift_sigma_coeffs"][1], *theta["drift_sigma_clip"])
+        rel = np.maximum(np.power(np.abs(x), theta["read_noise_exponent"]), _PCM.read_noise_floor)
+        q = np.minimum(theta["read_noise_q"] / rel, _PCM.read_noise_q_max)
+        return np.stack([sp, mu, sn, q], axis=1)
+
+    def fit_curves(self, p: np.ndarray, w: np.ndarray) -> dict:
+        x = self.x
+        lx = np.log(np.maximum(x, 1e-7))
+        theta: dict[str, Any] = {}
+        ok = np.isfinite(p[:, 0])
+        deg = min(2, int(ok.sum()) - 1)
+        if deg < 0:
+            raise DataError("pcm fit: no level has a programming-noise estimate")
+        coef = np.polynomial.polynomial.polyfit(x[ok], p[ok, 0], deg, w=np.sqrt(w[ok, 0]))
+        theta["prog_noise_coeffs_us"] = tuple(float(v) for v in np.r_[coef, np.zeros(3 - coef.size)])
+        for col, key in ((1, "drift_mu"), (2, "drift_sigma")):
+            a, b, lo, hi = _clipped_line(lx, p[:, col], w[:, col])
+            theta[f"{key}_coeffs"] = (a, b)
+            theta[f"{key}_clip"] = (lo, hi)
+        ok = np.isfinite(p[:, 3]) & (x > 0) & (p[:, 3] > 0) & (p[:, 3] < 0.9 * _PCM.read_noise_q_max)
+        if ok.sum() >= 2:
+            wl = w[ok, 3] * p[ok, 3] ** 2  # var(ln Q) = var(Q) / Q^2
+            slope, icpt = np.polynomial.polynomial.polyfit(np.log(x[ok]), np.log(p[ok, 3]), 1, w=np.sqrt(wl))[::-1]
+            theta["read_noise_q"], theta["read_noise_exponent"] = float(math.exp(icpt)), float(-slope)
+        elif ok.sum() == 1:
+            e = _PCM.read_noise_exponent
+            theta["read_noise_q"], theta["read_noise_exponent"] = float(p[ok, 3][0] * x[ok][0] ** e), e
+        else:
+            raise DataError("pcm fit: no level has a read-noise estimate (every level too noisy or too few cells)")
+        return theta
+
+    def device(self, theta: dict) -> PCMDevice:
+        return PCMDevice(g_max_us=self.g_max, prog_noise_reference_g_max_us=self.g_max,
+                         **{k: v for k, v in theta.items()})
+
+    def params(self, theta: dict) -> list[tuple[str, float, str]]:
+        c = theta["prog_noise_coeffs_us"]
+        out = [(f"prog_noise_c{i}", c[i], "uS") for i in range(3)]
+        out += [("drift_mu_a", theta["drift_mu_coeffs"][0], ""), ("drift_mu_b", theta["drift_mu_coeffs"][1], ""),
+                ("drift_mu_lo", theta["drift_mu_clip"][0], ""), ("drift_mu_hi", theta["drift_mu_clip"][1], ""),
+                ("drift_sigma_a", theta["drift_sigma_coeffs"][0], ""),
+                ("drift_sigma_b", theta["drift_sigma_coeffs"][1], ""),
+                ("drift_sigma_lo", theta["drift_sigma_clip"][0], ""),
+                ("drift_sigma_hi", theta["drift_sigma_clip"][1], ""),
+                ("read_noise_q", theta["read_noise_q"], ""), ("read_noise_exponent", theta["read_noise_exponent"], ""),
+                ("g_max_us", self.g_max, "uS")]
+        return out
+
+    notes = (f"held at the PCM family's published values (Nandakumar et al. 2019): t0_s = {_PCM.t0_s:g} s, "
+             f"t_read_s = {_PCM.t_read_s:g} s, read_noise_q_max = {_PCM.read_noise_q_max:g}, "
+             f"read_noise_floor = {_PCM.read_noise_floor:g}",
+             "g_max_us = the highest target level; programming-noise coefficients are in uS at that g_max")
+
+
+class _RRAMFamily:
+    """Per-level parameters P [L, 2] = (lognormal programming sigma, relative read noise)."""
+
+    names = ("prog_sigma_log", "read_noise_rel")
+    notes = ("RRAM family: lognormal programming spread and relative read noise, constant across levels; "
+             "no drift (a drift in the data shows up as read noise)",)
+
+    def __init__(self, m: Measurements) -> None:
+        self.levels = m.levels_us
+        self.g_max = float(self.levels[-1])
+        if self.g_max <= 0:
+            raise DataError(f"{m.source}: column target_us: the highest level must be > 0 uS")
+
+    def raw(self, m: Measurements) -> np.ndarray:
+        n_l = len(self.levels)
+        cs = _cell_stats(m, self.levels, _PCM.t0_s, _PCM.t_read_s)
+        ok = np.isfinite(cs.log_mean) & (cs.n_reads >= 1)
+        rel = _group(cs.within_var, cs.level, np.isfinite(cs.within_var), n_l, np.mean)
+        read = np.sqrt(np.maximum(rel, 0.0))
+        # ln of the cell's mean read: the programming error plus read noise / sqrt(reads).
+        log_var = _group(cs.log_mean - np.log(np.maximum(self.levels[cs.level], 1e-30)), cs.level, ok, n_l, np.var)
+        mean_reads = _group(cs.n_reads, cs.level, ok, n_l, np.mean)
+        sig = np.sqrt(np.maximum(log_var - np.nan_to_num(rel) / mean_reads, 0.0))
+        bad = self.levels <= 0
+        sig[bad], read[bad] = np.nan, np.nan
+        return np.stack([sig, read], axis=1)
+
+    def curves(self, theta: dict) -> np.ndarray:
+        n_l = len(self.levels)
+        return np.stack([np.full(n_l, theta["prog_sigma_log"]), np.full(n_l, theta["read_noise_rel"])], axis=1)
+
+    def fit_curves(self, p: np.ndarray, w: np.ndarray) -> dict:
+        out = {}
+        for col, name in enumerate(self.names):
+            ok = np.isfinite(p[:, col])
+            if not ok.any():
+                raise DataError(f"rram fit: no level has a {name} estimate (are all levels 0 uS?)")
+            out[name] = float(max(np.average(p[ok, col], weights=w[ok, col]), 0.0))
+        return out
+
+    def device(self, theta: dict) -> RRAMDevice:
+        return RRAMDevice(g_max_us=self.g_max, **theta)
+
+    def params(self, theta: dict) -> list[tuple[str, float, str]]:
+        return [("prog_sigma_log", theta["prog_sigma_log"], "ln units"),
+                ("read_noise_rel", theta["read_noise_rel"], ""), ("g_max_us", self.g_max, "uS")]
+
+
+def _weights(m: Measurements, p: np.ndarray) -> np.ndarray:
+    """Inverse-variance weights [L, K] from per-level cell counts (SE ~ value / sqrt(2 n) for
+    spreads, ~ spread / sqrt(n) for means), floored to stay finite."""
+    counts = np.bincount(np.searchsorted(m.levels_us, m.cell_targets()), minlength=len(m.levels_us))
+    scale = np.nanmax(np.abs(p), axis=0, keepdims=True)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    se = (np.nan_to_num(np.abs(p)) + 0.05 * scale) / np.sqrt(2 * np.maximum(counts, 1))[:, None]
+    return 1.0 / se ** 2
+
+
+def _clipped_line(lx: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float, float, float]:
+    """Fit y = clip(a lx + b, lo, hi) by weighted least squares over which end levels sit on a clip
+    (AIC picks how many); without a clip the bounds are the line's values at the measured ends."""
+    ok = np.isfinite(y)
+    lx, y, w = lx[ok], y[ok], w[ok]
+    if lx.size == 0:
+        raise DataError("pcm fit: no level has drift statistics (each level too noisy or too few cells)")
+    order = np.argsort(lx)
+    lx, y, w = lx[order], y[order], w[order]
+    n = lx.size
+    best = None
+    for j in range(n):  # j lowest-lx levels on one clip
+        for k in range(n - j):  # k highest-lx levels on the other
+            mid = slice(j, n - k)
+            m_lx, m_y, m_w = lx[mid], y[mid], w[mid]
+            if m_lx.size >= 2 and np.ptp(m_lx) > 0:
+                a, b = np.polynomial.polynomial.polyfit(m_lx, m_y, 1, w=np.sqrt(m_w))[::-1]
+            elif m_lx.size >= 1:
+                a, b = 0.0, float(np.average(m_y, weights=m_w))
+            else:
+                continue
+            line = a * lx + b
+            left = float(np.average(y[:j], weights=w[:j])) if j else float(line[0])
+            right = float(np.average(y[n - k:], weights=w[n - k:])) if k else float(line[-1])
+            lo, hi = min(left, right), max(left, right)
+            pred = np.clip(line, lo, hi)
+            aic = float(np.sum(w * (y - pred) ** 2)) + 2 * (2 + (j > 0) + (k > 0))
+            if best is None or aic < best[0]:
+                best = (aic, float(a), float(b), lo, hi)
+    _, a, b, lo, hi = best
+    return a, b, lo, hi
+
+
+def _fit_parametric(m: Measurements, family, *, bootstrap: int, iterations: int, seed: int) -> FitResult:
+    p_data = family.raw(m)
+    w = _weights(m, p_data)
+    theta = family.fit_curves(p_data, w)
+    replicas = max(1, math.ceil(200_000 / max(m.rows, 1)))  # keeps simulation noise below the data's
+    for it in range(iterations):
+        sim = simulate_like(family.device(theta), m, seed=seed * 1000 + 1, replicas=replicas)
+        p_corr = family.curves(theta) + (p_data - family.raw(sim))
+        theta = family.fit_curves(p_corr, w)
+    shift = np.nan_to_num(p_corr - p_data) if iterations else np.zeros_like(p_data)
+    device = family.device(theta)
+    point = family.params(theta)
+    boot_params, boot_levels = [], []
+    for b in range(bootstrap):
+        data_b = simulate_like(device, m, seed=seed * 1000 + 100 + b)
+        p_b = family.raw(data_b) + shift
+        try:
+            th_b = family.fit_curves(p_b, w)
+        except DataError:
+            continue
+        boot_params.append([v for _, v, _ in family.params(th_b)])
+        boot_levels.append(p_b)
+    params = []
+    sd = np.std(np.asarray(boot_params), axis=0) if len(boot_params) >= 2 else np.full(len(point), np.nan)
+    for (name, value, unit), s in zip(point, sd):
+        params.append(Estimate(name, float(value), float(value - _Z95 * s), float(value + _Z95 * s), unit))
+    level_sd = _nan_std(np.asarray(boot_levels)) if len(boot_levels) >= 2 else np.full_like(p_data, np.nan)
+    p_final = p_data + shift
+    counts = np.bincount(np.searchsorted(m.levels_us, m.cell_targets()), minlength=len(m.levels_us))
+    levels = []
+    for i, g in enumerate(m.levels_us):
+        row: dict[str, Any] = {"level_us": float(g), "cells": int(counts[i])}
+        for k, name in enumerate(family.names):
+            v, s = p_final[i, k], level_sd[i, k]
+            row[name] = None if not np.isfinite(v) else float(v)
+            row[f"{name}_se"] = None if not np.isfinite(s) else float(s)
+            row[f"{name}_model"] = float(family.curves(theta)[i, k])
+        levels.append(row)
+    notes = list(family.notes) + [f"{iterations} simulation corrections ({replicas} replica(s) of the design), "
+                                  f"{len(boot_params)} bootstrap refits"]
+    model = "pcm" if isinstance(family, _PCMFamily) else "rram"
+    return FitResult(model=model, device=device, params=params, levels=levels, notes=notes)
+
+
+# ---- empirical ----------------------------------------------------------------------------------
+def _fit_empirical(m: Measurements, n_quantiles: int) -> FitResult:
+    from scipy.stats import norm
+
+    levels, times = m.levels_us, m.times_s
+    if levels[-1] <= 0:
+        raise DataError(f"{m.source}: column target_us: the highest level must be > 0 uS")
+    probs = (np.arange(n_quantiles) + 0.5) / n_quantiles
+    cell_level = np.searchsorted(levels, m.cell_targets())
+    row_level = cell_level[m.cell]
+    table = np.zeros((len(levels), len(times), n_quantiles))
+    corr = np.ones((len(levels), len(times)))
+    for li, g in enumerate(levels):
+        first: dict[int, float] = {}
+        for ti, t in enumerate(times):
+            rows = np.flatnonzero((row_level == li) & (m.t_s == t))
+            if rows.size == 0:
+                raise DataError(f"{m.source}: no reads of level {g:g} uS at t_s = {t:g} s: the empirical device "
+                                "needs every level read at every time")
+            table[li, ti] = np.quantile(m.g_us[rows], probs)
+            # One read per cell at this time (the first row); normal scores of ranks within the level.
+            cells, idx = np.unique(m.cell[rows], return_index=True)
+            vals = m.g_us[rows[idx]]
+            scores = dict(zip(cells.tolist(), norm.ppf((_ranks(vals) + 0.5) / vals.size).tolist()))
+            if ti == 0:
+                first = scores
+                continue
+            common = [c for c in scores if c in first]
+            if len(common) >= 3:
+                a = np.array([first[c] for c in common])
+                b = np.array([scores[c] for c in common])
+                if a.std() > 0 and b.std() > 0:
+                    corr[li, ti] = float(np.clip(np.corrcoef(a, b)[0, 1], -1.0, 1.0))
+    device = EmpiricalDevice(
+        levels_us=tuple(float(v) for v in levels), times_s=tuple(float(t) for t in times),
+        quantiles_us=tuple(tuple(tuple(float(v) for v in q) for q in per_t) for per_t in table),
+        rank_corr=tuple(tuple(float(v) for v in r) for r in corr), g_max_us=float(levels[-1]),
+        source=str(m.source))
+    counts = np.bincount(cell_level, minlength=len(levels))
+    rows = [{"level_us": float(g), "cells": int(counts[i]),
+             "median_us_first": float(table[i, 0, n_quantiles // 2]),
+             "median_us_last": float(table[i, -1, n_quantiles // 2])} for i, g in enumerate(levels)]
+    params = [Estimate("g_max_us", float(levels[-1]), float(levels[-1]), float(levels[-1]), "uS"),
+              Estimate("levels", float(len(levels)), float(len(levels)), float(len(levels))),
+              Estimate("times", float(len(times)), float(len(times)), float(len(times)))]
+    notes = [f"{n_quantiles} quantiles per level and time; between levels and times the quantiles are "
+             "interpolated (see tinycim.devices.empirical)"]
+    return FitResult(model="empirical", device=device, params=params, levels=rows, notes=notes)
+
+
+def _nan_std(a: np.ndarray) -> np.ndarray:
+    """Std over axis 0 ignoring NaN; NaN where fewer than 2 values (no numpy warning)."""
+    ok = np.isfinite(a)
+    n = ok.sum(axis=0)
+    filled = np.where(ok, a, 0.0)
+    mean = filled.sum(axis=0) / np.maximum(n, 1)
+    var = (np.where(ok, (a - mean) ** 2, 0.0)).sum(axis=0) / np.maximum(n, 1)
+    return np.where(n >= 2, np.sqrt(var), np.nan)
+
+
+def _ranks(v: np.ndarray) -> np.ndarray:
+    order = np.argsort(v, kind="stable")
+    r = np.empty(v.size)
+    r[order] = np.arange(v.size)
+    return r
+
+
+# ---- goodness of fit ----------------------------------------------------------------------------
+def goodness_of_fit(result: FitResult, m: Measurements, seed: int, probs=None) -> None:
+    """Fill result.gof: per (level, time) measured vs model quantiles and the two-sample KS distance
+    between the measurements and the fitted device simulated on the same design."""
+    probs = np.linspace(0.01, 0.99, 99) if probs is None else np.asarray(probs)
+    sim = simulate_like(result.device, m, seed=seed, replicas=max(1, math.ceil(50_000 / max(m.rows, 1))))
+    result.gof_probs = [float(p) for p in probs]
+    result.gof = []
+    for g in m.levels_us:
+        for t in m.times_s:
+            a = np.sort(m.g_us[(m.target_us == g) & (m.t_s == t)])
+            b = np.sort(sim.g_us[(sim.target_us == g) & (sim.t_s == t)])
+            if a.size == 0 or b.size == 0:
+                continue
+            grid = np.concatenate([a, b])
+            ks = float(np.max(np.abs(np.searchsorted(a, grid, side="right") / a.size
+                                     - np.searchsorted(b, grid, side="right") / b.size)))
+            result.gof.append({"level_us": float(g), "t_s": float(t), "n": int(a.size), "ks": ks,
+                               "measured_us": np.quantile(a, probs).tolist(), "model_us": np.quantile(b, probs).tolist()})
