@@ -2,6 +2,7 @@ import hashlib
 import re
 import tarfile
 import warnings
+from pathlib import Path
 
 import librosa
 import numpy as np
@@ -105,9 +106,16 @@ def test_cache_hit_and_miss(speech_dir, cache_dir, monkeypatch):
     assert len(calls) == 3  # a changed file list misses
 
 
-def test_default_cache_dir_is_inside_writable_data_dir(speech_dir):
+def test_default_cache_goes_to_the_user_cache_never_the_dataset(speech_dir, user_cache_dir, monkeypatch):
+    before = sorted(p.relative_to(speech_dir) for p in speech_dir.rglob("*"))
     data.load("speech_commands", speech_dir, "test")
-    assert list((speech_dir / ".tinycim_cache" / "speech_commands").glob("*.npz"))
+    assert list((user_cache_dir / "speech_commands").glob("*.npz"))
+    assert sorted(p.relative_to(speech_dir) for p in speech_dir.rglob("*")) == before
+    monkeypatch.delenv("TINYCIM_CACHE_DIR")
+    import platformdirs
+    from tinycim.data.cache import default_cache_dir
+
+    assert default_cache_dir() == Path(platformdirs.user_cache_dir("tinycim", appauthor=False))
 
 
 def test_batched_mfcc_equals_librosa_per_clip():

@@ -17,14 +17,22 @@ def check_cmd(
     seed: int = typer.Option(0, help="Seed of the splits that are drawn at random."),
     cache_dir: Path = typer.Option(None, help="speech_commands: feature cache folder."),
     noise_dir: Path = typer.Option(None, help="speech_commands: folder of _background_noise_ recordings."),
+    split_by: str = typer.Option(None, "--split-by",
+                                 help="How to split, as training will: speech_commands hash (default) or "
+                                      "speaker; uci_har/hapt subject."),
 ) -> None:
-    """Count samples per split and class and list every problem; exit code 1 if there are problems."""
+    """Count samples per split and class and list every problem; exit code 1 if there are problems.
+
+    Problems: unreadable or out-of-range files (named with row or sample), duplicate or unlisted
+    files, paths leaving the folder, a missing or empty train split, a split missing classes.
+    """
     from rich.console import Console
     from rich.table import Table
 
     from tinycim.data import check
 
-    opts = {k: v for k, v in (("cache_dir", cache_dir), ("noise_dir", noise_dir)) if v is not None}
+    opts = {k: v for k, v in (("cache_dir", cache_dir), ("noise_dir", noise_dir), ("split_by", split_by))
+            if v is not None}
     report = check(name, data_dir, seed=seed, **opts)
     console = Console()
     splits = list(report.counts)

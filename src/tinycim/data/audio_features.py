@@ -13,6 +13,9 @@ import numpy as np
 import soundfile as sf
 
 MFCC_BATCH_CLIPS = 256  # clips per librosa call: big enough to amortise overhead, small enough for cache
+# Full scale of decoded audio: integer PCM decodes to [-1, 1) by construction (libsndfile); a float
+# file is stored unscaled, and the WAV/FLAC convention (and every Speech Commands tool) is [-1, 1].
+FULL_SCALE = 1.0
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,8 @@ class MfccParams:
 
 
 def decode_clip(data: bytes, expected_rate_hz: int) -> np.ndarray:
-    """Mono float32 samples in [-1, 1] from WAV/FLAC bytes; `ValueError` with the reason if bad."""
+    """Mono float32 samples [T] in [-1, 1] from WAV/FLAC bytes; `ValueError` with the reason if bad
+    (undecodable, wrong rate or channels, empty, truncated, non-finite or out-of-range samples)."""
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
             rate, channels, declared = f.samplerate, f.channels, f.frames
@@ -61,7 +65,17 @@ def decode_clip(data: bytes, expected_rate_hz: int) -> np.ndarray:
     missing = wav_missing_bytes(data)
     if missing:
         raise ValueError(f"truncated: WAV data chunk is {missing} bytes shorter than its header says")
-    return samples[:, 0]
+    samples = samples[:, 0]
+    finite = np.isfinite(samples)
+    if not finite.all():
+        first = int(np.argmin(finite))
+        raise ValueError(f"sample {first}: {samples[first]} is not finite (NaN or inf in a float file)")
+    peak = float(np.max(np.abs(samples)))
+    if peak > FULL_SCALE:
+        first = int(np.argmax(np.abs(samples) > FULL_SCALE))
+        raise ValueError(f"sample {first}: {samples[first]:.6g} is outside [-1, 1] (peak {peak:.6g}); "
+                         "a float WAV/FLAC must hold samples scaled to [-1, 1]")
+    return samples
 
 
 def wav_missing_bytes(data: bytes) -> int:

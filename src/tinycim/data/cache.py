@@ -1,8 +1,13 @@
-"""Where derived features are cached, and how a cache entry is named and written.
+"""Where derived features are cached, and how a cache entry is named, written and checked.
 
-A cache entry's name is a hash of everything its content depends on (the feature parameters
-and the list of source files with their sizes and modification times), so a changed file or
-parameter can never return stale features: it simply misses.
+Entries live in the user's cache folder (`platformdirs.user_cache_dir("tinycim")`, e.g.
+`~/.cache/tinycim` on Linux; `$TINYCIM_CACHE_DIR` overrides it, `cache_dir=` overrides both),
+never inside a dataset folder: a dataset may be read-only, shared, or under version control.
+
+A cache entry's name is a hash of everything its content depends on (the feature parameters,
+the dataset's resolved path and the list of source files with their sizes and modification
+times), so a changed file or parameter can never return stale features: it simply misses. An
+entry that cannot be read, or that fails its reader's checks, is a miss too and is rewritten.
 """
 from __future__ import annotations
 
@@ -15,23 +20,24 @@ from typing import Any
 
 import numpy as np
 
+# Older tinycim versions wrote `<data_dir>/.tinycim_cache`; folder walks still skip that name.
 CACHE_DIR_NAME = ".tinycim_cache"
-USER_CACHE_DIR = Path("~/.cache/tinycim")
-CACHE_FORMAT_VERSION = 1  # bump when the cached arrays change meaning
+CACHE_ENV = "TINYCIM_CACHE_DIR"
+APP_NAME = "tinycim"
+CACHE_FORMAT_VERSION = 2  # bump when the cached arrays change meaning (2: audio range checks)
 
 
-def default_cache_dir(data_dir: Path) -> Path:
-    """`<data_dir>/.tinycim_cache` when that can be written, else `~/.cache/tinycim`.
-
-    For an archive (`data_dir` is a file) the folder holding it is tried instead.
-    """
-    base = data_dir if data_dir.is_dir() else data_dir.parent
-    local = base / CACHE_DIR_NAME
-    if local.is_dir() and os.access(local, os.W_OK):
-        return local
-    if not local.exists() and os.access(base, os.W_OK):
-        return local
-    return USER_CACHE_DIR.expanduser()
+def default_cache_dir() -> Path:
+    """`$TINYCIM_CACHE_DIR` if set, else the platform's user cache folder for tinycim."""
+    env = os.environ.get(CACHE_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    try:
+        import platformdirs
+    except ImportError:  # platformdirs is a dependency; this only guards a stripped environment
+        base = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+        return Path(base).expanduser() / APP_NAME
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
 
 
 def cache_key(payload: Any) -> str:
@@ -41,23 +47,30 @@ def cache_key(payload: Any) -> str:
 
 
 def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
-    """The arrays of a cache entry, or None if absent or unreadable (a broken entry is a miss)."""
-    if not path.is_file():
+    """The arrays of a cache entry, or None if absent, not a regular file, or unreadable.
+
+    Any failure to read is a miss (the caller recomputes and rewrites the entry); object arrays
+    are never unpickled.
+    """
+    if not path.is_file():  # also refuses a FIFO or folder in its place (is_file: regular only)
         return None
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError):
+    except Exception:  # noqa: BLE001 - zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError...
         return None
 
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write atomically (temp file + rename) so a crash never leaves a half-written entry."""
+    """Write atomically (unique temp file + fsync + rename) so a crash or a concurrent writer
+    never leaves a half-written entry."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -4,7 +4,9 @@
   * `cifar-10-batches-bin/`: `data_batch_1.bin` .. `data_batch_5.bin`, `test_batch.bin`; each a
     sequence of 3073-byte records: 1 label byte (0..9), then 3072 bytes of 32x32 R, G, B planes;
   * `cifar-10-batches-py/`: `data_batch_1` .. `data_batch_5`, `test_batch`: pickled dicts with
-    `data` uint8 [N, 3072] and `labels` (read with a restricted unpickler: plain data only);
+    `data` uint8 [N, 3072] and `labels` (read with a restricted unpickler: plain data only). Pixel
+    arrays of another integer dtype are accepted when every value is 0..255; float arrays (e.g.
+    already scaled to [0, 1]) and out-of-range integers are bad files, never cast;
   * image folders `train/<class>/*.jpg|png` and `test/<class>/*` (32x32 images).
 The official train files are split into train and val (a seeded stratified 10 % for val); the
 test files are the test split; `all` is every image present. A missing test set is a
@@ -23,6 +25,7 @@ import torch
 from tinycim.data.dataset import BadFiles, Dataset, MissingSplitError, check_split
 from tinycim.data.images import UINT8_MAX, read_class_folders
 from tinycim.data.safe_pickle import safe_load
+from tinycim.data.sources import read_regular
 from tinycim.data.splits import stratified_split
 from tinycim.errors import DataError
 
@@ -34,6 +37,8 @@ RECORD_BYTES = 1 + PIXELS  # label byte + image
 VAL_FRACTION = 0.1
 TRAIN_FILE = re.compile(r"^data_batch_\d+(\.bin)?$")
 TEST_STEM = "test_batch"
+MAX_FILE_RECORDS = 60_000  # the whole of CIFAR-10: a larger "batch" is refused before it is read
+MAX_FILE_BYTES = MAX_FILE_RECORDS * RECORD_BYTES + (1 << 20)  # python batches: pickle overhead
 
 
 def _find(root: Path, subdir: str, probe: str) -> Path | None:
@@ -43,8 +48,19 @@ def _find(root: Path, subdir: str, probe: str) -> Path | None:
     return None
 
 
+def _read(path: Path, bad: BadFiles) -> bytes | None:
+    """The file's bytes, or None after reporting why not (FIFO, device, too large, unreadable)."""
+    try:
+        return read_regular(path, max_bytes=MAX_FILE_BYTES)
+    except ValueError as err:
+        bad.add(str(path), str(err))
+        return None
+
+
 def _read_bin(path: Path, bad: BadFiles) -> tuple[np.ndarray, np.ndarray]:
-    data = path.read_bytes()
+    data = _read(path, bad)
+    if data is None:
+        return _empty()
     if not data:
         bad.add(str(path), "empty file (0 bytes)")
         return _empty()
@@ -62,7 +78,9 @@ def _read_bin(path: Path, bad: BadFiles) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _read_py(path: Path, bad: BadFiles) -> tuple[np.ndarray, np.ndarray]:
-    data = path.read_bytes()
+    data = _read(path, bad)
+    if data is None:
+        return _empty()
     if not data:
         bad.add(str(path), "empty file (0 bytes)")
         return _empty()
@@ -76,11 +94,43 @@ def _read_py(path: Path, bad: BadFiles) -> tuple[np.ndarray, np.ndarray]:
         shape = getattr(images, "shape", None)
         bad.add(str(path), f"'data' must be a uint8 array [N, {PIXELS}], got {shape}")
         return _empty()
-    labels = np.asarray(labels, dtype=np.int64) if labels is not None else np.zeros(0, np.int64)
-    if labels.shape != (len(images),) or (len(labels) and (labels.min() < 0 or labels.max() >= len(CLASSES))):
-        bad.add(str(path), f"'labels' must be {len(images)} class indices 0..9")
+    problem = _pixel_problem(images)
+    if problem:
+        bad.add(str(path), f"'data' {problem}")
+        return _empty()
+    labels, problem = _labels(labels, len(images))
+    if problem:
+        bad.add(str(path), f"'labels' {problem}")
         return _empty()
     return images.astype(np.uint8).reshape(-1, 3, SIDE, SIDE), labels
+
+
+def _pixel_problem(images: np.ndarray) -> str:
+    """Why `images` are not 0..255 integer pixels ('' if they are): never cast them silently."""
+    if images.dtype == np.uint8:
+        return ""
+    if images.dtype.kind not in "iu":
+        hint = " (already scaled to [0, 1]?)" if images.dtype.kind == "f" and images.size and images.max() <= 1 else ""
+        return f"is {images.dtype}{hint}; expected uint8 pixels 0..255"
+    if images.size and (images.min() < 0 or images.max() > 255):
+        row, col = (int(i) for i in np.argwhere((images < 0) | (images > 255))[0])
+        return (f"is {images.dtype} with value {images[row, col]} at image {row}, byte {col}; "
+                "expected uint8 pixels 0..255")
+    return ""
+
+
+def _labels(labels, n: int) -> tuple[np.ndarray, str]:
+    """(labels int64 [n], '') or (empty, why not): whole numbers 0..9, one per image."""
+    arr = np.asarray(labels if labels is not None else [])
+    if arr.shape != (n,):
+        return np.zeros(0, np.int64), f"must be {n} class indices 0..9, got shape {arr.shape}"
+    if n and arr.dtype.kind not in "iu":
+        return np.zeros(0, np.int64), f"are {arr.dtype}; expected whole class indices 0..9"
+    arr = arr.astype(np.int64)
+    wrong = np.flatnonzero((arr < 0) | (arr >= len(CLASSES)))
+    if len(wrong):
+        return np.zeros(0, np.int64), f"entry {wrong[0]}: {arr[wrong[0]]} is not a class 0..9"
+    return arr, ""
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray]:

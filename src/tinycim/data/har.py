@@ -17,6 +17,11 @@ labelled segment: `labels.txt` start/end are 1-based inclusive sample numbers, s
 L = end - start + 1 samples gives floor((L - 128) / 64) + 1 windows (none if L < 128). Only
 activities 1..6 are kept (7..12 are postural transitions).
 
+Every table is checked as it is read: numeric, the expected columns, every value finite and in
+range (sensor signals within +-SENSOR_LIMIT, the 561 features within [-1, 1], labels, subjects and
+segment bounds whole numbers in range); a bad value is a `DataError` naming the file, line and
+column.
+
 Splits are by subject (`split_by="subject"`, the only choice: windows overlap, so a random window
 split would leak). `uci_har`: test = the `test/` folder, and val = a seeded hold-out of 20 % of the
 training subjects. `hapt`: test = the UCI HAR test subjects (2, 4, 9, 10, 12, 13, 18, 20, 24) that
@@ -36,7 +41,7 @@ import numpy as np
 import torch
 
 from tinycim.data.dataset import BadFiles, Dataset, MissingSplitError, check_split
-from tinycim.data.sources import FileTree, find_root, open_tree
+from tinycim.data.sources import FileTree, find_root, open_tree, read_regular
 from tinycim.data.splits import holdout_subjects
 from tinycim.errors import DataError
 
@@ -56,6 +61,13 @@ UCI_HAR_TEST_SUBJECTS = (2, 4, 9, 10, 12, 13, 18, 20, 24)
 VAL_SUBJECT_FRACTION = 0.2
 FALLBACK_TEST_SUBJECT_FRACTION = 0.3
 VAL_SEED_STREAM, TEST_SEED_STREAM = 1, 2  # separate random streams from one user seed
+# Largest |value| accepted in a sensor signal, in g (acc) or rad/s (gyro). ASSUMED: a generous
+# bound, ~6x a phone accelerometer's +-16 g full scale and ~3x a +-2000 deg/s (34.9 rad/s) gyro;
+# it only catches values that cannot come from a sensor (1e30, a mis-parsed column).
+SENSOR_LIMIT = 100.0
+# UCI HAR README: "Features are normalized and bounded within [-1,1]."
+FEATURE_LIMIT = 1.0
+N_ACTIVITIES_HAPT = 12  # HAPT labels.txt activities 1..12 (7..12: postural transitions)
 
 
 def _check_split_by(split_by: str) -> None:
@@ -79,20 +91,58 @@ def _loadtxt(source, dtype) -> np.ndarray:
         return np.loadtxt(source, dtype=dtype, ndmin=2)
 
 
+def _line_number(data: bytes, row: int) -> int:
+    """1-based line of table row `row` (np.loadtxt skips blank and '#' comment lines)."""
+    seen = -1
+    for number, line in enumerate(data.splitlines(), start=1):
+        text = line.split(b"#", 1)[0].strip()
+        if text:
+            seen += 1
+            if seen == row:
+                return number
+    return row + 1
+
+
+def parse_table(data: bytes, columns: int, *, limit: float | None = None, integer: bool = False,
+                low: float | None = None, high: float | None = None) -> np.ndarray:
+    """A whitespace-separated numeric table [rows, columns] as float64, checked value by value.
+
+    `limit`: every |value| <= limit; `integer`: whole numbers only; `low`/`high`: inclusive bounds.
+    `ValueError` naming the line and column of the first bad value (the caller adds the file).
+    Parsed as float64 so an out-of-range value (1e39) is reported as itself, not as float32 inf.
+    """
+    try:
+        arr = _loadtxt(io.BytesIO(data), np.float64)
+    except ValueError as err:
+        raise ValueError(f"not a numeric table ({err})") from None
+    if arr.size == 0:
+        raise ValueError("empty file")
+    if arr.shape[1] != columns:
+        raise ValueError(f"{arr.shape[1]} columns, expected {columns}")
+    checks = [(~np.isfinite(arr), "is not finite")]
+    if limit is not None:
+        checks.append((np.abs(arr) > limit, f"is outside [-{limit:g}, {limit:g}]"))
+    if integer:
+        checks.append((arr != np.round(arr), "is not a whole number"))
+    if low is not None:
+        checks.append((arr < low, f"is below {low:g}"))
+    if high is not None:
+        checks.append((arr > high, f"is above {high:g}"))
+    for wrong, why in checks:
+        if wrong.any():
+            row, col = (int(i) for i in np.argwhere(wrong)[0])
+            raise ValueError(f"line {_line_number(data, row)}, column {col + 1}: value {arr[row, col]:.6g} {why}")
+    return arr
+
+
 # ---------------------------------------------------------------- UCI HAR (pre-windowed)
 
-def _read_matrix(path: Path, columns: int | None) -> np.ndarray:
-    if not path.is_file():
-        raise DataError(f"{path}: missing")
+def _read_matrix(path: Path, columns: int, **checks) -> np.ndarray:
+    """`parse_table` of a file; `DataError` naming the file (never blocks on a FIFO)."""
     try:
-        arr = _loadtxt(path, np.float32)
+        return parse_table(read_regular(path), columns, **checks)
     except ValueError as err:
-        raise DataError(f"{path}: not a numeric table ({err})") from None
-    if arr.size == 0:
-        raise DataError(f"{path}: empty file")
-    if columns is not None and arr.shape[1] != columns:
-        raise DataError(f"{path}: {arr.shape[1]} columns, expected {columns}")
-    return arr
+        raise DataError(f"{path}: {err}") from None
 
 
 def _uci_har_root(data_dir: Path) -> Path:
@@ -106,19 +156,19 @@ def _read_uci_part(root: Path, part: str, features: str) -> tuple[np.ndarray, np
     folder = root / part
     if not folder.is_dir():
         raise MissingSplitError(f"{folder}: missing")
-    labels = _read_matrix(folder / f"y_{part}.txt", 1)[:, 0].astype(np.int64)
-    subjects = _read_matrix(folder / f"subject_{part}.txt", 1)[:, 0].astype(np.int64)
+    labels = _read_matrix(folder / f"y_{part}.txt", 1, integer=True, low=1, high=len(CLASSES))
+    labels = labels[:, 0].astype(np.int64)
+    subjects = _read_matrix(folder / f"subject_{part}.txt", 1, integer=True, low=1)[:, 0].astype(np.int64)
     if features == "561":
-        x = _read_matrix(folder / f"X_{part}.txt", N_FEATURES)
+        x = _read_matrix(folder / f"X_{part}.txt", N_FEATURES, limit=FEATURE_LIMIT).astype(np.float32)
         files = [folder / f"X_{part}.txt"]
     else:
         files = [folder / "Inertial Signals" / f"{s}_{part}.txt" for s in SIGNALS]
-        x = np.stack([_read_matrix(f, WINDOW_SAMPLES) for f in files], axis=1)
-    for f, n in [(files[0], len(x)), (folder / f"subject_{part}.txt", len(subjects))]:
+        x = np.stack([_read_matrix(f, WINDOW_SAMPLES, limit=SENSOR_LIMIT).astype(np.float32) for f in files],
+                     axis=1)
+    for f, n in [*((f, len(x)) for f in files), (folder / f"subject_{part}.txt", len(subjects))]:
         if n != len(labels):
             raise DataError(f"{f}: {n} rows but y_{part}.txt has {len(labels)}")
-    if labels.min() < 1 or labels.max() > len(CLASSES):
-        raise DataError(f"{folder / f'y_{part}.txt'}: labels must be 1..{len(CLASSES)}")
     return x, labels - 1, subjects
 
 
@@ -179,18 +229,6 @@ def uci_har_channels(acc: np.ndarray, gyro: np.ndarray) -> np.ndarray:
     return np.concatenate([total_acc - gravity, body_gyro, total_acc]).astype(np.float32)
 
 
-def _parse_table(data: bytes, where: str, columns: int) -> np.ndarray:
-    try:
-        arr = _loadtxt(io.BytesIO(data), np.float64)
-    except ValueError as err:
-        raise ValueError(f"not a numeric table ({err})") from None
-    if arr.size == 0:
-        raise ValueError("empty file")
-    if arr.shape[1] != columns:
-        raise ValueError(f"{arr.shape[1]} columns, expected {columns}")
-    return arr
-
-
 @lru_cache(maxsize=1)  # `check` loads three splits; parse and filter the recordings once
 def _hapt_windows(path: str, stamp: tuple, skip: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
     """All windows [N, 9, 128], labels 0..5, subjects, and the problems met (when skipping)."""
@@ -206,7 +244,8 @@ def _hapt_windows(path: str, stamp: tuple, skip: bool) -> tuple[np.ndarray, np.n
         re.escape(prefix) + r"RawData/(acc|gyro)_exp\d+_user\d+\.txt", m.name)}
     contents = dict(tree.read(recordings | {labels_name}))
     try:
-        segments = _parse_table(contents[labels_name], tree.where(labels_name), 5).astype(np.int64)
+        segments = parse_table(contents[labels_name], 5, integer=True, low=1).astype(np.int64)
+        _check_segments(segments, contents[labels_name])
     except ValueError as err:
         raise DataError(f"{tree.where(labels_name)}: {err}") from None
 
@@ -219,7 +258,7 @@ def _hapt_windows(path: str, stamp: tuple, skip: bool) -> tuple[np.ndarray, np.n
                 if name not in contents:
                     raise _Bad(name, "missing (listed in labels.txt)")
                 try:
-                    arrays.append(_parse_table(contents[name], tree.where(name), 3))
+                    arrays.append(parse_table(contents[name], 3, limit=SENSOR_LIMIT))
                 except ValueError as err:
                     raise _Bad(name, str(err)) from None
             if len(arrays[0]) != len(arrays[1]):
@@ -239,6 +278,15 @@ def _hapt_windows(path: str, stamp: tuple, skip: bool) -> tuple[np.ndarray, np.n
                 subjects.append(user)
     x = np.stack(windows) if windows else np.zeros((0, len(SIGNALS), WINDOW_SAMPLES), np.float32)
     return x, np.array(labels, np.int64), np.array(subjects, np.int64), tuple(bad.problems)
+
+
+def _check_segments(segments: np.ndarray, data: bytes) -> None:
+    """labels.txt rows (exp, user, activity, start, end): activity 1..12, start <= end."""
+    for row, (_, _, activity, start, end) in enumerate(segments):
+        if activity > N_ACTIVITIES_HAPT:
+            raise ValueError(f"line {_line_number(data, row)}, column 3: activity {activity} is not 1..12")
+        if end < start:
+            raise ValueError(f"line {_line_number(data, row)}: segment end {end} is before its start {start}")
 
 
 class _Bad(Exception):

@@ -1,6 +1,7 @@
 """Shared image helpers: decode with Pillow, read `<root>/<class>/*` folders, build [N,C,H,W] tensors."""
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
 
@@ -9,9 +10,26 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from tinycim.data.dataset import BadFiles
+from tinycim.data.sources import read_regular
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 UINT8_MAX = 255.0
+MAX_IMAGE_BYTES = 64 << 20  # 64 MiB: far above any dataset image; refused before it is read
+
+
+class Duplicates:
+    """Finds files whose bytes are identical to an earlier file's (a leak across splits, or one
+    image under two labels). `first(data, where)`: the earlier file's description, or None."""
+
+    def __init__(self) -> None:
+        self._seen: dict[bytes, str] = {}
+
+    def first(self, data: bytes, where: str) -> str | None:
+        digest = hashlib.blake2b(data, digest_size=16).digest()
+        if digest in self._seen:
+            return self._seen[digest]
+        self._seen[digest] = where
+        return None
 
 
 def decode_image(data: bytes) -> Image.Image:
@@ -36,11 +54,13 @@ def fit_image(img: Image.Image, resolution: int | None, greyscale: bool) -> np.n
 
 
 def read_class_folders(root: Path, classes: list[str], bad: BadFiles, *, resolution: int | None,
-                       greyscale: bool, expect_size: tuple[int, int] | None = None
-                       ) -> tuple[list[np.ndarray], list[int]]:
+                       greyscale: bool, expect_size: tuple[int, int] | None = None,
+                       duplicates: Duplicates | None = None) -> tuple[list[np.ndarray], list[int]]:
     """Images under `root/<class>/` for each class (sorted names) and their class indices.
 
     `expect_size` (width, height): images of another size are bad files (e.g. CIFAR's 32x32).
+    `duplicates`: a file with the same bytes as one seen before is a bad file (kept once).
+    Non-regular files (FIFOs, devices) with an image suffix are bad files, never opened.
     """
     images, labels = [], []
     for label, cls in enumerate(classes):
@@ -51,7 +71,11 @@ def read_class_folders(root: Path, classes: list[str], bad: BadFiles, *, resolut
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
             try:
-                img = decode_image(path.read_bytes())
+                data = read_regular(path, max_bytes=MAX_IMAGE_BYTES)
+                earlier = duplicates.first(data, str(path)) if duplicates is not None else None
+                if earlier is not None:
+                    raise ValueError(f"duplicate: same bytes as {earlier}")
+                img = decode_image(data)
                 if expect_size is not None and img.size != expect_size:
                     raise ValueError(f"image is {img.size[0]}x{img.size[1]}, expected "
                                      f"{expect_size[0]}x{expect_size[1]}")

@@ -9,6 +9,13 @@ the dataset README's `which_set` hash of the speaker id (10 % val, 10 % test), s
 clips never straddle splits; or, with `split_by="speaker"`, a seeded 80/10/10 hold-out of the
 speakers present (see `assign_splits`). `all` is every clip present.
 
+The canonical test set (`speech_commands_test_set_v0.02`: class folders including `_silence_` and
+`_unknown_`, no list files; see `is_canonical_test_set`) is recognised: by hash it is all `test`
+(its speakers all hash there), so `train`/`val` raise `MissingSplitError` saying to split it
+with `split_by="speaker"` (`--split-by speaker`). A `train` split without any word clip (e.g. a
+folder of test speakers, leaving only `_silence_`) is refused with the same advice, rather than
+training a silence detector.
+
 Silence: a `_silence_` folder of clips when present; otherwise 1-s chunks cut from the
 `_background_noise_` recordings (in the dataset, or `noise_dir=`): per split, 10 % as many
 silence clips as word clips (TF `train.py --silence_percentage` default), each from a seeded
@@ -39,7 +46,7 @@ import torch
 
 from tinycim.data.audio_features import MfccParams, decode_clip, fit_clip, mfcc_batch
 from tinycim.data.cache import cache_key, default_cache_dir, load_arrays, save_arrays
-from tinycim.data.dataset import BadFiles, Dataset, check_split
+from tinycim.data.dataset import BadFiles, Dataset, MissingSplitError, check_split
 from tinycim.data.sources import FileTree, Member, open_tree
 from tinycim.errors import DataError
 
@@ -65,6 +72,7 @@ BACKGROUND_VOLUME = 0.1
 NOISE_REGIONS = {"train": (0.0, 0.8), "val": (0.8, 0.9), "test": (0.9, 1.0)}
 
 SPLIT_CODES = ("train", "val", "test")  # how the per-clip split is stored in the cache
+SPLIT_HINT = "split it by speaker instead: --split-by speaker (split_by='speaker')"
 DECODE_CHUNK_CLIPS = 2048  # clips decoded before each MFCC call: bounds memory to ~130 MB
 
 
@@ -88,6 +96,16 @@ def which_set(filename: str, validation_percentage: float = VALIDATION_PERCENTAG
     if percentage_hash < validation_percentage + testing_percentage:
         return "test"
     return "train"
+
+
+def is_canonical_test_set(names: list[str], listed: np.ndarray) -> bool:
+    """True for the canonical Speech Commands test set: a literal `_unknown_` class folder and no
+    validation/testing lists. The full dataset names unknown words by their own folders
+    (`backward/`, `marvin/`, ...) and ships the lists; the test set's builder instead gathers
+    them in `_unknown_/<word>_<speaker>_nohash_<n>.wav` next to `_silence_/`."""
+    if len(listed) and listed[0] >= 0:
+        return False
+    return any(n.split("/")[-2:-1] == [UNKNOWN] for n in names)
 
 
 def class_of(folder: str) -> int:
@@ -143,16 +161,19 @@ def assign_splits(names: list[str], listed: np.ndarray, split_by: str, seed: int
     """Split code (index into SPLIT_CODES) per clip.
 
     The lists win when present. Otherwise `split_by="hash"` is the README's `which_set`
-    (seed-independent, the dataset's own split); `split_by="speaker"` shuffles the distinct
+    (seed-independent, the dataset's own split), except on the canonical test set, which is
+    `test` as a whole (`is_canonical_test_set`); `split_by="speaker"` shuffles the distinct
     speakers with `seed` and holds out 10 % for val and 10 % for test: use it on a folder whose
-    speakers all hash to one split, e.g. the canonical test set, which is all `test` by hash.
+    speakers all hash to one split, e.g. the canonical test set.
     """
+    if split_by not in ("hash", "speaker"):
+        raise DataError(f"split_by={split_by!r}: expected 'hash' or 'speaker'")
     if len(listed) and listed[0] >= 0:
         return listed
     if split_by == "hash":
+        if is_canonical_test_set(names, listed):
+            return np.full(len(names), SPLIT_CODES.index("test"), dtype=np.int8)
         return np.array([SPLIT_CODES.index(which_set(n)) for n in names], dtype=np.int8)
-    if split_by != "speaker":
-        raise DataError(f"split_by={split_by!r}: expected 'hash' or 'speaker'")
     speakers = [speaker_id(n) for n in names]
     distinct = sorted(set(speakers))
     order = np.random.default_rng(seed).permutation(len(distinct))
@@ -192,6 +213,24 @@ def _decode_all(tree: FileTree, names: list[str], params: MfccParams) -> tuple[n
     return feats, errors
 
 
+def _valid_entry(arrays: dict[str, np.ndarray], params: MfccParams) -> bool:
+    """Whether a cache entry holds what `_index_and_features` writes (else it is recomputed)."""
+    try:
+        names, labels, listed = arrays["names"], arrays["labels"], arrays["listed"]
+        feats, errors = arrays["features"], arrays["errors"]
+        n = len(names)
+        return (names.dtype.kind == "U" and errors.dtype.kind == "U" and len(errors) == n
+                and labels.dtype == np.int64 and labels.shape == (n,)
+                and bool(np.all((labels >= 0) & (labels < len(CLASSES))))
+                and listed.shape == (n,) and bool(np.all((listed >= -1) & (listed < len(SPLIT_CODES))))
+                and feats.dtype == np.float32 and feats.shape == (n, *params.feature_shape)
+                and bool(np.isfinite(feats).all())
+                and all(arrays[k].dtype == np.float32 and arrays[k].ndim == 1
+                        for k in arrays if k.startswith("noise_") and k != "noise_errors"))
+    except (KeyError, AttributeError, TypeError, ValueError):
+        return False
+
+
 def _index_and_features(tree: FileTree, params: MfccParams, cache_dir: Path | None) -> dict[str, np.ndarray]:
     """Clip names, labels, splits, MFCCs and decode errors for every clip, from cache if possible."""
     if tree.is_archive:
@@ -202,10 +241,11 @@ def _index_and_features(tree: FileTree, params: MfccParams, cache_dir: Path | No
         members = tree.members()
         identity = [[m.name, m.size, m.mtime] for m in members
                     if m.name.lower().endswith(AUDIO_SUFFIXES + (".txt",))]
-    key = cache_key({"dataset": NAME, "mfcc": params.as_key(), "files": identity})
-    path = (cache_dir or default_cache_dir(tree.path)) / NAME / f"mfcc-{key}.npz"
+    key = cache_key({"dataset": NAME, "mfcc": params.as_key(), "path": str(tree.path.resolve()),
+                     "files": identity})
+    path = (cache_dir or default_cache_dir()) / NAME / f"mfcc-{key}.npz"
     cached = load_arrays(path)
-    if cached is not None:
+    if cached is not None and _valid_entry(cached, params):
         return cached
 
     layout = _scan(members if members is not None else tree.members())
@@ -223,11 +263,13 @@ def _index_and_features(tree: FileTree, params: MfccParams, cache_dir: Path | No
     }
     if tree.is_archive:  # keep the noise so a cached load never re-reads the archive
         noise = dict(tree.read([m.name for m in layout.noise]))
+        noise_errors = []
         for j, m in enumerate(layout.noise):
             try:
                 arrays[f"noise_{j}"] = decode_clip(noise[m.name], params.sample_rate_hz)
-            except ValueError:
-                pass  # a broken noise file only means fewer noise sources
+            except ValueError as err:  # reported by _noise_recordings, from the cache too
+                noise_errors.append(f"{tree.where(m.name)}: {err}")
+        arrays["noise_errors"] = np.array(noise_errors, dtype=str)
     try:
         save_arrays(path, arrays)
     except OSError:
@@ -239,13 +281,17 @@ def _noise_recordings(tree: FileTree, arrays: dict[str, np.ndarray], noise_dir: 
                       params: MfccParams, bad: BadFiles) -> list[np.ndarray]:
     """The background-noise recordings, float32 mono, from `noise_dir`, the folder or the cache."""
     if noise_dir is None and tree.is_archive:
-        return [arrays[k] for k in sorted(arrays) if k.startswith("noise_")]
+        for problem in arrays.get("noise_errors", np.zeros(0, dtype=str)).tolist():
+            where, _, reason = problem.rpartition(": ")
+            bad.add(where, reason)
+        return [arrays[k] for k in sorted(arrays) if k.startswith("noise_") and k != "noise_errors"]
     if noise_dir is None:
         if not (tree.path / NOISE_FOLDER).is_dir():
             return []
         noise_dir = tree.path / NOISE_FOLDER
     source = open_tree(noise_dir)
     members = [m for m in source.members() if m.name.lower().endswith(AUDIO_SUFFIXES)]
+    _report_irregular(source, bad)
     out = []
     for name, data in source.read([m.name for m in members]):
         try:
@@ -253,6 +299,13 @@ def _noise_recordings(tree: FileTree, arrays: dict[str, np.ndarray], noise_dir: 
         except ValueError as err:
             bad.add(source.where(name), str(err))
     return [r for r in out if len(r) >= params.clip_samples]
+
+
+def _report_irregular(tree: FileTree, bad: BadFiles) -> None:
+    """Audio-named entries that are FIFOs, sockets, devices or broken links: never read."""
+    for name in tree.irregular:
+        if name.lower().endswith(AUDIO_SUFFIXES + (".txt",)):
+            bad.add(tree.where(name), "not a regular file (FIFO, socket, device or broken link); not read")
 
 
 def _silence_clips(noise: list[np.ndarray], counts: dict[str, int], seed: int,
@@ -304,17 +357,24 @@ def load(data_dir: str | Path, split: str, *, seed: int = 0, bad: BadFiles,
     params = feature_params or MfccParams()
     tree = open_tree(data_dir)
     arrays = _index_and_features(tree, params, Path(cache_dir).expanduser() if cache_dir else None)
+    _report_irregular(tree, bad)
     names, labels, errors = arrays["names"], arrays["labels"], arrays["errors"]
-    splits = assign_splits([str(n) for n in names], arrays["listed"], split_by, seed)
+    name_list = [str(n) for n in names]
+    splits = assign_splits(name_list, arrays["listed"], split_by, seed)
+    if split in ("train", "val") and split_by == "hash" and is_canonical_test_set(name_list, arrays["listed"]):
+        raise MissingSplitError(f"{tree.path}: the canonical Speech Commands test set (a _unknown_ folder, no "
+                                f"validation/testing lists) is all 'test' and has no {split} split; {SPLIT_HINT}")
     wanted = SPLIT_CODES if split == "all" else (split,)
     in_split = np.isin(splits, [SPLIT_CODES.index(s) for s in wanted])
     for i in np.flatnonzero(in_split & (errors != "")):
         bad.add(tree.where(str(names[i])), str(errors[i]))
     keep = np.flatnonzero(in_split & (errors == ""))
+    silence_idx = CLASSES.index(SILENCE)
+    if split == "train" and not np.any(labels[keep] != silence_idx):
+        _refuse_wordless_train(tree.path, labels[keep], split_by, int(np.sum(in_split)))
 
     x = arrays["features"][keep]
     y = labels[keep]
-    silence_idx = CLASSES.index(SILENCE)
     noise: list[np.ndarray] = []
     need_noise = augment or not np.any(labels == silence_idx)
     if need_noise:
@@ -337,6 +397,18 @@ def load(data_dir: str | Path, split: str, *, seed: int = 0, bad: BadFiles,
     y = np.concatenate([y, np.full(len(silence), silence_idx, dtype=np.int64)])
     return Dataset(torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(1), torch.from_numpy(y),
                    classes=CLASSES, name=NAME, split=split)
+
+
+def _refuse_wordless_train(path: Path, kept: np.ndarray, split_by: str, in_split: int) -> None:
+    """A train split with no word or unknown clip would train a silence detector: refuse it."""
+    held = f"only {len(kept)} {SILENCE} clips" if len(kept) else "no clips"
+    if in_split > len(kept):
+        held += f" ({in_split - len(kept)} unreadable)"
+    if split_by == "hash":
+        raise DataError(f"{path}: the train split holds {held} and no word clip: its speakers all hash to "
+                        f"val/test (e.g. a copy of the test set); {SPLIT_HINT}")
+    raise DataError(f"{path}: the train split holds {held} and no word clip (split_by={split_by!r}); "
+                    "expected class folders of word clips (<dir>/<word>/<speaker>_nohash_<n>.wav)")
 
 
 def _raw_clips(tree: FileTree, names: list[str], params: MfccParams) -> np.ndarray:
