@@ -20,6 +20,11 @@ from tinycim.errors import ConfigError
 ACCELERATOR_VERSION = 1
 EXECUTIONS = ("layer-serial", "tiled")
 ADC_KINDS = ("ramp", "sar")
+DIFFERENTIAL_LAYOUTS = ("cell", "columns", "arrays")
+SLICINGS = ("digital", "analog")
+INPUT_ENCODINGS = ("pulse-width", "bit-serial")
+AREA_MODES = ("array", "used")
+PER_LAYER_PERIPHERIES = ("gain", "custom")
 _MAX_DIM = 1 << 16
 
 
@@ -34,6 +39,11 @@ def _number(owner: str, name: str, value: Any, *, zero: bool = True) -> None:
 def _integer(owner: str, name: str, value: Any, lo: int = 1, hi: int = _MAX_DIM) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
         raise ConfigError(f"{owner}.{name} = {value!r} is invalid: allowed range {lo}..{hi} (an integer)")
+
+
+def _choice(owner: str, name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{owner}.{name} = {value!r} is invalid: allowed values {', '.join(allowed)}")
 
 
 def _check_fields(obj: Any, owner: str, positive: tuple[str, ...] = ()) -> None:
@@ -55,6 +65,8 @@ class ArraySpec:
     gate_unused_columns: if False every column of the array is biased during each MVM (minimal-area
         design: no per-column power gating), so small layers pay for the whole array.
     core_leakage_w:    leakage of one core (array + periphery) while the accelerator runs (W).
+    area_mode: "array": area counts whole rows x cols arrays (a fixed chip); "used": each layer block
+        is its own crossbar sized to it (full-custom per-layer arrays), so area counts used cells only.
     """
 
     rows: int = 1024
@@ -65,10 +77,12 @@ class ArraySpec:
     col_bias_power_w: float = 1e-6
     gate_unused_columns: bool = False
     core_leakage_w: float = 0.0
+    area_mode: str = "array"
 
     def __post_init__(self) -> None:
         for name in ("rows", "cols", "cores"):
             _integer("array", name, getattr(self, name))
+        _choice("array", "area_mode", self.area_mode, AREA_MODES)
         if not isinstance(self.gate_unused_columns, bool):
             raise ConfigError(f"array.gate_unused_columns = {self.gate_unused_columns!r} is invalid: allowed true/false")
         _check_fields(self, "array", positive=("device_area_um2", "read_voltage_v"))
@@ -79,7 +93,8 @@ class DACSpec:
     """Pulse-width (time-domain) input drivers, one per row: a b-bit code n is a read pulse of
     n * step_time_s, so input time and cell energy grow as 2^b.
 
-    drive_energy_j: wordline charge and discharge for one non-zero input pulse (J).
+    drive_energy_j: wordline charge and discharge for one non-zero input pulse (J); bit-serial
+        inputs pulse once per 1 bit of the code.
     area_um2:       one row driver (um^2).
     """
 
@@ -98,8 +113,14 @@ class ADCSpec:
     kind "ramp": a shared ramp and counter sweep 2^b steps; each column latches the count when its
         comparator flips. Time 2^b * step_time_s; energy per conversion fixed_energy_j +
         step_energy_j * 2^b, plus ramp_energy_j * 2^b once per MVM (ramp generator, counter bus).
-    kind "sar": b successive-approximation cycles; time b * step_time_s * cols_per_adc (columns
-        share an ADC through a mux); energy per conversion fixed_energy_j + step_energy_j * b.
+    kind "sar": one sample + b successive-approximation cycles; time (b + 1) * step_time_s per
+        column, times cols_per_adc (columns share an ADC through a mux); energy per conversion
+        fixed_energy_j + step_energy_j * b.
+    Power drawn while one column is converted (NeuroSim's SAR model, `SarADC.cpp` GetColumnPower):
+        P = static_power_w + static_power_per_bit_w * b + column_current_w_per_s * G_col, for the
+        conversion time t_conv ((b + 1) steps SAR, 2^b steps ramp), where G_col (S) is the column's
+        conductance read by the inputs during that conversion: fewer ON cells, less ADC energy.
+        column_current_w_per_s = 0 (default) turns the current term off.
     subtract_energy_j / subtract_area_um2: the G+ - G- subtractor of a differential column.
     gain_energy_j / gain_area_um2: a programmable gain/reference stage per column, needed only
         when every layer has its own converter range ("per-layer" periphery; seed B removes it).
@@ -116,6 +137,13 @@ class ADCSpec:
     subtract_area_um2: float = 0.0
     gain_energy_j: float = 0.0
     gain_area_um2: float = 0.0
+    static_power_w: float = 0.0
+    static_power_per_bit_w: float = 0.0
+    column_current_w_per_s: float = 0.0
+
+    def conversion_cycle_s(self, bits: int) -> float:
+        """How long one column's conversion draws power (s): SAR (b + 1) steps, ramp 2^b steps."""
+        return ((bits + 1) if self.kind == "sar" else (1 << bits)) * self.step_time_s
 
     def __post_init__(self) -> None:
         if self.kind not in ADC_KINDS:
@@ -134,6 +162,8 @@ class DigitalSpec:
     sram_energy_per_bit_j: activation SRAM read or write, per bit (J).
     leakage_power_w:   digital logic + SRAM leakage while the accelerator runs (W).
     sram_kib / sram_area_mm2_per_kib / logic_area_mm2: activation buffer size and the block areas.
+    per_core: False: one digital block per chip; True: every core used has its own (SRAM and logic
+        counted once per core, as on HERMES where each core has its local digital units).
     """
 
     multiply_energy_j: float = 28e-15
@@ -144,9 +174,49 @@ class DigitalSpec:
     sram_kib: float = 64.0
     sram_area_mm2_per_kib: float = 0.0015
     logic_area_mm2: float = 0.05
+    per_core: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.per_core, bool):
+            raise ConfigError(f"digital.per_core = {self.per_core!r} is invalid: allowed true/false")
         _check_fields(self, "digital")
+
+
+@dataclass(frozen=True)
+class LayoutSpec:
+    """How a weight's devices are laid out and read (the hardware choices behind one weight).
+
+    differential: how a differential (signed) weight's pair G+ / G- is built:
+        "cell":    two devices in one unit cell on one column, subtracted in analog on the bit line
+                   (a subtractor per column, `adc.subtract_*`); one conversion per column.
+        "columns": G+ and G- on two columns, each read and converted, subtracted digitally:
+                   twice the columns and conversions of a unipolar weight.
+        "arrays":  G+ and G- in two arrays (the layer's blocks duplicated), each converted:
+                   twice the arrays, drivers and conversions.
+        A unipolar layer (its AnalogConfig.mapping.polarity) uses one column and no subtractor in
+        every layout.
+    slicing: how a sliced weight (weight_bits > device_bits: S devices per polarity) is read:
+        "digital": every slice on its own column with its own conversion, slices combined by
+                   digital shift-and-add (one add per extra conversion);
+        "analog":  slice columns weighted in analog (binary-weighted current mirrors) and summed
+                   before ONE conversion per weight column; costs `analog_weight_energy_j` per slice
+                   column per MVM and `analog_weight_area_um2` per column.
+    input_encoding: "pulse-width" (a b-bit code is one pulse of n steps: time and cell energy ~ 2^b)
+        or "bit-serial" (b cycles of one-step pulses, one per bit of the code, each cycle's columns
+        converted and shift-and-added digitally: time ~ b, conversions x b).
+    """
+
+    differential: str = "cell"
+    slicing: str = "digital"
+    input_encoding: str = "pulse-width"
+    analog_weight_energy_j: float = 0.0
+    analog_weight_area_um2: float = 0.0
+
+    def __post_init__(self) -> None:
+        _choice("layout", "differential", self.differential, DIFFERENTIAL_LAYOUTS)
+        _choice("layout", "slicing", self.slicing, SLICINGS)
+        _choice("layout", "input_encoding", self.input_encoding, INPUT_ENCODINGS)
+        _check_fields(self, "layout")
 
 
 @dataclass(frozen=True)
@@ -157,6 +227,16 @@ class Accelerator:
         or "tiled" (each layer's tiles on their own cores, layers pipelined: HERMES).
     mvm_fixed_time_s: precharge, settling and reset of one MVM, on top of input and conversion time.
     analog_preset: the tinycim AnalogConfig preset a digital model is converted with.
+    per_layer_periphery: what "per-layer" periphery (each layer its own converter ranges) costs:
+        "gain":   one shared converter set plus a programmable gain/reference stage per column;
+        "custom": a full-custom DAC/ADC set per layer (Garcia-Redondo 2020's baseline): every layer
+                  block has its own drivers and converters (area summed over blocks), and each
+                  conversion pays its layer's reference (`adc.gain_energy_j`).
+        "uniform" periphery (one range for all layers) always shares one design: one converter set
+        per array ("array" area) or one set sized to the largest block ("used" area, layer-serial).
+    weight_bits, device_bits: the weight precision and device levels a DIGITAL model is converted with
+        (None: the analog preset's); a converted model keeps each layer's own.
+    description: what the preset is (e.g. "reconstruction of ..."), shown by `tinycim accelerators`.
     """
 
     name: str = "custom"
@@ -165,8 +245,13 @@ class Accelerator:
     dac: DACSpec = field(default_factory=DACSpec)
     adc: ADCSpec = field(default_factory=ADCSpec)
     digital: DigitalSpec = field(default_factory=DigitalSpec)
+    layout: LayoutSpec = field(default_factory=LayoutSpec)
     mvm_fixed_time_s: float = 0.0
     analog_preset: str = "pcm"
+    per_layer_periphery: str = "gain"
+    weight_bits: int | None = None
+    device_bits: int | None = None
+    description: str = ""
     version: int = ACCELERATOR_VERSION
 
     def __post_init__(self) -> None:
@@ -176,6 +261,12 @@ class Accelerator:
             raise ConfigError(f"accelerator.execution = {self.execution!r} is invalid: allowed values "
                               f"{', '.join(EXECUTIONS)}")
         _number("accelerator", "mvm_fixed_time_s", self.mvm_fixed_time_s)
+        _choice("accelerator", "per_layer_periphery", self.per_layer_periphery, PER_LAYER_PERIPHERIES)
+        for name in ("weight_bits", "device_bits"):
+            if getattr(self, name) is not None:
+                _integer("accelerator", name, getattr(self, name), 1, 16)
+        if not isinstance(self.description, str):
+            raise ConfigError(f"accelerator.description = {self.description!r} is invalid: a string is required")
         if self.version != ACCELERATOR_VERSION:
             raise ConfigError(f"accelerator.version = {self.version!r} is not supported: allowed {ACCELERATOR_VERSION}")
         for name, kind in _SECTIONS.items():
@@ -183,19 +274,28 @@ class Accelerator:
                 raise ConfigError(f"accelerator.{name} must be a {kind.__name__}, got {type(getattr(self, name)).__name__}")
 
     # ---- derived timing -----------------------------------------------------------------------
+    @property
+    def bit_serial(self) -> bool:
+        return self.layout.input_encoding == "bit-serial"
+
+    def input_cycles(self, bits: int) -> int:
+        """Read cycles per MVM: 1 (pulse-width) or b (bit-serial)."""
+        return bits if self.bit_serial else 1
+
     def input_time_s(self, bits: int) -> float:
-        """Longest input pulse at b bits: (2^b - 1) steps (s)."""
-        return ((1 << bits) - 1) * self.dac.step_time_s
+        """Longest input pulse of one cycle: (2^b - 1) steps pulse-width, 1 step bit-serial (s)."""
+        return (1 if self.bit_serial else (1 << bits) - 1) * self.dac.step_time_s
 
     def conversion_time_s(self, bits: int, cols_used: int) -> float:
-        """Time to convert one MVM's columns at b bits (s)."""
+        """Time to convert one cycle's columns at b bits (s)."""
         if self.adc.kind == "ramp":
             return (1 << bits) * self.adc.step_time_s * self.adc.cols_per_adc
-        return bits * self.adc.step_time_s * min(self.adc.cols_per_adc, max(1, cols_used))
+        return self.adc.conversion_cycle_s(bits) * min(self.adc.cols_per_adc, max(1, cols_used))
 
     def mvm_time_s(self, bits: int, cols_used: int) -> float:
-        """One MVM: fixed + input pulse + conversion (s)."""
-        return self.mvm_fixed_time_s + self.input_time_s(bits) + self.conversion_time_s(bits, cols_used)
+        """One MVM: per cycle fixed + input pulse + conversion, times the input cycles (s)."""
+        cycle = self.mvm_fixed_time_s + self.input_time_s(bits) + self.conversion_time_s(bits, cols_used)
+        return self.input_cycles(bits) * cycle
 
     # ---- serialization ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -219,4 +319,5 @@ class Accelerator:
         return cls.from_dict(parse_json(text, "accelerator"))
 
 
-_SECTIONS: dict[str, type] = {"array": ArraySpec, "dac": DACSpec, "adc": ADCSpec, "digital": DigitalSpec}
+_SECTIONS: dict[str, type] = {"array": ArraySpec, "dac": DACSpec, "adc": ADCSpec, "digital": DigitalSpec,
+                              "layout": LayoutSpec}

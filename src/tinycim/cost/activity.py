@@ -8,9 +8,14 @@ steps); then, per sample,
     code_g  = sum over MVMs and rows of  code_fraction(row) * G_row     [uS]
     drives  = number of non-zero inputs over all MVMs (each is one wordline pulse)
 
+    bit_g_us  = sum over MVMs and rows of  popcount(code(row)) * G_row   [uS]   (bit-serial inputs)
+    bit_drives = number of 1 bits over all inputs of all MVMs              (bit-serial pulses)
+
 where G_row is the sum of the conductances (all slices, both devices of a pair) on that row: one
 convolution of the codes with the per-row conductance sums gives code_g without im2col.
-Without inputs a documented default activity is assumed instead (`DEFAULT_ACTIVITY`).
+Since the sum over a row's columns is taken, code_g is also the sum over every column conversion of
+the column conductance read during it (the ADC current term of `tinycim.cost.events`).
+Without inputs a documented default activity is assumed instead (`DEFAULT_*`).
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tinycim.errors import MappingError
 from tinycim.models.probe import probe
 
 from tinycim.nn.layers import AnalogLayerMixin
@@ -30,6 +36,8 @@ from tinycim.nn.layers import AnalogLayerMixin
 # (typical of ReLU CNNs calibrated at a high percentile), stated so it can be replaced by `inputs=`.
 DEFAULT_NONZERO_FRACTION = 0.5
 DEFAULT_MEAN_CODE_FRACTION = 0.25
+# ASSUMED: the share of an input's b bit-cycles that pulse (mean popcount / b) for such codes.
+DEFAULT_BIT_FRACTION = 0.25
 
 
 @dataclass(frozen=True)
@@ -42,8 +50,11 @@ class LayerActivity:
     code_g_us:  sum over MVMs and rows of input code fraction x row conductance sum (uS).
     drives:     non-zero input pulses over all MVMs.
     devices:    devices holding this layer's weights (slices x polarity x weights).
-    polarity_devices: 2 for a differential pair per weight, 1 for unipolar.
-    devices_per_weight: slices x polarity devices (one unit cell holds them all).
+    polarity_devices: 2 for a differential pair per weight, 1 for unipolar (the layer's own
+        `analog_config.mapping.polarity`).
+    devices_per_weight: slices x polarity devices.
+    slices:     devices per polarity that hold one weight's digits (`mapping.slices`).
+    bit_g_us, bit_drives: the bit-serial counterparts of code_g_us and drives (see module doc).
     """
 
     name: str
@@ -56,6 +67,13 @@ class LayerActivity:
     devices: int
     polarity_devices: int
     devices_per_weight: int
+    slices: int = 1
+    bit_g_us: float = 0.0
+    bit_drives: float = 0.0
+
+    @property
+    def differential(self) -> bool:
+        return self.polarity_devices == 2
 
 
 def _row_conductance(layer: AnalogLayerMixin, cond: torch.Tensor) -> torch.Tensor:
@@ -90,17 +108,31 @@ def _conv(layer: nn.Module, x: torch.Tensor, w: torch.Tensor, groups: int) -> to
     return fn(x, w, None, layer.stride, layer.padding, layer.dilation, groups)  # type: ignore[arg-type]
 
 
-def measured(layer: AnalogLayerMixin, x: torch.Tensor, g_row: torch.Tensor, bits: int) -> tuple[float, float]:
-    """(code_g_us, drives) per sample for a captured input batch x, given the per-row conductances."""
+def popcount(codes: torch.Tensor, bits: int) -> torch.Tensor:
+    """Number of 1 bits of each integer code in [0, 2^b - 1] (same shape, float)."""
+    n = codes.to(torch.int64)
+    out = torch.zeros_like(n)
+    for k in range(bits):
+        out += (n >> k) & 1
+    return out.to(torch.float32)
+
+
+def measured(layer: AnalogLayerMixin, x: torch.Tensor, g_row: torch.Tensor,
+             bits: int) -> tuple[float, float, float, float]:
+    """(code_g_us, drives, bit_g_us, bit_drives) per sample for a captured input batch x [B, ...],
+    given the per-row conductances (uS)."""
     codes = _codes(layer, x, bits)
     batch = max(1, x.shape[0])
     nonzero = (codes > 0).float()
+    ones = popcount(torch.round(codes * ((1 << bits) - 1)), bits)
     if isinstance(layer, nn.Linear):
-        return float((codes * g_row).sum()) / batch, float(nonzero.sum()) / batch
+        return (float((codes * g_row).sum()) / batch, float(nonzero.sum()) / batch,
+                float((ones * g_row).sum()) / batch, float(ones.sum()) / batch)
     groups = layer.geometry.groups
-    code_g = _conv(layer, codes, g_row, groups).sum()  # type: ignore[arg-type]
-    drives = _conv(layer, nonzero, torch.ones_like(g_row), groups).sum()  # type: ignore[arg-type]
-    return float(code_g) / batch, float(drives) / batch
+    unit = torch.ones_like(g_row)
+    sums = [float(_conv(layer, a, w, groups).sum()) / batch  # type: ignore[arg-type]
+            for a, w in ((codes, g_row), (nonzero, unit), (ones, g_row), (ones, unit))]
+    return sums[0], sums[1], sums[2], sums[3]
 
 
 def collect(model: nn.Module, layers: dict[str, AnalogLayerMixin], example: torch.Tensor, bits: int,
@@ -133,12 +165,20 @@ def _describe(name: str, layer: AnalogLayerMixin, x: torch.Tensor, out: torch.Te
     cond = layer.conductances(0)
     g_row = _row_conductance(layer, cond)
     if measure:
-        code_g, drives = measured(layer, x, g_row, bits)
+        code_g, drives, bit_g, bit_drives = measured(layer, x, g_row, bits)
     else:
         code_g = positions * DEFAULT_MEAN_CODE_FRACTION * float(g_row.sum())
         drives = positions * rows * DEFAULT_NONZERO_FRACTION
+        bit_g = positions * DEFAULT_BIT_FRACTION * bits * float(g_row.sum())
+        bit_drives = positions * rows * DEFAULT_BIT_FRACTION * bits
+    mapping = layer.analog_config.mapping  # this layer's own config (per-layer overrides differ)
+    polarity = 2 if mapping.polarity == "differential" else 1
     shape = cond.shape
+    if shape[0] != mapping.slices or shape[1] != polarity:
+        raise MappingError(f"layer {name!r}: conductances {tuple(shape)} do not match its analog_config "
+                           f"(slices {mapping.slices}, {mapping.polarity})")
     return LayerActivity(name=name, positions=positions, out_channels=c_out, rows=rows,
                          macs=positions * c_out * geo.rows_per_group, code_g_us=code_g, drives=drives,
-                         devices=math.prod(shape), polarity_devices=shape[1],
-                         devices_per_weight=shape[0] * shape[1])
+                         devices=math.prod(shape), polarity_devices=polarity,
+                         devices_per_weight=mapping.slices * polarity, slices=mapping.slices,
+                         bit_g_us=bit_g, bit_drives=bit_drives)

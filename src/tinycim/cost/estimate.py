@@ -15,10 +15,11 @@ from torch import nn
 from tinycim.config import AnalogConfig, MappingConfig, TileConfig, resolve_preset
 from tinycim.cost.accelerator import Accelerator
 from tinycim.cost.activity import collect
+from tinycim.cost.area import area_mm2
 from tinycim.cost.events import layer_cost
-from tinycim.cost.placement import accelerator_geometry, place
+from tinycim.cost.placement import accelerator_geometry, columns_per_output, place
 from tinycim.cost.presets import get_accelerator
-from tinycim.cost.report import CostReport, area_mm2
+from tinycim.cost.report import CostReport
 from tinycim.errors import ConfigError, MappingError
 
 PERIPHERIES = ("uniform", "per-layer")
@@ -27,9 +28,11 @@ MAX_ACT_BITS = 16
 
 def analog_config_for(acc: Accelerator, act_bits: int, polarity: str | None = None) -> AnalogConfig:
     """The AnalogConfig a digital model is converted with for `acc`: its preset, the accelerator's
-    array size as tile, and b-bit DAC/ADC."""
+    array size as tile, its weight/device bits (if it sets them) and b-bit DAC/ADC."""
     base = AnalogConfig.preset(acc.analog_preset)
     mapping = base.mapping if polarity is None else dataclasses.replace(base.mapping, polarity=polarity)
+    if acc.weight_bits is not None:
+        mapping = dataclasses.replace(mapping, weight_bits=acc.weight_bits, device_bits=acc.device_bits)
     return dataclasses.replace(base, tile=TileConfig(acc.array.rows, acc.array.cols), mapping=mapping,
                                dac=dataclasses.replace(base.dac, bits=act_bits),
                                adc=dataclasses.replace(base.adc, bits=act_bits))
@@ -104,8 +107,14 @@ def _estimate_analog(amodel: nn.Module, shapes_from: nn.Module, acc: Accelerator
     layers = dict(analog_layers(amodel))
     param = next(amodel.parameters(), None)
     example = inputs if inputs is not None else torch.zeros((1, *shape), dtype=param.dtype if param is not None else None)
+
+    def cols_per_output(layer) -> int:  # from the layer's own config: per-layer overrides may differ
+        mapping = layer.analog_config.mapping
+        return columns_per_output(acc, mapping.slices, mapping.polarity == "differential")
+
     # Place first (geometry only): a model that does not fit fails before any conductance is read.
-    placement = place([(n, accelerator_geometry(n, layer.geometry, acc)) for n, layer in layers.items()], acc)
+    placement = place([(n, accelerator_geometry(n, layer.geometry, acc, cols_per_output(layer)))
+                       for n, layer in layers.items()], acc)
     placement.require_fit()
     acts = collect(shapes_from, layers, example, bits, measure=inputs is not None)
     if not acts:
@@ -118,14 +127,16 @@ def _estimate_analog(amodel: nn.Module, shapes_from: nn.Module, acc: Accelerator
     leakage_w = acc.digital.leakage_power_w + acc.array.core_leakage_w * cores
     costs = [layer_cost(a, placement.layer_blocks(a.name), acc, bits, per_layer_periphery=per_layer,
                         leakage_w=leakage_w) for a in acts]
-    differential = any(a.polarity_devices == 2 for a in acts)
-    per_cell = max(a.devices_per_weight for a in acts)
+    kinds = {a.differential for a in acts}
+    polarity = "mixed" if len(kinds) == 2 else ("differential" if True in kinds else "unipolar")
     weight_cells = sum(b.weight_cells for b in placement.blocks)
+    ran = {a.name: a for a in acts}
     return CostReport(
-        model=name, accelerator=acc.name, execution=acc.execution, act_bits=bits,
-        polarity="differential" if differential else "unipolar", periphery=periphery,
-        activity="measured" if inputs is not None else "default", layers=costs,
-        area_breakdown_mm2=area_mm2(acc, cores, per_cell, differential, per_layer), cores_used=placement.cores_used,
+        model=name, accelerator=acc.name, execution=acc.execution, act_bits=bits, polarity=polarity,
+        periphery=periphery, activity="measured" if inputs is not None else "default", layers=costs,
+        area_breakdown_mm2=area_mm2(acc, placement.blocks, ran, cores, per_layer), cores_used=placement.cores_used,
         array_cells=cores * acc.array.rows * acc.array.cols, devices=sum(a.devices for a in acts),
         weight_cells=weight_cells,
+        extra={"layout": dataclasses.asdict(acc.layout), "columns": sum(c.columns for c in costs),
+               "conversions": sum(c.conversions for c in costs)},
     )

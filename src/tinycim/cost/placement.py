@@ -66,10 +66,17 @@ class Placement:
                            f"{where}: {what}{more}; use a larger accelerator or a smaller model")
 
 
-def accelerator_geometry(name: str, geometry: LayerGeometry, acc: Accelerator) -> LayerGeometry:
-    """The layer's tiling on the accelerator's array size."""
+def columns_per_output(acc: Accelerator, slices: int, differential: bool) -> int:
+    """Physical columns one output (weight column) occupies on `acc`: one per slice, twice that when
+    a differential pair sits on two columns (`layout.differential == "columns"`)."""
+    return slices * (2 if differential and acc.layout.differential == "columns" else 1)
+
+
+def accelerator_geometry(name: str, geometry: LayerGeometry, acc: Accelerator, cols_per_output: int = 1) -> LayerGeometry:
+    """The layer's tiling on the accelerator's array size, each output taking `cols_per_output`
+    physical columns (slice columns, G+ / G- columns); a tile's weight_cells then counts devices."""
     return layer_geometry(name, groups=geometry.groups, in_per_group=geometry.in_per_group,
-                          out_per_group=geometry.out_per_group, kernel_numel=geometry.kernel_numel,
+                          out_per_group=geometry.out_per_group * cols_per_output, kernel_numel=geometry.kernel_numel,
                           tile_rows=acc.array.rows, tile_cols=acc.array.cols)
 
 

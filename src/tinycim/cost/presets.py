@@ -1,13 +1,17 @@
 """Accelerator presets, every constant named with its source.
 
 Sources (short keys used in the comments):
-  ISAAC     Shafiee et al., ISCA 2016: 1-bit DAC 3.9 uW at 1.2 GHz (~3.9 fJ per drive), 0.166 um^2;
-            SAR ADCs (Kull et al.) 1.67 pJ per 8-bit conversion at 32 nm.
+  ISAAC     Shafiee et al., ISCA 2016, 32 nm: 1024 1-bit DACs draw 4 mW at 1.2e7 drives/s each, i.e.
+            0.33 pJ per drive (Accelergy's ISAAC library: 0.417 pJ), 0.166 um^2 each; SAR ADCs (Kull et
+            al.) 0.79 / 1.20 / 1.67 / 2.38 pJ per 4 / 6 / 8 / 10-bit conversion.
+  NeuroSim  DNN_NeuroSim V1.3, SarADC.cpp GetColumnPower (14 nm LP): per converted column
+            P = (0.3132 log2 L + 2.5681) uW + 0.061085 W/S x G_col, for (log2 L + 1) ns (read at 0.5 V).
   Horowitz  Horowitz, ISSCC 2014, 45 nm: 8-bit add 0.03 pJ, 8-bit multiply 0.2 pJ, 8 KB SRAM 64-bit
             read 10 pJ (0.156 pJ/bit).
-  S&B       Stillmaker & Baas, Integration 2017: 45 nm -> 14 nm energy x ~0.14.
+  S&B       Stillmaker & Baas, Integration 2017: 45 nm -> 14 nm energy x ~0.14, 32 nm -> 14 nm x ~0.21.
   LeGallo   Le Gallo et al., Nature Electronics 2023 (HERMES, 14 nm PCM, 64 cores of 256x256):
-            9.76 TOPS/W and 63.1 TOPS one-phase 8-bit, 1.59 TOPS/mm^2 per core.
+            9.76 TOPS/W and 63.1 TOPS one-phase 8-bit, 1.59 TOPS/mm^2 per core (0.987 TOPS per core,
+            so about 0.62 mm^2 per core, its digital units included).
   Zhou      Zhou et al., IEEE Micro 2022 (AnalogNets / AON-CiM, 14 nm PCM, layer-serial).
   FITTED    fitted by benchmarks/cost_calibration.py to the six AON-CiM TOPS/W figures (Zhou) on the
             zoo's analognet_kws / analognet_vww (or, for HERMES, to 9.76 TOPS/W on a fully used core);
@@ -16,7 +20,7 @@ Sources (short keys used in the comments):
 """
 from __future__ import annotations
 
-from tinycim.cost.accelerator import Accelerator, ADCSpec, ArraySpec, DACSpec, DigitalSpec
+from tinycim.cost.accelerator import Accelerator, ADCSpec, ArraySpec, DACSpec, DigitalSpec, LayoutSpec
 from tinycim.errors import ConfigError
 
 # ---- shared 14 nm digital constants: Horowitz 2014 (45 nm) x 0.14 (Stillmaker & Baas 2017) -------------
@@ -24,8 +28,11 @@ SCALE_45_TO_14NM = 0.14
 MULTIPLY_8B_J = 0.2e-12 * SCALE_45_TO_14NM  # 28 fJ
 ADD_8B_J = 0.03e-12 * SCALE_45_TO_14NM  # 4.2 fJ
 SRAM_READ_BIT_J = 10e-12 / 64 * SCALE_45_TO_14NM  # 21.9 fJ per bit (8 KB SRAM, 64-bit read)
-ISAAC_DAC_DRIVE_J = 3.9e-15  # 1-bit driver, 3.9 uW at ~1 GHz
-ISAAC_DAC_AREA_UM2 = 0.166
+SCALE_32_TO_14NM = 0.21
+ISAAC_DAC_DRIVE_32NM_J = 4e-3 / 1024 / 1.2e7  # 0.33 pJ: ISAAC's 1024 DACs, 4 mW, 1.2e7 drives/s each
+ISAAC_DAC_DRIVE_J = ISAAC_DAC_DRIVE_32NM_J * SCALE_32_TO_14NM  # 68 fJ at 14 nm (ISAAC x S&B)
+ISAAC_DAC_AREA_UM2 = 0.166  # ISAAC (not scaled: a conservative driver area)
+ISAAC_ADC_8B_32NM_J = 1.67e-12  # ISAAC / Kull SAR, 8-bit conversion at 32 nm
 # ASSUMED: 6T SRAM at 14 nm ~0.06 um^2/bit, x2 for periphery -> ~0.001 mm^2 per KiB.
 SRAM_AREA_MM2_PER_KIB = 0.001
 PCM_READ_VOLTAGE_V = 0.2  # ASSUMED: low read bias keeps PCM reads non-disturbing (LeGallo reads at ~0.2 V)
@@ -33,8 +40,8 @@ PCM_READ_VOLTAGE_V = 0.2  # ASSUMED: low read bias keeps PCM reads non-disturbin
 # ---- AON-CiM (Zhou 2022): one 1024 x 512 differential PCM array, layer-serial --------------------------
 # Fitted by benchmarks/cost_calibration.py (scan of the fixed MVM time, NNLS for the two energies).
 AON_MVM_FIXED_TIME_S = 325e-9  # FITTED: precharge, settle and integrator reset per MVM
-AON_COL_BIAS_POWER_W = 1.10e-6  # FITTED: one column's integrator + comparator bias while an MVM runs
-AON_ADC_FIXED_ENERGY_J = 5.00e-12  # FITTED: per column conversion (about 3x ISAAC's 8-bit SAR at 32 nm)
+AON_COL_BIAS_POWER_W = 1.096e-6  # FITTED: one column's integrator + comparator bias while an MVM runs
+AON_ADC_FIXED_ENERGY_J = 4.85e-12  # FITTED: per column conversion (about 3x ISAAC's 8-bit SAR at 32 nm)
 # ASSUMED: a ~200 MHz always-on clock: 5 ns per pulse-width step and per ramp step (8-bit MVM ~2.9 us).
 AON_STEP_TIME_S = 5e-9
 
@@ -73,6 +80,10 @@ def aon_cim() -> Accelerator:
 HERMES_STEP_TIME_S = 0.25e-9
 HERMES_MVM_FIXED_TIME_S = 5e-9
 HERMES_COL_BIAS_POWER_W = 0.378e-3  # FITTED: one column's readout + CCO ADC while converting (9.76 TOPS/W)
+# LeGallo: 0.987 TOPS per core at 1.59 TOPS/mm^2 -> 0.62 mm^2 per core; array + periphery below give 0.39 mm^2,
+# so each core's local digital units (SRAM + logic) take about 0.23 mm^2.
+HERMES_CORE_SRAM_KIB = 64.0  # ASSUMED: per-core activation buffer
+HERMES_CORE_LOGIC_MM2 = 0.165  # FITTED: per-core area to 0.62 mm^2 (LeGallo's 1.59 TOPS/mm^2), SRAM included
 
 
 def hermes() -> Accelerator:
@@ -93,12 +104,95 @@ def hermes() -> Accelerator:
                     subtract_energy_j=10e-15, subtract_area_um2=5.0, gain_energy_j=20e-15, gain_area_um2=10.0),
         digital=DigitalSpec(multiply_energy_j=MULTIPLY_8B_J, add_energy_j=ADD_8B_J, activation_energy_j=ADD_8B_J,
                             sram_energy_per_bit_j=SRAM_READ_BIT_J, leakage_power_w=50e-6,  # ASSUMED
-                            sram_kib=256.0, sram_area_mm2_per_kib=SRAM_AREA_MM2_PER_KIB,
-                            logic_area_mm2=0.1),  # ASSUMED: local digital processing units
+                            sram_kib=HERMES_CORE_SRAM_KIB, sram_area_mm2_per_kib=SRAM_AREA_MM2_PER_KIB,
+                            logic_area_mm2=HERMES_CORE_LOGIC_MM2, per_core=True),  # local digital units per core
     )
 
 
-ACCELERATORS = {"aon-cim": aon_cim, "hermes": hermes}
+# ---- hamq-bitcell: reconstruction of HamQ's (IEEE Sensors J. 2024) bit-cell hardware -----------------------
+# The paper's energy argument is NeuroSim's: binary ON/OFF bit-cells, weights bit-sliced over columns, inputs
+# bit-serial, SAR ADCs whose power has a term linear in the column conductance ("lower bitline currents ...
+# are often a major energy overhead"). The full text was not reachable: the organisation below is NeuroSim's
+# default and every constant is NeuroSim's, ISAAC's (scaled to 14 nm) or ASSUMED.
+NEUROSIM_ADC_STATIC_W = 2.5681e-6  # NeuroSim SarADC GetColumnPower, 14 nm: fixed part per column
+NEUROSIM_ADC_PER_BIT_W = 0.3132e-6  # NeuroSim: x log2(levels)
+NEUROSIM_ADC_CURRENT_W_PER_S = 0.061085  # NeuroSim: x 1/R_col = G_col (S), at its 0.5 V read
+NEUROSIM_READ_V = 0.5  # NeuroSim's default read voltage (the current term's reference)
+NEUROSIM_STEP_S = 1e-9  # NeuroSim: conversion time (log2 L + 1) ns; one bit-serial input pulse ASSUMED 1 ns
+NEUROSIM_SUBARRAY = 128  # NeuroSim's default sub-array, 128 x 128
+NEUROSIM_COLS_PER_ADC = 8  # NeuroSim's default column mux (numColMuxed)
+
+
+def hamq_bitcell() -> Accelerator:
+    """RECONSTRUCTION of HamQ's hardware (NeuroSim-style): binary bit-cells (1-bit devices, an 8-bit weight
+    on 8 slice columns per polarity, sign-magnitude on a G+ and a G- column set), bit-serial inputs, SAR ADCs
+    with NeuroSim's column-current term, digital shift-and-add, idle columns gated; 128 x 128 sub-arrays,
+    each layer tile on its own sub-array."""
+    return Accelerator(
+        name="hamq-bitcell", execution="tiled", analog_preset="pcm", weight_bits=8, device_bits=1,
+        description="reconstruction of HamQ (IEEE Sensors J. 2024): binary bit-cells, sliced weights, "
+                    "bit-serial inputs, NeuroSim SAR ADC with column-current term",
+        mvm_fixed_time_s=1e-9,  # ASSUMED: precharge per read cycle
+        array=ArraySpec(rows=NEUROSIM_SUBARRAY, cols=NEUROSIM_SUBARRAY, cores=4096,  # cores: ASSUMED, ample
+                        device_area_um2=0.03,  # ASSUMED: as AON-CiM
+                        read_voltage_v=NEUROSIM_READ_V,
+                        col_bias_power_w=0.0,  # NeuroSim: the column readout is inside the ADC power
+                        gate_unused_columns=True,  # NeuroSim powers only the columns a layer uses
+                        core_leakage_w=0.0),  # ASSUMED: leakage left out, as NeuroSim's dynamic-energy figures
+        dac=DACSpec(step_time_s=NEUROSIM_STEP_S, drive_energy_j=ISAAC_DAC_DRIVE_J, area_um2=ISAAC_DAC_AREA_UM2),
+        adc=ADCSpec(kind="sar", fixed_energy_j=0.0, step_energy_j=0.0, step_time_s=NEUROSIM_STEP_S,
+                    cols_per_adc=NEUROSIM_COLS_PER_ADC,
+                    static_power_w=NEUROSIM_ADC_STATIC_W, static_power_per_bit_w=NEUROSIM_ADC_PER_BIT_W,
+                    column_current_w_per_s=NEUROSIM_ADC_CURRENT_W_PER_S,
+                    area_um2=100.0,  # ASSUMED: one SAR ADC per 8 columns
+                    gain_energy_j=0.0, gain_area_um2=0.0),  # NeuroSim: no per-layer gain stage (scale is digital)
+        layout=LayoutSpec(differential="columns", slicing="digital", input_encoding="bit-serial"),
+        digital=DigitalSpec(multiply_energy_j=MULTIPLY_8B_J, add_energy_j=ADD_8B_J, activation_energy_j=ADD_8B_J,
+                            sram_energy_per_bit_j=SRAM_READ_BIT_J, leakage_power_w=0.0, sram_kib=64.0,
+                            sram_area_mm2_per_kib=SRAM_AREA_MM2_PER_KIB, logic_area_mm2=0.05),  # ASSUMED as AON-CiM
+    )
+
+
+# ---- unipolar-ijcnn: reconstruction of Garcia-Redondo et al. (IJCNN 2020) ---------------------------------
+# Baseline (paper): "full-custom design of each one of the DNN layers, involving finely tuned blocks such as
+# ADC/DACs or current subtractors" -> each layer its own crossbar sized to it ("used" area) with its own
+# converter set (per_layer_periphery "custom"); a signed weight on a G+ and a G- column, each converted.
+# Proposed: unipolar layers (one column per weight) and uniform ranges, so ONE converter design serves every
+# layer; layers run one after another (layer-serial) on that shared set. Multi-level devices: 2 / 4 bits.
+# 14 nm constants as the other presets; the paper's own technology figures were not reachable.
+IJCNN_STEP_TIME_S = 0.1e-9  # ASSUMED: 10 GHz-equivalent pulse-width step (ISAAC-class 1.2 GS/s converters)
+IJCNN_ADC_PER_BIT_J = ISAAC_ADC_8B_32NM_J / 8 * SCALE_32_TO_14NM  # ISAAC/Kull 8-bit SAR per bit, x S&B: 44 fJ
+IJCNN_ADC_AREA_UM2 = 1200.0 * 0.2  # ISAAC: 8 ADCs in 0.0096 mm^2 at 32 nm (1200 um^2), x ~0.2 area to 14 nm
+
+
+def unipolar_ijcnn() -> Accelerator:
+    """RECONSTRUCTION of Garcia-Redondo et al. (IJCNN 2020): 2-bit multi-level devices, every layer a
+    crossbar sized to it ("used" area); differential weights on two columns. Run with periphery="per-layer"
+    (baseline: a full-custom converter set per layer) or periphery="uniform" (one shared design)."""
+    return Accelerator(
+        name="unipolar-ijcnn", execution="layer-serial", analog_preset="pcm", weight_bits=2, device_bits=2,
+        per_layer_periphery="custom",
+        description="reconstruction of Garcia-Redondo et al. (IJCNN 2020): per-layer full-custom crossbars and "
+                    "converters (baseline) vs one shared uniform design; G+/G- on two columns",
+        mvm_fixed_time_s=5e-9,  # ASSUMED: precharge and settle
+        array=ArraySpec(rows=1024, cols=1024, cores=1,  # the largest layer block the placement accepts (ASSUMED)
+                        device_area_um2=0.03, read_voltage_v=PCM_READ_VOLTAGE_V,  # ASSUMED, as AON-CiM
+                        col_bias_power_w=1e-6,  # ASSUMED: column integrator bias, as AON-CiM's fit (1.1 uW)
+                        gate_unused_columns=True,  # per-layer crossbars: no idle columns of other layers
+                        core_leakage_w=0.0, area_mode="used"),
+        dac=DACSpec(step_time_s=IJCNN_STEP_TIME_S, drive_energy_j=ISAAC_DAC_DRIVE_J, area_um2=ISAAC_DAC_AREA_UM2),
+        adc=ADCSpec(kind="sar", fixed_energy_j=0.0, step_energy_j=IJCNN_ADC_PER_BIT_J, step_time_s=IJCNN_STEP_TIME_S,
+                    cols_per_adc=1, area_um2=IJCNN_ADC_AREA_UM2,
+                    subtract_energy_j=10e-15, subtract_area_um2=5.0,  # ASSUMED (only for in-cell pairs)
+                    gain_energy_j=20e-15, gain_area_um2=10.0),  # ASSUMED: a layer's own reference, per conversion
+        layout=LayoutSpec(differential="columns", slicing="digital", input_encoding="pulse-width"),
+        digital=DigitalSpec(multiply_energy_j=MULTIPLY_8B_J, add_energy_j=ADD_8B_J, activation_energy_j=ADD_8B_J,
+                            sram_energy_per_bit_j=SRAM_READ_BIT_J, leakage_power_w=0.0, sram_kib=16.0,
+                            sram_area_mm2_per_kib=SRAM_AREA_MM2_PER_KIB, logic_area_mm2=0.01),  # ASSUMED: HAR-sized
+    )
+
+
+ACCELERATORS = {"aon-cim": aon_cim, "hermes": hermes, "hamq-bitcell": hamq_bitcell, "unipolar-ijcnn": unipolar_ijcnn}
 
 
 def get_accelerator(name: str) -> Accelerator:

@@ -12,31 +12,20 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tinycim.cost.accelerator import Accelerator
 from tinycim.cost.events import COMPONENTS, LayerCost
 
-_UM2_PER_MM2 = 1e6
+
+_ENERGY_UNITS = ((1.0, "J"), (1e-3, "mJ"), (1e-6, "uJ"), (1e-9, "nJ"), (1e-12, "pJ"), (1e-15, "fJ"))
 
 
-def area_mm2(acc: Accelerator, cores: int, devices_per_cell: int, differential: bool,
-             per_layer_periphery: bool) -> dict[str, float]:
-    """Area of `cores` arrays with their periphery plus the digital block (mm^2).
-
-    array: rows x cols unit cells of `devices_per_cell` devices (2 differential, 1 unipolar, x slices).
-    periphery: a driver per row, an ADC per `cols_per_adc` columns, a subtractor per column when
-        differential, a gain/reference stage per column when the periphery is per-layer.
-    """
-    arr, adc = acc.array, acc.adc
-    cells = arr.rows * arr.cols
-    per_core_periph = (arr.rows * acc.dac.area_um2 + math.ceil(arr.cols / adc.cols_per_adc) * adc.area_um2
-                       + arr.cols * (adc.subtract_area_um2 if differential else 0.0)
-                       + arr.cols * (adc.gain_area_um2 if per_layer_periphery else 0.0))
-    dig = acc.digital
-    return {
-        "array": cores * cells * devices_per_cell * arr.device_area_um2 / _UM2_PER_MM2,
-        "periphery": cores * per_core_periph / _UM2_PER_MM2,
-        "digital": dig.sram_kib * dig.sram_area_mm2_per_kib + dig.logic_area_mm2,
-    }
+def format_energy(joules: float, digits: int = 3) -> str:
+    """An energy in the largest unit that keeps it >= 1: 1.2e-7 -> '120 nJ' (3 significant digits)."""
+    if joules == 0 or not math.isfinite(joules):
+        return f"{joules:g} J"
+    for scale, unit in _ENERGY_UNITS:
+        if abs(joules) >= scale:
+            return f"{joules / scale:.{digits}g} {unit}"
+    return f"{joules / 1e-15:.{digits}g} fJ"
 
 
 @dataclass
@@ -132,11 +121,11 @@ class CostReport:
     def summary(self) -> str:
         lines = [f"{self.model} on {self.accelerator} ({self.execution}, {self.act_bits}-bit, {self.polarity}, "
                  f"{self.periphery} periphery, {self.activity} activity)",
-                 f"{'layer':<24} {'MACs':>11} {'util':>7} {'energy (nJ)':>12} {'latency (us)':>13}"]
+                 f"{'layer':<24} {'MACs':>11} {'util':>7} {'energy':>11} {'latency (us)':>13}"]
         for layer in self.layers:
             lines.append(f"{layer.name:<24} {layer.macs:>11,} {layer.utilization:>7.1%} "
-                         f"{layer.total_energy_j * 1e9:>12.3f} {layer.latency_s * 1e6:>13.2f}")
-        lines.append(f"total: {self.energy_per_inference_j * 1e9:.3f} nJ, {self.latency_s * 1e6:.1f} us, "
+                         f"{format_energy(layer.total_energy_j):>11} {layer.latency_s * 1e6:>13.2f}")
+        lines.append(f"total: {format_energy(self.energy_per_inference_j)}, {self.latency_s * 1e6:.1f} us, "
                      f"{self.tops_per_watt:.2f} TOPS/W, {self.area_mm2:.3f} mm^2, {self.tops_per_mm2:.3f} TOPS/mm^2, "
                      f"utilisation {self.utilization:.1%}")
         return "\n".join(lines)
