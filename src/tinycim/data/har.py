@@ -68,6 +68,7 @@ SENSOR_LIMIT = 100.0
 # UCI HAR README: "Features are normalized and bounded within [-1,1]."
 FEATURE_LIMIT = 1.0
 N_ACTIVITIES_HAPT = 12  # HAPT labels.txt activities 1..12 (7..12: postural transitions)
+LABEL_MAX = 2**31 - 1  # labels.txt ids and sample numbers: whole numbers that fit an int32
 
 
 def _check_split_by(split_by: str) -> None:
@@ -244,7 +245,7 @@ def _hapt_windows(path: str, stamp: tuple, skip: bool) -> tuple[np.ndarray, np.n
         re.escape(prefix) + r"RawData/(acc|gyro)_exp\d+_user\d+\.txt", m.name)}
     contents = dict(tree.read(recordings | {labels_name}))
     try:
-        segments = parse_table(contents[labels_name], 5, integer=True, low=1).astype(np.int64)
+        segments = parse_table(contents[labels_name], 5, integer=True, low=1, high=LABEL_MAX).astype(np.int64)
         _check_segments(segments, contents[labels_name])
     except ValueError as err:
         raise DataError(f"{tree.where(labels_name)}: {err}") from None

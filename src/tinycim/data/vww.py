@@ -127,7 +127,7 @@ def load(data_dir: Path, split: str, *, seed: int = 0, bad: BadFiles,
             found = ", ".join(split_folders)
             raise MissingSplitError(f"{root / split}: no such split folder (found {found})")
     else:
-        if (root / LABELS_CSV).is_file():
+        if (root / LABELS_CSV).exists():  # a FIFO in its place is refused by _csv_rows, never opened
             images, labels = _read_bin_layout(root, bad, resolution, greyscale)
         elif any((root / c).is_dir() for c in CLASSES):
             images, labels = read_class_folders(root, CLASSES, bad, resolution=resolution,
