@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean lint typecheck docs wheel check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,5 +22,28 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# Quality gates (run by .ci/run before the tests). Rule sets and the type-checked modules are in
+# pyproject.toml; `ruff format --check` covers the files kept formatted so far (FORMATTED).
+FORMATTED := src/tinycim/_version.py src/tinycim/tblog.py src/tinycim/cli/catalog_cmd.py scripts \
+             tests/test_packaging.py tests/test_docs.py tests/test_tblog.py tests/test_cli_catalog.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src scripts tests/test_packaging.py tests/test_docs.py tests/test_tblog.py tests/test_cli_catalog.py
+	$(VENV)/bin/ruff format --check $(FORMATTED)
+	$(PY) scripts/check_type_ignores.py src
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+# The documentation site, offline, warnings as errors: build/site/index.html.
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --quiet
+
+# sdist + wheel into dist/, installed into a fresh venv and run from there (scripts/check_wheel.sh).
+wheel: $(STAMP)
+	bash scripts/check_wheel.sh $(PY)
+
+check: lint typecheck docs wheel test
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache build dist
