@@ -345,7 +345,10 @@ def _weights(m: Measurements, p: np.ndarray) -> np.ndarray:
     counts = np.bincount(np.searchsorted(m.levels_us, m.cell_targets()), minlength=len(m.levels_us))
     scale = np.nanmax(np.abs(p), axis=0, keepdims=True)
     scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-    se = (np.nan_to_num(np.abs(p)) + 0.05 * scale) / np.sqrt(2 * np.maximum(counts, 1))[:, None]
+    n = np.maximum(counts, 1)[:, None]
+    se = (np.nan_to_num(np.abs(p)) + 0.01 * scale) / np.sqrt(2 * n)
+    if p.shape[1] == 4:  # PCM: the mean drift exponent's SE is its spread / sqrt(n)
+        se[:, 1] = (np.nan_to_num(p[:, 2]) + 0.05 * np.nan_to_num(np.abs(p[:, 1])) + 1e-4) / np.sqrt(n[:, 0])
     return 1.0 / se ** 2
 
 
@@ -385,31 +388,41 @@ def _clipped_line(lx: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, 
 def _fit_parametric(m: Measurements, family, *, bootstrap: int, iterations: int, seed: int) -> FitResult:
     p_data = family.raw(m)
     w = _weights(m, p_data)
-    theta = family.fit_curves(p_data, w)
     replicas = max(1, math.ceil(200_000 / max(m.rows, 1)))  # keeps simulation noise below the data's
-    for it in range(iterations):
-        sim = simulate_like(family.device(theta), m, seed=seed * 1000 + 1, replicas=replicas)
-        p_corr = family.curves(theta) + (p_data - family.raw(sim))
-        theta = family.fit_curves(p_corr, w)
-    shift = np.nan_to_num(p_corr - p_data) if iterations else np.zeros_like(p_data)
+
+    def corrected(p_raw: np.ndarray, theta: dict, n_iter: int, sim_seed: int) -> tuple[dict, np.ndarray]:
+        """Move per-level parameters by (measured - simulated statistics) and refit, n_iter times;
+        returns the curves and the last per-level estimates [L, K]."""
+        p_corr = p_raw
+        for _ in range(n_iter):
+            sim = simulate_like(family.device(theta), m, seed=sim_seed, replicas=replicas)
+            p_corr = family.curves(theta) + (p_raw - family.raw(sim))
+            theta = family.fit_curves(p_corr, w)
+        return theta, p_corr
+
+    theta, p_final = corrected(p_data, family.fit_curves(p_data, w), iterations, seed * 1000 + 1)
+    shift = np.nan_to_num(p_final - p_data)
     device = family.device(theta)
     point = family.params(theta)
+    # Parametric bootstrap of the whole procedure (the correction amplifies the raw statistics'
+    # noise where they are weakly sensitive, so it must be inside the bootstrap): each replicate
+    # starts from the shifted raw estimate and takes a few correction steps.
     boot_params, boot_levels = [], []
     for b in range(bootstrap):
         data_b = simulate_like(device, m, seed=seed * 1000 + 100 + b)
-        p_b = family.raw(data_b) + shift
+        p_b = family.raw(data_b)
         try:
-            th_b = family.fit_curves(p_b, w)
+            th_b, pc_b = corrected(p_b, family.fit_curves(p_b + shift, w), max(2, iterations // 2),
+                                   seed * 1000 + 500 + b)
         except DataError:
             continue
         boot_params.append([v for _, v, _ in family.params(th_b)])
-        boot_levels.append(p_b)
+        boot_levels.append(pc_b)
     params = []
     sd = np.std(np.asarray(boot_params), axis=0) if len(boot_params) >= 2 else np.full(len(point), np.nan)
     for (name, value, unit), s in zip(point, sd):
         params.append(Estimate(name, float(value), float(value - _Z95 * s), float(value + _Z95 * s), unit))
     level_sd = _nan_std(np.asarray(boot_levels)) if len(boot_levels) >= 2 else np.full_like(p_data, np.nan)
-    p_final = p_data + shift
     counts = np.bincount(np.searchsorted(m.levels_us, m.cell_targets()), minlength=len(m.levels_us))
     levels = []
     for i, g in enumerate(m.levels_us):

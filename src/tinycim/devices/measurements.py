@@ -211,7 +211,7 @@ def _numbers(source: str, name: str, values) -> np.ndarray:
     lo, what = _RULES[name]
     if lo is not None and (arr < lo).any():
         row_no = int(np.argmax(arr < lo)) + 1
-        raise DataError(f"{source}: row {row_no}, column {name}: {arr[row_no - 1]!r} is negative "
+        raise DataError(f"{source}: row {row_no}, column {name}: {float(arr[row_no - 1])!r} is negative "
                         f"(a {what} must be >= {lo:g})")
     return arr
 
