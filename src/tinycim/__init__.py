@@ -10,7 +10,7 @@
 from tinycim.config import ADCConfig, AnalogConfig, DACConfig, MappingConfig, TileConfig
 from tinycim.devices import IdealDevice, PCMDevice, RRAMDevice
 from tinycim.errors import ConfigError, DataError, MappingError, TinyCimError
-from tinycim.nn import analog_layers, calibrate, convert, drift, load, program, save, unprogram
+from tinycim.nn import analog_layers, calibrate, convert, drift, load, program, save, to_digital, unprogram
 
 from tinycim._version import __version__ as __version__  # the one place the version is written
 
@@ -29,5 +29,5 @@ def __getattr__(name: str):
 __all__ = [
     "ADCConfig", "AnalogConfig", "ConfigError", "DACConfig", "DataError", "IdealDevice", "MappingConfig",
     "MappingError", "PCMDevice", "RRAMDevice", "TileConfig", "TinyCimError", "analog_layers", "calibrate",
-    "convert", "drift", "load", "program", "save", "unprogram",
+    "convert", "drift", "load", "program", "save", "to_digital", "unprogram",
 ]

@@ -7,6 +7,7 @@ Configs round-trip through JSON (`to_json` / `from_json`) and carry a format ver
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,14 @@ from typing import Any
 from tinycim.devices import DEVICE_KINDS, Device, IdealDevice, PCMDevice, RRAMDevice
 from tinycim.errors import ConfigError
 
-CONFIG_VERSION = 1
+CONFIG_VERSION = 2
+# Versions `from_dict` still reads: v1 had no per-layer `layers` field (it reads as {}).
+READABLE_CONFIG_VERSIONS = (1, 2)
+# The value of a `layers` entry that keeps the matching layers digital.
+DIGITAL = "digital"
+# Sections a `layers` entry may override, and the top-level fields.
+_SECTIONS = ("device", "tile", "mapping", "dac", "adc")
+_OVERRIDABLE = _SECTIONS + ("gdc",)
 MAX_CONVERTER_BITS = 16
 
 
@@ -110,7 +118,7 @@ class MappingConfig:
 
     def __post_init__(self) -> None:
         _check_choice("mapping", "polarity", self.polarity, ("differential", "unipolar"))
-        _check_choice("mapping", "unipolar_sign", self.unipolar_sign, ("auto", "positive", "negative"))
+        _check_choice("mapping", "unipolar_sign", self.unipolar_sign, ("auto", "auto-layer", "positive", "negative"))
         _check_choice("mapping", "weight_range", self.weight_range, ("layer", "column", "uniform"))
         _check_range("mapping", "weight_max", self.weight_max)
         _check_bits("mapping", "weight_bits", self.weight_bits)
@@ -170,6 +178,13 @@ class AnalogConfig:
     gdc: global drift compensation: "layer" (one digital scale per layer), "column" (one per
         output column), or None (off).
     fold_bn: fold BatchNorm into the preceding conv/linear weights at conversion.
+    layers: per-layer overrides, by module name or glob (`fnmatch`), applied in order (a later
+        matching entry wins field by field). A value is "digital" (the layer stays a torch layer)
+        or a dict of sections to change, e.g.
+        ``{"features.0": {"mapping": {"polarity": "unipolar", "unipolar_sign": "positive"}},
+        "features.3": {"mapping": {"weight_bits": 4, "device_bits": 2}}, "head.*": "digital"}``.
+        A "device" entry without "kind" changes fields of the base device; with "kind" it replaces it.
+        `for_layer(name)` resolves the config one layer runs on.
     """
 
     device: Device = field(default_factory=PCMDevice)
@@ -179,14 +194,77 @@ class AnalogConfig:
     adc: ADCConfig = field(default_factory=ADCConfig)
     gdc: str | None = "layer"
     fold_bn: bool = True
+    layers: dict[str, Any] = field(default_factory=dict)
     version: int = CONFIG_VERSION
 
     def __post_init__(self) -> None:
         if not isinstance(self.device, tuple(DEVICE_KINDS.values())):
             raise ConfigError(f"device = {self.device!r} is invalid: allowed kinds {', '.join(DEVICE_KINDS)}")
         _check_choice("config", "gdc", self.gdc, ("layer", "column", None))
+        _check_choice("config", "fold_bn", self.fold_bn, (True, False))
+        if self.version not in READABLE_CONFIG_VERSIONS:
+            raise ConfigError(f"config.version = {self.version!r} is not supported: allowed "
+                              f"{', '.join(map(str, READABLE_CONFIG_VERSIONS))} (written by a newer tinycim? upgrade it)")
         if self.version != CONFIG_VERSION:
-            raise ConfigError(f"config.version = {self.version!r} is not supported: allowed {CONFIG_VERSION}")
+            object.__setattr__(self, "version", CONFIG_VERSION)
+        if not isinstance(self.layers, dict):
+            raise ConfigError(f"layers = {self.layers!r} is invalid: a mapping of layer name or glob to overrides")
+        for pattern in self.layers:
+            if not isinstance(pattern, str) or not pattern:
+                raise ConfigError(f"layers key {pattern!r} is invalid: a layer name or glob (non-empty string)")
+            self._apply(self.layers[pattern], pattern)  # validates every entry now, not at conversion
+
+    def _apply(self, override: Any, pattern: str) -> AnalogConfig | None:
+        """This config (without `layers`) with one override applied; None for "digital"."""
+        owner = f"layers[{pattern!r}]"
+        if override == DIGITAL:
+            return None
+        if not isinstance(override, dict):
+            raise ConfigError(f"{owner} = {override!r} is invalid: allowed 'digital' or a dict of "
+                              f"{', '.join(_OVERRIDABLE)} overrides")
+        unknown = set(override) - set(_OVERRIDABLE)
+        if unknown:
+            raise ConfigError(f"{owner} has unknown field(s) {sorted(unknown)}: allowed {list(_OVERRIDABLE)}")
+        changes: dict[str, Any] = {"layers": {}}
+        for key, value in override.items():
+            if key == "gdc":
+                changes[key] = value
+                continue
+            if key == "device" and isinstance(value, dict) and "kind" in value:
+                changes[key] = _device_from_dict(value)
+                continue
+            if not isinstance(value, dict):
+                raise ConfigError(f"{owner}.{key} = {value!r} is invalid: a dict of {key} fields")
+            current = getattr(self, key)
+            allowed = {f.name for f in dataclasses.fields(current)}
+            bad = set(value) - allowed
+            if bad:
+                raise ConfigError(f"{owner}.{key} has unknown field(s) {sorted(bad)}: allowed {sorted(allowed)}")
+            fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+            try:
+                changes[key] = dataclasses.replace(current, **fixed)
+            except ConfigError as err:
+                raise ConfigError(f"{owner}: {err}") from None
+        try:
+            return dataclasses.replace(self, **changes)
+        except ConfigError as err:
+            raise ConfigError(f"{owner}: {err}") from None
+
+    def for_layer(self, name: str) -> AnalogConfig | None:
+        """The config layer `name` runs on (every matching `layers` entry applied in order), or
+        None when an entry keeps it digital. The result has no `layers` of its own."""
+        cfg: AnalogConfig | None = dataclasses.replace(self, layers={}) if self.layers else self
+        for pattern, override in self.layers.items():
+            if name == pattern or fnmatch.fnmatchcase(name, pattern):
+                if override == DIGITAL:
+                    return None
+                assert cfg is not None
+                cfg = cfg._apply(override, pattern)
+        return cfg
+
+    def unmatched(self, names: list[str]) -> list[str]:
+        """The `layers` patterns that match none of `names` (a typo would otherwise do nothing)."""
+        return [p for p in self.layers if not any(n == p or fnmatch.fnmatchcase(n, p) for n in names)]
 
     # ---- presets -------------------------------------------------------------------------
     @classmethod
@@ -198,7 +276,9 @@ class AnalogConfig:
 
     # ---- serialization -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        out["layers"] = json.loads(json.dumps(self.layers))  # plain JSON values (tuples -> lists)
+        return out
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)

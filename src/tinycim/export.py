@@ -19,12 +19,12 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from tinycim.errors import MappingError
 from tinycim.io import atomic_write_text
 from tinycim.nn.convert import analog_layers, model_info
-from tinycim.nn.state import gdc_signal
-from tinycim.tiles.mapping import effective_weights, map_weights, weight_scale
+from tinycim.nn.state import effective_weights, gdc_signal, targets_from_slices
 
-EXPORT_FORMAT = "tinycim-export-v1"
+EXPORT_FORMAT = "tinycim-export-v2"
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -32,20 +32,28 @@ def _finite_or_none(value: float) -> float | None:
 
 
 def export_analog(amodel: nn.Module, out_dir: str | os.PathLike) -> Path:
-    """Write the deployment files of a converted model; returns the JSON path."""
+    """Write the deployment files of a converted model; returns the JSON path.
+
+    Each layer is exported as the simulator runs it: its own config (per-layer overrides), its
+    unipolar signs, its converter ranges. Refuses weights or ranges that are not finite."""
     info = model_info(amodel)
-    cfg = info.config
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
     layers = []
     for order, (name, layer) in enumerate(analog_layers(amodel)):
+        cfg = layer.analog_config
         w = layer.weight.detach().float()
-        scale = weight_scale(w, cfg.mapping, layer.uniform_max)
-        mapped = map_weights(w, scale, layer.geometry, cfg.mapping, cfg.device.g_max_us)
+        if not torch.isfinite(w).all() or (layer.bias is not None and not torch.isfinite(layer.bias).all()):
+            raise MappingError(f"layer {name!r}: weight or bias holds NaN or inf values; refusing to export it")
+        with torch.no_grad():
+            scale = layer.weight_scale().float()
+            slices, significance = layer.normalized_weight(scale=scale)
+        sign = layer.unipolar_sign
+        g_target = targets_from_slices(slices.float(), None if sign is None else sign.float(), cfg.device.g_max_us)
         geo = layer.geometry
-        g = mapped.g_target.reshape(*mapped.g_target.shape[:2], geo.groups, geo.out_per_group, geo.rows_per_group)
-        device_names = ["G+", "G-"] if mapped.sign is None else ["G"]
+        g = g_target.reshape(*g_target.shape[:2], geo.groups, geo.out_per_group, geo.rows_per_group)
+        device_names = ["G+", "G-"] if sign is None else ["G"]
         blocks = []
         for grp in range(geo.groups):
             for ri, (c0, c1) in enumerate(geo.row_chunks):
@@ -57,21 +65,21 @@ def export_analog(amodel: nn.Module, out_dir: str | os.PathLike) -> Path:
                             # [rows, cols]: word lines x bit lines
                             tensors[f"{key}/{s}/{dev}"] = g[s, p, grp, o0:o1, r0:r1].t().contiguous()
                     block = {"key": key, "group": grp, "rows": [r0, r1], "cols": [o0, o1]}
-                    if mapped.sign is not None:
-                        block["sign"] = int(mapped.sign.reshape(geo.groups, geo.out_per_group, -1)[grp, o0, r0])
+                    if sign is not None:
+                        block["sign"] = int(sign.reshape(geo.groups, geo.out_per_group, -1)[grp, o0, r0])
                     blocks.append(block)
-        state = layer._state
-        if state is not None and state.gdc_ref is not None:
-            reference = state.gdc_ref[0].tolist()  # measured after programming instance 0
+        if layer.prog_gdc_ref is not None:
+            reference = layer.prog_gdc_ref[0].tolist()  # measured after programming instance 0
         elif cfg.gdc is not None:  # expected from the targets; a chip measures its own after programming
-            w_t = effective_weights(mapped.g_target.unsqueeze(0), mapped, cfg.device.g_max_us)
-            reference = gdc_signal(w_t, mapped.significance, cfg.gdc)[0].tolist()
+            w_t = effective_weights(g_target.unsqueeze(0), sign, cfg.device.g_max_us)
+            reference = gdc_signal(w_t, significance, cfg.gdc)[0].tolist()
         else:
             reference = None
         entry = {
             "order": order,
             "name": name,
             "type": type(layer).__name__,
+            "analog_config": cfg.to_dict(),
             "weight_shape": list(w.shape),
             "groups": geo.groups,
             "kernel_size": list(getattr(layer, "kernel_size", ())),
@@ -80,9 +88,12 @@ def export_analog(amodel: nn.Module, out_dir: str | os.PathLike) -> Path:
             "matrix_rows_per_group": geo.rows_per_group,
             "matrix_cols_per_group": geo.out_per_group,
             "tile_blocks": blocks,
-            "slice_significance": mapped.significance.tolist(),
-            "dac": {"bits": cfg.dac.bits, "range": cfg.dac.range or _finite_or_none(float(layer.input_range))},
-            "adc": {"bits": cfg.adc.bits, "range": cfg.adc.range or _finite_or_none(float(layer.output_range))},
+            "polarity": cfg.mapping.polarity,
+            "slice_significance": significance.tolist(),
+            "dac": {"bits": cfg.dac.bits, "range": _finite_or_none(float(layer.input_range)),
+                    "shared": layer.periphery.shared},
+            "adc": {"bits": cfg.adc.bits, "range": _finite_or_none(float(layer.output_range)),
+                    "shared": layer.periphery.shared},
             "digital_scale_per_column": scale.tolist(),
             "bias": None if layer.bias is None else layer.bias.detach().tolist(),
             "gdc": {"mode": cfg.gdc, "reference": reference,
@@ -90,7 +101,7 @@ def export_analog(amodel: nn.Module, out_dir: str | os.PathLike) -> Path:
         }
         layers.append(entry)
     save_file(tensors, str(out / "conductances.safetensors"), metadata={"format": EXPORT_FORMAT})
-    doc = {"format": EXPORT_FORMAT, "g_unit": "uS", "analog_config": cfg.to_dict(),
+    doc = {"format": EXPORT_FORMAT, "g_unit": "uS", "analog_config": info.config.to_dict(),
            "digital_layers": [f"{n} ({t})" for n, t in info.report.digital], "layers": layers}
     path = out / "deployment.json"
     atomic_write_text(path, json.dumps(doc, indent=1))

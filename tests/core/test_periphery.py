@@ -1,11 +1,13 @@
 """DAC/ADC quantizers: idempotent, bounded, saturating, with straight-through gradients."""
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinycim.tiles.periphery import levels_per_side, quantize_symmetric
+from tinycim.tiles.quant import fake_quant
 
 values = st.lists(st.floats(-1e3, 1e3, allow_nan=False, width=32), min_size=1, max_size=64)
 
@@ -35,20 +37,25 @@ def test_quantizer_is_monotone(xs, bits) -> None:
     assert (q[1:] >= q[:-1]).all()
 
 
-def test_grad_path_matches_inference_path_and_passes_gradients_inside_the_range() -> None:
+def test_fake_quant_matches_the_inference_quantizer_and_passes_gradients_inside_the_range() -> None:
+    """One quantizer: the differentiable form (training) gives the inference values exactly."""
     x = torch.linspace(-2, 2, 101, requires_grad=True)
-    q = quantize_symmetric(x, 1.0, 4)
-    with torch.no_grad():
-        q_inf = quantize_symmetric(x.detach().clone(), 1.0, 4)
-    torch.testing.assert_close(q.detach(), q_inf)
+    q = fake_quant(x, torch.tensor(1.0), 4)
+    torch.testing.assert_close(q.detach(), quantize_symmetric(x.detach().clone(), 1.0, 4))
     q.sum().backward()
     inside = x.detach().abs() < 1.0
     outside = x.detach().abs() > 1.0
     assert (x.grad[inside] == 1).all() and (x.grad[outside] == 0).all()
 
 
-def test_learned_full_scale_receives_gradient_from_clipped_values() -> None:
-    fs = torch.tensor(1.0, requires_grad=True)
-    x = torch.tensor([0.5, 3.0, 4.0])
-    quantize_symmetric(x, fs, 8).sum().backward()
-    assert fs.grad is not None and fs.grad.item() != 0
+def test_full_scale_gradient_is_lsq() -> None:
+    """dy/dfs = (q(x) - x * [|x| < fs]) / fs (Esser et al. 2020): the rounding error inside the
+    range, +-1 at saturation; checked against the formula, element by element."""
+    x = torch.tensor([0.5, -0.23, 3.0, -4.0, 0.999], dtype=torch.float64)
+    for i in range(x.numel()):
+        fs = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+        fake_quant(x[i:i + 1], fs, 8).sum().backward()
+        q = quantize_symmetric(x[i:i + 1], 1.0, 8)
+        inside = float(x[i].abs() < 1.0)
+        expected = float(q) - float(x[i]) * inside
+        assert float(fs.grad) == pytest.approx(expected, abs=1e-12)

@@ -24,7 +24,10 @@ def test_train_hwa_then_drift_writes_documented_files(tmp_path, capsys):
           "--seed", "0", "--hwa", "--out", str(run), "--no-progress"])
     assert {p.name for p in run.iterdir()} >= {"model.safetensors", "config.json", "metrics.json", "pretrain"}
     config = json.loads((run / "config.json").read_text())
-    assert config["hwa"]["dac_bits"] == 8 and config["model"]["name"] == "digits_cnn"
+    assert config["analog"]["dac"]["bits"] == 8 and config["hwa"]["noise"] == "device"
+    assert config["model"]["name"] == "digits_cnn"
+    assert config["train"]["lr"] == pytest.approx(json.loads((run / "pretrain" / "config.json").read_text())
+                                                  ["train"]["lr"] / 4)  # fine-tuning at a quarter of the FP rate
     assert json.loads((run / "metrics.json").read_text())[0]["epoch"] == 1
     out = tmp_path / "drift.json"
     _run(["drift", str(run), "--dataset", "digits", "--split", "test", "--times", "1s,1d", "--instances", "2",
@@ -51,8 +54,23 @@ def _config_error(tmp_path, capsys, text: str) -> str:
 
 
 def test_bad_config_file_is_one_clear_error(tmp_path, capsys):
-    assert "hwa.dac_bits = 40 is invalid: allowed range 2..16" in _config_error(tmp_path, capsys,
-                                                                               "hwa:\n  dac_bits: 40\n")
+    assert "dac.bits = 40 is invalid: allowed range 1..16" in _config_error(tmp_path, capsys,
+                                                                           "hwa:\n  dac_bits: 40\n")
+    assert "hwa.noise = 'pink' is invalid" in _config_error(tmp_path, capsys, "hwa:\n  noise: pink\n")
+    assert "distill = 'no' is invalid" in _config_error(tmp_path, capsys, "hwa: pcm\ndistill: 'no'\n")
+
+
+def test_config_file_values_win_over_cli_defaults(tmp_path):
+    """`train.epochs: 2` in --config trains 2 epochs unless --epochs is given on the command line."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("train:\n  epochs: 2\n  seed: 3\n")
+    main(["train", "--model", "digits_cnn", "--dataset", "digits", "--config", str(cfg), "--out", str(tmp_path / "a"),
+          "--no-progress"])
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert config["train"]["epochs"] == 2 and config["train"]["seed"] == 3
+    main(["train", "--model", "digits_cnn", "--dataset", "digits", "--config", str(cfg), "--epochs", "1",
+          "--out", str(tmp_path / "b"), "--no-progress"])
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["train"]["epochs"] == 1
 
 
 def test_parse_times():

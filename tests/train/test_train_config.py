@@ -1,4 +1,4 @@
-"""HWAConfig / TrainConfig: defaults, presets, JSON round trip, and clear errors for bad values."""
+"""HWAConfig / TrainConfig: defaults, presets, JSON round trip, version 1, and clear errors for bad values."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,12 +8,16 @@ import pytest
 from tinycim.config import AnalogConfig
 from tinycim.errors import ConfigError
 from tinycim.train import HWAConfig, TrainConfig
+from tinycim.train.config import LEGACY_HARDWARE_FIELDS, legacy_hardware, split_legacy
 
 
-def test_default_is_plain_and_preset_is_hardware_aware():
-    assert not HWAConfig().enabled
+def test_hwa_config_restates_no_hardware():
+    """The training config says how to train; the hardware is the AnalogConfig's alone."""
+    fields = {f.name for f in dataclasses.fields(HWAConfig)}
+    assert not fields & set(LEGACY_HARDWARE_FIELDS)
+    assert not fields & {f.name for f in dataclasses.fields(AnalogConfig)} - {"version"}
     pcm = HWAConfig.preset("pcm")
-    assert pcm.enabled and pcm.dac_bits == 8 and pcm.adc_bits == 8 and pcm.fold_bn and pcm.noise == "device"
+    assert pcm.noise == "device" and pcm.clip == "std"
     assert HWAConfig.preset("pcm-gaussian").noise == "gaussian"
 
 
@@ -24,9 +28,9 @@ def test_json_round_trip(cls, value):
 
 @pytest.mark.parametrize("field,value,needle", [
     ("noise", "pink", "hwa.noise"), ("noise_eta", -0.1, "hwa.noise_eta"), ("noise_eta", float("nan"), "hwa.noise_eta"),
-    ("dac_bits", 1, "hwa.dac_bits"), ("adc_bits", 17, "hwa.adc_bits"), ("clip", "max", "hwa.clip"),
-    ("unipolar", "both", "hwa.unipolar"), ("remap_every", 0, "hwa.remap_every"), ("tile_rows", 0, "hwa.tile_rows"),
+    ("clip", "max", "hwa.clip"), ("unipolar_init", "flip", "hwa.unipolar_init"),
     ("range_percentile", 0.0, "hwa.range_percentile"), ("noise_t_max_s", 0.5, "hwa.noise_t_max_s"),
+    ("hamq_lambda", -1.0, "hwa.hamq_lambda"),
 ])
 def test_hwa_invalid_values_name_field_and_range(field, value, needle):
     with pytest.raises(ConfigError, match="allowed") as err:
@@ -34,13 +38,7 @@ def test_hwa_invalid_values_name_field_and_range(field, value, needle):
     assert needle in str(err.value)
 
 
-def test_hwa_cross_field_checks():
-    with pytest.raises(ConfigError, match="hamq_lambda"):
-        HWAConfig(hamq_lambda=0.1)
-    with pytest.raises(ConfigError, match="device_bits"):
-        HWAConfig(device_bits=2)
-    with pytest.raises(ConfigError, match="weight_range"):
-        HWAConfig(uniform=True, weight_range="column")
+def test_hwa_unknown_names():
     with pytest.raises(ConfigError, match="unknown HWA preset"):
         HWAConfig.preset("nope")
     with pytest.raises(ConfigError, match="unknown field"):
@@ -54,12 +52,17 @@ def test_train_invalid_values(field, value):
         TrainConfig(**{field: value})
 
 
-def test_analog_config_follows_recipe():
-    hwa = dataclasses.replace(HWAConfig.preset("pcm"), dac_bits=6, adc_bits=4, unipolar="positive", weight_bits=2,
-                              tile_rows=256)
-    cfg = hwa.analog_config("pcm")
+def test_version_1_hwa_fields_become_the_analog_config():
+    v1 = {"noise": "device", "clip": "std", "dac_bits": 6, "adc_bits": 4, "unipolar": "positive", "weight_bits": 2,
+          "tile_rows": 256, "fold_bn": False, "version": 1}
+    train, hardware = split_legacy(v1)
+    assert HWAConfig.from_dict(train) == HWAConfig(noise="device", clip="std")
+    assert HWAConfig.from_dict(v1) == HWAConfig(noise="device", clip="std")  # v1 dicts read as such
+    cfg = legacy_hardware(AnalogConfig.preset("pcm"), hardware)
     assert (cfg.dac.bits, cfg.adc.bits, cfg.tile.rows) == (6, 4, 256)
     assert cfg.mapping.polarity == "unipolar" and cfg.mapping.unipolar_sign == "positive"
     assert cfg.mapping.weight_bits == 2 and not cfg.fold_bn
-    plain = HWAConfig().analog_config("pcm")  # a plain run keeps the preset's converters
-    assert plain.dac.bits == AnalogConfig.preset("pcm").dac.bits
+    assert legacy_hardware(AnalogConfig.preset("pcm"), {"unipolar": "auto", "unipolar_granularity": "layer"}
+                           ).mapping.unipolar_sign == "auto-layer"
+    with pytest.raises(ConfigError, match="hwa.remap_every = 3 is no longer supported"):
+        split_legacy({"remap_every": 3})

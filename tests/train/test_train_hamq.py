@@ -87,21 +87,27 @@ def test_gradient_points_at_a_lower_popcount_code_in_reach_or_is_zero(bits, radi
         assert ahead
 
 
+def _six_bit():
+    from tinycim.config import AnalogConfig
+
+    ideal = AnalogConfig.preset("ideal")
+    return dataclasses.replace(ideal, mapping=dataclasses.replace(ideal.mapping, weight_bits=6))
+
+
 def test_lambda_zero_gives_none(tiny_model):
-    model = prepare(tiny_model, HWAConfig(weight_bits=6, fold_bn=True, hamq_lambda=0.0))
+    model = prepare(tiny_model, HWAConfig(hamq_lambda=0.0), _six_bit())
     assert hamq_penalty(model) is None
-    model = prepare(tiny_model, HWAConfig(weight_bits=6, fold_bn=True, hamq_lambda=0.5))
+    model = prepare(tiny_model, HWAConfig(hamq_lambda=0.5), _six_bit())
     value = hamq_penalty(model)
     assert value is not None
     assert float(value.detach()) == pytest.approx(0.5 * 6 * on_cell_fraction(model), rel=1e-5)
 
 
 def test_training_with_hamq_clearly_lowers_on_cells(tiny_model, data):
-    base = HWAConfig(weight_bits=6, fold_bn=True)
     cfg = TrainConfig(epochs=4, lr=1e-2, batch_size=32, seed=0)
     on = {}
     for lam in (0.0, 0.5):
-        model = prepare(tiny_model, dataclasses.replace(base, hamq_lambda=lam))
+        model = prepare(tiny_model, HWAConfig(hamq_lambda=lam), _six_bit())
         fit(model, data[0], None, cfg, progress=False)
         on[lam] = on_cell_fraction(model)
     assert on[0.5] < 0.85 * on[0.0], on  # measured: 0.346 vs 0.475 (-27 %)

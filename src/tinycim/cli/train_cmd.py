@@ -1,9 +1,11 @@
 """`tinycim train` and `tinycim drift`: thin wrappers over `tinycim.train`.
 
 train: plain training (no option), the default hardware-aware recipe (`--hwa`: FP pre-training,
-then BN folding and HWA fine-tuning with the `pcm` recipe), or full control (`--config` YAML/JSON
-with sections "hwa" (preset name or fields), "train", "pretrain", "analog" (preset or fields),
-"data" (loader options such as split_by), "distill" (bool)).
+then hardware-aware fine-tuning on the analog config with the `pcm` recipe at a quarter of the FP
+learning rate), or full control (`--config` YAML/JSON with sections "hwa" (preset name or
+fields), "train", "pretrain", "analog" (preset name, fields, or {"preset": name, ...fields}),
+"data" (loader options such as split_by), "distill" (bool)). Values in the file win over the
+CLI's defaults; an option given on the command line wins over the file.
 drift: program a run's model K times and report accuracy over time (see docs/training.md).
 """
 from __future__ import annotations
@@ -50,6 +52,25 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def analog_from_spec(spec: Any, owner: str):
+    """An AnalogConfig from a preset name, a full dict, or {"preset": name, <sections to override>}."""
+    from tinycim.config import AnalogConfig
+
+    if isinstance(spec, str):
+        return AnalogConfig.preset(spec)
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{owner} = {spec!r} is invalid: a preset name or a mapping of fields")
+    if "preset" in spec:
+        rest = {k: v for k, v in spec.items() if k != "preset"}
+        base = AnalogConfig.preset(spec["preset"])
+        layers = rest.pop("layers", None)
+        cfg = base.for_layer("") if not rest else base._apply(rest, owner)  # sections override the preset
+        import dataclasses
+
+        return dataclasses.replace(cfg, layers=layers or {}) if cfg is not None else base
+    return AnalogConfig.from_dict(spec)
+
+
 def _load_split(dataset: str, data_dir: Optional[Path], split: str, seed: int, opts: dict[str, Any]):
     from tinycim.data import load
 
@@ -60,8 +81,8 @@ def train_cmd(
     model: str = typer.Option(..., "--model", help="Model name (see tinycim.models.list_models())."),
     dataset: str = typer.Option(..., "--dataset", help="Dataset name (tinycim.data.list_datasets())."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Dataset folder (not needed for digits)."),
-    epochs: int = typer.Option(10, "--epochs", help="Epochs (of HWA fine-tuning with --hwa)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of data splits, init, shuffling and noise."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (of HWA fine-tuning with --hwa) [default: 10]."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of data splits, init, shuffling and noise [default: 0]."),
     hwa: bool = typer.Option(False, "--hwa", help="Default hardware-aware recipe for the pcm preset."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON file: hwa, train, pretrain, analog, data, distill, model."),
     out: Path = typer.Option(..., "--out", help="Run directory to write."),
@@ -80,16 +101,26 @@ def train_cmd(
     from tinycim.data import split_record
     from tinycim.models import create_model
     from tinycim.train import HWAConfig, TrainConfig, evaluate, fit, load_run, prepare, save_run, to_digital
+    from tinycim.train.config import HWA_LR_FRACTION, legacy_hardware, split_legacy
 
     console = Console(stderr=True)
     spec = read_config_file(config) if config is not None else {}
     hwa_spec = spec.get("hwa", "pcm" if hwa else None)
-    hwa_cfg = (HWAConfig.preset(hwa_spec) if isinstance(hwa_spec, str) else
-               HWAConfig.from_dict(hwa_spec) if hwa_spec is not None else HWAConfig())
-    analog_spec = spec.get("analog", "pcm")
-    analog = AnalogConfig.preset(analog_spec) if isinstance(analog_spec, str) else AnalogConfig.from_dict(analog_spec)
+    analog = analog_from_spec(spec.get("analog", "pcm"), f"--config {config}: analog")
+    hwa_cfg = None
+    if isinstance(hwa_spec, str):
+        hwa_cfg = HWAConfig.preset(hwa_spec)
+    elif isinstance(hwa_spec, dict):  # v1 field names (dac_bits, unipolar, ...) describe the hardware
+        train_fields, hardware = split_legacy(hwa_spec)
+        hwa_cfg = HWAConfig.from_dict(train_fields)
+        analog = legacy_hardware(analog, hardware)
+    elif hwa_spec is not None:
+        raise ConfigError(f"--config {config}: hwa = {hwa_spec!r} is invalid: a preset name or a mapping of fields")
+    file_train = dict(spec.get("train", {}) or {})
+    seed = seed if seed is not None else int(file_train.get("seed", 0))
+    epochs = epochs if epochs is not None else int(file_train.get("epochs", 10))
     overrides = {k: v for k, v in (("lr", lr), ("batch_size", batch_size)) if v is not None}
-    train_cfg = TrainConfig.from_dict({**spec.get("train", {}), "epochs": epochs, "seed": seed, **overrides})
+    train_cfg = TrainConfig.from_dict({**file_train, "epochs": epochs, "seed": seed, **overrides})
     data_opts = dict(spec.get("data", {}))
     if split_by is not None:
         data_opts["split_by"] = split_by
@@ -101,25 +132,30 @@ def train_cmd(
                           f"input_norm: true) to values; num_classes comes from the dataset")
     model_kwargs = {"num_classes": len(train_ds.classes), **model_opts}
     torch.manual_seed(seed)  # weight init of the zoo model
-    net = prepare(create_model(model, **model_kwargs), HWAConfig())
+    net = create_model(model, **model_kwargs)
     extra: dict[str, Any] = split_record(dataset, data_opts, seed)
     teacher = None
-    if hwa_cfg.enabled:
+    if hwa_cfg is not None:
         pre_cfg = TrainConfig.from_dict({**train_cfg.to_dict(), **spec.get("pretrain", {}),
                                          "epochs": pretrain_epochs if pretrain_epochs is not None else epochs})
+        if lr is None and "lr" not in file_train:  # fine-tuning at the FP rate can collapse (docs/training.md)
+            train_cfg = TrainConfig.from_dict({**train_cfg.to_dict(), "lr": pre_cfg.lr * HWA_LR_FRACTION})
         pre_dir = out / "pretrain"
         if resume and (pre_dir / "model.safetensors").is_file():
             net = load_run(pre_dir)[0]
         else:
             console.print(f"FP pre-training: {pre_cfg.epochs} epochs")
             res = fit(net, train_ds, val_ds, pre_cfg, out_dir=pre_dir, resume=resume, progress=progress)
-            save_run(pre_dir, model, net, HWAConfig(), analog, pre_cfg, res.history, model_kwargs, extra)
+            save_run(pre_dir, model, net, None, analog, pre_cfg, res.history, model_kwargs, extra)
         fp = to_digital(net)
         extra["fp_val_acc"] = evaluate(fp, val_ds)
-        teacher = fp if spec.get("distill", True) else None
-        net = prepare(fp, hwa_cfg, seed=seed)
-        analog = hwa_cfg.analog_config(analog)
-        console.print(f"hardware-aware fine-tuning: {train_cfg.epochs} epochs (FP val acc {extra['fp_val_acc']:.2f} %)")
+        distill = spec.get("distill", True)
+        if not isinstance(distill, bool):
+            raise ConfigError(f"--config {config}: distill = {distill!r} is invalid: allowed true or false")
+        teacher = fp if distill else None
+        net = prepare(fp, hwa_cfg, analog, seed=seed)
+        console.print(f"hardware-aware fine-tuning: {train_cfg.epochs} epochs at lr {train_cfg.lr:g} "
+                      f"(FP val acc {extra['fp_val_acc']:.2f} %)")
     result = fit(net, train_ds, val_ds, train_cfg, out_dir=out, resume=resume, teacher=teacher, progress=progress)
     save_run(out, model, net, hwa_cfg, analog, train_cfg, result.history, model_kwargs, extra)
     console.print(f"done: final val acc {result.final_val_acc} %, best {result.best_val_acc} % "
@@ -165,7 +201,7 @@ def drift_cmd(
     data_seed = meta["extra"].get("data_seed", meta["train"].get("seed", 0))
     ds = _load_split(dataset, data_dir, split, data_seed, opts)
     calib = None
-    if not (hwa.dac_bits or hwa.adc_bits):  # ranges not learned: calibrate them on training data
+    if hwa is None:  # a plainly trained run: calibrate the converter ranges on its training data
         calib = _load_split(dataset, data_dir, "train", data_seed, opts).tensors[0][:512]
     amodel = to_analog(model, analog, calibrate_with=calib)
     res = evaluate_drift(amodel, ds, times=[t for _, t in grid], instances=instances, seed=seed, batch_size=batch_size)

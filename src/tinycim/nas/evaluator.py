@@ -159,31 +159,36 @@ class TrainEvaluator:
         from tinycim.train import HWAConfig, TrainConfig, evaluate_drift, fit, prepare, to_analog, to_digital
 
         s = self.settings
-        # A space with polarity genes (unipolar) keeps BatchNorm digital in every candidate: its signed
-        # per-channel scale is the digital column sign a one-signed crossbar needs (seed B).
-        keep_bn = {"fold_bn": False} if polarities is not None else {}
+        analog = AnalogConfig.preset(s.analog_preset)
+        if polarities is not None:
+            # A space with polarity genes (unipolar) keeps BatchNorm digital in every candidate: its signed
+            # per-channel scale is the digital column sign a one-signed crossbar needs (seed B). Each
+            # unipolar layer is a per-layer override of the one hardware description.
+            analog = dataclasses.replace(analog, fold_bn=False, layers={
+                name: {"mapping": {"polarity": "unipolar", "unipolar_sign": p}}
+                for name, p in polarities.items() if p != "differential"})
         if s.fp_epochs > 0:
             # FP pre-training, then HWA fine-tuning (the AnalogNets recipe, seed A): trained from scratch
-            # with BN folded and noise on, a short budget leaves small nets far from converged.
-            plain = prepare(model, HWAConfig(**keep_bn), seed=seed)
-            if polarities:  # unipolar layers train one-signed from the start (projecting later kills them)
-                _set_hwa_polarities(plain, polarities, align=True)
+            # with BN folded and noise on, a short budget leaves small nets far from converged. Unipolar
+            # layers train one-signed from the start (projecting later kills them): ideal devices with
+            # the same per-layer polarity.
+            fp_hw = dataclasses.replace(AnalogConfig.preset("ideal"), fold_bn=False, layers=analog.layers)
+            plain = prepare(model, HWAConfig(unipolar_init="magnitude"), fp_hw, seed=seed)
             fit(plain, self.train_ds, None, TrainConfig(epochs=s.fp_epochs, lr=s.lr, batch_size=s.batch_size,
                                                         seed=seed), out_dir=None, progress=False)
             model = to_digital(plain)
-        hwa = dataclasses.replace(HWAConfig.preset(s.hwa_preset), **keep_bn)
-        prepared = prepare(model, hwa, seed=seed)
-        if polarities:
-            _set_hwa_polarities(prepared, polarities, align=s.fp_epochs == 0)
+        hwa = HWAConfig.preset(s.hwa_preset)
+        if s.fp_epochs == 0:
+            hwa = dataclasses.replace(hwa, unipolar_init="magnitude")
+        prepared = prepare(model, hwa, analog, seed=seed)
         tcfg = TrainConfig(epochs=s.epochs, lr=s.lr / 4 if s.fp_epochs > 0 else s.lr, batch_size=s.batch_size,
                            seed=seed)
         fit(prepared, self.train_ds, self.val_ds, tcfg, out_dir=None, progress=False)
-        acfg = hwa.analog_config(AnalogConfig.preset(s.analog_preset))
-        amodel = to_analog(prepared, acfg)  # a layer with a fixed sign gets a one-device mapping
+        amodel = to_analog(prepared)  # the same layers: a unipolar layer is programmed one device per weight
         dr = evaluate_drift(amodel, eval_ds if eval_ds is not None else self.val_ds,
                             times=list(DRIFT_TIMES.values()), instances=s.instances, seed=seed)
         metrics = drift_metrics(dr)
-        return metrics, {"prepared": prepared, "hwa": hwa, "analog": acfg, "train": tcfg}
+        return metrics, {"prepared": prepared, "hwa": hwa, "analog": analog, "train": tcfg}
 
     def save(self, arch: Arch, model: nn.Module, artifacts: dict[str, Any], metrics: dict[str, Any]) -> Path:
         """Save one trained candidate with ``tinycim.train.save_run`` (loadable by ``tinycim drift``)."""
@@ -234,42 +239,3 @@ def _at(dr: Any, t: float) -> tuple[float, float]:
     times = [float(x) for x in dr.times]
     i = min(range(len(times)), key=lambda j: abs(math.log(times[j]) - math.log(t)))
     return float(dr.mean[i]), float(dr.std[i])
-
-
-def _set_hwa_polarities(prepared: nn.Module, polarities: dict[str, str], align: bool = False) -> None:
-    """Per-layer unipolar constraint on a prepared model: HWAConfig.unipolar is model-wide, so a
-    positive / negative layer gets its own fixed sign buffer (what ``prepare`` sets for unipolar
-    recipes), which ``constrain_`` then enforces after every optimizer step.
-
-    ``align`` (a layer about to be trained from its initializer): weights become sign x |w| instead of
-    being projected (which would zero half of them), and every other channel of the BatchNorm after
-    the layer gets a negative scale, so half its columns start inhibitory (``unipolar_init="magnitude"``
-    of ``prepare`` does the same model-wide)."""
-    from tinycim.train.prepare import align_to_sign_, constrain_, hwa_layers, negate_every_other_channel_
-
-    modules = list(prepared.named_modules())
-    order = {name: i for i, (name, _) in enumerate(modules)}
-    for name, layer in hwa_layers(prepared):
-        polarity = polarities.get(name, "differential")
-        if polarity == "differential":
-            continue
-        sign = 1.0 if polarity == "positive" else -1.0
-        layer.unipolar_sign = torch.full_like(layer.weight.detach(), sign)
-        if align:
-            align_to_sign_(layer)
-            bn = _next_batchnorm(modules[order[name] + 1:], layer.weight.shape[0])
-            if bn is not None:
-                negate_every_other_channel_(bn)
-    constrain_(prepared, remap=True)
-
-
-def _next_batchnorm(modules: list[tuple[str, nn.Module]], channels: int) -> nn.Module | None:
-    """The first affine BatchNorm over ``channels`` among ``modules`` (those after a layer, in
-    registration order), if one comes before the next weight layer."""
-    for _, m in modules:
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            return m if m.affine and m.num_features == channels else None
-        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):  # HWA layers subclass these
-            return None
-    return None
-

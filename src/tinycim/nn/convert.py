@@ -1,8 +1,9 @@
-"""`convert(model, config)`: an analog copy of any torch model.
+"""`convert(model, config)`: an analog copy of any torch model, and `to_digital` back.
 
-Linear, Conv1d and Conv2d become analog layers; BatchNorm that directly follows one of them
-is folded into its weights (found by tracing with torch.fx); everything else stays digital and
-is listed in the conversion report, so nothing is hidden.
+Linear, Conv1d and Conv2d become analog layers (each with its own config: the model's, with its
+`layers` overrides); BatchNorm that directly follows one of them is folded into its weights
+(found by tracing with torch.fx); everything else stays digital and is listed in the conversion
+report, and weight matrices left digital are warned about, so nothing is hidden.
 """
 from __future__ import annotations
 
@@ -15,81 +16,50 @@ from torch import nn
 
 from tinycim.config import AnalogConfig, resolve_preset
 from tinycim.errors import ConfigError
-from tinycim.nn.layers import ANALOG_FOR, AnalogLayerMixin, InstanceContext, from_digital
+from tinycim.nn.layers import ANALOG_FOR, AnalogLayerMixin, InstanceContext, Periphery, from_digital, to_plain
 
 
 @dataclass
 class ConversionReport:
-    """What `convert` did: analog layers, folded BatchNorms, and leaf modules left digital."""
+    """What `convert` did: analog layers, folded BatchNorms, layers kept digital by the config's
+    `layers` overrides, and leaf modules left digital (with the weights they hold)."""
 
     analog: list[str] = field(default_factory=list)
     folded_bn: list[tuple[str, str]] = field(default_factory=list)
     digital: list[tuple[str, str]] = field(default_factory=list)  # (name, type)
+    kept_digital: list[str] = field(default_factory=list)  # by a "digital" override
+    analog_params: int = 0
+    digital_weight_params: dict[str, int] = field(default_factory=dict)  # matrices left digital, by module
+
+    @property
+    def analog_share(self) -> float:
+        """Share of the weight-matrix parameters that run on analog tiles."""
+        total = self.analog_params + sum(self.digital_weight_params.values())
+        return self.analog_params / total if total else 1.0
 
     def summary(self) -> str:
         lines = [f"{len(self.analog)} analog layers, {len(self.folded_bn)} BatchNorms folded"]
+        if self.kept_digital:
+            lines.append(f"kept digital by config: {', '.join(self.kept_digital)}")
         if self.digital:
             kinds = sorted({t for _, t in self.digital})
             lines.append(f"left digital: {len(self.digital)} modules ({', '.join(kinds)})")
+        if self.digital_weight_params:
+            lines.append(f"analog share of weight parameters {100 * self.analog_share:.1f} %")
         return "; ".join(lines)
 
 
 @dataclass
 class AnalogModelInfo:
-    """Attached to a converted model as `model.tinycim`."""
+    """Attached to a converted model as `model.tinycim`: the config it was converted with (its
+    `layers` overrides say what each layer runs on) and the programmed chips' seed, count and time."""
 
     config: AnalogConfig
     report: ConversionReport
     context: InstanceContext
-    uniform_max: float | None = None
     seed: int | None = None
     instances: int = 1
     t_inf: float | None = None
-
-
-class _InstanceLoop:
-    """Mixed into a converted model's root class: at inference, K programmed instances run one at
-    a time through the whole network and their outputs are concatenated ([K*B, ...], instance-major).
-    Each instance's activations then stay the size of one batch (cache-resident) instead of K
-    batches, so K chips cost K single-chip inferences. With gradients on, every layer handles the K
-    instances itself (vectorized), as it does when a layer is called directly."""
-
-    def forward(self, *args, **kwargs):
-        info = getattr(self, "tinycim", None)
-        if info is None or info.instances == 1 or torch.is_grad_enabled() or info.context.active is not None:
-            return super().forward(*args, **kwargs)
-        outs = []
-        try:
-            for k in range(info.instances):
-                info.context.active = k
-                outs.append(super().forward(*args, **kwargs))
-        finally:
-            info.context.active = None
-        return _concat_instances(outs)
-
-
-def _concat_instances(outs: list):
-    first = outs[0]
-    if isinstance(first, torch.Tensor):
-        return torch.cat(outs)
-    if isinstance(first, (tuple, list)):
-        return type(first)(_concat_instances(list(parts)) for parts in zip(*outs))
-    if isinstance(first, dict):
-        return {key: _concat_instances([o[key] for o in outs]) for key in first}
-    raise ConfigError(f"cannot stack per-instance outputs of type {type(first).__name__}")
-
-
-_LOOP_CLASSES: dict[type, type] = {}
-
-
-def _with_instance_loop(model: nn.Module) -> None:
-    cls = type(model)
-    if issubclass(cls, _InstanceLoop):
-        return
-    if cls not in _LOOP_CLASSES:
-        _LOOP_CLASSES[cls] = type(cls.__name__, (_InstanceLoop, cls), {"__module__": cls.__module__,
-                                                                        "__qualname__": cls.__qualname__})
-    model.__class__ = _LOOP_CLASSES[cls]
 
 
 def analog_layers(model: nn.Module) -> list[tuple[str, AnalogLayerMixin]]:
@@ -104,44 +74,118 @@ def model_info(model: nn.Module) -> AnalogModelInfo:
     return info
 
 
-def convert(model: nn.Module, config: AnalogConfig | str = "pcm") -> nn.Module:
+def _uniform_key(cfg: AnalogConfig) -> tuple:
+    return (cfg.dac.bits, cfg.dac.range, cfg.adc.bits, cfg.adc.range, cfg.mapping.weight_max)
+
+
+def convert(model: nn.Module, config: AnalogConfig | str = "pcm", *, strict: bool = False) -> nn.Module:
     """Return an analog copy of `model` (which is left untouched).
 
-    config: an AnalogConfig or a preset name ("ideal", "pcm", "hermes", "rram", "aon-cim").
+    config: an AnalogConfig or a preset name ("ideal", "pcm", "hermes", "rram", "aon-cim"); its
+    `layers` overrides give each layer its own settings or keep it digital.
+    strict: raise instead of warning when weight matrices stay digital (modules tinycim cannot
+    map, e.g. nn.LSTM) or when a `layers` pattern matches no layer.
     The copy's analog layers are unprogrammed (ideal conductances, configured DAC/ADC) until
-    `tc.program` writes them.
+    `tc.program` writes them; it pickles and deep-copies as an ordinary module.
     """
     config = resolve_preset(config, AnalogConfig, AnalogConfig.preset, "config")
     if not isinstance(model, nn.Module):
         raise ConfigError(f"convert expects a torch.nn.Module, got {type(model).__name__}")
+    if model_info_or_none(model) is not None:
+        raise ConfigError("this model is already converted; convert the digital model (tinycim.to_digital)")
     amodel = copy.deepcopy(model)
     report = ConversionReport()
     if config.fold_bn:
         report.folded_bn = fold_batchnorm(amodel)
     ctx = InstanceContext()
-    if type(amodel) in ANALOG_FOR:
-        amodel = from_digital(amodel, config, "", ctx)  # type: ignore[assignment]
-        report.analog.append("")
+    holder = None
+    if type(amodel) in ANALOG_FOR:  # a bare layer: converted as the root, named ""
+        holder = nn.Module()
+        holder.root = amodel
+        candidates = [("", holder, "root", amodel)]
     else:
-        for parent_name, parent in list(amodel.named_modules()):
-            for child_name, child in list(parent.named_children()):
-                if type(child) in ANALOG_FOR:
-                    full = f"{parent_name}.{child_name}" if parent_name else child_name
-                    setattr(parent, child_name, from_digital(child, config, full, ctx))
-                    report.analog.append(full)
+        candidates = [(f"{p}.{c}" if p else c, parent, c, child) for p, parent in list(amodel.named_modules())
+                      for c, child in list(parent.named_children()) if type(child) in ANALOG_FOR]
+    unmatched = config.unmatched([name for name, *_ in candidates])
+    if unmatched:
+        _complain(strict, f"layers override(s) {unmatched} match no Linear/Conv layer of the model "
+                          f"(layers: {', '.join(n for n, *_ in candidates[:8])}{', ...' if len(candidates) > 8 else ''})")
+    shared: dict[tuple, Periphery] = {}
+    uniform: list[AnalogLayerMixin] = []
+    for full, parent, child_name, child in candidates:
+        cfg = config.for_layer(full)
+        if cfg is None:
+            report.kept_digital.append(full)
+            continue
+        periphery = None
+        if cfg.mapping.weight_range == "uniform":
+            key = _uniform_key(cfg)
+            if key not in shared:
+                shared[key] = Periphery(cfg, shared=True)
+            periphery = shared[key]
+        layer = from_digital(child, cfg, full, ctx, periphery)
+        setattr(parent, child_name, layer)
+        report.analog.append(full)
+        report.analog_params += layer.weight.numel()
+        if periphery is not None:
+            uniform.append(layer)
+    if holder is not None:
+        amodel = holder.root
+    for periphery in shared.values():
+        users = [layer for layer in uniform if layer.periphery is periphery]
+        w_max = users[0].analog_config.mapping.weight_max
+        if w_max is None:
+            w_max = max(float(layer.weight.detach().abs().max()) for layer in users)
+        periphery.w_max.fill_(w_max)
     for name, module in amodel.named_modules():
-        if not isinstance(module, AnalogLayerMixin) and not list(module.children()) and not isinstance(module, nn.Identity):
+        if isinstance(module, AnalogLayerMixin):
+            continue
+        own = [p for p in module.parameters(recurse=False) if p.dim() >= 2]
+        if own:
+            report.digital_weight_params[name] = sum(p.numel() for p in own)
+        if not list(module.children()) and not isinstance(module, nn.Identity):
             report.digital.append((name, type(module).__name__))
-    uniform_max = None
-    if config.mapping.weight_range == "uniform" and config.mapping.weight_max is None:
-        uniform_max = max((float(m.weight.detach().abs().max()) for _, m in analog_layers(amodel)), default=None)
-    for _, layer in analog_layers(amodel):
-        layer.uniform_max = uniform_max
-    _with_instance_loop(amodel)
+    surprising = {n: c for n, c in report.digital_weight_params.items() if n not in report.kept_digital}
+    if surprising:
+        names = ", ".join(f"{n or '<root>'} ({type(amodel.get_submodule(n)).__name__}, {c} params)"
+                          for n, c in surprising.items())
+        _complain(strict, f"weights left digital (tinycim maps only Linear, Conv1d and Conv2d): {names}; "
+                          f"analog share of weight parameters {100 * report.analog_share:.1f} %")
     amodel.register_forward_pre_hook(ctx.before)
     amodel.register_forward_hook(ctx.after)
-    amodel.tinycim = AnalogModelInfo(config=config, report=report, context=ctx, uniform_max=uniform_max)  # type: ignore[assignment]
+    amodel.tinycim = AnalogModelInfo(config=config, report=report, context=ctx)  # type: ignore[assignment]
     return amodel
+
+
+def _complain(strict: bool, message: str) -> None:
+    if strict:
+        raise ConfigError(message)
+    warnings.warn(message, stacklevel=3)
+
+
+def model_info_or_none(model: nn.Module) -> AnalogModelInfo | None:
+    info = getattr(model, "tinycim", None)
+    return info if isinstance(info, AnalogModelInfo) else None
+
+
+def to_digital(model: nn.Module) -> nn.Module:
+    """A plain copy of a converted (or prepared) model: analog layers back to torch layers with
+    the trained (BN-folded) weights; tinycim's hooks and programmed state dropped. The result
+    is an ordinary module of the model's own class (it pickles)."""
+    info = model_info_or_none(model)
+    out = copy.deepcopy(model)
+    for parent_name, parent in list(out.named_modules()):
+        for child_name, child in list(parent.named_children()):
+            if isinstance(child, AnalogLayerMixin):
+                setattr(parent, child_name, to_plain(child))
+    if info is not None:
+        ctx = model_info(out).context
+        for hooks in (out._forward_hooks, out._forward_pre_hooks):
+            for key, hook in list(hooks.items()):
+                if getattr(hook, "__self__", None) is ctx:
+                    del hooks[key]
+        del out.tinycim
+    return out
 
 
 def fold_batchnorm(model: nn.Module) -> list[tuple[str, str]]:

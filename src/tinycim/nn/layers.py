@@ -1,17 +1,32 @@
-"""Analog Linear / Conv1d / Conv2d: the digital layer's weight, run through tiles and converters.
+"""Analog Linear / Conv1d / Conv2d: one layer type for hardware-aware training and for the chip.
 
 Each analog layer *is* its torch layer (subclass), so `weight` and `bias` stay ordinary
-Parameters and any optimizer or hook works. Forward, per programmed instance k:
+Parameters and any optimizer or hook works. The hardware lives in what the layer owns:
 
-    x_n   = DAC(x / r_in)                          inputs clipped to the range and quantized
-    y_t   = ADC(x_n[rows of t] @ W_k[rows of t])   each row tile's partial sum, fixed-gain ADC
-    y     = (sum_t y_t) * r_in * scale * gdc_k + bias   digital scale, drift compensation, bias
+* `analog_config`: the layer's own `AnalogConfig` (the model's, with its `layers` overrides applied);
+* `periphery`: a `Periphery` module with the DAC and the per-tile ADC (`Converter`s, each with its
+  range) and, for a uniform weight range, the shared |w| -> g_max; layers with a uniform range
+  (seed B) all hold the *same* `Periphery`, so one range serves every layer;
+* `unipolar_sign`: +-1 per weight for a unipolar layer (a buffer saved with the state_dict);
+* after `tc.program`: the programmed conductances, drift exponents and drift compensation of K
+  chips, as (non-persistent) buffers that `.to(device)` and `.to(dtype)` move;
+* `hwa`: how to train (`HWAConfig`: noise, clipping) once `tinycim.train.prepare` set it.
 
+Forward, per programmed instance k (one instance, the mapping targets, before programming):
+
+    w_s   = Q_w(W / s)[slice s] (+ training noise)  or  the programmed, drifted weights
+    x_q   = DAC(x; r_in)                            inputs clipped to the range and quantized
+    y_ts  = ADC(x_q[rows of t] @ w_s[rows of t]; o * r_in)   each row tile t and weight slice s
+    y     = (sum_s sig_s sum_t y_ts) * s * gdc_k + bias      digital shift-and-add, scale, bias
+
+One quantizer (`tiles.quant`) with one gradient (straight-through to x, LSQ to the range), one
+weight mapping (`normalized_weight`) serve training, calibration, programming and inference.
 With K instances programmed, a batch [B, ...] gives [K*B, ...] (instance-major).
 """
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -19,14 +34,21 @@ from torch import nn
 
 from tinycim.config import AnalogConfig
 from tinycim.errors import MappingError
-from tinycim.nn.state import ProgrammedState, generator
+from tinycim.nn.state import derive_seed, generator, sample_chip
 from tinycim.tiles.geometry import LayerGeometry, layer_geometry
-from tinycim.tiles.mapping import effective_weights, map_weights, weight_scale
-from tinycim.tiles.periphery import add_output_noise, dynamic_range, levels_per_side, quantize_symmetric
+from tinycim.tiles.mapping import magnitude_slices, unipolar_signs, weight_scale
+from tinycim.tiles.periphery import add_output_noise, dynamic_range
+from tinycim.tiles.quant import (codes_, fake_quant, fake_quant_split, fake_quant_tiles, levels_per_side,
+                                 percentile_abs, quantize_weight_levels)
+
+if TYPE_CHECKING:
+    from tinycim.train.config import HWAConfig
 
 # Micro-batch size target (elements of a layer's output) for the inference path: ~4 MB of
 # float32 fits the L2 caches, so the converter passes run from cache, not DRAM.
 _CACHE_ELEMENTS = 1 << 20
+# Smallest range a converter takes (keeps log and divisions finite).
+_MIN_RANGE = 1e-8
 
 
 class InstanceContext:
@@ -38,7 +60,6 @@ class InstanceContext:
 
     def __init__(self) -> None:
         self.batch: int | None = None
-        self.active: int | None = None  # instance being run by the root's per-instance loop
 
     def before(self, module: nn.Module, args: tuple) -> None:
         first = next((a for a in args if isinstance(a, torch.Tensor)), None)
@@ -48,72 +69,210 @@ class InstanceContext:
         self.batch = None
 
 
+class Converter(nn.Module):
+    """A b-bit signed converter (DAC, or a tile column's ADC) and its full-scale range.
+
+    bits: None = no quantization. fixed: a range set by the config (`dac.range` / `adc.range`);
+    otherwise `log_range` holds the calibrated or learned range (NaN until calibrated; an
+    uncalibrated converter takes each sample's max|x|: ideal gain control). Units: the DAC's range
+    is in input units; the ADC's is normalized (inputs / r_in times weights / s, summed over a
+    tile's rows), so the partial sums of inputs x_q saturate at o * r_in.
+    """
+
+    def __init__(self, bits: int | None, fixed: float | None, shared: bool = False) -> None:
+        super().__init__()
+        self.bits = bits
+        self.fixed = fixed
+        self.shared = shared  # one converter design reused by several layers (uniform periphery)
+        self.log_range = nn.Parameter(torch.tensor(math.nan), requires_grad=False)
+        self.calibrating: float | None = None  # percentile while tc.calibrate runs
+
+    @property
+    def active(self) -> bool:
+        return self.bits is not None
+
+    @property
+    def calibrated(self) -> bool:
+        return self.fixed is not None or bool(torch.isfinite(self.log_range.detach()))
+
+    def full_scale(self) -> torch.Tensor:
+        """The range as a scalar tensor (differentiable when learned)."""
+        if self.fixed is not None:
+            return self.log_range.new_tensor(self.fixed).detach()
+        return self.log_range.exp()
+
+    def range_value(self) -> float:
+        """The range as a float (NaN when not calibrated)."""
+        return float(self.fixed) if self.fixed is not None else float(self.log_range.detach().exp())
+
+    @torch.no_grad()
+    def observe(self, value: float) -> None:
+        """Take a calibration value: the max of what this converter saw in the current pass."""
+        current = float(self.log_range.detach().exp())
+        if math.isfinite(current):
+            value = max(value, current)
+        self.log_range.fill_(math.log(max(value, _MIN_RANGE)))
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, range={self.range_value():.4g}" + (", shared" if self.shared else "")
+
+
+class Periphery(nn.Module):
+    """A layer's converters and (uniform weight range) the |w| mapped to g_max.
+
+    A uniform periphery (seed B: one weight and activation range for all layers) is one instance
+    held by every uniform layer, so its ranges are calibrated and learned once for all of them.
+    """
+
+    def __init__(self, config: AnalogConfig, shared: bool = False) -> None:
+        super().__init__()
+        self.dac = Converter(config.dac.bits, config.dac.range, shared)
+        self.adc = Converter(config.adc.bits, config.adc.range, shared)
+        self.register_buffer("w_max", torch.tensor(math.nan))  # uniform weight range (NaN: per layer)
+
+    @property
+    def shared(self) -> bool:
+        return self.dac.shared
+
+    def converters(self) -> tuple[Converter, Converter]:
+        return self.dac, self.adc
+
+
 class AnalogLayerMixin:
-    """Behaviour shared by the analog layers (mixed into subclasses of the torch layers)."""
+    """Behaviour of the analog layers (mixed into subclasses of the torch layers)."""
 
     analog_config: AnalogConfig
     geometry: LayerGeometry
     layer_name: str
-    _state: ProgrammedState | None
+    periphery: Periphery
+    hwa: HWAConfig | None
     _ctx: InstanceContext
     _channel_dim: int  # 1 for convs, -1 for linear
 
-    def _init_analog(self, config: AnalogConfig, name: str, ctx: InstanceContext, geometry: LayerGeometry) -> None:
+    def _init_analog(self, config: AnalogConfig, name: str, ctx: InstanceContext, geometry: LayerGeometry,
+                     periphery: Periphery) -> None:
         self.analog_config = config
         self.layer_name = name
         self.geometry = geometry
         self._ctx = ctx
-        self._state = None
-        self.uniform_max: float | None = None
-        # Fixed converter ranges (NaN = not calibrated yet); saved with the state_dict.
-        self.register_buffer("input_range", torch.tensor(math.nan))  # type: ignore[attr-defined]
-        self.register_buffer("output_range", torch.tensor(math.nan))  # type: ignore[attr-defined]
-        self._calibrating: float | None = None  # percentile while tc.calibrate runs
-        self._unprogrammed_noise = generator("adc-noise-unprogrammed", name)
+        self.periphery = periphery
+        self.hwa = None
+        self.noise_factor = 1.0  # warm-up schedule of the training noise (set by fit)
+        self.noise_seed = derive_seed("noise", name)
+        self._noise_gen: torch.Generator | None = None
+        sign = None
+        if config.mapping.polarity == "unipolar":
+            sign = unipolar_signs(self.weight, geometry, config.mapping.unipolar_sign)  # type: ignore[attr-defined]
+        self.register_buffer("unipolar_sign", sign)  # type: ignore[attr-defined]
+        for name_ in _PROGRAMMED:
+            self.register_buffer(name_, None, persistent=False)  # type: ignore[attr-defined]
+        self.prog_seed: int | None = None
+        self.prog_index = 0
+        self.prog_t: float | None = None
 
     # ---- public read-only views --------------------------------------------------------------
     @property
     def instances(self) -> int:
-        return 1 if self._state is None else self._state.instances
+        return 1 if self.prog_w is None else self.prog_w.shape[0]
 
     @property
     def programmed(self) -> bool:
-        return self._state is not None
+        return self.prog_w is not None
+
+    @property
+    def input_range(self) -> torch.Tensor:
+        """The DAC range in input units (scalar tensor, NaN when uncalibrated)."""
+        return self.periphery.dac.log_range.detach().exp() if self.periphery.dac.fixed is None else \
+            self.periphery.dac.full_scale()
+
+    @property
+    def output_range(self) -> torch.Tensor:
+        """The ADC range in normalized units (scalar tensor, NaN when uncalibrated)."""
+        return self.periphery.adc.log_range.detach().exp() if self.periphery.adc.fixed is None else \
+            self.periphery.adc.full_scale()
+
+    def weight_scale(self) -> torch.Tensor:
+        """s [C_out]: the |w| mapped to g_max (per layer, per column or uniform), no gradient."""
+        w_max = float(self.periphery.w_max)
+        return weight_scale(self.weight, self.analog_config.mapping,  # type: ignore[attr-defined]
+                            w_max if math.isfinite(w_max) else None)
+
+    def normalized_weight(self, noise: bool = False, scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(w [S, C_out, C_in/groups, *k], significance [S]): the weights each slice of devices
+        holds, normalized to [-1, 1] (W / s, saturated, on the unipolar sign, on the weight levels
+        with straight-through gradients), plus the training noise when `noise`.
+
+        These are exactly the targets `tc.program` writes (`targets_from_slices`)."""
+        mapping = self.analog_config.mapping
+        w = self.weight  # type: ignore[attr-defined]
+        s = self.weight_scale() if scale is None else scale
+        w_n = (w / s.view(-1, *([1] * (w.dim() - 1)))).clamp(-1.0, 1.0)
+        sign = self.unipolar_sign
+        if sign is not None:
+            w_n = (w_n * sign).clamp(min=0.0) * sign
+        if mapping.weight_bits is None:
+            slices, significance = w_n.unsqueeze(0), w_n.new_ones(1)
+        else:
+            q = quantize_weight_levels(w_n, mapping.weight_bits)
+            if mapping.slices == 1:
+                slices, significance = q.unsqueeze(0), q.new_ones(1)
+            else:
+                levels, significance = magnitude_slices(q.detach().abs(), mapping)
+                direction, ste = torch.sign(q.detach()), q - q.detach()
+                slices = torch.stack([direction * level + ste for level in levels])
+        if noise:
+            slices = self._add_training_noise(slices, significance)
+        return slices, significance
+
+    def _generator(self) -> torch.Generator:
+        device = self.weight.device  # type: ignore[attr-defined]
+        if self._noise_gen is None or self._noise_gen.device != device:
+            self._noise_gen = torch.Generator(device=device).manual_seed(self.noise_seed)
+        return self._noise_gen
+
+    def seed_noise(self, seed: int) -> torch.Generator:
+        """Restart the layer's noise stream from (seed, layer name)."""
+        self.noise_seed = derive_seed("noise", seed, self.layer_name)
+        self._noise_gen = None
+        return self._generator()
+
+    def _add_training_noise(self, slices: torch.Tensor, significance: torch.Tensor) -> torch.Tensor:
+        hwa = self.hwa
+        factor = 0.0 if hwa is None else self.noise_factor * hwa.noise_scale
+        if not self.training or hwa is None or hwa.noise == "none" or factor <= 0:  # type: ignore[attr-defined]
+            return slices
+        gen = self._generator()
+        w = slices.detach()
+        if hwa.noise == "gaussian":
+            if hwa.noise_per == "column":
+                sigma = w.abs().flatten(2).amax(dim=2).view(*w.shape[:2], *([1] * (w.dim() - 2)))
+            else:
+                sigma = w.abs().flatten(1).amax(dim=1).view(-1, *([1] * (w.dim() - 1)))
+            eps = torch.randn(w.shape, generator=gen, dtype=w.dtype, device=w.device)
+            return slices + eps * (sigma * hwa.noise_eta * factor)
+        noisy = sample_chip(w, significance, self.unipolar_sign, self.analog_config, gen,
+                            hwa.noise_t_min_s, hwa.noise_t_max_s)
+        return slices + (noisy - w) * factor
 
     def conductances(self, instance: int = 0) -> torch.Tensor:
         """Device conductances in uS, [S, P, C_out, C_in/groups, *k]: the programmed-and-drifted
         state if programmed, else the mapping targets."""
-        cfg = self.analog_config
-        if self._state is None:
-            w = self.weight.detach().float()  # type: ignore[attr-defined]
-            return map_weights(w, weight_scale(w, cfg.mapping, self.uniform_max), self.geometry, cfg.mapping,
-                               cfg.device.g_max_us).g_target
-        st = self._state
-        g = cfg.device.read(st.cells, st.t_inf, generator("read", st.seed, st.index, round(st.t_inf, 6)))
-        return g[instance]
+        from tinycim.nn.state import read_conductances, targets_from_slices
+
+        if self.prog_w is None:
+            with torch.no_grad():
+                slices, _ = self.normalized_weight()
+            return targets_from_slices(slices, self.unipolar_sign, self.analog_config.device.g_max_us)
+        return read_conductances(self)[instance]
 
     # ---- forward -----------------------------------------------------------------------------
-    def _weights_now(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """(w [K, S, C_out, ...] normalized, significance [S], scale [C_out], gdc [K, 1|C_out] or None)."""
-        cfg = self.analog_config
-        st = self._state
-        if st is not None:
-            return st.w_eff, st.mapped.significance, st.scale, st.gdc_scale
-        w = self.weight  # type: ignore[attr-defined]
-        scale = weight_scale(w, cfg.mapping, self.uniform_max)
-        if cfg.mapping.polarity == "differential" and cfg.mapping.weight_bits is None:
-            # Differentiable ideal path: analog weights are just W / scale.
-            w_n = w / scale.view(-1, *([1] * (w.dim() - 1)))
-            return w_n[None, None], torch.ones(1), scale, None
-        mapped = map_weights(w, scale, self.geometry, cfg.mapping, cfg.device.g_max_us)
-        g = mapped.g_target.unsqueeze(0)
-        return effective_weights(g, mapped, cfg.device.g_max_us), mapped.significance, scale, None
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w, significance, scale, gdc = self._weights_now()
-        active = self._ctx.active
-        if active is not None and w.shape[0] > 1:  # the root runs one instance at a time
-            w, gdc = w[active:active + 1], None if gdc is None else gdc[active:active + 1]
+        if self.prog_w is not None:
+            w, significance = self.prog_w, self.prog_sig
+            scale, gdc = self.prog_scale, self.prog_gdc
+        else:
+            slices, significance = self.normalized_weight(noise=True)
+            w, scale, gdc = slices.unsqueeze(0), self.weight_scale(), None
         k_inst = w.shape[0]
         batch = self._ctx.batch
         if k_inst == 1:
@@ -130,47 +289,108 @@ class AnalogLayerMixin:
         cols = [scale if gdc is None else scale * gdc[k] for k in range(k_inst)]
         if self._use_fast_path(x, w):
             return self._forward_fast(parts, w[:, 0], cols)
-        outs = [self._forward_reference(p, w[k], significance, cols[k]) for k, p in enumerate(parts)]
+        outs = [self._forward_sim(p, w[k], significance, cols[k]) for k, p in enumerate(parts)]
         return outs[0] if k_inst == 1 else torch.cat(outs)
 
     def _use_fast_path(self, x: torch.Tensor, w: torch.Tensor) -> bool:
         params = (p for p in (self.weight, self.bias) if p is not None)  # type: ignore[attr-defined]
-        needs_grad = torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or any(p.requires_grad for p in params))
-        exotic = w.shape[1] > 1 or self.analog_config.adc.noise > 0 or self._calibrating is not None
-        return not needs_grad and not exotic and self._fast_path_ok()
+        if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or any(p.requires_grad for p in params)):
+            return False
+        dac, adc = self.periphery.converters()
+        exotic = (w.shape[1] > 1 or self.analog_config.adc.noise > 0 or dac.calibrating is not None
+                  or adc.calibrating is not None or self._observing())
+        return not exotic and self._fast_path_ok()
 
-    def _forward_reference(self, x: torch.Tensor, w: torch.Tensor, significance: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
-        """The readable, differentiable path: one row tile and one slice at a time.
+    def _observing(self) -> bool:
+        """Training a prepared layer whose converters are not calibrated yet: calibrate on this batch."""
+        if self.hwa is None or not self.training:  # type: ignore[attr-defined]
+            return False
+        return any(c.active and not c.calibrated for c in self.periphery.converters())
+
+    def _percentile(self, conv: Converter) -> float | None:
+        if conv.calibrating is not None:
+            return conv.calibrating
+        if self.hwa is not None and self.training and conv.active and not conv.calibrated:  # type: ignore[attr-defined]
+            return self.hwa.range_percentile
+        return None
+
+    def _forward_sim(self, x: torch.Tensor, w: torch.Tensor, significance: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
+        """The differentiable path (training, calibration, gradients through a chip).
 
         x: [B, ...] one instance's input; w: [S, C_out, ...] normalized weights per slice;
         col: [C_out] digital output scale (weight range x drift compensation).
         """
-        cfg = self.analog_config
-        if cfg.dac.bits is None:
-            x_n, r_in = x, None
-        else:
-            r_in = self._input_full_scale(x)
-            x_n = quantize_symmetric(x / r_in, 1.0, cfg.dac.bits)
+        dac, adc = self.periphery.converters()
+        chunks = self._row_slices()
+        r_in: torch.Tensor | None = None
+        xs: list[torch.Tensor] | None = None
+        if dac.active:
+            q = self._percentile(dac)
+            if q is not None:
+                dac.observe(percentile_abs(x, q))
+            r_in = dac.full_scale() if dac.calibrated else dynamic_range(x)
+            if chunks is not None and r_in.numel() == 1:
+                xs = fake_quant_split(x, r_in, dac.bits, self._channel_dim, chunks)  # type: ignore[arg-type]
+            else:
+                x = fake_quant(x, r_in, dac.bits)  # type: ignore[arg-type]
+        if xs is None and chunks is not None:
+            xs = [x.narrow(self._channel_dim, c0, c1 - c0) for c0, c1 in chunks]
+        noise = self.analog_config.adc.noise
         y: torch.Tensor | None = None
         for s in range(w.shape[0]):
-            for chunk in range(len(self.geometry.row_chunks)):
-                part = self._adc(self._mvm(x_n, w[s], chunk))
-                if w.shape[0] > 1:
-                    part = part * significance[s]
-                y = part if y is None else y + part
+            if xs is None:
+                parts = self._tile_sums(x, w[s])
+            else:
+                parts = [self._op(x_t, w[s][:, c0:c1], None) for x_t, (c0, c1) in zip(xs, chunks or ())]
+            if adc.active or noise > 0:
+                unit = r_in if r_in is not None else 1.0
+                q = self._percentile(adc)
+                if q is not None:
+                    seen = torch.cat([p.detach().flatten() for p in parts])
+                    if r_in is None or r_in.numel() == 1:
+                        adc.observe(percentile_abs(seen, q) / (1.0 if r_in is None else float(r_in.detach())))
+                    else:
+                        adc.observe(percentile_abs(torch.cat([(p.detach() / r_in).flatten() for p in parts]), q))
+                if adc.calibrated:
+                    fs: torch.Tensor | None = adc.full_scale() * unit
+                else:
+                    fs = None  # ideal gain control, per sample and row tile
+                if noise > 0:
+                    gen = self._generator()
+                    parts = [add_output_noise(p, fs if fs is not None else dynamic_range(p), noise, gen) for p in parts]
+                if not adc.active:
+                    p_sum = parts[0] if len(parts) == 1 else torch.stack(parts).sum(0)
+                elif fs is not None and fs.numel() == 1:
+                    p_sum = fake_quant(parts[0], fs, adc.bits) if len(parts) == 1 else \
+                        fake_quant_tiles(parts, fs, adc.bits)  # type: ignore[arg-type]
+                else:
+                    quantized = [fake_quant(p, fs if fs is not None else dynamic_range(p), adc.bits)  # type: ignore[arg-type]
+                                 for p in parts]
+                    p_sum = quantized[0] if len(quantized) == 1 else torch.stack(quantized).sum(0)
+            else:
+                p_sum = parts[0] if len(parts) == 1 else torch.stack(parts).sum(0)
+            if w.shape[0] > 1:
+                p_sum = p_sum * significance[s]
+            y = p_sum if y is None else y + p_sum
         assert y is not None
-        y = y * self._per_channel(col)
-        if r_in is not None:
-            y = y * r_in
+        scale = self._per_channel(col)
         bias = self.bias  # type: ignore[attr-defined]
-        return y if bias is None else y + self._per_channel(bias)
+        return y * scale if bias is None else torch.addcmul(self._per_channel(bias), y, scale)
+
+    def _row_slices(self) -> tuple[tuple[int, int], ...] | None:
+        """Ranges of x along `_channel_dim` that the row tiles read, for a dense layer over several
+        row tiles; None for one row tile or a grouped conv (whose tiles read every group's channels)."""
+        chunks = self.geometry.row_chunks
+        if len(chunks) == 1 or self.geometry.groups != 1:
+            return None
+        return chunks
 
     def _fast_path_ok(self) -> bool:
         return len(self.geometry.row_chunks) == 1
 
     @torch.no_grad()
     def _forward_fast(self, parts: list[torch.Tensor], w: torch.Tensor, cols: list[torch.Tensor]) -> torch.Tensor:
-        """Same numbers as the reference path, for inference: integer codes, in-place converters,
+        """Same numbers as `_forward_sim`, for inference: integer codes, in-place converters,
         all row tiles in one call, micro-batches small enough to stay in cache (the converters
         are memory-bound, so cache residency is what makes them nearly free), and every
         instance written straight into one output [K*B, ...].
@@ -194,36 +414,34 @@ class AnalogLayerMixin:
         return out
 
     def _fast_block(self, x: torch.Tensor, w: torch.Tensor, col: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
-        cfg = self.analog_config
+        dac, adc = self.periphery.converters()
         factor: torch.Tensor | float = 1.0
-        if cfg.dac.bits is not None:
-            levels = levels_per_side(cfg.dac.bits)
-            r_in = self._input_full_scale(x)
-            x = x * (levels / r_in)  # integer input codes
-            x.clamp_(-levels, levels).round_()
+        if dac.active:
+            levels = levels_per_side(dac.bits)  # type: ignore[arg-type]
+            r_in: torch.Tensor | float = dac.full_scale() if dac.calibrated else dynamic_range(x)
+            x = codes_(x.clone(), r_in, levels)  # integer input codes
             factor = r_in / levels
             code_unit = levels  # one normalized unit of partial sum, in code units
         else:
             code_unit = 1
         n = len(self.geometry.row_chunks)
         part = self._mvm_all_chunks(x, w)  # [b, n*C_out, ...] or [b, ..., C_out]
-        if cfg.adc.bits is not None:
-            levels = levels_per_side(cfg.adc.bits)
+        if adc.active:
+            levels = levels_per_side(adc.bits)  # type: ignore[arg-type]
             view = part.view(part.shape[0], n, -1) if self._channel_dim == 1 else part
-            r = float(self.output_range) if cfg.adc.range is None else cfg.adc.range  # type: ignore[attr-defined]
-            if math.isfinite(r) and r > 0:
-                full = r * code_unit
-                view.mul_(levels / full).clamp_(-levels, levels).round_()
+            if adc.calibrated:
+                full = adc.full_scale() * code_unit
+                codes_(view, full, levels)
                 factor = factor * (full / levels)
             else:  # ideal gain control: per-sample (and per row tile) full scale
                 full_t = view.abs().amax(dim=-1, keepdim=True).clamp_(min=1e-12)
-                view.mul_(levels / full_t).clamp_(-levels, levels).round_().mul_(full_t / levels)
+                codes_(view, full_t, levels).mul_(full_t / levels)
         if n > 1:  # digital addition of the row tiles' converted partial sums
             tiles = part.view(part.shape[0], n, -1, *part.shape[2:])
             part = tiles[:, 0] + tiles[:, 1]
             for t in range(2, n):
                 part.add_(tiles[:, t])
-        if isinstance(factor, torch.Tensor):
+        if isinstance(factor, torch.Tensor) and factor.numel() > 1:
             factor = factor.view(-1, *([1] * (part.dim() - 1)))
             scale = factor * self._per_channel(col)
         else:
@@ -241,69 +459,46 @@ class AnalogLayerMixin:
         extra = self.weight.dim() - 2  # type: ignore[attr-defined]
         return v.view(1, -1, *([1] * extra))
 
-    def _input_full_scale(self, x: torch.Tensor) -> torch.Tensor | float:
-        cfg = self.analog_config
-        if self._calibrating is not None:
-            self.input_range.fill_(_percentile(x, self._calibrating))  # type: ignore[attr-defined]
-        if cfg.dac.range is not None:
-            return cfg.dac.range
-        r = float(self.input_range)  # type: ignore[attr-defined]
-        return r if math.isfinite(r) and r > 0 else dynamic_range(x)
-
-    def _adc(self, part: torch.Tensor) -> torch.Tensor:
-        cfg = self.analog_config.adc
-        if self._calibrating is not None:
-            current = float(self.output_range)  # type: ignore[attr-defined]
-            value = _percentile(part, self._calibrating)
-            self.output_range.fill_(value if not math.isfinite(current) else max(current, value))  # type: ignore[attr-defined]
-        if cfg.bits is None and cfg.noise == 0:
-            return part
-        if cfg.range is not None:
-            fs: torch.Tensor | float = cfg.range
-        else:
-            r = float(self.output_range)  # type: ignore[attr-defined]
-            fs = r if math.isfinite(r) and r > 0 else dynamic_range(part)
-        if cfg.noise > 0:
-            gen = self._state.noise_gen if self._state is not None else self._unprogrammed_noise
-            part = add_output_noise(part, fs, cfg.noise, gen)
-        if cfg.bits is not None:
-            part = quantize_symmetric(part, fs, cfg.bits)
-        return part
-
-    def _mvm(self, x_n: torch.Tensor, w: torch.Tensor, chunk: int) -> torch.Tensor:
+    def _op(self, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError
 
+    def _tile_sums(self, x: torch.Tensor, w: torch.Tensor) -> list[torch.Tensor]:
+        raise NotImplementedError
 
-def _percentile(x: torch.Tensor, q: float) -> float:
-    """q-th percentile of |x| (on a strided subsample of at most ~4M values, for speed)."""
-    flat = x.detach().abs().flatten().float()
-    step = max(1, flat.numel() // (1 << 22))
-    flat = flat[::step]
-    if q >= 100:
-        return float(flat.max())
-    k = max(1, min(flat.numel(), int(math.ceil(q / 100 * flat.numel()))))
-    return float(flat.kthvalue(k).values)
+    def _mvm_all_chunks(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:  # noqa: D102
+        base = super().extra_repr()  # type: ignore[misc]
+        m = self.analog_config.mapping
+        bits = f", weight_bits={m.weight_bits}" if m.weight_bits else ""
+        return f"{base}, {m.polarity}{bits}, tiles={len(self.geometry.tiles)}"
+
+
+# Programmed state of K chips (set by tc.program, moved by .to()): conductances and drift
+# exponents [K, S, P, C_out, ...], GDC references, then at the current time the weights the MVM
+# sees [K, S, C_out, ...], slice significance [S], digital scale [C_out], GDC scale [K, 1|C_out].
+_PROGRAMMED = ("prog_g", "prog_nu", "prog_gdc_ref", "prog_w", "prog_sig", "prog_scale", "prog_gdc")
 
 
 class _AnalogConvNd(AnalogLayerMixin):
     _channel_dim = 1
-    _conv = staticmethod(F.conv2d)
+    _conv: Any = staticmethod(F.conv2d)
 
-    def _chunk_input(self, x_n: torch.Tensor, chunk: int) -> torch.Tensor:
-        geo = self.geometry
-        c0, c1 = geo.row_chunks[chunk]
-        if geo.groups == 1:
-            return x_n[:, c0:c1]
-        idx = torch.cat([torch.arange(g * geo.in_per_group + c0, g * geo.in_per_group + c1) for g in range(geo.groups)])
-        return x_n.index_select(1, idx.to(x_n.device))
+    def _op(self, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        return self._conv(x, w, bias, self.stride, self.padding, self.dilation, self.groups)  # type: ignore[attr-defined]
 
-    def _mvm(self, x_n: torch.Tensor, w: torch.Tensor, chunk: int) -> torch.Tensor:
-        geo = self.geometry
-        if len(geo.row_chunks) > 1:
-            c0, c1 = geo.row_chunks[chunk]
-            x_n, w = self._chunk_input(x_n, chunk), w[:, c0:c1]
-        return self._conv(x_n, w, None, self.stride, self.padding, self.dilation, self.groups)  # type: ignore[attr-defined]
-
+    def _tile_sums(self, x: torch.Tensor, w: torch.Tensor) -> list[torch.Tensor]:
+        """Per row tile partial sums, one conv per tile on its input channels (of every group)."""
+        chunks = self.geometry.row_chunks
+        if len(chunks) == 1:
+            return [self._op(x, w, None)]
+        ipg = self.geometry.in_per_group
+        parts = []
+        for c0, c1 in chunks:  # grouped conv over several row tiles: the tile's channels of each group
+            idx = torch.cat([torch.arange(g * ipg + c0, g * ipg + c1) for g in range(self.geometry.groups)])
+            parts.append(self._op(x.index_select(1, idx.to(x.device)), w[:, c0:c1], None))
+        return parts
 
     def _fast_path_ok(self) -> bool:
         geo = self.geometry
@@ -314,7 +509,7 @@ class _AnalogConvNd(AnalogLayerMixin):
         of a dense conv are the groups of a grouped conv over the same input channels."""
         n = len(self.geometry.row_chunks)
         if n == 1:
-            return self._conv(x_c, w, None, self.stride, self.padding, self.dilation, self.groups)  # type: ignore[attr-defined]
+            return self._op(x_c, w, None)
         stacked = torch.cat([w[:, c0:c1] for c0, c1 in self.geometry.row_chunks])
         return self._conv(x_c, stacked, None, self.stride, self.padding, self.dilation, n)  # type: ignore[attr-defined]
 
@@ -336,17 +531,19 @@ class AnalogLinear(AnalogLayerMixin, nn.Linear):
 
     _channel_dim = -1
 
-    def _mvm(self, x_n: torch.Tensor, w: torch.Tensor, chunk: int) -> torch.Tensor:
-        if len(self.geometry.row_chunks) > 1:
-            r0, r1 = self.geometry.row_chunks[chunk]
-            x_n, w = x_n[..., r0:r1], w[:, r0:r1]
-        return F.linear(x_n, w)
+    def _op(self, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        return F.linear(x, w, bias)
+
+    def _tile_sums(self, x: torch.Tensor, w: torch.Tensor) -> list[torch.Tensor]:
+        """Per row tile partial sums [B, ..., C_out]."""
+        return [F.linear(x[..., r0:r1], w[:, r0:r1]) for r0, r1 in self.geometry.row_chunks]
 
     def _mvm_all_chunks(self, x_c: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         return F.linear(x_c, w)
 
 
-ANALOG_FOR = {nn.Conv2d: AnalogConv2d, nn.Conv1d: AnalogConv1d, nn.Linear: AnalogLinear}
+ANALOG_FOR: dict[type, type] = {nn.Conv2d: AnalogConv2d, nn.Conv1d: AnalogConv1d, nn.Linear: AnalogLinear}
+DIGITAL_FOR: dict[type, type] = {v: k for k, v in ANALOG_FOR.items()}
 
 
 def clone_as(module: nn.Module, cls: type, name: str) -> nn.Module:
@@ -365,6 +562,8 @@ def clone_as(module: nn.Module, cls: type, name: str) -> nn.Module:
         if module.bias is not None:
             new.bias.copy_(module.bias)
     new.weight.requires_grad_(w.requires_grad)
+    if new.bias is not None:
+        new.bias.requires_grad_(module.bias.requires_grad)
     new.train(module.training)
     return new
 
@@ -381,8 +580,18 @@ def geometry_of(module: nn.Module, name: str, tile_rows: int, tile_cols: int) ->
                           tile_rows=tile_rows, tile_cols=tile_cols)
 
 
-def from_digital(module: nn.Module, config: AnalogConfig, name: str, ctx: InstanceContext) -> AnalogLayerMixin:
-    """An analog copy of a Linear/Conv1d/Conv2d (its weight and bias copied, not shared)."""
+def from_digital(module: nn.Module, config: AnalogConfig, name: str, ctx: InstanceContext,
+                 periphery: Periphery | None = None) -> AnalogLayerMixin:
+    """An analog copy of a Linear/Conv1d/Conv2d (its weight and bias copied, not shared);
+    `periphery`: a shared (uniform) periphery, else the layer gets its own."""
     new = clone_as(module, ANALOG_FOR[type(module)], name)
-    new._init_analog(config, name, ctx, geometry_of(module, name, config.tile.rows, config.tile.cols))
+    per = Periphery(config) if periphery is None else periphery
+    new._init_analog(config, name, ctx, geometry_of(module, name, config.tile.rows, config.tile.cols),
+                     per.to(device=module.weight.device))
     return new
+
+
+def to_plain(layer: nn.Module) -> nn.Module:
+    """The torch layer with the same hyper-parameters and (copied) weight and bias."""
+    base = DIGITAL_FOR[type(layer)]
+    return clone_as(layer, base, getattr(layer, "layer_name", ""))

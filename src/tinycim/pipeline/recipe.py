@@ -139,7 +139,7 @@ def recipe_from_dict(data: dict, *, full: bool = False, source: str = "<dict>") 
     for b in bits + tuple(cost.get("act_bits", (8,))):
         if not isinstance(b, int) or not 1 <= b <= 16:
             raise ConfigError(f"{where}: bits {b!r} invalid: allowed range 1..16")
-    return Recipe(
+    recipe = Recipe(
         name=_need(data, "name", str, where), model=_need(data, "model", str, where),
         dataset=_need(data, "dataset", str, where), fp=fp, hwa=hwa, hwa_baseline=baseline,
         analog_preset=analog.get("preset", "pcm"), analog_overrides=analog.get("overrides") or {},
@@ -150,6 +150,21 @@ def recipe_from_dict(data: dict, *, full: bool = False, source: str = "<dict>") 
         act_bits=tuple(cost.get("act_bits", (8,))), published=published,
         description=str(data.get("description", "")).strip(), source=source,
     )
+    _check_configs(recipe, where)
+    return recipe
+
+
+def _check_configs(recipe: Recipe, where: str) -> None:
+    """Build every config the recipe will use now, before any training, so a bad field fails at once."""
+    from tinycim.pipeline.runner import _hwa_config, analog_base
+
+    try:
+        base = analog_base(recipe)
+        for name, phase in (("hwa", recipe.hwa), ("hwa_baseline", recipe.hwa_baseline)):
+            if phase is not None:
+                _hwa_config(phase, base)
+    except (ConfigError, TypeError) as err:
+        raise ConfigError(f"{where}: {err}") from None
 
 
 def load_recipe(path: str | Path, *, full: bool = False) -> Recipe:

@@ -84,16 +84,24 @@ def analog_base(recipe: Recipe) -> tc.AnalogConfig:
     return cfg
 
 
-def _hwa_config(phase: Phase):
+def _hwa_config(phase: Phase, base: tc.AnalogConfig):
+    """(HWAConfig, AnalogConfig) of a hardware-aware phase: its preset with the phase's overrides;
+    overrides written with hardware field names (dac_bits, tile_rows, unipolar, weight_bits, ...)
+    change the recipe's analog config for this phase."""
     from tinycim.train import HWAConfig
+    from tinycim.train.config import legacy_hardware, split_legacy
 
-    base = HWAConfig.preset(phase.preset or "pcm")
-    return dataclasses.replace(base, **phase.overrides) if phase.overrides else base
+    train, hardware = split_legacy(dict(phase.overrides or {}))
+    hwa = HWAConfig.preset(phase.preset or "pcm")
+    if train:
+        hwa = dataclasses.replace(hwa, **train)
+    return hwa, legacy_hardware(base, hardware)
 
 
 def _train_phase(name: str, phase: Phase, model_fn, hwa, recipe: Recipe, data: dict, out: Path, steps: _Steps,
                  analog_cfg: tc.AnalogConfig, progress: bool, teacher=None):
-    """Train one phase (or load it when done); returns the prepared model with its weights."""
+    """Train one phase (or load it when done); returns the trained model: prepared for `analog_cfg`
+    when `hwa` is given, else plain."""
     from tinycim.train import TrainConfig, fit, load_run, prepare, save_run
 
     run_dir = out / name
@@ -101,7 +109,7 @@ def _train_phase(name: str, phase: Phase, model_fn, hwa, recipe: Recipe, data: d
     if done.is_file() and (run_dir / "model.safetensors").is_file():
         steps.log(f"[resume] training {name}: done earlier")
         return load_run(run_dir)[0], json.loads(done.read_text())
-    prepared = prepare(model_fn(), hwa, seed=recipe.seed)
+    prepared = model_fn() if hwa is None else prepare(model_fn(), hwa, analog_cfg, seed=recipe.seed)
     cfg = TrainConfig(epochs=phase.epochs, lr=phase.lr, batch_size=phase.batch_size, seed=recipe.seed)
     t0 = time.perf_counter()
     result = fit(prepared, data["train"], data["val"], cfg, out_dir=run_dir / "train", resume=True,
@@ -129,7 +137,7 @@ def run_recipe(recipe: Recipe, data_dir: str | None, out_dir: str | Path, *, set
     from tinycim.cost import estimate
     from tinycim.data import load
     from tinycim.models import count_macs, count_params
-    from tinycim.train import HWAConfig, evaluate, evaluate_drift, to_analog, to_digital
+    from tinycim.train import evaluate, evaluate_drift, to_analog, to_digital
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -143,7 +151,7 @@ def run_recipe(recipe: Recipe, data_dir: str | None, out_dir: str | Path, *, set
         return _fresh(recipe, data)
 
     base = analog_base(recipe)
-    fp_prepared, fp_summary = _train_phase("fp", recipe.fp, model_fn, HWAConfig(), recipe, data, out, steps, base,
+    fp_prepared, fp_summary = _train_phase("fp", recipe.fp, model_fn, None, recipe, data, out, steps, base,
                                            progress)
     fp_model = to_digital(fp_prepared).eval()
     fp_acc = steps.get("fp_accuracy", lambda: evaluate(fp_model, data["test"]))
@@ -160,20 +168,20 @@ def run_recipe(recipe: Recipe, data_dir: str | None, out_dir: str | Path, *, set
     }
     drift_args = {"times": list(recipe.times), "instances": recipe.instances, "seed": recipe.seed}
     plain_cfg = dataclasses.replace(base, fold_bn=False)
-    if recipe.hwa is not None and _hwa_config(recipe.hwa).weight_range == "column":
+    if recipe.hwa is not None and _hwa_config(recipe.hwa, base)[1].mapping.weight_range == "column":
         # the plainly trained twin runs on the same per-column weight ranges, so the curves
         # differ only by training
         plain_cfg = dataclasses.replace(plain_cfg, mapping=dataclasses.replace(plain_cfg.mapping, weight_range="column"))
     drift: dict[str, list] = {}
     cost_model = None
     if recipe.hwa is not None:
-        hwa = _hwa_config(recipe.hwa)
-        hwa_cfg = hwa.analog_config(base)
+        hwa, hwa_cfg = _hwa_config(recipe.hwa, base)
         start = model_fn if recipe.hwa.init == "scratch" else (lambda: fp_model)
         hwa_prepared, hwa_summary = _train_phase("hwa", recipe.hwa, start, hwa, recipe, data, out, steps,
                                                  hwa_cfg, progress, teacher=fp_model)
         results["training"]["hwa"] = hwa_summary
         results["hwa_config"] = hwa.to_dict()
+        results["hwa_analog_config"] = hwa_cfg.to_dict()
         drift["hwa_gdc"] = steps.get("drift_hwa_gdc", lambda: _curve(
             evaluate_drift(to_analog(hwa_prepared, hwa_cfg), data["test"], **drift_args)))
         if base.gdc is not None:
@@ -220,10 +228,10 @@ def _hamq_comparison(recipe, hwa, hwa_cfg, hwa_prepared, fp_model, data, out, st
     """Train the twin without the regularizer and compare ON cells, energy and 1-day accuracy."""
     from tinycim.train import evaluate_drift, on_cell_fraction, to_analog
 
-    base_hwa = _hwa_config(recipe.hwa_baseline)
+    base_hwa, twin_cfg = _hwa_config(recipe.hwa_baseline, analog_base(recipe))
     start = (lambda: _fresh(recipe, data)) if recipe.hwa_baseline.init == "scratch" else (lambda: fp_model)
     twin, _ = _train_phase("hwa_baseline", recipe.hwa_baseline, start, base_hwa, recipe, data, out,
-                           steps, hwa_cfg, progress, teacher=fp_model)
+                           steps, twin_cfg, progress, teacher=fp_model)
 
     def measure(model, cfg) -> dict:
         amodel = to_analog(model, cfg)
@@ -235,7 +243,7 @@ def _hamq_comparison(recipe, hwa, hwa_cfg, hwa_prepared, fp_model, data, out, st
                 "array_energy_j": cost.energy_by_component_j.get("array", 0.0)}
 
     hamq = steps.get("hamq_measure", lambda: measure(hwa_prepared, hwa_cfg))
-    twin_m = steps.get("hamq_baseline_measure", lambda: measure(twin, base_hwa.analog_config(hwa_cfg)))
+    twin_m = steps.get("hamq_baseline_measure", lambda: measure(twin, twin_cfg))
     return {"hamq": hamq, "baseline": twin_m, "lambda": hwa.hamq_lambda,
             "on_cell_reduction_pct": 100 * (1 - hamq["on_cell_fraction"] / twin_m["on_cell_fraction"]),
             "energy_reduction_pct": 100 * (1 - hamq["energy_per_inference_j"] / twin_m["energy_per_inference_j"]),

@@ -43,20 +43,24 @@ def weight_scale(weight: torch.Tensor, mapping: MappingConfig, uniform_max: floa
         value = mapping.weight_max if mapping.weight_max is not None else uniform_max
         if value is None:
             value = float(w.abs().max())
-        scale = torch.full((c_out,), float(value), dtype=w.dtype)
+        scale = torch.full((c_out,), float(value), dtype=w.dtype, device=w.device)
     else:
-        scale = torch.full((c_out,), float(w.abs().max()), dtype=w.dtype)
+        scale = w.abs().amax().expand(c_out)
     return torch.where(scale > _TINY, scale, torch.ones_like(scale))
 
 
 def unipolar_signs(weight: torch.Tensor, geometry: LayerGeometry, mode: str) -> torch.Tensor:
-    """+-1 per weight: one sign for each tile-sized sub-matrix (group x row chunk x column chunk)."""
+    """+-1 per weight [C_out, C_in/groups, *k]: "positive", "negative", "auto-layer" (the sign of the
+    layer's weight sum) or "auto" (one sign for each tile-sized sub-matrix: group x row chunk x
+    column chunk, the sign of its weight sum)."""
     w = weight.detach()
     sign = torch.ones_like(w)
     if mode == "negative":
         return -sign
     if mode == "positive":
         return sign
+    if mode == "auto-layer":
+        return sign if float(w.sum()) >= 0 else -sign
     opg = geometry.out_per_group
     for g in range(geometry.groups):
         for r0, r1 in geometry.row_chunks:
@@ -75,11 +79,11 @@ def magnitude_slices(magnitude: torch.Tensor, mapping: MappingConfig) -> tuple[l
     significance_s = 2^(s d) (2^d - 1) / (2^b - 1), so sum_s level_s * significance_s = q / (2^b - 1).
     """
     if mapping.weight_bits is None:
-        return [magnitude], torch.ones(1, dtype=magnitude.dtype)
+        return [magnitude], torch.ones(1, dtype=magnitude.dtype, device=magnitude.device)
     wmax = (1 << mapping.weight_bits) - 1
     q = torch.round(magnitude.clamp(0, 1) * wmax)
     if mapping.slices == 1:
-        return [q / wmax], torch.ones(1, dtype=magnitude.dtype)
+        return [q / wmax], torch.ones(1, dtype=magnitude.dtype, device=magnitude.device)
     d = mapping.device_bits
     assert d is not None  # guaranteed by slices > 1
     base, dmax = 1 << d, (1 << d) - 1
@@ -88,13 +92,17 @@ def magnitude_slices(magnitude: torch.Tensor, mapping: MappingConfig) -> tuple[l
         digit = torch.remainder(torch.div(q, base**s, rounding_mode="floor"), base)
         levels.append(digit / dmax)
         significance.append(base**s * dmax / wmax)
-    return levels, torch.tensor(significance, dtype=magnitude.dtype)
+    return levels, torch.tensor(significance, dtype=magnitude.dtype, device=magnitude.device)
 
 
 def map_weights(
-    weight: torch.Tensor, scale: torch.Tensor, geometry: LayerGeometry, mapping: MappingConfig, g_max_us: float
+    weight: torch.Tensor, scale: torch.Tensor, geometry: LayerGeometry, mapping: MappingConfig, g_max_us: float,
+    sign: torch.Tensor | None = None,
 ) -> MappedWeights:
-    """Target conductances (uS) for a weight tensor, given the per-column scale [C_out]."""
+    """Target conductances (uS) for a weight tensor, given the per-column scale [C_out].
+
+    sign: a unipolar layer's +-1 per weight (the layer's `unipolar_sign`); None derives it from
+    the weights with `unipolar_signs(weight, geometry, mapping.unipolar_sign)`."""
     w = weight.detach()
     w_norm = (w / scale.view(-1, *([1] * (w.dim() - 1)))).clamp(-1.0, 1.0)
     if mapping.polarity == "differential":
@@ -102,7 +110,8 @@ def map_weights(
         neg, significance = magnitude_slices((-w_norm).clamp(min=0), mapping)
         g = torch.stack([torch.stack([p, n]) for p, n in zip(pos, neg)]) * g_max_us
         return MappedWeights(g_target=g, significance=significance, sign=None)
-    sign = unipolar_signs(w, geometry, mapping.unipolar_sign)
+    if sign is None:
+        sign = unipolar_signs(w, geometry, mapping.unipolar_sign)
     aligned = w_norm * sign
     lost = float(aligned.clamp(max=0).abs().sum())
     total = float(w_norm.abs().sum())

@@ -72,7 +72,7 @@ def evaluate_drift(amodel: nn.Module, dataset, times=(1.0, 3600.0, 86400.0, 2.59
     all instances, which bounds memory. Leaves the model programmed at the last time.
     """
     import tinycim as tc
-    from tinycim.train.analog import to_digital
+    from tinycim.nn.convert import to_digital
 
     x, y = dataset.tensors[0], dataset.tensors[1]
     fp = evaluate(to_digital(amodel), dataset, batch_size=batch_size)

@@ -78,7 +78,8 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, teacher_logit
 
 
 def _noise_factor(model: nn.Module, epoch: int, epochs: int) -> float:
-    warmup = hwa_config(model).noise_warmup * epochs
+    hwa = hwa_config(model)
+    warmup = 0.0 if hwa is None else hwa.noise_warmup * epochs
     return 1.0 if warmup <= 0 else min(1.0, (epoch + 1) / warmup)
 
 
@@ -98,9 +99,7 @@ def fit(model: nn.Module, train_ds, val_ds=None, config: TrainConfig | None = No
     scheduler = _scheduler(optimizer, cfg, steps_per_epoch)
     shuffle = torch.Generator().manual_seed(derive_seed("shuffle", cfg.seed))
     generators = {"shuffle": shuffle}
-    noise = seed_noise(model, derive_seed("noise", cfg.seed))
-    if noise is not None:
-        generators["noise"] = noise
+    generators.update(seed_noise(model, derive_seed("noise", cfg.seed)))
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

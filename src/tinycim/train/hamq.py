@@ -104,55 +104,60 @@ def surrogate_popcount(x: torch.Tensor, bits: int, radius: int | None = None) ->
 
 
 def _live_scale(layer) -> torch.Tensor:
-    """The weight range as the penalty sees it: the value of `w_scale`, with (when the range is
-    max|W| refreshed every step) the gradient of max|W| per layer or column, so the largest weight
-    carries the pull of every other code (raising it lowers them all) instead of being pulled
-    down itself, which the next remap would turn into larger codes everywhere."""
-    s = layer.w_scale
-    hwa = layer.hwa
-    if not RANGE_GRAD or hwa.remap_every != 1 or hwa.uniform:
+    """The weight range as the penalty sees it: the layer's s = max|W| (per layer or column), with
+    its gradient, so the largest weight carries the pull of every other code (raising it lowers
+    them all) instead of being pulled down itself, which the next step's range would turn into
+    larger codes everywhere. A uniform range (shared by the model) takes no gradient."""
+    s = layer.weight_scale()
+    mapping = layer.analog_config.mapping
+    if not RANGE_GRAD or mapping.weight_range == "uniform":
         return s
     w = layer.weight
     flat = w.abs().reshape(w.shape[0], -1)
-    m = flat.amax(dim=1) if hwa.weight_range == "column" else flat.amax().expand(w.shape[0])
+    m = flat.amax(dim=1) if mapping.weight_range == "column" else flat.amax().expand(w.shape[0])
     return s + (m - m.detach())
 
 
 def _codes(layer) -> torch.Tensor:
-    bits = layer.hwa.weight_bits
+    bits = layer.analog_config.mapping.weight_bits
     w = layer.weight
     w_n = (w / _live_scale(layer).view(-1, *([1] * (w.dim() - 1)))).abs().clamp(max=1.0)
     return w_n * ((1 << bits) - 1)
 
 
+def _bit_layers(model: nn.Module) -> list:
+    return [layer for _, layer in hwa_layers(model) if layer.analog_config.mapping.weight_bits is not None]
+
+
 def hamq_penalty(model: nn.Module) -> torch.Tensor | None:
-    """lambda * mean ON cells per weight over every HWA layer, or None when lambda = 0 (so a
-    lambda = 0 run executes exactly the plain computation)."""
+    """lambda * mean ON cells per weight over every hardware-aware layer with weight levels, or
+    None when lambda = 0 (so a lambda = 0 run executes exactly the plain computation)."""
     hwa = hwa_config(model)
-    if hwa.hamq_lambda == 0 or hwa.weight_bits is None:
+    layers = _bit_layers(model)
+    if hwa is None or hwa.hamq_lambda == 0 or not layers:
         return None
     total, count = None, 0
-    for _, layer in hwa_layers(model):
-        ones = surrogate_popcount(_codes(layer), hwa.weight_bits).sum()
+    for layer in layers:
+        ones = surrogate_popcount(_codes(layer), layer.analog_config.mapping.weight_bits).sum()
         total = ones if total is None else total + ones
-        count += layer.weight.numel()  # type: ignore[attr-defined]
-    if total is None:
-        return None
+        count += layer.weight.numel()
+    assert total is not None
     return hwa.hamq_lambda * total / count
 
 
 @torch.no_grad()
 def on_cell_fraction(model: nn.Module, bits: int | None = None) -> float | None:
     """Fraction of ON bit-cells (mean popcount / bits) of the weights quantized to `bits`
-    (default: the model's weight_bits); None when there are no HWA layers or no bits."""
-    bits = bits if bits is not None else hwa_config(model).weight_bits
-    layers = hwa_layers(model)
-    if bits is None or not layers:
-        return None
+    (default: each layer's mapping.weight_bits); None when no analog layer has weight levels."""
+    from tinycim.nn.convert import analog_layers
+
     ones, cells = 0.0, 0
-    for _, layer in layers:
-        w = layer.weight  # type: ignore[attr-defined]
-        w_n = (w / layer.w_scale.view(-1, *([1] * (w.dim() - 1)))).abs().clamp(max=1.0)
-        ones += float(popcount(torch.round(w_n * ((1 << bits) - 1)), bits).sum())
-        cells += w.numel() * bits
-    return ones / cells
+    for _, layer in analog_layers(model):
+        b = bits if bits is not None else layer.analog_config.mapping.weight_bits
+        if b is None:
+            continue
+        w = layer.weight
+        w_n = (w / layer.weight_scale().view(-1, *([1] * (w.dim() - 1)))).abs().clamp(max=1.0)
+        ones += float(popcount(torch.round(w_n * ((1 << b) - 1)), b).sum())
+        cells += w.numel() * b
+    return ones / cells if cells else None

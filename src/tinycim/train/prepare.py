@@ -1,99 +1,85 @@
-"""`prepare(model, hwa)`: a copy of a model with its Linear/Conv layers swapped for HWA layers.
+"""`prepare(model, hwa, analog=...)`: the analog model, set up to train on its own hardware.
 
-Also the per-step weight constraints (clipping, unipolar signs, remapping of the weight range)
-and the calibration pass that initializes the learned converter ranges.
+`prepare` is `tc.convert` plus how to train (`HWAConfig`): the layers it returns are the same
+analog layers that are later programmed, so training simulates exactly the chip the model will
+run on. Also here: the per-step weight constraints (clipping, unipolar signs, the uniform weight
+range) and the calibration that initializes the learned converter ranges.
 """
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
 from torch import nn
 
-from tinycim.config import resolve_preset
+from tinycim.config import AnalogConfig, resolve_preset
 from tinycim.errors import ConfigError
-from tinycim.nn.convert import fold_batchnorm
-from tinycim.nn.layers import clone_as, geometry_of
-from tinycim.tiles.mapping import unipolar_signs
+from tinycim.nn.api import calibrate
+from tinycim.nn.convert import analog_layers, convert, model_info_or_none
+from tinycim.nn.layers import AnalogLayerMixin
 from tinycim.train.config import HWAConfig
-from tinycim.train.layers import HWAConv1d, HWAConv2d, HWALayerMixin, HWALinear, HWAShared
 
-HWA_FOR = {nn.Conv2d: HWAConv2d, nn.Conv1d: HWAConv1d, nn.Linear: HWALinear}
-SHARED_NAME = "hwa_shared"
-# A weight range below this is treated as an all-zero layer (unit scale), as in tiles.mapping.
 _TINY = 1e-12
 
 
-def hwa_layers(model: nn.Module) -> list[tuple[str, HWALayerMixin]]:
-    """(name, layer) of every HWA layer, in module order."""
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, HWALayerMixin)]
+def hwa_layers(model: nn.Module) -> list[tuple[str, AnalogLayerMixin]]:
+    """(name, layer) of every analog layer `prepare` set up for training, in module order."""
+    return [(n, m) for n, m in analog_layers(model) if m.hwa is not None]
 
 
-def shared_state(model: nn.Module) -> HWAShared | None:
-    """The prepared model's shared HWA state, or None for a model `prepare` did not make."""
-    return next((m for m in model.modules() if isinstance(m, HWAShared)), None)
+def hwa_config(model: nn.Module) -> HWAConfig | None:
+    """The HWAConfig a model was prepared with, or None for a model `prepare` did not make."""
+    layers = hwa_layers(model)
+    return layers[0][1].hwa if layers else None
 
 
-def hwa_config(model: nn.Module) -> HWAConfig:
-    """The HWAConfig a model was prepared with (HWAConfig() = plain for any other model)."""
-    shared = shared_state(model)
-    return shared.hwa if shared is not None else HWAConfig()
-
-
-def prepare(model: nn.Module, hwa: HWAConfig | str = "pcm", seed: int = 0) -> nn.Module:
+def prepare(model: nn.Module, hwa: HWAConfig | str = "pcm", analog: AnalogConfig | str = "pcm",
+            seed: int = 0) -> nn.Module:
     """Return a hardware-aware copy of `model` (which is left untouched).
 
-    BatchNorm directly after a conv/linear is folded first when hwa.fold_bn; every nn.Linear,
-    nn.Conv1d and nn.Conv2d becomes the matching HWA layer (same `weight`/`bias` Parameters, so
-    any optimizer works); with hwa.unipolar_init "magnitude" weights become sign x |w| and every
-    other BatchNorm channel's scale is negated; weight constraints are applied once. `seed` seeds
-    the noise generator (`fit` reseeds it from its TrainConfig.seed).
+    analog: the hardware (an AnalogConfig or preset name, with any per-layer overrides): the
+        model is converted for it (`tc.convert`: BatchNorm folded when analog.fold_bn), so every
+        mapped layer trains on its own converters, tiles, weight levels and polarity.
+    hwa: how to train on it (noise, clipping, learned ranges; an HWAConfig or preset name).
+    With hwa.unipolar_init "magnitude" the weights of unipolar layers become sign x |w| and every
+    other channel's scale of the BatchNorm after each is negated; weight constraints are applied once. `seed`
+    seeds the noise (`fit` reseeds it from its TrainConfig.seed).
     """
     hwa = resolve_preset(hwa, HWAConfig, HWAConfig.preset, "hwa")
+    analog = resolve_preset(analog, AnalogConfig, AnalogConfig.preset, "analog")
     if not isinstance(model, nn.Module):
         raise ConfigError(f"prepare expects a torch.nn.Module, got {type(model).__name__}")
-    if shared_state(model) is not None:
-        raise ConfigError("this model is already prepared; prepare the original digital model")
-    model = copy.deepcopy(model)
-    if hwa.fold_bn:
-        fold_batchnorm(model)
-    shared = HWAShared(hwa, seed)
-    if type(model) in HWA_FOR:
-        raise ConfigError("prepare needs a container module (wrap a bare layer in nn.Sequential)")
-    for parent_name, parent in list(model.named_modules()):
-        for child_name, child in list(parent.named_children()):
-            if type(child) in HWA_FOR:
-                full = f"{parent_name}.{child_name}" if parent_name else child_name
-                setattr(parent, child_name, _swap(child, hwa, full, shared))
-    if hwa.unipolar is not None and hwa.unipolar_init == "magnitude":
-        _alternate_bn_signs(model)
-    layers = hwa_layers(model)
+    if model_info_or_none(model) is not None:
+        raise ConfigError("this model is already converted or prepared; prepare the original digital model")
+    prepared = convert(model, analog)
+    layers = [layer for _, layer in analog_layers(prepared)]
     if not layers:
         raise ConfigError("prepare found no nn.Linear, nn.Conv1d or nn.Conv2d layer to make hardware-aware")
-    # Registered under the first HWA layer, not the root: a root nn.Sequential would call it.
-    layers[0][1].add_module(SHARED_NAME, shared)  # type: ignore[attr-defined]
-    if hwa.uniform:
-        model.register_forward_hook(_mark_shared_ready)
-    constrain_(model, remap=True)
-    return model
+    if hwa.hamq_lambda > 0 and not any(layer.analog_config.mapping.weight_bits for layer in layers):
+        raise ConfigError("hwa.hamq_lambda > 0 needs weight levels: set the analog config's mapping.weight_bits "
+                          "(HamQ counts ON cells of quantized weights)")
+    for layer in layers:
+        attach(layer, hwa, seed)
+    if hwa.unipolar_init == "magnitude":
+        _align_unipolar(prepared)
+    constrain_(prepared)
+    return prepared
 
 
-def _mark_shared_ready(module: nn.Module, args: tuple, output: object) -> None:
-    shared = shared_state(module)
-    if shared is not None:
-        shared.ready.fill_(True)
+def attach(layer: AnalogLayerMixin, hwa: HWAConfig, seed: int = 0) -> None:
+    """Set a layer up to train with `hwa` (ranges learn when hwa.learn_ranges); `hwa=None`-like
+    detaching is `detach`."""
+    layer.hwa = hwa
+    for conv in layer.periphery.converters():
+        conv.log_range.requires_grad_(hwa.learn_ranges and conv.active and conv.fixed is None)
+    layer.seed_noise(seed)
 
 
-def _swap(module: nn.Module, hwa: HWAConfig, name: str, shared: HWAShared) -> HWALayerMixin:
-    new = clone_as(module, HWA_FOR[type(module)], name)
-    geometry = geometry_of(module, name, hwa.tile_rows, hwa.tile_cols)
-    new._init_hwa(hwa, name, geometry, shared)
-    if hwa.unipolar is not None:
-        new.unipolar_sign = _initial_signs(new.weight, geometry, hwa)
-        if hwa.unipolar_init == "magnitude":  # sign-aligned initializer (training from scratch)
-            align_to_sign_(new)
-    return new
+def detach(layer: AnalogLayerMixin) -> None:
+    """Freeze what training learned: no training noise, ranges no longer learn."""
+    layer.hwa = None
+    for conv in layer.periphery.converters():
+        conv.log_range.requires_grad_(False)
 
 
 @torch.no_grad()
@@ -111,37 +97,45 @@ def negate_every_other_channel_(bn: nn.modules.batchnorm._BatchNorm) -> None:
 
 
 @torch.no_grad()
-def _alternate_bn_signs(model: nn.Module) -> None:
-    """Negate the scale of every other channel of each (unfolded) BatchNorm: the digital per-column
-    sign of a one-signed crossbar. With one-signed weights and positive BN scales every unit is an
-    increasing function of its inputs (no inhibition); half the columns start inhibitory instead."""
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
-            negate_every_other_channel_(m)
+def _align_unipolar(model: nn.Module) -> None:
+    """Every unipolar layer's weights become sign x |w|, and the BatchNorm right after it (if one
+    comes before the next weight layer) gets a negative scale on every other channel: the digital
+    per-column sign of a one-signed crossbar. With one-signed weights and positive BN scales every
+    unit is an increasing function of its inputs (no inhibition); half the columns start inhibitory."""
+    modules = list(model.named_modules())
+    for i, (_, layer) in enumerate(modules):
+        if not isinstance(layer, AnalogLayerMixin) or layer.unipolar_sign is None:
+            continue
+        align_to_sign_(layer)
+        bn = _next_batchnorm(modules[i + 1:], layer.weight.shape[0])  # type: ignore[attr-defined]
+        if bn is not None:
+            negate_every_other_channel_(bn)
 
 
-def _initial_signs(weight: torch.Tensor, geometry, hwa: HWAConfig) -> torch.Tensor:
-    """+-1 per weight: fixed, or from the (pretrained) weights per layer or per tile-sized block."""
-    if hwa.unipolar != "auto" or hwa.unipolar_granularity == "tile":
-        return unipolar_signs(weight, geometry, hwa.unipolar)
-    sign = 1.0 if float(weight.detach().sum()) >= 0 else -1.0
-    return torch.full_like(weight.detach(), sign)
+def _next_batchnorm(modules: list[tuple[str, nn.Module]], channels: int) -> nn.Module | None:
+    """The first affine BatchNorm over `channels` among `modules` (those after a layer, in
+    registration order), if one comes before the next weight layer."""
+    for _, m in modules:
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            return m if m.affine and m.num_features == channels else None
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+            return None
+    return None
 
 
 @torch.no_grad()
-def constrain_(model: nn.Module, remap: bool | None = None) -> None:
+def constrain_(model: nn.Module) -> None:
     """Enforce the weight constraints on the stored weights, after an optimizer step.
 
-    Clipping (alpha * std or fixed), unipolar signs (weights of the wrong sign go to 0), and,
-    every `remap_every` calls (or when remap=True), a fresh weight range s = max|W| per layer,
-    per column, or over the whole model (uniform). A no-op for models `prepare` did not make.
+    Clipping (alpha * std or fixed), unipolar signs (weights of the wrong sign go to 0), and the
+    uniform weight range (max|W| over the layers sharing a periphery). A no-op for models
+    `prepare` did not make.
     """
-    shared = shared_state(model)
-    if shared is None:
-        return
-    hwa = shared.hwa
     layers = [layer for _, layer in hwa_layers(model)]
+    shared: dict[int, list[AnalogLayerMixin]] = {}
     for layer in layers:
+        hwa = layer.hwa
+        assert hwa is not None
         w = layer.weight  # type: ignore[attr-defined]
         if hwa.clip == "std":
             bound = hwa.clip_value * _spread(w, layer.unipolar_sign is not None) if w.numel() > 1 else math.inf
@@ -150,17 +144,12 @@ def constrain_(model: nn.Module, remap: bool | None = None) -> None:
             w.clamp_(-hwa.clip_value, hwa.clip_value)
         if layer.unipolar_sign is not None:
             w.mul_(layer.unipolar_sign).clamp_(min=0).mul_(layer.unipolar_sign)
-    if remap is None:
-        shared.steps += 1
-        remap = int(shared.steps) % hwa.remap_every == 0
-    if not remap:
-        return
-    scales = [_weight_range(layer.weight, hwa.weight_range) for layer in layers]  # type: ignore[attr-defined]
-    if hwa.uniform and scales:
-        top = max(float(s.max()) for s in scales)
-        scales = [torch.full_like(s, top) for s in scales]
-    for layer, s in zip(layers, scales):
-        layer.w_scale.copy_(torch.where(s > _TINY, s, torch.ones_like(s)))
+        if layer.periphery.shared:
+            shared.setdefault(id(layer.periphery), []).append(layer)
+    for group in shared.values():
+        if group[0].analog_config.mapping.weight_max is None:
+            top = max(float(layer.weight.abs().max()) for layer in group)  # type: ignore[attr-defined]
+            group[0].periphery.w_max.fill_(top if top > _TINY else 1.0)
 
 
 def _spread(w: torch.Tensor, one_signed: bool) -> float:
@@ -171,38 +160,24 @@ def _spread(w: torch.Tensor, one_signed: bool) -> float:
     return float(w.square().mean().sqrt()) if one_signed else float(w.std())
 
 
-def _weight_range(w: torch.Tensor, per: str) -> torch.Tensor:
-    if per == "column":
-        return w.abs().reshape(w.shape[0], -1).amax(dim=1)
-    return w.abs().max().expand(w.shape[0]).clone()
-
-
 @torch.no_grad()
 def init_ranges(model: nn.Module, x: torch.Tensor) -> None:
     """Calibrate the converter ranges from a representative batch x [B, ...] (percentile of |x|
-    and of the tile partial sums), if they are not set yet. `fit` calls it before training."""
-    shared = shared_state(model)
-    if shared is None or not (shared.hwa.dac_bits or shared.hwa.adc_bits):
+    and of the tile partial sums, `tc.calibrate`) if any is not set yet. `fit` calls it first."""
+    hwa = hwa_config(model)
+    layers = [layer for _, layer in hwa_layers(model)]
+    if hwa is None or not any(c.active and not c.calibrated for layer in layers for c in layer.periphery.converters()):
         return
-    was_training = model.training
-    model.eval()
-    try:
-        model(x)
-    finally:
-        model.train(was_training)
+    calibrate(model, x, percentile=hwa.range_percentile)
 
 
 def set_noise_factor(model: nn.Module, factor: float) -> None:
     """Scale the weight noise (warm-up schedule): 0 = off, 1 = the configured level."""
-    shared = shared_state(model)
-    if shared is not None:
-        shared.noise_factor = float(factor)
+    for _, layer in hwa_layers(model):
+        layer.noise_factor = float(factor)
 
 
-def seed_noise(model: nn.Module, seed: int) -> torch.Generator | None:
-    """Reseed the model's noise generator; returns it (None for an unprepared model)."""
-    shared = shared_state(model)
-    if shared is None:
-        return None
-    shared.generator.manual_seed(seed)
-    return shared.generator
+def seed_noise(model: nn.Module, seed: int) -> dict[str, torch.Generator]:
+    """Reseed every layer's noise stream from (seed, layer name); returns the generators by name
+    (empty for a model `prepare` did not make), for checkpoints."""
+    return {f"noise.{name}": layer.seed_noise(seed) for name, layer in hwa_layers(model)}

@@ -1,14 +1,19 @@
 """Run directories: what a training run leaves behind, readable without pickle.
 
-    RUN_DIR/model.safetensors   the prepared model's state_dict (BN-folded weights, learned ranges, signs)
-    RUN_DIR/config.json         {"format", "model": {"name", "kwargs"}, "hwa", "analog", "train", "extra"}
+    RUN_DIR/model.safetensors   the model's state_dict: a prepared model's (BN-folded weights,
+                                learned converter ranges, unipolar signs) or a plain one's
+    RUN_DIR/config.json         {"format", "model": {"name", "kwargs"}, "hwa" (null for plain
+                                training), "analog", "train", "extra"}
     RUN_DIR/metrics.json        per-epoch history (list of dicts)
 
-`load_run` rebuilds the model from the zoo (`tinycim.models.create_model`) and `prepare`.
+`load_run` rebuilds the model from the zoo (`tinycim.models.create_model`) and, for a
+hardware-aware run, `prepare` with the run's own AnalogConfig (its per-layer overrides
+included), so what was trained is what is loaded. Runs written by tinycim 0.1 load too.
 """
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -18,37 +23,46 @@ from safetensors.torch import load_file
 from torch import nn
 
 from tinycim.config import AnalogConfig
-from tinycim.errors import DataError
+from tinycim.errors import ConfigError, DataError
 from tinycim.io import atomic_write_text, load_state, save_tensors, state_dict_tensors
-from tinycim.train.config import HWAConfig, TrainConfig
-from tinycim.train.prepare import hwa_layers, prepare, shared_state
+from tinycim.nn.convert import model_info_or_none
+from tinycim.train.config import HWAConfig, TrainConfig, legacy_hardware, split_legacy
+from tinycim.train.prepare import hwa_config, prepare
 
-RUN_FORMAT = "tinycim-run-v1"
+RUN_FORMAT = "tinycim-run-v2"
+_V1_FORMAT = "tinycim-run-v1"
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "metrics.json"
 
 
-def save_run(out_dir: str | Path, model_name: str, model: nn.Module, hwa: HWAConfig, analog_config: AnalogConfig,
-             train_config: TrainConfig, metrics: list[dict[str, Any]] | dict[str, Any],
+def save_run(out_dir: str | Path, model_name: str, model: nn.Module, hwa: HWAConfig | None,
+             analog_config: AnalogConfig, train_config: TrainConfig, metrics: list[dict[str, Any]] | dict[str, Any],
              model_kwargs: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
-    """Write a run directory (atomically, file by file). `model` must be prepared with `hwa`
-    (a plain run uses HWAConfig()); model_kwargs are what `create_model(model_name, **kw)` needs."""
+    """Write a run directory (atomically, file by file).
+
+    model: prepared with (hwa, analog_config) for a hardware-aware run, or plain (hwa None);
+    analog_config: the hardware a hardware-aware run trained on, or the one a plain run is meant
+    for; model_kwargs are what `create_model(model_name, **kw)` needs."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if shared_state(model) is None:
-        model = prepare(model, hwa)
+    prepared = model_info_or_none(model) is not None
+    if hwa is not None and not prepared:
+        raise ConfigError("save_run: hwa is given but the model is not prepared (tinycim.train.prepare)")
+    if hwa is None and prepared:
+        hwa = hwa_config(model)
     save_tensors(out / MODEL_FILE, state_dict_tensors(model), {"format": RUN_FORMAT})
     config = {"format": RUN_FORMAT, "model": {"name": model_name, "kwargs": model_kwargs or {}},
-              "hwa": hwa.to_dict(), "analog": analog_config.to_dict(), "train": train_config.to_dict(),
-              "extra": extra or {}}
+              "hwa": None if hwa is None else hwa.to_dict(), "analog": analog_config.to_dict(),
+              "train": train_config.to_dict(), "extra": extra or {}}
     atomic_write_text(out / CONFIG_FILE, json.dumps(config, indent=2))
     atomic_write_text(out / METRICS_FILE, json.dumps(metrics, indent=2))
     return out
 
 
-def load_run(run_dir: str | Path) -> tuple[nn.Module, HWAConfig, AnalogConfig, dict[str, Any]]:
-    """(prepared model with the trained weights, hwa, analog_config, meta) of a run directory.
+def load_run(run_dir: str | Path) -> tuple[nn.Module, HWAConfig | None, AnalogConfig, dict[str, Any]]:
+    """(model with the trained weights, hwa or None for a plain run, analog_config, meta).
 
-    meta: the rest of config.json ("model", "train", "extra") plus "metrics".
+    The model is prepared (hardware-aware run) or plain; meta: the rest of config.json
+    ("model", "train", "extra") plus "metrics".
     """
     from tinycim.models import create_model
 
@@ -58,23 +72,100 @@ def load_run(run_dir: str | Path) -> tuple[nn.Module, HWAConfig, AnalogConfig, d
             raise DataError(f"{run / name}: no such file (not a tinycim run directory)")
     try:
         config = json.loads((run / CONFIG_FILE).read_text())
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise DataError(f"{run / CONFIG_FILE}: not valid JSON ({err})") from None
-    if config.get("format") != RUN_FORMAT:
-        raise DataError(f"{run / CONFIG_FILE}: not a tinycim run (format {config.get('format')!r})")
-    hwa = HWAConfig.from_dict(config["hwa"])
-    analog = AnalogConfig.from_dict(config["analog"])
-    model = prepare(create_model(config["model"]["name"], **config["model"]["kwargs"]), hwa)
+    if not isinstance(config, dict) or config.get("format") not in (RUN_FORMAT, _V1_FORMAT):
+        got = config.get("format") if isinstance(config, dict) else None
+        raise DataError(f"{run / CONFIG_FILE}: not a tinycim run (format {got!r}; this tinycim reads "
+                        f"{RUN_FORMAT} and {_V1_FORMAT})")
+    for key in ("model", "analog", "train"):
+        if key not in config:
+            raise DataError(f"{run / CONFIG_FILE}: missing field {key!r}")
+    try:
+        analog = AnalogConfig.from_dict(config["analog"])
+        hwa = _hwa_of(config)
+        model_name, kwargs = config["model"]["name"], config["model"].get("kwargs", {})
+    except (ConfigError, KeyError, TypeError) as err:
+        raise DataError(f"{run / CONFIG_FILE}: {err}") from None
     try:
         state = load_file(str(run / MODEL_FILE))
     except (OSError, SafetensorError) as err:
         raise DataError(f"{run / MODEL_FILE}: not a readable safetensors file ({err})") from None
-    for name, layer in hwa_layers(model):  # per-layer signs set outside the recipe (a unipolar NAS arch)
-        if layer.unipolar_sign is None and f"{name}.unipolar_sign" in state:
-            layer.unipolar_sign = torch.empty_like(layer.weight.detach())
-    load_state(model, state, run / MODEL_FILE)  # config.json already named the format
+    for key, value in state.items():
+        if value.is_floating_point() and key.endswith(("weight", "bias")) and not torch.isfinite(value).all():
+            raise DataError(f"{run / MODEL_FILE}: tensor {key!r} holds NaN or inf values")
+    digital = create_model(model_name, **kwargs)
+    if config["format"] == _V1_FORMAT:
+        if hwa is not None:
+            analog = _v1_analog(config, analog, state)
+        state = _migrate_v1_state(state, hwa is not None)
+    model = digital if hwa is None else prepare(digital, hwa, analog)
+    load_state(model, state, run / MODEL_FILE)
     model.eval()
     metrics_path = run / METRICS_FILE
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else []
     meta = {"model": config["model"], "train": config["train"], "extra": config.get("extra", {}), "metrics": metrics}
     return model, hwa, analog, meta
+
+
+def _hwa_of(config: dict[str, Any]) -> HWAConfig | None:
+    data = config.get("hwa")
+    if data is None:
+        return None
+    if config["format"] == _V1_FORMAT:  # v1 stored HWAConfig() with everything off for a plain run
+        train, hardware = split_legacy(data)
+        if HWAConfig.from_dict(train) == HWAConfig() and not _v1_simulated(hardware):
+            return None
+    return HWAConfig.from_dict(data)
+
+
+def _v1_simulated(hardware: dict[str, Any]) -> bool:
+    """Whether a v1 HWAConfig's hardware fields simulated anything in training."""
+    return any(hardware.get(k) for k in ("dac_bits", "adc_bits", "unipolar", "weight_bits", "uniform"))
+
+
+def _v1_analog(config: dict[str, Any], analog: AnalogConfig, state: dict[str, torch.Tensor]) -> AnalogConfig:
+    """A v1 run's `analog` already held the trained mapping (HWAConfig.analog_config); converters
+    and tiles it trained without keep the analog config's values. BN was folded by v1's prepare.
+    Per-layer signs v1 kept in side buffers (the unipolar NAS space) become `layers` overrides."""
+    import dataclasses
+
+    _, hardware = split_legacy(config["hwa"])
+    cfg = legacy_hardware(analog, {k: v for k, v in hardware.items() if k != "fold_bn"})
+    cfg = dataclasses.replace(cfg, fold_bn=bool(hardware.get("fold_bn", False)))
+    if cfg.mapping.polarity == "differential":
+        layers = dict(cfg.layers)
+        for key, sign in state.items():
+            if key.endswith(".unipolar_sign"):
+                name = key[: -len(".unipolar_sign")]
+                polarity = "positive" if bool((sign > 0).all()) else "negative"
+                layers[name] = {"mapping": {"polarity": "unipolar", "unipolar_sign": polarity}}
+        cfg = dataclasses.replace(cfg, layers=layers)
+    return cfg
+
+
+def _migrate_v1_state(state: dict[str, torch.Tensor], prepared: bool) -> dict[str, torch.Tensor]:
+    """v1 HWA layer keys -> v2: log_input_range / log_output_range -> periphery.{dac,adc}.log_range,
+    the shared uniform ranges to every layer; step counters and cached weight ranges dropped."""
+    dropped = ("w_scale", "ranges_ready")
+    out: dict[str, torch.Tensor] = {}
+    shared = {k.rsplit(".", 1)[-1]: v for k, v in state.items() if ".hwa_shared." in k}
+    layers = sorted({k.rsplit(".", 1)[0] for k in state if k.endswith(".w_scale")})
+    for key, value in state.items():
+        if ".hwa_shared." in key or key.rsplit(".", 1)[-1] in dropped:
+            continue
+        if not prepared and key.rsplit(".", 1)[-1] in ("log_input_range", "log_output_range", "unipolar_sign"):
+            continue
+        key = key.replace(".log_input_range", ".periphery.dac.log_range").replace(
+            ".log_output_range", ".periphery.adc.log_range")
+        out[key] = value
+    if prepared:
+        for layer in layers:
+            for old, new in (("log_input_range", "dac"), ("log_output_range", "adc")):
+                key = f"{layer}.periphery.{new}.log_range"
+                if key not in out:
+                    value = shared.get(old)
+                    out[key] = value.clone() if value is not None and math.isfinite(float(value)) \
+                        else torch.tensor(math.nan)
+            out.setdefault(f"{layer}.periphery.w_max", torch.tensor(math.nan))
+    return out

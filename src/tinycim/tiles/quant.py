@@ -1,8 +1,8 @@
-"""Fake quantizers for training: converters with learnable full scale, and weight levels.
+"""The one converter quantizer (DAC and ADC, training and inference) and the weight levels.
 
-The converter quantizer is the same b-bit signed symmetric grid as `tiles.periphery`
-(2^(b-1) - 1 levels per side, clipping outside), written as one autograd Function so the
-training step costs a few elementwise passes:
+A b-bit signed symmetric grid, 2^(b-1) - 1 levels per side, clipping outside, written as one
+autograd Function so the training step costs a few elementwise passes (the inference fast path
+of `nn.layers` computes the same integer codes in place, with `codes_`):
 
     forward:  y = round(clamp(x * L / fs, -L, L)) * fs / L              (4 in-place passes)
     backward: dy/dx  = 1 inside [-fs, fs], 0 outside                     (straight-through)
@@ -19,7 +19,11 @@ from collections.abc import Iterable, Sequence
 
 import torch
 
-from tinycim.tiles.periphery import levels_per_side
+
+
+def levels_per_side(bits: int) -> int:
+    """Non-zero levels on each side of a signed symmetric b-bit code (127 for 8 bits)."""
+    return (1 << (bits - 1)) - 1 if bits > 1 else 1
 
 # Keeps a learned range strictly positive and divisions finite.
 _MIN_RANGE = 1e-8
@@ -27,9 +31,14 @@ _MIN_RANGE = 1e-8
 _PERCENTILE_SAMPLES = 1 << 22
 
 
-def _codes(x: torch.Tensor, fs: torch.Tensor, levels: int) -> torch.Tensor:
+def _codes(x: torch.Tensor, fs: torch.Tensor | float, levels: int) -> torch.Tensor:
     """round(clamp(x * L / fs, -L, L)): the converter's integer codes, as a new float tensor."""
     return (x * (levels / fs)).clamp_(-levels, levels).round_()
+
+
+def codes_(x: torch.Tensor, fs: torch.Tensor | float, levels: int) -> torch.Tensor:
+    """`_codes` in place on x (no autograd): the inference path's converter."""
+    return x.mul_(levels / fs).clamp_(-levels, levels).round_()
 
 
 def _pass_inside(grad: torch.Tensor, x: torch.Tensor, fs: float, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -61,6 +70,8 @@ class _FakeQuant(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         x, y, fs = ctx.saved_tensors
+        if fs.numel() > 1:  # per-sample full scale (ideal gain control): straight-through inside only
+            return grad * (x.abs() <= fs), None, None
         grad_x = _pass_inside(grad, x, float(fs))
         grad_fs = _range_grad([(grad, y)], [(grad_x, x)], fs) if ctx.needs_input_grad[1] else None
         return grad_x, grad_fs, None
@@ -118,7 +129,8 @@ class _FakeQuantTiles(torch.autograd.Function):
 
 
 def fake_quant(x: torch.Tensor, full_scale: torch.Tensor, bits: int) -> torch.Tensor:
-    """b-bit signed fake quantization of x over [-full_scale, full_scale] (scalar tensor > 0).
+    """b-bit signed fake quantization of x over [-full_scale, full_scale] (a scalar tensor > 0,
+    or a per-sample tensor broadcastable to x that takes no gradient).
 
     Values beyond the range saturate; gradients: straight-through to x, LSQ to full_scale.
     """
