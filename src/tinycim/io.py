@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import secrets
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,9 +96,7 @@ _held: dict[str, tuple[int, int]] = {}  # resolved folder -> (lock file descript
 
 def _try_lock(fd: int) -> bool:
     """Non-blocking exclusive lock of the whole file behind `fd`; False if someone else holds it."""
-    try:
-        import fcntl
-    except ImportError:  # Windows
+    if sys.platform == "win32":
         import msvcrt
 
         try:
@@ -105,6 +104,8 @@ def _try_lock(fd: int) -> bool:
             return True
         except OSError:
             return False
+    import fcntl
+
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return True

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -52,13 +53,19 @@ def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
     Any failure to read is a miss (the caller recomputes and rewrites the entry); object arrays
     are never unpickled.
     """
-    if not path.is_file():  # also refuses a FIFO or folder in its place (is_file: regular only)
+    try:  # O_NONBLOCK + fstat: a FIFO or folder in the entry's place is a miss, never waited on
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError:
         return None
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
-    except Exception:  # noqa: BLE001 - zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError...
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
         return None
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            with np.load(fh, allow_pickle=False) as npz:
+                return {k: npz[k] for k in npz.files}
+        except Exception:  # noqa: BLE001 - zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError...
+            return None
 
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -68,7 +75,7 @@ def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # (numpy stubs: a key could be allow_pickle)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

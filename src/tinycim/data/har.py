@@ -314,7 +314,7 @@ def load_hapt(data_dir: Path, split: str, *, seed: int = 0, bad: BadFiles,
     _check_split_by(split_by)
     path = Path(data_dir).resolve()
     if path.is_dir():  # a folder's own mtime misses edits to the files inside it
-        stamp = tuple((m.name, m.size, m.mtime) for m in open_tree(path).members())
+        stamp: tuple = tuple((m.name, m.size, m.mtime) for m in open_tree(path).members())
     else:
         stamp = (path.stat().st_size, path.stat().st_mtime_ns)
     x, y, subjects, problems = _hapt_windows(str(path), stamp, bad.skip)

@@ -47,7 +47,7 @@ def decode_image(data: bytes) -> Image.Image:
 def fit_image(img: Image.Image, resolution: int | None, greyscale: bool) -> np.ndarray:
     """uint8 HWC (C = 1 if greyscale else 3), resized bilinearly to resolution x resolution if given."""
     if resolution is not None and img.size != (resolution, resolution):
-        img = img.resize((resolution, resolution), Image.BILINEAR)
+        img = img.resize((resolution, resolution), Image.Resampling.BILINEAR)
     if greyscale:
         return np.asarray(img.convert("L"), dtype=np.uint8)[:, :, None]
     return np.asarray(img, dtype=np.uint8)
@@ -91,5 +91,5 @@ def to_tensor(images: list[np.ndarray] | np.ndarray, channels: int, size: tuple[
     """uint8 HWC images -> float32 [N, C, H, W] in [0, 1]."""
     if len(images) == 0:
         return torch.zeros((0, channels, *size), dtype=torch.float32)
-    hwc = torch.from_numpy(np.ascontiguousarray(np.stack(images)))
+    hwc = torch.from_numpy(np.ascontiguousarray(np.stack(list(images))))
     return hwc.permute(0, 3, 1, 2).float().div_(UINT8_MAX).contiguous()

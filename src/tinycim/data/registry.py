@@ -142,7 +142,7 @@ def check(name: str, data_dir: str | Path | None = None, *, seed: int = 0, **opt
         report.problems.append(str(err))
         return report
     bad = BadFiles(name, skip=True, quiet=True)
-    missing = []
+    missing: list[str] = []
     hint = _hint(info, opts)
     for split in SPLITS[:-1]:  # train, val, test; `all` is their union
         try:

@@ -124,7 +124,9 @@ class _Layout:
 
 
 def _scan(members: list[Member]) -> _Layout:
-    clips, noise, lists = [], [], {}
+    clips: list[Member] = []
+    noise: list[Member] = []
+    lists: dict[str, Member] = {}
     for m in members:
         parts = m.name.split("/")
         if parts[-1] in (VALIDATION_LIST, TESTING_LIST):
