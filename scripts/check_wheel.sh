@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build the sdist and wheel, install the wheel into a fresh virtual environment and run it from there:
-# `tinycim --help`, the version, the catalogue commands and a one-minute run of the whole loop.
+# Build the sdist, then the wheel from it (so the sdist is proven complete); install the wheel into a
+# fresh virtual environment and run it from there: `tinycim --help`, the version, the catalogue
+# commands and a one-minute run of the whole loop.
 # Usage: scripts/check_wheel.sh [PYTHON]   (default .venv/bin/python; needs the `build` package)
 # torch is pinned as the Makefile pins it (a CPU wheel the registry or the local wheel cache has).
 set -euo pipefail
@@ -12,7 +13,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 start=$(date +%s)
 rm -rf dist
-"$PY" -m build --sdist --wheel --outdir dist . >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
+"$PY" -m build --outdir dist . >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
 if grep -i "deprecat" "$WORK/build.log"; then echo "check_wheel: the build printed a deprecation warning" >&2; exit 1; fi
 ls dist
 wheel=$(ls dist/tinycim-*.whl)
