@@ -342,10 +342,12 @@ class LinearLSTM(LinearRNNBase):
         hr = getattr(self, f"hr{sfx}") if self.proj_size else None
         h, c = state
         ys: list[torch.Tensor] = [xp] * xp.shape[1]
+        H = self.hidden_size
         for t in self._steps(xp.shape[1], reverse):
-            i, f, g, o = (xp[:, t] + hh(h)).chunk(4, dim=1)
-            c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h_new = torch.sigmoid(o) * torch.tanh(c_new)
+            gates = xp[:, t] + hh(h)  # [B', 4H], gate order i, f, g, o
+            s = torch.sigmoid(gates)  # one kernel for i, f, o (the g quarter is unused)
+            c_new = torch.addcmul(s[:, H:2 * H] * c, s[:, :H], torch.tanh(gates[:, 2 * H:3 * H]))
+            h_new = s[:, 3 * H:] * torch.tanh(c_new)
             if hr is not None:
                 h_new = hr(h_new)
             if mask is None:
@@ -384,13 +386,12 @@ class LinearGRU(LinearRNNBase):
         hh = getattr(self, f"hh{sfx}")
         (h,) = state
         ys: list[torch.Tensor] = [xp] * xp.shape[1]
+        H = self.hidden_size
         for t in self._steps(xp.shape[1], reverse):
-            xr, xz, xn = xp[:, t].chunk(3, dim=1)
-            hr_, hz, hn = hh(h).chunk(3, dim=1)
-            r = torch.sigmoid(xr + hr_)
-            z = torch.sigmoid(xz + hz)
-            n = torch.tanh(xn + r * hn)
-            h_new = (1 - z) * n + z * h
+            x_t, hp = xp[:, t], hh(h)  # [B', 3H] each, gate order r, z, n
+            rz = torch.sigmoid(x_t[:, :2 * H] + hp[:, :2 * H])
+            n = torch.tanh(torch.addcmul(x_t[:, 2 * H:], rz[:, :H], hp[:, 2 * H:]))
+            h_new = torch.addcmul(n, rz[:, H:], h - n)  # (1 - z) * n + z * h, as torch computes it
             if mask is None:
                 h = h_new
                 ys[t] = h
