@@ -15,6 +15,7 @@ after ``import tinycim.models``; nothing registers by import side effect of othe
 from __future__ import annotations
 
 from tinycim.models import analognet, dscnn, har, mobilenet, plain, resnet  # noqa: F401  (registers models)
+from tinycim.models import recurrent  # noqa: F401  (registers lstm_kws, gru_kws, crnn_kws, kwt_tiny)
 from tinycim.models._registry import (ModelSpec, create_model, get_model_spec, is_model, list_models,
                                       register_model)
 from tinycim.models.builders import PlainCNN, ResBlock, ResNetLike, resnet_like
