@@ -16,8 +16,8 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from tinycim.errors import ConfigError
-from tinycim.nn.recurrent import (DecomposedModule, LinearGRU, LinearLSTM, LinearMultiheadAttention, LinearRNN,
-                                  decompose)
+from tinycim.nn.recurrent import (DecomposedModule, LeafTracer, LinearGRU, LinearLSTM, LinearMultiheadAttention,
+                                  LinearRNN, decompose)
 
 pytestmark = pytest.mark.usefixtures("one_thread_module")
 
@@ -413,3 +413,18 @@ def test_decompose_root_module_and_overriding_subclass():
     same, rows = decompose(model)
     assert isinstance(same[0], Custom)
     assert rows[0].replacement == "" and "overrides forward" in rows[0].digital
+
+
+def test_leaf_tracer_traces_a_decomposed_model_that_plain_fx_cannot():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv1d(3, 4, 3), nn.BatchNorm1d(4), nn.Flatten(0, 0))
+    model.append(nn.LSTM(6, 5, batch_first=True))  # [B, 4, 6] -> ([B, 4, 5], states)
+    dec, _ = decompose(model)
+    with pytest.raises(TypeError):
+        torch.fx.symbolic_trace(dec)
+    graph = LeafTracer().trace(dec)
+    traced = torch.fx.GraphModule(dec, graph)
+    calls = [n.target for n in graph.nodes if n.op == "call_module"]
+    assert calls == ["0", "1", "2", "3"]  # the LSTM copy is one call, the conv still feeds its BN
+    x = torch.randn(2, 3, 8, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(traced(x)[0], dec(x)[0])

@@ -37,6 +37,7 @@ import warnings
 from dataclasses import dataclass
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
@@ -44,7 +45,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from tinycim.errors import ConfigError
 
 __all__ = ["LinearRNNBase", "LinearLSTM", "LinearGRU", "LinearRNN", "LinearMultiheadAttention",
-           "DecomposedModule", "decompose", "DECOMPOSABLE"]
+           "DecomposedModule", "decompose", "DECOMPOSABLE", "LEAF_TYPES", "LeafTracer"]
 
 
 def _check_positive_int(value: object, name: str, owner: str, minimum: int = 1) -> int:
@@ -735,3 +736,16 @@ def decompose(model: nn.Module) -> tuple[nn.Module, list[DecomposedModule]]:
         if isinstance(module, nn.TransformerEncoder):
             module.use_nested_tensor = False
     return model, rows
+
+
+#: Modules whose forward torch.fx cannot trace (a Python loop over a traced length): leaves for fx.
+LEAF_TYPES: tuple[type[nn.Module], ...] = (LinearRNNBase, LinearMultiheadAttention)
+
+
+class LeafTracer(torch.fx.Tracer):
+    """``torch.fx`` tracer that keeps the decomposed recurrent / attention modules as leaves (as fx
+    keeps torch's own ``nn.LSTM``), so graph passes such as BatchNorm folding still see a decomposed
+    model: ``torch.fx.GraphModule(model, LeafTracer().trace(model))``."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return isinstance(m, LEAF_TYPES) or super().is_leaf_module(m, module_qualified_name)
