@@ -103,7 +103,7 @@ def test_input_norm_standardizes_digitally_and_survives_bn_folding():
     model.eval()
     centred = model.input_norm(offset).detach()
     assert float(centred.mean(dim=(0, 2)).abs().max()) < 0.05
-    prepared = prepare(model, HWAConfig(fold_bn=True))
+    prepared = prepare(model, HWAConfig(), "ideal")
     assert isinstance(prepared.input_norm, torch.nn.BatchNorm1d)
     assert isinstance(tc.convert(model, "ideal").input_norm, torch.nn.BatchNorm1d)
     torch.testing.assert_close(prepared.eval()(offset), model(offset), rtol=1e-4, atol=1e-4)
@@ -159,6 +159,6 @@ def test_feature_norm_standardizes_the_chosen_axis_and_survives_bn_folding():
     model.input_norm.norm.momentum = None
     model.train()(x)
     model.eval()
-    prepared = prepare(model, HWAConfig(fold_bn=True)).eval()
+    prepared = prepare(model, HWAConfig(), "ideal").eval()
     assert isinstance(prepared.input_norm, FeatureNorm)
     torch.testing.assert_close(prepared(x), model(x), rtol=1e-4, atol=1e-4)

@@ -49,27 +49,38 @@ def test_unipolar_layers_cut_devices_and_keep_their_sign(tmp_path):
     uni = {"layers": [{**base, "polarity": "positive"}, {**base, "polarity": "differential"}]}
     assert ev.static(uni)["devices"] < ev.static(diff)["devices"]
     assert ev.static(uni)["energy_j"] < ev.static(diff)["energy_j"]
-    from tinycim.nas.evaluator import _set_hwa_polarities
+    import dataclasses
+
+    from tinycim.config import AnalogConfig
+    from tinycim.nas.evaluator import polarity_overrides
     from tinycim.train import prepare
 
-    prepared = prepare(space.build(uni), "pcm")
-    _set_hwa_polarities(prepared, space.layer_polarities(uni))
+    hw = dataclasses.replace(AnalogConfig.preset("pcm"), fold_bn=False,
+                             layers=polarity_overrides(space.layer_polarities(uni)))
+    prepared = prepare(space.build(uni), "pcm", hw)
     assert float(prepared.features[0][0].weight.detach().min()) >= 0
+    assert prepared.features[0][0].analog_config.mapping.polarity == "unipolar"
+    assert prepared.features[1][0].analog_config.mapping.polarity == "differential"
 
 
 def test_unipolar_alignment_keeps_magnitudes_and_makes_half_the_columns_inhibitory():
     """A layer trained one-signed from its initializer: sign x |w| (projection would zero about half
     the weights) and every other channel of its BatchNorm negative (the digital column sign)."""
-    from tinycim.nas.evaluator import _set_hwa_polarities
+    import dataclasses
+
+    from tinycim.config import AnalogConfig
+    from tinycim.nas.evaluator import polarity_overrides
     from tinycim.train import HWAConfig, prepare
 
     space = UnipolarSpace((3, 16), 3, widths=(4, 8), max_layers=2)
     base = {"channels": 8, "kernel": 3, "stride": 1}
     arch = {"layers": [{**base, "polarity": "negative"}, {**base, "polarity": "differential"}]}
     torch.manual_seed(0)
-    prepared = prepare(space.build(arch), HWAConfig(fold_bn=False))
-    before = [layer[0].weight.detach().clone() for layer in prepared.features]
-    _set_hwa_polarities(prepared, space.layer_polarities(arch), align=True)
+    model = space.build(arch)
+    before = [layer[0].weight.detach().clone() for layer in model.features]
+    hw = dataclasses.replace(AnalogConfig.preset("ideal"), fold_bn=False,
+                             layers=polarity_overrides(space.layer_polarities(arch)))
+    prepared = prepare(model, HWAConfig(unipolar_init="magnitude"), hw)
     first, second = prepared.features[0], prepared.features[1]
     assert torch.equal(first[0].weight.detach(), -before[0].abs())
     assert torch.equal(second[0].weight.detach(), before[1])  # differential layer untouched

@@ -164,9 +164,7 @@ class TrainEvaluator:
             # A space with polarity genes (unipolar) keeps BatchNorm digital in every candidate: its signed
             # per-channel scale is the digital column sign a one-signed crossbar needs (seed B). Each
             # unipolar layer is a per-layer override of the one hardware description.
-            analog = dataclasses.replace(analog, fold_bn=False, layers={
-                name: {"mapping": {"polarity": "unipolar", "unipolar_sign": p}}
-                for name, p in polarities.items() if p != "differential"})
+            analog = dataclasses.replace(analog, fold_bn=False, layers=polarity_overrides(polarities))
         if s.fp_epochs > 0:
             # FP pre-training, then HWA fine-tuning (the AnalogNets recipe, seed A): trained from scratch
             # with BN folded and noise on, a short budget leaves small nets far from converged. Unipolar
@@ -239,3 +237,10 @@ def _at(dr: Any, t: float) -> tuple[float, float]:
     times = [float(x) for x in dr.times]
     i = min(range(len(times)), key=lambda j: abs(math.log(times[j]) - math.log(t)))
     return float(dr.mean[i]), float(dr.std[i])
+
+
+def polarity_overrides(polarities: dict[str, str]) -> dict[str, Any]:
+    """The `AnalogConfig.layers` entries of a candidate's per-layer polarity genes: one device per
+    weight, of a fixed sign, for every "positive" / "negative" layer."""
+    return {name: {"mapping": {"polarity": "unipolar", "unipolar_sign": p}}
+            for name, p in polarities.items() if p != "differential"}
