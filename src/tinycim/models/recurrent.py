@@ -94,7 +94,8 @@ class CRNNKWS(nn.Module):
         self.input_shape = resolve_input_shape(self.default_input_shape, in_channels, input_shape)
         self.num_classes = num_classes
         self.input_norm = FeatureNorm(self.input_shape[-1], dim=-1) if input_norm else nn.Identity()
-        kernel, stride = tuple(kernel), tuple(stride)
+        kernel = (int(kernel[0]), int(kernel[1]))  # lists from YAML configs too
+        stride = (int(stride[0]), int(stride[1]))
         self.features = conv_norm_act(self.input_shape[0], conv_channels, kernel, stride, padding=0,
                                       conv_layer=conv_layer, norm_layer=norm_layer, act_layer=act_layer)
         t, f = self.input_shape[1], self.input_shape[2]

@@ -176,9 +176,10 @@ class LinearRNNBase(nn.Module):
         if not isinstance(module, cls._TORCH):
             raise ConfigError(f"{cls.__name__}.from_torch expects an {cls._TORCH.__name__}, "
                               f"got {type(module).__name__}")
-        kw = dict(input_size=module.input_size, hidden_size=module.hidden_size, num_layers=module.num_layers,
-                  bias=module.bias, batch_first=module.batch_first, dropout=module.dropout,
-                  bidirectional=module.bidirectional)
+        kw: dict[str, object] = dict(
+            input_size=module.input_size, hidden_size=module.hidden_size, num_layers=module.num_layers,
+            bias=module.bias, batch_first=module.batch_first, dropout=module.dropout,
+            bidirectional=module.bidirectional)
         if cls.mode == "LSTM":
             kw["proj_size"] = module.proj_size
         elif cls.mode.startswith("RNN"):
@@ -186,7 +187,7 @@ class LinearRNNBase(nn.Module):
         ref = next(module.parameters())
         with warnings.catch_warnings():  # torch already warned about dropout with one layer
             warnings.simplefilter("ignore")
-            new = cls(**kw, device=ref.device, dtype=ref.dtype)
+            new = cls(**kw, device=ref.device, dtype=ref.dtype)  # type: ignore[arg-type]
         new._copy_params(module, to_torch=False)
         return new.train(module.training)
 
@@ -515,11 +516,11 @@ class LinearMultiheadAttention(nn.Module):
         self.k_proj = nn.Linear(self.kdim, embed_dim, bias=bias, **kw)
         self.v_proj = nn.Linear(self.vdim, embed_dim, bias=bias, **kw)
         self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias, **kw)
+        self.bias_k: nn.Parameter | None = None
+        self.bias_v: nn.Parameter | None = None
         if add_bias_kv:
             self.bias_k = nn.Parameter(torch.empty(1, 1, embed_dim, **kw))
             self.bias_v = nn.Parameter(torch.empty(1, 1, embed_dim, **kw))
-        else:
-            self.bias_k = self.bias_v = None
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
@@ -530,7 +531,7 @@ class LinearMultiheadAttention(nn.Module):
                 nn.init.zeros_(lin.bias)
         if self.out_proj.bias is not None:
             nn.init.zeros_(self.out_proj.bias)
-        if self.bias_k is not None:
+        if self.bias_k is not None and self.bias_v is not None:
             nn.init.xavier_normal_(self.bias_k)
             nn.init.xavier_normal_(self.bias_v)
 
@@ -558,9 +559,9 @@ class LinearMultiheadAttention(nn.Module):
             new.out_proj.weight.copy_(module.out_proj.weight)
             if module.out_proj.bias is not None:
                 new.out_proj.bias.copy_(module.out_proj.bias)
-            if module.bias_k is not None:
-                new.bias_k.copy_(module.bias_k)
-                new.bias_v.copy_(module.bias_v)
+            if new.bias_k is not None and new.bias_v is not None:
+                new.bias_k.copy_(module.bias_k)  # type: ignore[arg-type]
+                new.bias_v.copy_(module.bias_v)  # type: ignore[arg-type]
         return new.train(module.training)
 
     def to_torch(self) -> nn.MultiheadAttention:
@@ -578,12 +579,12 @@ class LinearMultiheadAttention(nn.Module):
                 for name, p in zip(("q_proj_weight", "k_proj_weight", "v_proj_weight"), projs):
                     getattr(out, name).copy_(p.weight)
             if out.in_proj_bias is not None:
-                out.in_proj_bias.copy_(torch.cat([p.bias for p in projs]))
+                out.in_proj_bias.copy_(torch.cat([p.bias for p in projs]))  # type: ignore[misc]
                 out.out_proj.bias.copy_(self.out_proj.bias)
             out.out_proj.weight.copy_(self.out_proj.weight)
-            if self.bias_k is not None:
-                out.bias_k.copy_(self.bias_k)
-                out.bias_v.copy_(self.bias_v)
+            if out.bias_k is not None and out.bias_v is not None:
+                out.bias_k.copy_(self.bias_k)  # type: ignore[arg-type]
+                out.bias_v.copy_(self.bias_v)  # type: ignore[arg-type]
         return out.train(self.training)
 
     def extra_repr(self) -> str:
@@ -627,7 +628,7 @@ class LinearMultiheadAttention(nn.Module):
         q, k, v = self.q_proj(query), self.k_proj(key), self.v_proj(value)  # on tiles: [B', L|S, E]
         batch, heads, hd = q.shape[0], self.num_heads, self.head_dim
         k, v = _match_batch(k, batch, 0, "key"), _match_batch(v, batch, 0, "value")
-        if self.bias_k is not None:
+        if self.bias_k is not None and self.bias_v is not None:
             k = torch.cat([k, self.bias_k.expand(batch, 1, -1)], dim=1)
             v = torch.cat([v, self.bias_v.expand(batch, 1, -1)], dim=1)
             mask = None if mask is None else F.pad(mask, (0, 1))
