@@ -7,6 +7,7 @@ are built from the code and README on every ``mkdocs build``; nothing generated 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,12 +34,30 @@ def on_config(config: Any) -> Any:
     _PAGES.clear()
     _PAGES.update(docgen.all_pages())
     nav = config.get("nav") or []
+    listed = set(_nav_paths(nav))
     for entry in nav:
         if isinstance(entry, dict):
             for title, value in entry.items():
                 if isinstance(value, str) and value.endswith("/"):
                     entry[title] = _section(value)
+                elif title == "User guide" and isinstance(value, list):
+                    # a new docs/*.md joins the user guide without an edit here
+                    docs_dir = Path(config["docs_dir"])
+                    value += [
+                        p.name for p in sorted(docs_dir.glob("*.md")) if p.name not in listed | {"index.md"}
+                    ]
     return config
+
+
+def _nav_paths(nav: Any) -> list[str]:
+    """Every page path named anywhere in a nav structure."""
+    if isinstance(nav, str):
+        return [nav]
+    if isinstance(nav, dict):
+        return [p for v in nav.values() for p in _nav_paths(v)]
+    if isinstance(nav, list):
+        return [p for v in nav for p in _nav_paths(v)]
+    return []
 
 
 def on_files(files: Files, config: Any) -> Files:
@@ -51,19 +70,18 @@ def on_files(files: Files, config: Any) -> Files:
     return files
 
 
-# Docstring text that Markdown reads as a reference link in files this hook's owner does not own:
-# (source file suffix, message fragment). Logged as INFO instead of failing the strict build; remove an
-# entry once its docstring is fixed (e.g. `[len(times)][instances]` -> ``[len(times)][instances]``).
-KNOWN_DOCSTRING_WARNINGS = [
-    ("tinycim/train/evaluate.py", "Could not find cross-reference target 'instances'"),
-]
+# Docstrings write shapes and indexing as ``[B, C][0]`` or ``[len(times)][instances]``, which Markdown
+# reads as a reference link ``[text][label]`` and autorefs then cannot resolve. A real cross-reference
+# names a dotted path (``tinycim.cost.estimate``); an unresolved label without a dot is shape notation,
+# logged as INFO instead of failing the strict build. Unresolved dotted references still fail it.
+_UNRESOLVED = re.compile(r"Could not find cross-reference target '([^']*)'")
 
 
-class _KnownWarnings(logging.Filter):
+class _ShapeNotation(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno == logging.WARNING:
-            msg = record.getMessage()
-            if any(path in msg and text in msg for path, text in KNOWN_DOCSTRING_WARNINGS):
+            match = _UNRESOLVED.search(record.getMessage())
+            if match and "." not in match.group(1):
                 record.levelno, record.levelname = logging.INFO, "INFO"
         return True
 
@@ -73,4 +91,4 @@ def on_startup(command: str, dirty: bool) -> None:
     only the records logged on it, not on its children, so each of its module loggers gets one."""
     names = [n for n in logging.root.manager.loggerDict if n.startswith("mkdocs.plugins.mkdocs_autorefs")]
     for name in {"mkdocs.plugins.mkdocs_autorefs._internal.plugin", *names}:
-        logging.getLogger(name).addFilter(_KnownWarnings())
+        logging.getLogger(name).addFilter(_ShapeNotation())

@@ -29,6 +29,7 @@ NOT_YET = {
     "API being rewritten",
     "docs/training.md": "placeholders (`fp = ...`, `train_ds`) and the training API being rewritten",
     "docs/cost-model.md": "placeholders (`model`, `batch`, `i`)",
+    "docs/devices.md": "placeholders (`model`, a measured `mydevice.json`)",
     "docs/nas.md": "placeholders (`train`, `val`) and a Ray executor",
 }
 
