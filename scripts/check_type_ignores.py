@@ -14,9 +14,9 @@ from pathlib import Path
 
 _IGNORE = re.compile(r"#\s*type:\s*ignore(?P<code>\[[^\]]+\])?(?P<rest>.*)$")
 
-# Ignores without a reason in src/ when the check was introduced (nn/, train/, tiles/quant.py, cost/,
-# being rewritten); lower it as they get reasons.
-BASELINE = 48
+# Ignores without a reason in src/ (working tree) when the check was introduced: nn/ 36, tiles/quant.py 6,
+# train/ 6, cost/ 4, others 2. Lower it as they get reasons.
+BASELINE = 54
 
 
 def findings(path: Path) -> list[tuple[int, str]]:
