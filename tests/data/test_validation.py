@@ -216,3 +216,20 @@ def test_vww_duplicate_images_across_class_folders(tmp_path):
     (tmp_path / "person" / "9.png").write_bytes((tmp_path / "non_person" / "1.png").read_bytes())
     with pytest.raises(DataError, match=r"person[/\\]9.png: duplicate: same bytes as .*non_person[/\\]1.png"):
         data.load("vww", tmp_path, "all")
+
+
+def test_load_refuses_non_finite_inputs_whatever_the_reader(monkeypatch):
+    """The last guard in `tinycim.data.load`, after every reader's own checks."""
+    import torch
+
+    from tinycim.data import digits
+    from tinycim.data.dataset import Dataset
+
+    def poisoned(data_dir, split, *, seed, bad):
+        x = torch.zeros(5, 1, 8, 8)
+        x[3, 0, 2, 2] = float("nan")
+        return Dataset(x, torch.arange(5), classes=digits.CLASSES, name="digits", split=split)
+
+    monkeypatch.setattr(digits, "load", poisoned)
+    with pytest.raises(DataError, match=r"^digits: digits train sample 3 holds NaN or inf \(1 samples in all\)$"):
+        data.load("digits", None, "train")

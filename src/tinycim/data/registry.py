@@ -11,6 +11,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from tinycim.data.dataset import SPLITS, BadFiles, CheckReport, Dataset, MissingSplitError, check_split
 from tinycim.data.sources import file_kind
 from tinycim.errors import ConfigError, DataError
@@ -104,6 +106,16 @@ def _hint(info: DatasetInfo, opts: dict) -> str:
     return f"; {info.split_hint}" if info.split_hint and opts.get("split_by") in (None, "hash") else ""
 
 
+def _check_finite(dataset: Dataset, where: str | Path) -> None:
+    """Last guard after the readers' own checks: every input value finite (NaN never trains)."""
+    x = dataset.x.flatten(1) if dataset.x.ndim > 1 else dataset.x[:, None]
+    finite = torch.isfinite(x).all(dim=1)
+    if not bool(finite.all()):
+        first = int((~finite).nonzero()[0, 0])
+        raise DataError(f"{where}: {dataset.name} {dataset.split} sample {first} holds NaN or inf "
+                        f"({int((~finite).sum())} samples in all)")
+
+
 def load(name: str, data_dir: str | Path | None = None, split: str = "train", *, seed: int = 0,
          skip_bad: bool = False, **opts) -> Dataset:
     """Load one split (`train`, `val`, `test` or `all`) of dataset `name` from `data_dir`.
@@ -118,6 +130,7 @@ def load(name: str, data_dir: str | Path | None = None, split: str = "train", *,
     bad = BadFiles(name, skip=skip_bad)
     dataset = _loader(info)(_resolve_dir(info, data_dir), split, seed=seed, bad=bad, **opts)
     bad.finish()
+    _check_finite(dataset, data_dir if data_dir is not None else name)
     if split == "train" and len(dataset) == 0:
         raise DataError(f"{data_dir if data_dir is not None else name}: the train split of {name} is empty; "
                         f"nothing to train on{_hint(info, opts)}")

@@ -12,6 +12,7 @@ a dataset (a CSV row, a list file) go through `resolve_inside`, which keeps them
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tarfile
 import zipfile
@@ -79,7 +80,7 @@ def resolve_inside(root: Path, name: str) -> Path:
     if not name:
         raise ValueError("empty file name")
     posix = name.replace("\\", "/")
-    if posix.startswith("/") or os.path.isabs(name) or (len(posix) > 1 and posix[1] == ":"):
+    if posix.startswith("/") or os.path.isabs(name) or re.match(r"[A-Za-z]:/", posix):
         raise ValueError(f"file name {name!r} is an absolute path; expected a path inside {root}")
     if ".." in posix.split("/"):
         raise ValueError(f"file name {name!r} leaves the dataset folder ('..'); expected a path inside {root}")
