@@ -4,6 +4,8 @@ Not a benchmark itself. Uses only tinycim.data / models / train public APIs.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from tinycim.data import load
@@ -27,6 +29,8 @@ def train_fp(dataset: str, train, val, epochs: int, seed: int):
     kwargs = {"num_classes": len(train.classes)}
     if dataset != "digits":
         kwargs["input_norm"] = True
+    else:  # the quickstart recipe's wider digits CNN (recipes: quickstart.yaml)
+        kwargs["layers"] = [{"channels": 32, "kernel": 3, "pool": 2}, {"channels": 64, "kernel": 3}]
     net = prepare(create_model(model_name, **kwargs), HWAConfig())
     fit(net, train, val, TrainConfig(epochs=epochs, lr=lr, batch_size=batch, seed=seed), progress=False)
     return to_digital(net)
@@ -35,7 +39,16 @@ def train_fp(dataset: str, train, val, epochs: int, seed: int):
 def train_hwa(dataset: str, fp, analog, train, val, epochs: int, seed: int):
     """Fine-tune `fp` hardware-aware on `analog` (an AnalogConfig): device noise from its device."""
     _, _, _, lr, batch = TASKS[dataset]
-    prepared = prepare(fp, HWAConfig.preset("pcm"), analog=analog, seed=seed)
+    hwa = dataclasses.replace(HWAConfig.preset("pcm"), noise_per="column")
+    prepared = prepare(fp, hwa, analog=analog, seed=seed)
     fit(prepared, train, val, TrainConfig(epochs=epochs, lr=lr, batch_size=batch, seed=seed), teacher=fp,
         progress=False)
     return prepared
+
+
+def pcm_config():
+    """The pcm preset with per-column weight ranges (as the quickstart recipe)."""
+    import tinycim as tc
+
+    cfg = tc.AnalogConfig.preset("pcm")
+    return dataclasses.replace(cfg, mapping=dataclasses.replace(cfg.mapping, weight_range="column"))

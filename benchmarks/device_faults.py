@@ -18,7 +18,6 @@ import json
 import time
 from pathlib import Path
 
-import tinycim as tc
 from tinycim.devices import FaultyDevice
 
 
@@ -28,7 +27,7 @@ def faulty(cfg, rate: float):
 
 
 def main() -> None:
-    from _digits_hwa import splits, train_fp, train_hwa
+    from _digits_hwa import pcm_config, splits, train_fp, train_hwa
 
     from tinycim.train import evaluate_drift, to_analog
 
@@ -51,7 +50,7 @@ def main() -> None:
     t0 = time.perf_counter()
     train, val, test = splits(args.dataset, args.data_dir, args.seed)
     fp = train_fp(args.dataset, train, val, args.fp_epochs, args.seed)
-    cfg = tc.AnalogConfig.preset("pcm")
+    cfg = pcm_config()
     models = {"HWA, no fault injection": train_hwa(args.dataset, fp, cfg, train, val, args.hwa_epochs, args.seed),
               f"HWA + stuck cells {args.train_rate:.1%} in training": train_hwa(
                   args.dataset, fp, faulty(cfg, args.train_rate), train, val, args.hwa_epochs, args.seed)}

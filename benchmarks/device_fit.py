@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-import tinycim as tc
 from tinycim.devices import PCMDevice, save_device
 from tinycim.devices.fitting import _PCMFamily, fit_device
 from tinycim.devices.measurements import read_measurements, sample_measurements, write_measurements
@@ -81,7 +80,7 @@ def round_trip(args) -> Path:
 
 
 def accuracy(args, path: Path) -> None:
-    from _digits_hwa import splits, train_fp, train_hwa
+    from _digits_hwa import pcm_config, splits, train_fp, train_hwa
 
     from tinycim.train import evaluate_drift, to_analog
 
@@ -93,7 +92,7 @@ def accuracy(args, path: Path) -> None:
           f"({time.perf_counter() - t0:.1f} s)")
     train, val, test = splits(args.dataset, args.data_dir, args.seed)
     fp = train_fp(args.dataset, train, val, args.fp_epochs, args.seed)
-    cfg = tc.AnalogConfig.preset("pcm")
+    cfg = pcm_config()
     prepared = train_hwa(args.dataset, fp, cfg, train, val, args.hwa_epochs, args.seed)
     rows = {}
     for label, device in (("pcm preset", cfg.device), ("empirical (from samples)", emp)):
