@@ -57,3 +57,9 @@ def test_every_dataset_names_an_input_norm_plaincnn_accepts():
     # one-channel MFCC images: a per-channel norm would be one global scale
     assert data.dataset_info("speech_commands").input_norm == "feature"
     assert data.dataset_info("hapt").input_norm == "channel"
+
+
+def test_dataset_options_name_each_loaders_keywords():
+    assert data.dataset_options("cifar10") == []
+    assert data.dataset_options("uci_har") == ["features", "split_by"]
+    assert "split_by" in data.dataset_options("speech_commands") and "bad" not in data.dataset_options("vww")
