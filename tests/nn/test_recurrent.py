@@ -10,14 +10,14 @@ import warnings
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from tinycim.errors import ConfigError
-from tinycim.nn.recurrent import (DecomposedModule, LeafTracer, LinearGRU, LinearLSTM, LinearMultiheadAttention,
-                                  LinearRNN, decompose)
+from tinycim.nn.recurrent import (DecomposedModule, LeafTracer, LinearConvTranspose1d, LinearConvTranspose2d,
+                                  LinearGRU, LinearLSTM, LinearMultiheadAttention, LinearRNN, decompose)
 
 pytestmark = pytest.mark.usefixtures("one_thread_module")
 
@@ -428,3 +428,71 @@ def test_leaf_tracer_traces_a_decomposed_model_that_plain_fx_cannot():
     assert calls == ["0", "1", "2", "3"]  # the LSTM copy is one call, the conv still feeds its BN
     x = torch.randn(2, 3, 8, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(traced(x)[0], dec(x)[0])
+
+
+# ---- transposed convolution ------------------------------------------------------------------
+@st.composite
+def convt_cases(draw):
+    dims = draw(st.sampled_from([1, 2]))
+    groups = draw(st.sampled_from([1, 2]))
+
+    def per_dim(lo, hi):
+        return tuple(draw(st.integers(lo, hi)) for _ in range(dims))
+
+    stride, dilation = per_dim(1, 3), per_dim(1, 2)
+    return dict(dims=dims, groups=groups, cin=groups * draw(st.integers(1, 2)), cout=groups * draw(st.integers(1, 3)),
+                kernel=per_dim(1, 3), stride=stride, padding=per_dim(0, 2), dilation=dilation,
+                output_padding=tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation)),
+                bias=draw(st.booleans()), size=per_dim(1, 5), batch=draw(st.integers(0, 2)),
+                seed=draw(st.integers(0, 2**16)))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(case=convt_cases())
+def test_transposed_convolution_matches_torch(case):
+    n = case["dims"]
+    out_size = [(m - 1) * s - 2 * p + d * (k - 1) + q + 1 for m, s, p, d, k, q in
+                zip(case["size"], case["stride"], case["padding"], case["dilation"], case["kernel"],
+                    case["output_padding"])]
+    assume(min(out_size) >= 1)
+    gen = torch.Generator().manual_seed(case["seed"])
+    cls = nn.ConvTranspose1d if n == 1 else nn.ConvTranspose2d
+    ref = cls(case["cin"], case["cout"], case["kernel"], stride=case["stride"], padding=case["padding"],
+              output_padding=case["output_padding"], groups=case["groups"], bias=case["bias"],
+              dilation=case["dilation"])
+    _randomize(ref, gen)
+    ours = (LinearConvTranspose1d if n == 1 else LinearConvTranspose2d).from_torch(ref)
+    shape = (case["cin"], *case["size"]) if case["batch"] == 0 else (case["batch"], case["cin"], *case["size"])
+    x = torch.randn(shape, generator=gen)
+
+    def run(module):
+        xi = x.clone().requires_grad_(True)
+        y = module(xi)
+        (y * torch.linspace(-1, 1, y.numel()).view(y.shape)).sum().backward()
+        return y, xi.grad
+
+    (y_r, g_r), (y_o, g_o) = run(ref), run(ours)
+    assert y_o.shape == y_r.shape and list(y_o.shape[-n:]) == out_size
+    assert rel(y_o, y_r) < TOL and rel(g_o, g_r) < TOL
+    assert rel(ours._to_torch_weight(ours.conv.weight.grad), ref.weight.grad) < TOL
+    back = ours.to_torch()
+    assert torch.equal(back.weight, ref.weight)
+
+
+def test_transposed_convolution_output_size_and_errors():
+    gen = torch.Generator().manual_seed(2)
+    ref = nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1)
+    _randomize(ref, gen)
+    ours = LinearConvTranspose2d.from_torch(ref)
+    x = torch.randn(1, 2, 4, 5, generator=gen)
+    for size in ([7, 9], [8, 10], (1, 3, 8, 9)):
+        torch.testing.assert_close(ours(x, output_size=size), ref(x, output_size=size), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="valid sizes per dimension run from 7 to 8"):
+        ours(x, output_size=[9, 9])
+    with pytest.raises(ConfigError, match="output_padding must be smaller than stride or dilation"):
+        LinearConvTranspose1d(2, 2, 3, stride=2, output_padding=2)
+    with pytest.raises(ConfigError, match="padding_mode must be 'zeros'"):
+        LinearConvTranspose1d(2, 2, 3, padding_mode="reflect")
+    dec, rows = decompose(nn.Sequential(nn.ConvTranspose1d(2, 2, 3, stride=2)))
+    assert isinstance(dec[0], LinearConvTranspose1d) and isinstance(dec[0].conv, nn.Conv1d)
+    assert rows[0].replacement == "LinearConvTranspose1d" and "zero insertion" in rows[0].digital
