@@ -166,6 +166,10 @@ def check(name: str, data_dir: str | Path | None = None, *, seed: int = 0, **opt
         except DataError as err:
             report.problems.append(str(err))
             continue
+        try:
+            _check_finite(dataset, path if path is not None else name)
+        except DataError as err:
+            report.problems.append(str(err))
         report.counts[split] = dataset.class_counts()
     report.problems.extend(p for p in bad.problems if p not in report.problems)
     if missing and not report.counts:
