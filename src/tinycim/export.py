@@ -106,3 +106,73 @@ def export_analog(amodel: nn.Module, out_dir: str | os.PathLike) -> Path:
     path = out / "deployment.json"
     atomic_write_text(path, json.dumps(doc, indent=1))
     return path
+
+
+def load_export(model: nn.Module, out_dir: str | os.PathLike) -> nn.Module:
+    """Rebuild the analog model a chip team would run from `export_analog`'s files: `model` is the
+    digital architecture; each layer's weights come back from its exported conductances, slice
+    significances and digital scales, with its bias, converter ranges and unipolar signs. The
+    result computes what the exported model computed (its weights are on the device levels)."""
+    import tinycim as tc
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from tinycim.config import AnalogConfig
+    from tinycim.errors import ConfigError, DataError
+
+    folder = Path(out_dir)
+    doc_path, g_path = folder / "deployment.json", folder / "conductances.safetensors"
+    for p in (doc_path, g_path):
+        if not p.is_file():
+            raise DataError(f"{p}: no such file (not a tinycim export folder)")
+    try:
+        doc = json.loads(doc_path.read_text())
+        tensors = load_file(str(g_path))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError, SafetensorError) as err:
+        raise DataError(f"{folder}: unreadable export ({err})") from None
+    if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
+        raise DataError(f"{doc_path}: not a {EXPORT_FORMAT} deployment file")
+    try:
+        config = AnalogConfig.from_dict(doc["analog_config"])
+    except (ConfigError, KeyError, TypeError) as err:
+        raise DataError(f"{doc_path}: invalid analog_config ({err})") from None
+    amodel = tc.convert(model, config)
+    layers = dict(analog_layers(amodel))
+    exported = {entry["name"]: entry for entry in doc["layers"]}
+    if set(exported) != set(layers):
+        raise DataError(f"{doc_path}: layers {sorted(exported)} do not match the model's analog layers {sorted(layers)}")
+    with torch.no_grad():
+        for name, layer in layers.items():
+            entry = exported[name]
+            geo = layer.geometry
+            g_max = layer.analog_config.device.g_max_us
+            sig = entry["slice_significance"]
+            w_n = torch.zeros(geo.groups, geo.out_per_group, geo.rows_per_group, dtype=torch.float64)
+            sign = None if entry.get("polarity") != "unipolar" else torch.ones_like(w_n)
+            for block in entry["tile_blocks"]:
+                grp, (r0, r1), (o0, o1) = block["group"], block["rows"], block["cols"]
+                for s, significance in enumerate(sig):
+                    if sign is None:
+                        g = (tensors[f"{block['key']}/{s}/G+"] - tensors[f"{block['key']}/{s}/G-"]).double()
+                        w_n[grp, o0:o1, r0:r1] += significance * g.t() / g_max
+                    else:
+                        g = tensors[f"{block['key']}/{s}/G"].double()
+                        w_n[grp, o0:o1, r0:r1] += significance * block["sign"] * g.t() / g_max
+                if sign is not None:
+                    sign[grp, o0:o1, r0:r1] = block["sign"]
+            scale = torch.tensor(entry["digital_scale_per_column"], dtype=torch.float64)
+            w = (w_n.reshape(layer.weight.shape[0], -1) * scale[:, None]).reshape(layer.weight.shape)
+            layer.weight.copy_(w.to(layer.weight.dtype))
+            if entry["bias"] is not None:
+                layer.bias.copy_(torch.tensor(entry["bias"], dtype=layer.bias.dtype))
+            if sign is not None and layer.unipolar_sign is not None:
+                layer.unipolar_sign.copy_(sign.reshape(layer.weight.shape).to(layer.unipolar_sign.dtype))
+            for conv, key in ((layer.periphery.dac, "dac"), (layer.periphery.adc, "adc")):
+                value = entry[key]["range"]
+                if conv.fixed is None:
+                    conv.set_range(math.nan if value is None else float(value))
+        for layer in layers.values():
+            if layer.periphery.shared and layer.analog_config.mapping.weight_max is None:
+                users = [la for la in layers.values() if la.periphery is layer.periphery]
+                layer.periphery.set_w_max(max(float(la.weight.abs().max()) for la in users))
+    return amodel

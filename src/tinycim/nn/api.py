@@ -84,7 +84,7 @@ def calibrate(model: nn.Module, inputs: torch.Tensor, percentile: float = 99.99,
         for layer in layers:
             layer.prog_w = None
         for conv in converters.values():
-            conv.log_range.data.fill_(math.nan)
+            conv.set_range(math.nan)
             conv.calibrating = float(percentile)
         model(inputs)
     finally:
@@ -182,8 +182,8 @@ def refresh_derived(model: nn.Module) -> None:
             shared.setdefault(id(layer.periphery), []).append(layer)
     for layers in shared.values():
         w_max = layers[0].analog_config.mapping.weight_max
-        layers[0].periphery.w_max.fill_(w_max if w_max is not None else
-                                        max(float(la.weight.abs().max()) for la in layers))
+        layers[0].periphery.set_w_max(w_max if w_max is not None else
+                                           max(float(la.weight.abs().max()) for la in layers))
 
 
 def _migrate_v1(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -136,7 +136,7 @@ def convert(model: nn.Module, config: AnalogConfig | str = "pcm", *, strict: boo
         w_max = users[0].analog_config.mapping.weight_max
         if w_max is None:
             w_max = max(float(layer.weight.detach().abs().max()) for layer in users)
-        periphery.w_max.fill_(w_max)
+        periphery.set_w_max(w_max)
     for name, module in amodel.named_modules():
         if isinstance(module, AnalogLayerMixin):
             continue

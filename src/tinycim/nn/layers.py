@@ -38,7 +38,7 @@ from tinycim.nn.state import derive_seed, generator, sample_chip
 from tinycim.tiles.geometry import LayerGeometry, layer_geometry
 from tinycim.tiles.mapping import magnitude_slices, unipolar_signs, weight_scale
 from tinycim.tiles.periphery import add_output_noise, dynamic_range
-from tinycim.tiles.quant import (codes_, fake_quant, fake_quant_split, fake_quant_tiles, levels_per_side,
+from tinycim.tiles.quant import (_codes, codes_, fake_quant, fake_quant_split, fake_quant_tiles, levels_per_side,
                                  percentile_abs, quantize_weight_levels)
 
 if TYPE_CHECKING:
@@ -86,6 +86,7 @@ class Converter(nn.Module):
         self.shared = shared  # one converter design reused by several layers (uniform periphery)
         self.log_range = nn.Parameter(torch.tensor(math.nan), requires_grad=False)
         self.calibrating: float | None = None  # percentile while tc.calibrate runs
+        self._calibrated = False  # whether log_range is finite, kept in Python (no sync, no graph break)
 
     @property
     def active(self) -> bool:
@@ -93,7 +94,17 @@ class Converter(nn.Module):
 
     @property
     def calibrated(self) -> bool:
-        return self.fixed is not None or bool(torch.isfinite(self.log_range.detach()))
+        return self.fixed is not None or self._calibrated
+
+    @torch.no_grad()
+    def set_range(self, value: float) -> None:
+        """Set the range (NaN = not calibrated)."""
+        self.log_range.fill_(math.log(max(value, _MIN_RANGE)) if math.isfinite(value) else math.nan)
+        self._calibrated = math.isfinite(value)
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._calibrated = bool(torch.isfinite(self.log_range.detach()))
 
     def full_scale(self) -> torch.Tensor:
         """The range as a scalar tensor (differentiable when learned)."""
@@ -111,7 +122,7 @@ class Converter(nn.Module):
         current = float(self.log_range.detach().exp())
         if math.isfinite(current):
             value = max(value, current)
-        self.log_range.fill_(math.log(max(value, _MIN_RANGE)))
+        self.set_range(value)
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}, range={self.range_value():.4g}" + (", shared" if self.shared else "")
@@ -129,6 +140,17 @@ class Periphery(nn.Module):
         self.dac = Converter(config.dac.bits, config.dac.range, shared)
         self.adc = Converter(config.adc.bits, config.adc.range, shared)
         self.register_buffer("w_max", torch.tensor(math.nan))  # uniform weight range (NaN: per layer)
+        self.w_max_value: float | None = None  # the same in Python (no sync, no graph break)
+
+    @torch.no_grad()
+    def set_w_max(self, value: float) -> None:
+        self.w_max.fill_(value)
+        self.w_max_value = value if math.isfinite(value) else None
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        value = float(self.w_max)
+        self.w_max_value = value if math.isfinite(value) else None
 
     @property
     def shared(self) -> bool:
@@ -193,9 +215,8 @@ class AnalogLayerMixin:
 
     def weight_scale(self) -> torch.Tensor:
         """s [C_out]: the |w| mapped to g_max (per layer, per column or uniform), no gradient."""
-        w_max = float(self.periphery.w_max)
         return weight_scale(self.weight, self.analog_config.mapping,  # type: ignore[attr-defined]
-                            w_max if math.isfinite(w_max) else None)
+                            self.periphery.w_max_value)
 
     def normalized_weight(self, noise: bool = False, scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(w [S, C_out, C_in/groups, *k], significance [S]): the weights each slice of devices
@@ -419,7 +440,7 @@ class AnalogLayerMixin:
         if dac.active:
             levels = levels_per_side(dac.bits)  # type: ignore[arg-type]
             r_in: torch.Tensor | float = dac.full_scale() if dac.calibrated else dynamic_range(x)
-            x = codes_(x.clone(), r_in, levels)  # integer input codes
+            x = _codes(x, r_in, levels)  # integer input codes (a new tensor: the caller's x is kept)
             factor = r_in / levels
             code_unit = levels  # one normalized unit of partial sum, in code units
         else:

@@ -52,11 +52,11 @@ def to_analog(model: nn.Module, analog_config: AnalogConfig | str | None = None,
                     continue
                 dac, adc = layer.periphery.converters()
                 if dac.active and old.periphery.dac.calibrated and dac.fixed is None:
-                    dac.log_range.fill_(math.log(old.periphery.dac.range_value()))
+                    dac.set_range(old.periphery.dac.range_value())
                 same_rows = old.geometry.row_chunks == layer.geometry.row_chunks
                 same_unit = old.periphery.dac.active == dac.active
                 if adc.active and old.periphery.adc.calibrated and adc.fixed is None and same_rows and same_unit:
-                    adc.log_range.fill_(math.log(old.periphery.adc.range_value()))
+                    adc.set_range(old.periphery.adc.range_value())
                 if layer.unipolar_sign is not None and old.unipolar_sign is not None:
                     layer.unipolar_sign.copy_(old.unipolar_sign)
     _calibrate_missing(out, calibrate_with, percentile)

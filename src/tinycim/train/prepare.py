@@ -149,7 +149,7 @@ def constrain_(model: nn.Module) -> None:
     for group in shared.values():
         if group[0].analog_config.mapping.weight_max is None:
             top = max(float(layer.weight.abs().max()) for layer in group)  # type: ignore[attr-defined]
-            group[0].periphery.w_max.fill_(top if top > _TINY else 1.0)
+            group[0].periphery.set_w_max(top if top > _TINY else 1.0)
 
 
 def _spread(w: torch.Tensor, one_signed: bool) -> float:
