@@ -228,7 +228,8 @@ def _valid_entry(arrays: dict[str, np.ndarray], params: MfccParams) -> bool:
                 and feats.dtype == np.float32 and feats.shape == (n, *params.feature_shape)
                 and bool(np.isfinite(feats).all())
                 and all(arrays[k].dtype == np.float32 and arrays[k].ndim == 1
-                        for k in arrays if k.startswith("noise_") and k != "noise_errors"))
+                        for k in arrays if k.startswith("noise_") and k != "noise_errors")
+                and ("noise_errors" not in arrays or arrays["noise_errors"].shape[1:] == (2,)))
     except (KeyError, AttributeError, TypeError, ValueError):
         return False
 
@@ -265,13 +266,13 @@ def _index_and_features(tree: FileTree, params: MfccParams, cache_dir: Path | No
     }
     if tree.is_archive:  # keep the noise so a cached load never re-reads the archive
         noise = dict(tree.read([m.name for m in layout.noise]))
-        noise_errors = []
+        noise_errors: list[list[str]] = []
         for j, m in enumerate(layout.noise):
             try:
                 arrays[f"noise_{j}"] = decode_clip(noise[m.name], params.sample_rate_hz)
             except ValueError as err:  # reported by _noise_recordings, from the cache too
-                noise_errors.append(f"{tree.where(m.name)}: {err}")
-        arrays["noise_errors"] = np.array(noise_errors, dtype=str)
+                noise_errors.append([tree.where(m.name), str(err)])
+        arrays["noise_errors"] = np.array(noise_errors, dtype=str).reshape(-1, 2)  # [k, (where, reason)]
     try:
         save_arrays(path, arrays)
     except OSError:
@@ -283,8 +284,7 @@ def _noise_recordings(tree: FileTree, arrays: dict[str, np.ndarray], noise_dir: 
                       params: MfccParams, bad: BadFiles) -> list[np.ndarray]:
     """The background-noise recordings, float32 mono, from `noise_dir`, the folder or the cache."""
     if noise_dir is None and tree.is_archive:
-        for problem in arrays.get("noise_errors", np.zeros(0, dtype=str)).tolist():
-            where, _, reason = problem.rpartition(": ")
+        for where, reason in arrays.get("noise_errors", np.zeros((0, 2), dtype=str)).tolist():
             bad.add(where, reason)
         return [arrays[k] for k in sorted(arrays) if k.startswith("noise_") and k != "noise_errors"]
     if noise_dir is None:
