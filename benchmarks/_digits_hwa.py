@@ -31,7 +31,7 @@ def train_fp(dataset: str, train, val, epochs: int, seed: int):
         kwargs["input_norm"] = True
     else:  # the quickstart recipe's wider digits CNN (recipes: quickstart.yaml)
         kwargs["layers"] = [{"channels": 32, "kernel": 3, "pool": 2}, {"channels": 64, "kernel": 3}]
-    net = prepare(create_model(model_name, **kwargs), HWAConfig())
+    net = prepare(create_model(model_name, **kwargs), HWAConfig(), analog="ideal")
     fit(net, train, val, TrainConfig(epochs=epochs, lr=lr, batch_size=batch, seed=seed), progress=False)
     return to_digital(net)
 
