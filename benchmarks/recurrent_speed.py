@@ -23,6 +23,7 @@ import argparse
 import copy
 import json
 import time
+import warnings
 
 import torch
 from torch import nn
@@ -69,12 +70,12 @@ def analog_copy(model: nn.Module, x: torch.Tensor) -> tuple[nn.Module | None, st
     Uses `tc.convert` alone once it decomposes recurrent layers itself; until then decomposes here
     first (its BatchNorm folding cannot trace the time loop; this model has no BatchNorm)."""
     try:
-        import warnings
-
         import tinycim as tc
         from tinycim.nn.convert import analog_layers
 
-        amodel = tc.convert(model, "pcm")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="weights left digital")  # before decompose is wired
+            amodel = tc.convert(model, "pcm")
         if not any(name.startswith("rnn.") for name, _ in analog_layers(amodel)):
             dec, _ = decompose(copy.deepcopy(model))
             with warnings.catch_warnings():
@@ -104,6 +105,7 @@ def main() -> None:
     parser.add_argument("--no-analog", action="store_true", help="skip the analog (PCM) timing")
     parser.add_argument("--no-train", action="store_true", help="skip the training-step timing")
     args = parser.parse_args()
+    warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
     torch.set_num_threads(args.threads)
     x = torch.randn(args.batch, args.steps, 10, generator=torch.Generator().manual_seed(0))
     results = {"threads": args.threads, "batch": args.batch, "steps": args.steps, "cases": {}}
