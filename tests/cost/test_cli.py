@@ -41,7 +41,8 @@ def test_cost_of_a_training_run(runner: CliRunner, tmp_path) -> None:
     from tinycim.models import create_model
 
     run = tmp_path / "run"
-    train.save_run(run, "kws_cnn5", create_model("kws_cnn5"), train.HWAConfig(), AnalogConfig.preset("pcm"),
+    hwa = train.HWAConfig()
+    train.save_run(run, "kws_cnn5", train.prepare(create_model("kws_cnn5"), hwa), hwa, AnalogConfig.preset("pcm"),
                    train.TrainConfig(), {})
     result = runner.invoke(cli.app, ["cost", "--run", str(run), "--accelerator", "hermes", "--json"])
     assert result.exit_code == 0, result.output

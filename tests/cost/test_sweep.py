@@ -80,8 +80,9 @@ def test_cli_pareto_from_a_recipe_run(runner: CliRunner, tmp_path) -> None:
     from tinycim.models import create_model
 
     out = tmp_path / "recipe_out"
-    train.save_run(out / "hwa", "kws_cnn5", create_model("kws_cnn5"), train.HWAConfig(), AnalogConfig.preset("pcm"),
-                   train.TrainConfig(), {})
+    hwa = train.HWAConfig()
+    train.save_run(out / "hwa", "kws_cnn5", train.prepare(create_model("kws_cnn5"), hwa), hwa,
+                   AnalogConfig.preset("pcm"), train.TrainConfig(), {})
     bits = [{"bits": b, "mean": acc, "std": 0.5, "seconds": 86400.0} for b, acc in ((4, 70.0), (6, 80.0), (8, 79.0))]
     (out / "report.json").write_text(json.dumps({"recipe": "toy", "bits": bits, "model": {"input_shape": [1, 49, 10]}}))
     png = tmp_path / "pareto.png"

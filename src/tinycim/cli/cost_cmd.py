@@ -117,5 +117,10 @@ def _load_run(run_dir: str):
         from tinycim.train import load_run, to_analog  # type: ignore[attr-defined]
     except ImportError:
         raise ConfigError("--run needs tinycim.train.load_run, which this installation does not have") from None
+    import warnings
+
     model, _hwa, analog_config, _meta = load_run(_run_dir(run_dir))
-    return to_analog(model, analog_config)
+    with warnings.catch_warnings():
+        # A run without learned ranges: the cost model codes inputs by each sample's range (as the simulator).
+        warnings.filterwarnings("ignore", message=r".*converters without a range.*", category=UserWarning)
+        return to_analog(model, analog_config)
