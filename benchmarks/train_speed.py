@@ -41,7 +41,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     plain = create_model("kws_cnn5", num_classes=12).train()
-    hwa = prepare(plain, HWAConfig.preset(args.recipe)).train()
+    hwa = prepare(plain, HWAConfig.preset(args.recipe), "pcm").train()
     x = torch.randn(args.batch, 1, 49, 10, generator=torch.Generator().manual_seed(1))
     y = torch.randint(0, 12, (args.batch,), generator=torch.Generator().manual_seed(2))
     init_ranges(hwa, x)
