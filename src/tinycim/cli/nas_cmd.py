@@ -152,6 +152,20 @@ def _run(space, ev, constraints, config, runner, out: Path, search: str, header:
         return s.run_evolution() if search == "evolution" else s.run_random()
 
 
+def _locked(command):
+    """The command, holding its --out folder's lock (a second writer gets a one-line error)."""
+    import functools
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        from tinycim.io import output_lock
+
+        with output_lock(kwargs["out"]):
+            return command(*args, **kwargs)
+
+    return run
+
+
 def register(app: typer.Typer) -> None:
     """Add `tinycim nas` to the root app."""
-    app.command("nas")(nas_command)
+    app.command("nas")(_locked(nas_command))

@@ -94,10 +94,18 @@ def train_cmd(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Train a model; write model.safetensors, config.json and metrics.json to --out."""
+    from tinycim.io import output_lock
+
+    with output_lock(out):  # a second writer into the same --out gets a one-line error
+        _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr, batch_size, pretrain_epochs,
+               split_by, progress)
+
+
+def _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr, batch_size, pretrain_epochs,
+           split_by, progress) -> None:
     import torch
     from rich.console import Console
 
-    from tinycim.config import AnalogConfig
     from tinycim.data import split_record
     from tinycim.models import create_model
     from tinycim.train import HWAConfig, TrainConfig, evaluate, fit, load_run, prepare, save_run, to_digital

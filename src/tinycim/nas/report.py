@@ -91,9 +91,11 @@ def copy_best_run(runs_dir: str | Path, best: dict[str, Any], dest: str | Path) 
     src = Path(runs_dir) / run_dir_name(best["key"])
     if not src.is_dir():
         return None
+    import os
+    import secrets
+
     dest = Path(dest)
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")  # unique per writer
     shutil.copytree(src, tmp)
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)

@@ -16,6 +16,7 @@ from torch import nn
 
 from tinycim.config import AnalogConfig, resolve_preset
 from tinycim.errors import ConfigError
+from tinycim.nn.recurrent import decompose
 from tinycim.nn.layers import ANALOG_FOR, AnalogLayerMixin, InstanceContext, Periphery, from_digital, to_plain
 
 
@@ -28,6 +29,7 @@ class ConversionReport:
     folded_bn: list[tuple[str, str]] = field(default_factory=list)
     digital: list[tuple[str, str]] = field(default_factory=list)  # (name, type)
     kept_digital: list[str] = field(default_factory=list)  # by a "digital" override
+    decomposed: list = field(default_factory=list)  # recurrent / attention / transposed convs (DecomposedModule)
     analog_params: int = 0
     digital_weight_params: dict[str, int] = field(default_factory=dict)  # matrices left digital, by module
 
@@ -41,6 +43,9 @@ class ConversionReport:
         lines = [f"{len(self.analog)} analog layers, {len(self.folded_bn)} BatchNorms folded"]
         if self.kept_digital:
             lines.append(f"kept digital by config: {', '.join(self.kept_digital)}")
+        for row in self.decomposed:
+            lines.append(f"{row.name or '<root>'} ({row.original}) on tiles as {row.replacement or 'digital'}"
+                         + (f", digital: {row.digital}" if row.digital else ""))
         if self.digital:
             kinds = sorted({t for _, t in self.digital})
             lines.append(f"left digital: {len(self.digital)} modules ({', '.join(kinds)})")
@@ -97,6 +102,9 @@ def convert(model: nn.Module, config: AnalogConfig | str = "pcm", *, strict: boo
     report = ConversionReport()
     if config.fold_bn:
         report.folded_bn = fold_batchnorm(amodel)
+    # LSTM / GRU / RNN / MultiheadAttention / ConvTranspose become the same function written with
+    # Linear / Conv layers, so their matrices run on tiles like any other (DAC/ADC per step or token).
+    amodel, report.decomposed = decompose(amodel)
     ctx = InstanceContext()
     holder = None
     if type(amodel) in ANALOG_FOR:  # a bare layer: converted as the root, named ""
@@ -140,7 +148,7 @@ def convert(model: nn.Module, config: AnalogConfig | str = "pcm", *, strict: boo
     for name, module in amodel.named_modules():
         if isinstance(module, AnalogLayerMixin):
             continue
-        own = [p for p in module.parameters(recurse=False) if p.dim() >= 2]
+        own = [p for n, p in module.named_parameters(recurse=False) if p.dim() >= 2 and "weight" in n]
         if own:
             report.digital_weight_params[name] = sum(p.numel() for p in own)
         if not list(module.children()) and not isinstance(module, nn.Identity):
@@ -149,7 +157,8 @@ def convert(model: nn.Module, config: AnalogConfig | str = "pcm", *, strict: boo
     if surprising:
         names = ", ".join(f"{n or '<root>'} ({type(amodel.get_submodule(n)).__name__}, {c} params)"
                           for n, c in surprising.items())
-        _complain(strict, f"weights left digital (tinycim maps only Linear, Conv1d and Conv2d): {names}; "
+        _complain(strict, f"weights left digital (tinycim maps Linear, Conv1d, Conv2d and the recurrent, "
+                          f"attention and transposed-conv layers built from them): {names}; "
                           f"analog share of weight parameters {100 * report.analog_share:.1f} %")
     amodel.register_forward_pre_hook(ctx.before)
     amodel.register_forward_hook(ctx.after)

@@ -34,7 +34,7 @@ from torch import nn
 
 from tinycim.config import AnalogConfig
 from tinycim.errors import MappingError
-from tinycim.nn.state import derive_seed, generator, sample_chip
+from tinycim.nn.state import derive_seed, sample_chip
 from tinycim.tiles.geometry import LayerGeometry, layer_geometry
 from tinycim.tiles.mapping import magnitude_slices, unipolar_signs, weight_scale
 from tinycim.tiles.periphery import add_output_noise, dynamic_range

@@ -139,8 +139,20 @@ def run_recipe(recipe: Recipe, data_dir: str | None, out_dir: str | Path, *, set
     from tinycim.models import count_macs, count_params
     from tinycim.train import evaluate, evaluate_drift, to_analog, to_digital
 
+    from tinycim.io import output_lock
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with output_lock(out):  # a second writer into the same --out gets a one-line error
+        return _run_recipe(recipe, data_dir, out, settings=settings, progress=progress, log=log)
+
+
+def _run_recipe(recipe: Recipe, data_dir: str | None, out: Path, *, settings: str, progress: bool,
+                log: Callable[[str], None]) -> Path:
+    from tinycim.cost import estimate
+    from tinycim.data import load
+    from tinycim.models import count_macs, count_params
+    from tinycim.train import evaluate, evaluate_drift, to_analog, to_digital
+
     steps = _Steps(out, log)
     _check_same_recipe(recipe, steps.root)
     data = {split: load(recipe.dataset, data_dir, split=name, seed=recipe.seed, **recipe.dataset_options)

@@ -8,7 +8,6 @@ where they still mean the same thing, and recalibrated where they do not.
 from __future__ import annotations
 
 import copy
-import math
 import warnings
 
 import torch
