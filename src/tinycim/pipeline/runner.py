@@ -134,10 +134,6 @@ def _curve(dr) -> list[dict]:
 def run_recipe(recipe: Recipe, data_dir: str | None, out_dir: str | Path, *, settings: str = "cpu",
                progress: bool = True, log: Callable[[str], None] = print) -> Path:
     """Run every step of `recipe` into out_dir (resuming what is done); returns report.md's path."""
-    from tinycim.cost import estimate
-    from tinycim.data import load
-    from tinycim.models import count_macs, count_params
-    from tinycim.train import evaluate, evaluate_drift, to_analog, to_digital
 
     from tinycim.io import output_lock
 
