@@ -16,7 +16,7 @@ from tinycim._version import __version__ as __version__  # the one place the ver
 
 # Subpackages that pull in heavier dependencies load on first use (`tc.cost`, `tc.train`, ...),
 # so `import tinycim` stays lean.
-_LAZY_SUBPACKAGES = ("cost", "data", "models", "nas", "pipeline", "train")
+_LAZY_SUBPACKAGES = ("cost", "data", "evaluate", "models", "nas", "pipeline", "train")
 
 
 def __getattr__(name: str):

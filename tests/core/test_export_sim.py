@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 import tinycim as tc
 from tinycim.cli import _register_all, app
-from tinycim.export import export_analog
+from tinycim.evaluate.export import export_analog
 from tests.core.conftest import conv_stack
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import tinycim as tc
-from tinycim.export import export_analog, load_export
+from tinycim.evaluate import export_analog, load_export
 from tinycim.train import HWAConfig, init_ranges, prepare, to_analog
 
 IDEAL = tc.AnalogConfig.preset("ideal")
@@ -70,7 +70,7 @@ def test_training_forward_equals_the_programmed_chip_with_noise_off(cfg, kind, s
     # Equal up to float rounding; a partial sum landing on a converter's rounding boundary may
     # flip one code, so allow rare single-LSB differences (1 ADC step of the largest tile).
     close = torch.isclose(y_chip, y_train, rtol=1e-4, atol=1e-5 * scale)
-    assert float(close.float().mean()) > 0.99, float((y_chip - y_train).abs().max())
+    assert float(close.float().mean()) > 0.995, float((y_chip - y_train).abs().max())
 
 
 def _mixed() -> tuple[nn.Module, tc.AnalogConfig, torch.Tensor]:
@@ -166,3 +166,20 @@ def test_torch_compile_gives_the_eager_outputs():
         eager = amodel(x)
         compiled = torch.compile(amodel)(x)
     torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)
+
+
+def test_layer_sensitivity_puts_one_layer_at_a_time_on_the_device():
+    from tinycim.data.dataset import Dataset
+    from tinycim.evaluate import layer_sensitivity, on_one_layer
+
+    model, cfg, x = _mixed()
+    one = on_one_layer(cfg, "3")
+    assert one.for_layer("0").device.kind == "ideal" and one.for_layer("0").dac.bits is None
+    assert one.for_layer("3").mapping.slices == 2 and one.for_layer("3").device.kind == "pcm"
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    ds = Dataset(x, y, classes=["a", "b", "c", "d"], name="toy", split="test")
+    rows = layer_sensitivity(model, ds, cfg, instances=2, calibrate_with=x)
+    assert sorted(r["layer"] for r in rows) == ["0", "3", "6"]  # "8" is kept digital by the config
+    assert [r["loss_pp"] for r in rows] == sorted((r["loss_pp"] for r in rows), reverse=True)
+    assert all(0 <= r["acc"] <= 100 for r in rows)

@@ -48,7 +48,7 @@ def export(
 ) -> None:
     """Export what a chip team loads: per tile the target conductances (safetensors), the DAC/ADC
     ranges and bits, the drift-compensation constants and the layer order (JSON)."""
-    from tinycim.export import export_analog
+    from tinycim.evaluate.export import export_analog
     from tinycim.train import load_run, to_analog
 
     model, hwa, analog_config, _ = load_run(run_dir)

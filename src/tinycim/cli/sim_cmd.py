@@ -44,7 +44,7 @@ def simulate(
     Accuracy-free (random weights and inputs): it shows the mapping and how far the analog
     outputs move from the digital ones as the devices drift, with and without compensation.
     """
-    from tinycim.simulate import simulate_model
+    from tinycim.evaluate.simulate import simulate_model
 
     summary = simulate_model(model, preset=preset, config_path=config, instances=instances, times=times,
                              batch=batch, seed=seed)

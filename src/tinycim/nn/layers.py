@@ -34,7 +34,7 @@ from torch import nn
 
 from tinycim.config import AnalogConfig
 from tinycim.errors import MappingError
-from tinycim.nn.state import derive_seed, sample_chip
+from tinycim.nn.state import _targets, derive_seed, effective_weights, sample_chip
 from tinycim.tiles.geometry import LayerGeometry, layer_geometry
 from tinycim.tiles.mapping import magnitude_slices, unipolar_signs, weight_scale
 from tinycim.tiles.periphery import add_output_noise, dynamic_range
@@ -218,12 +218,15 @@ class AnalogLayerMixin:
         return weight_scale(self.weight, self.analog_config.mapping,  # type: ignore[attr-defined]
                             self.periphery.w_max_value)
 
-    def normalized_weight(self, noise: bool = False, scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def normalized_weight(self, noise: bool = False, scale: torch.Tensor | None = None,
+                          as_read: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """(w [S, C_out, C_in/groups, *k], significance [S]): the weights each slice of devices
         holds, normalized to [-1, 1] (W / s, saturated, on the unipolar sign, on the weight levels
         with straight-through gradients), plus the training noise when `noise`.
 
-        These are exactly the targets `tc.program` writes (`targets_from_slices`)."""
+        `as_read=False` gives the targets `tc.program` writes (`targets_from_slices`); the default
+        passes them through the conductances once (w -> g -> w, exact up to float rounding), so
+        that on ideal devices the training forward is bit for bit the programmed chip's."""
         mapping = self.analog_config.mapping
         w = self.weight  # type: ignore[attr-defined]
         s = self.weight_scale() if scale is None else scale
@@ -241,6 +244,10 @@ class AnalogLayerMixin:
                 levels, significance = magnitude_slices(q.detach().abs(), mapping)
                 direction, ste = torch.sign(q.detach()), q - q.detach()
                 slices = torch.stack([direction * level + ste for level in levels])
+        if as_read:
+            g_max = self.analog_config.device.g_max_us
+            read = effective_weights(_targets(slices.detach().unsqueeze(0), sign, g_max), sign, g_max)[0]
+            slices = slices + (read - slices.detach())
         if noise:
             slices = self._add_training_noise(slices, significance)
         return slices, significance
@@ -282,7 +289,7 @@ class AnalogLayerMixin:
 
         if self.prog_w is None:
             with torch.no_grad():
-                slices, _ = self.normalized_weight()
+                slices, _ = self.normalized_weight(as_read=False)
             return targets_from_slices(slices, self.unipolar_sign, self.analog_config.device.g_max_us)
         return read_conductances(self)[instance]
 

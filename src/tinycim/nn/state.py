@@ -114,7 +114,7 @@ def program_layer(layer: AnalogLayerMixin, *, seed: int, index: int, instances: 
         raise MappingError(f"layer {layer.layer_name!r}: weight has NaN or inf values; refusing to program it")
     was_training = layer.training  # type: ignore[attr-defined]
     scale = layer.weight_scale()
-    slices, significance = layer.normalized_weight(scale=scale)
+    slices, significance = layer.normalized_weight(scale=scale, as_read=False)
     targets = _targets(slices.unsqueeze(0).expand(instances, *slices.shape).contiguous(), layer.unipolar_sign,
                        cfg.device.g_max_us)
     cells = cfg.device.program(targets, generator("program", seed, index, device=targets.device))

@@ -48,7 +48,7 @@ def export_analog(amodel: nn.Module, out_dir: str | os.PathLike) -> Path:
             raise MappingError(f"layer {name!r}: weight or bias holds NaN or inf values; refusing to export it")
         with torch.no_grad():
             scale = layer.weight_scale().float()
-            slices, significance = layer.normalized_weight(scale=scale)
+            slices, significance = layer.normalized_weight(scale=scale, as_read=False)
         sign = layer.unipolar_sign
         g_target = targets_from_slices(slices.float(), None if sign is None else sign.float(), cfg.device.g_max_us)
         geo = layer.geometry
