@@ -32,3 +32,18 @@ def test_spec_and_kwargs_pass_through():
     assert m.input_shape == (1, 50, 50)
     m = create_model("har_mlp", in_features=100, num_classes=3)
     assert m.input_shape == (100,) and m.num_classes == 3
+
+
+def test_create_model_seed_draws_the_same_weights_and_leaves_the_global_rng():
+    import torch
+
+    from tinycim.models import create_model
+
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    a = create_model("digits_cnn", seed=5)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    b = create_model("digits_cnn", seed=5)
+    c = create_model("digits_cnn", seed=6)
+    pa, pb, pc = (torch.cat([p.flatten() for p in m.parameters()]) for m in (a, b, c))
+    assert torch.equal(pa, pb) and not torch.equal(pa, pc)

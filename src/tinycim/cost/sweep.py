@@ -86,7 +86,7 @@ def sweep_grid(model: nn.Module | str, acc: Accelerator, axes: Sequence[tuple[st
         from tinycim.models import create_model
 
         torch.manual_seed(0)
-        model = create_model(model)
+        model = create_model(model, seed=0)  # the zoo model with seeded weights: the same figures every run
     rows = []
     for values in itertools.product(*(vals for _, vals in axes)):
         point = dict(zip((k for k, _ in axes), values))

@@ -30,8 +30,7 @@ def simulate_model(
     else:
         cfg = tc.AnalogConfig.preset(preset)
     seconds = parse_durations(times)
-    torch.manual_seed(seed)  # model construction uses torch's default initializers
-    model = create_model(name).eval()
+    model = create_model(name, seed=seed).eval()
     shape = tuple(getattr(model, "input_shape", model.default_input_shape))
     x = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(seed))
     amodel = tc.convert(model, cfg)

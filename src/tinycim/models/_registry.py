@@ -70,13 +70,22 @@ def get_model_spec(name: str) -> ModelSpec:
         raise ConfigError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
 
 
-def create_model(name: str, num_classes: int | None = None, **kwargs) -> nn.Module:
+def create_model(name: str, num_classes: int | None = None, *, seed: int | None = None, **kwargs) -> nn.Module:
     """Build registered model ``name``. ``num_classes=None`` keeps the model's default head size;
+    ``seed`` draws the initial weights from that seed (the global torch RNG is left as it was);
     other keyword arguments (``in_channels``, ``act_layer``, ``norm_layer``, ``conv_layer``,
     ``linear_layer``, ...) go to the model's constructor unchanged."""
     spec = get_model_spec(name)
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
+    if seed is not None:
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise ConfigError(f"seed = {seed!r} is invalid: allowed an integer >= 0")
+        import torch
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return create_model(name, **kwargs)
     try:
         return spec.factory(**kwargs)
     except TypeError as err:
@@ -85,3 +94,4 @@ def create_model(name: str, num_classes: int | None = None, **kwargs) -> nn.Modu
         # a misspelled option from a config file: name it instead of a constructor traceback
         bad = str(err).rsplit("keyword argument", 1)[-1].strip()
         raise ConfigError(f"model {name!r} has no option {bad} (options given: {sorted(kwargs)})") from None
+

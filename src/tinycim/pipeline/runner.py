@@ -102,7 +102,7 @@ def _train_phase(name: str, phase: Phase, model_fn, hwa, recipe: Recipe, data: d
                  analog_cfg: tc.AnalogConfig, progress: bool, teacher=None):
     """Train one phase (or load it when done); returns the trained model: prepared for `analog_cfg`
     when `hwa` is given, else plain."""
-    from tinycim.train import TrainConfig, fit, load_run, prepare, save_run
+    from tinycim.train import fit, load_run, prepare, save_run
 
     run_dir = out / name
     done = steps.root / f"train_{name}.json"
@@ -110,7 +110,11 @@ def _train_phase(name: str, phase: Phase, model_fn, hwa, recipe: Recipe, data: d
         steps.log(f"[resume] training {name}: done earlier")
         return load_run(run_dir)[0], json.loads(done.read_text())
     prepared = model_fn() if hwa is None else prepare(model_fn(), hwa, analog_cfg, seed=recipe.seed)
-    cfg = TrainConfig(epochs=phase.epochs, lr=phase.lr, batch_size=phase.batch_size, seed=recipe.seed)
+    # the default recipe's policy of this phase (tinycim.train.config), with the recipe's own epochs and rate
+    from tinycim.train.config import DEFAULT_FP_TRAIN, DEFAULT_HWA_TRAIN
+
+    cfg = dataclasses.replace(DEFAULT_FP_TRAIN if hwa is None else DEFAULT_HWA_TRAIN, epochs=phase.epochs,
+                              lr=phase.lr, batch_size=phase.batch_size, seed=recipe.seed)
     t0 = time.perf_counter()
     result = fit(prepared, data["train"], data["val"], cfg, out_dir=run_dir / "train", resume=True,
                  teacher=teacher, progress=progress)
@@ -223,8 +227,7 @@ def _fresh(recipe: Recipe, data: dict):
     """A newly initialized zoo model (zoo models use torch's default initializers: seeded here)."""
     from tinycim.models import create_model
 
-    torch.manual_seed(recipe.seed)
-    return create_model(recipe.model, num_classes=len(data["train"].classes), **recipe.model_kwargs)
+    return create_model(recipe.model, num_classes=len(data["train"].classes), seed=recipe.seed, **recipe.model_kwargs)
 
 
 def _with_bits(cfg: tc.AnalogConfig, bits: int) -> tc.AnalogConfig:

@@ -94,7 +94,7 @@ def load_run(run_dir: str | Path) -> tuple[nn.Module, HWAConfig | None, AnalogCo
     for key, value in state.items():
         if value.is_floating_point() and key.endswith(("weight", "bias")) and not torch.isfinite(value).all():
             raise DataError(f"{run / MODEL_FILE}: tensor {key!r} holds NaN or inf values")
-    digital = create_model(model_name, **kwargs)
+    digital = create_model(model_name, seed=0, **kwargs)  # weights replaced below
     if config["format"] == _V1_FORMAT:
         if hwa is not None:
             analog = _v1_analog(config, analog, state)
