@@ -11,6 +11,7 @@ drift: program a run's model K times and report accuracy over time (see docs/tra
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -71,6 +72,19 @@ def analog_from_spec(spec: Any, owner: str):
     return AnalogConfig.from_dict(spec)
 
 
+def default_options(model: str) -> dict[str, Any]:
+    """The keyword defaults a zoo factory itself sets (e.g. ``{"input_norm": True}`` for
+    ``har_cnn``): a run records them next to the options it was given, so it is rebuilt the same
+    way if a default changes later."""
+    import inspect
+
+    from tinycim.models import get_model_spec
+
+    params = inspect.signature(get_model_spec(model).factory).parameters.values()
+    return {p.name: p.default for p in params
+            if p.default is not p.empty and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+
+
 def _load_split(dataset: str, data_dir: Optional[Path], split: str, seed: int, opts: dict[str, Any]):
     from tinycim.data import load
 
@@ -81,35 +95,80 @@ def train_cmd(
     model: str = typer.Option(..., "--model", help="Model name (see tinycim.models.list_models())."),
     dataset: str = typer.Option(..., "--dataset", help="Dataset name (tinycim.data.list_datasets())."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Dataset folder (not needed for digits)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (of HWA fine-tuning with --hwa) [default: 10]."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs of the run's phase and, with --hwa, of the "
+                                         "FP pre-training [default: DEFAULT_FP_TRAIN's 30; with --hwa 30 + 20]."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of data splits, init, shuffling and noise [default: 0]."),
     hwa: bool = typer.Option(False, "--hwa", help="Default hardware-aware recipe for the pcm preset."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON file: hwa, train, pretrain, analog, data, distill, model."),
     out: Path = typer.Option(..., "--out", help="Run directory to write."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run from its last checkpoint."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default: TrainConfig's)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate of the run's phase [default: the FP "
+                                       "policy's; with --hwa a quarter of the FP rate]."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size."),
     pretrain_epochs: Optional[int] = typer.Option(None, "--pretrain-epochs", help="FP epochs before HWA (default --epochs)."),
     split_by: Optional[str] = typer.Option(None, "--split-by", help="Dataset split option (speech_commands: speaker)."),
+    tensorboard: bool = typer.Option(False, "--tensorboard", help="Also write TensorBoard event files to RUN/tb "
+                                     "(needs tinycim[tb])."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Train a model; write model.safetensors, config.json and metrics.json to --out."""
     from tinycim.io import output_lock
 
+    if tensorboard:
+        from tinycim.tblog import _require_tensorboard
+
+        _require_tensorboard()  # before any training, not after it
     with output_lock(out):  # a second writer into the same --out gets a one-line error
         _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr, batch_size, pretrain_epochs,
-               split_by, progress)
+               split_by, progress, tensorboard)
+
+
+def train_configs(hwa: bool, spec: dict[str, Any], epochs: int | None, seed: int | None, lr: float | None,
+                  batch_size: int | None, pretrain_epochs: int | None):
+    """(TrainConfig of the phase that writes the run, FP pre-training TrainConfig or None).
+
+    Starts from the default recipe (`tinycim.train.config.train_defaults`); the file's "train"
+    section changes the run's phase and "pretrain" the FP phase (a "train" field other than
+    epochs and lr applies to both); command-line options win over both. Without an explicit
+    learning rate for it, fine-tuning runs at HWA_LR_FRACTION of the FP rate.
+    """
+    from tinycim.train import TrainConfig
+    from tinycim.train.config import HWA_LR_FRACTION, train_defaults
+
+    file_train = dict(spec.get("train", {}) or {})
+    file_pre = dict(spec.get("pretrain", {}) or {})
+    main_default, pre_default = train_defaults(hwa)
+    common = {"seed": seed if seed is not None else int(file_train.get("seed", 0))}
+    if batch_size is not None:
+        common["batch_size"] = batch_size
+    main = {**main_default.to_dict(), **file_train, **common}
+    if epochs is not None:
+        main["epochs"] = epochs
+    if lr is not None:
+        main["lr"] = lr
+    if not hwa:
+        return TrainConfig.from_dict(main), None
+    shared = {k: v for k, v in file_train.items() if k not in ("epochs", "lr")}
+    pre = {**pre_default.to_dict(), **shared, **common, **file_pre}
+    if pretrain_epochs is not None:
+        pre["epochs"] = pretrain_epochs
+    elif epochs is not None and "epochs" not in file_pre:
+        pre["epochs"] = epochs
+    pre_cfg = TrainConfig.from_dict(pre)
+    if lr is None and "lr" not in file_train:  # fine-tuning at the FP rate can collapse (docs/training.md)
+        main["lr"] = pre_cfg.lr * HWA_LR_FRACTION
+    return TrainConfig.from_dict(main), pre_cfg
 
 
 def _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr, batch_size, pretrain_epochs,
-           split_by, progress) -> None:
+           split_by, progress, tensorboard=False) -> None:
     import torch
     from rich.console import Console
 
     from tinycim.data import split_record
     from tinycim.models import create_model
-    from tinycim.train import HWAConfig, TrainConfig, evaluate, fit, load_run, prepare, save_run, to_digital
-    from tinycim.train.config import HWA_LR_FRACTION, legacy_hardware, split_legacy
+    from tinycim.train import HWAConfig, evaluate, fit, load_run, prepare, save_run, to_digital
+    from tinycim.train.config import legacy_hardware, split_legacy
 
     console = Console(stderr=True)
     spec = read_config_file(config) if config is not None else {}
@@ -124,11 +183,8 @@ def _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr,
         analog = legacy_hardware(analog, hardware)
     elif hwa_spec is not None:
         raise ConfigError(f"--config {config}: hwa = {hwa_spec!r} is invalid: a preset name or a mapping of fields")
-    file_train = dict(spec.get("train", {}) or {})
-    seed = seed if seed is not None else int(file_train.get("seed", 0))
-    epochs = epochs if epochs is not None else int(file_train.get("epochs", 10))
-    overrides = {k: v for k, v in (("lr", lr), ("batch_size", batch_size)) if v is not None}
-    train_cfg = TrainConfig.from_dict({**file_train, "epochs": epochs, "seed": seed, **overrides})
+    train_cfg, pre_cfg = train_configs(hwa_cfg is not None, spec, epochs, seed, lr, batch_size, pretrain_epochs)
+    seed = train_cfg.seed
     data_opts = dict(spec.get("data", {}))
     if split_by is not None:
         data_opts["split_by"] = split_by
@@ -138,22 +194,23 @@ def _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr,
     if not isinstance(model_opts, dict) or "num_classes" in model_opts:
         raise ConfigError(f"--config {config}: section 'model' must map create_model options (e.g. "
                           f"input_norm: true) to values; num_classes comes from the dataset")
-    model_kwargs = {"num_classes": len(train_ds.classes), **model_opts}
+    # the zoo's defaults (e.g. har_cnn's input_norm) are recorded, so the run rebuilds the same model
+    model_kwargs = {**default_options(model), "num_classes": len(train_ds.classes), **model_opts}
     torch.manual_seed(seed)  # weight init of the zoo model
     net = create_model(model, **model_kwargs)
     extra: dict[str, Any] = split_record(dataset, data_opts, seed)
     teacher = None
+    tb_hparams: dict[str, Any] = {"analog": analog.to_dict(), "train": train_cfg.to_dict(),
+                                  "hwa": hwa_cfg.to_dict() if hwa_cfg is not None else "none"}
     if hwa_cfg is not None:
-        pre_cfg = TrainConfig.from_dict({**train_cfg.to_dict(), **spec.get("pretrain", {}),
-                                         "epochs": pretrain_epochs if pretrain_epochs is not None else epochs})
-        if lr is None and "lr" not in file_train:  # fine-tuning at the FP rate can collapse (docs/training.md)
-            train_cfg = TrainConfig.from_dict({**train_cfg.to_dict(), "lr": pre_cfg.lr * HWA_LR_FRACTION})
+        assert pre_cfg is not None
         pre_dir = out / "pretrain"
         if resume and (pre_dir / "model.safetensors").is_file():
             net = load_run(pre_dir)[0]
         else:
-            console.print(f"FP pre-training: {pre_cfg.epochs} epochs")
-            res = fit(net, train_ds, val_ds, pre_cfg, out_dir=pre_dir, resume=resume, progress=progress)
+            console.print(f"FP pre-training: {pre_cfg.epochs} epochs at lr {pre_cfg.lr:g}")
+            res = fit(net, train_ds, val_ds, pre_cfg, out_dir=pre_dir, resume=resume, progress=progress,
+                      tensorboard=tensorboard)
             save_run(pre_dir, model, net, None, analog, pre_cfg, res.history, model_kwargs, extra)
         fp = to_digital(net)
         extra["fp_val_acc"] = evaluate(fp, val_ds)
@@ -162,12 +219,23 @@ def _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr,
             raise ConfigError(f"--config {config}: distill = {distill!r} is invalid: allowed true or false")
         teacher = fp if distill else None
         net = prepare(fp, hwa_cfg, analog, seed=seed)
+        tb_hparams["pretrain"] = pre_cfg.to_dict()
         console.print(f"hardware-aware fine-tuning: {train_cfg.epochs} epochs at lr {train_cfg.lr:g} "
                       f"(FP val acc {extra['fp_val_acc']:.2f} %)")
-    result = fit(net, train_ds, val_ds, train_cfg, out_dir=out, resume=resume, teacher=teacher, progress=progress)
+    result = fit(net, train_ds, val_ds, train_cfg, out_dir=out, resume=resume, teacher=teacher, progress=progress,
+                 tensorboard=tensorboard)
+    if result.restored_epoch is not None:
+        extra["restored_epoch"] = result.restored_epoch
     save_run(out, model, net, hwa_cfg, analog, train_cfg, result.history, model_kwargs, extra)
+    if tensorboard:
+        from tinycim.tblog import TensorBoardLogger
+
+        metrics = {"val/best_accuracy": result.best_val_acc if result.best_val_acc is not None else float("nan")}
+        with TensorBoardLogger(out / "tb") as tb:
+            tb.hparams(tb_hparams, metrics)
+    kept = f"; kept epoch {result.restored_epoch}" if result.restored_epoch is not None else ""
     console.print(f"done: final val acc {result.final_val_acc} %, best {result.best_val_acc} % "
-                  f"(epoch {result.best_epoch}); wrote {out}")
+                  f"(epoch {result.best_epoch}{kept}); wrote {out}")
 
 
 def drift_cmd(
@@ -181,8 +249,14 @@ def drift_cmd(
     seed: int = typer.Option(0, "--seed", help="Programming seed."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the result as JSON here."),
     batch_size: int = typer.Option(512, "--batch-size", help="Outputs per forward call (memory bound)."),
+    tensorboard: bool = typer.Option(False, "--tensorboard", help="Also write the drift curve to RUN/tb "
+                                     "(needs tinycim[tb])."),
 ) -> None:
-    """Accuracy of a trained model on the analog hardware over time: mean and std over K chips."""
+    """Accuracy of a trained model on the analog hardware over time: mean and std over K chips.
+
+    Two references: FP32 (the same weights run digitally) and "ideal devices" (the same chip with
+    its DAC/ADC, tiles and weight levels on noise- and drift-free devices): the loss below the
+    second is drift and noise, the gap between them what the converters cost."""
     from rich.console import Console
     from rich.table import Table
 
@@ -212,21 +286,43 @@ def drift_cmd(
     if hwa is None:  # a plainly trained run: calibrate the converter ranges on its training data
         calib = _load_split(dataset, data_dir, "train", data_seed, opts).tensors[0][:512]
     amodel = to_analog(model, analog, calibrate_with=calib)
-    res = evaluate_drift(amodel, ds, times=[t for _, t in grid], instances=instances, seed=seed, batch_size=batch_size)
+    if tensorboard:
+        from tinycim.tblog import _require_tensorboard
+
+        _require_tensorboard()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = evaluate_drift(amodel, ds, times=[t for _, t in grid], instances=instances, seed=seed,
+                             batch_size=batch_size)
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            typer.echo(f"warning: {w.message}", err=True)
     report = {"run_dir": str(run_dir), "dataset": dataset, "split": split, "n_samples": len(ds),
               "instances": instances, "seed": seed, "fp_accuracy": res.fp_accuracy,
+              "ideal_accuracy": res.ideal_accuracy,
               "labels": [label for label, _ in grid], "times_s": res.times, "mean": res.mean, "std": res.std,
               "per_instance": res.per_instance, "analog_config": analog.to_dict()}
     table = Table(title=f"{run_dir} on {dataset}/{split} ({len(ds)} samples, {instances} instances)")
     table.add_column("time")
     table.add_column("accuracy %", justify="right")
     table.add_column("vs FP (pp)", justify="right")
-    table.add_row("FP32", f"{res.fp_accuracy:.2f}", "")
+    ideal = res.ideal_accuracy
+    if ideal is not None:
+        table.add_column("vs ideal devices (pp)", justify="right")
+    table.add_row("FP32", f"{res.fp_accuracy:.2f}", "", *([""] if ideal is not None else []))
+    if ideal is not None:
+        table.add_row("ideal devices + converters", f"{ideal:.2f}", f"{ideal - res.fp_accuracy:+.2f}", "")
     for (label, _), mean, std in zip(grid, res.mean, res.std):
-        table.add_row(label, f"{mean:.2f} +- {std:.2f}", f"{mean - res.fp_accuracy:+.2f}")
+        table.add_row(label, f"{mean:.2f} +- {std:.2f}", f"{mean - res.fp_accuracy:+.2f}",
+                      *([f"{mean - ideal:+.2f}"] if ideal is not None else []))
     Console().print(table)
     if json_out is not None:
         atomic_write_text(Path(json_out), json.dumps(report, indent=2))
+    if tensorboard:
+        from tinycim.tblog import TensorBoardLogger
+
+        with TensorBoardLogger(Path(run_dir) / "tb") as tb:
+            tb.drift(res.times, res.mean, std=res.std)
 
 
 def register(app: typer.Typer) -> None:

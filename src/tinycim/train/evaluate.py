@@ -2,13 +2,25 @@
 
 An analog model programmed with K instances maps a batch [B, ...] to [K*B, C] (instance-major),
 so its outputs are reshaped to [K, B, C] and each instance is scored on its own.
+
+A drift sweep gives two references for a loss: the same weights run digitally (`fp_accuracy`) and
+the same model on ideal devices with its own converters, tiles and weight levels
+(`ideal_accuracy`: quantization and clipping only, no device noise or drift). The gap between the
+two is what the converters cost; the loss below `ideal_accuracy` is drift and noise.
 """
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
+
+# A converter cost (fp_accuracy - ideal_accuracy) above this many percentage points is reported as
+# a warning: the loss on the chip is then not (only) drift and noise. ASSUMED (a few points).
+REFERENCE_DISAGREE_PP = 3.0
 
 
 @dataclass
@@ -17,7 +29,10 @@ class DriftResult:
 
     times: seconds after programming; mean / std: over instances, one per time (std with
     Bessel's correction, 0 for one instance); per_instance: [len(times)][instances];
-    fp_accuracy: the same weights run digitally in FP32.
+    fp_accuracy: the same weights run digitally in FP32;
+    ideal_accuracy: the same analog model on ideal devices (no programming noise, drift or read
+        noise, no ADC noise) with its converters, tiles and weight levels: quantization and
+        clipping only (None when not measured).
     """
 
     fp_accuracy: float
@@ -27,9 +42,15 @@ class DriftResult:
     per_instance: list[list[float]] = field(default_factory=list)
     instances: int = 1
     seed: int = 0
+    ideal_accuracy: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def converter_loss(self) -> float | None:
+        """fp_accuracy - ideal_accuracy in pp: what quantization and clipping cost (None if unmeasured)."""
+        return None if self.ideal_accuracy is None else self.fp_accuracy - self.ideal_accuracy
 
     def at(self, seconds: float) -> tuple[float, float]:
         """(mean, std) at the evaluated time closest to `seconds`."""
@@ -63,21 +84,64 @@ def evaluate(model: nn.Module, dataset, batch_size: int = 512) -> float:
     return float(correct.double().mean()) * 100.0 / max(1, y.shape[0])
 
 
+def ideal_config(cfg: Any) -> Any:
+    """`cfg` (an AnalogConfig) on ideal devices: the same tiles, mapping (weight levels,
+    polarity) and DAC/ADC bits and ranges, with no device noise, drift or ADC noise, and no drift
+    compensation. Per-layer overrides keep their converter and mapping changes; their device
+    and gdc entries are dropped."""
+    from tinycim.devices import IdealDevice
+
+    layers = {}
+    for pattern, override in cfg.layers.items():
+        layers[pattern] = ({k: v for k, v in override.items() if k not in ("device", "gdc")}
+                           if isinstance(override, dict) else override)
+    return dataclasses.replace(cfg, device=IdealDevice(), gdc=None, adc=dataclasses.replace(cfg.adc, noise=0.0),
+                               layers=layers)
+
+
+def ideal_accuracy(amodel: nn.Module, dataset, batch_size: int = 512, seed: int = 0) -> float | None:
+    """Accuracy (%) of a converted model re-targeted to `ideal_config` of its own config (learned or
+    calibrated converter ranges carried over), programmed once; None for a model `tc.convert` did
+    not make."""
+    import tinycim as tc
+    from tinycim.nn.convert import model_info_or_none
+    from tinycim.train.analog import to_analog
+
+    info = model_info_or_none(amodel)
+    if info is None:
+        return None
+    with warnings.catch_warnings():  # ranges the model does not carry take each sample's range
+        warnings.simplefilter("ignore")
+        ideal = to_analog(amodel, ideal_config(info.config))
+    tc.program(ideal, seed=seed, instances=1)
+    return evaluate(ideal, dataset, batch_size=batch_size)
+
+
 def evaluate_drift(amodel: nn.Module, dataset, times=(1.0, 3600.0, 86400.0, 2.592e6, 3.15e7), instances: int = 10,
-                   seed: int = 0, batch_size: int = 512) -> DriftResult:
+                   seed: int = 0, batch_size: int = 512, ideal: bool = True) -> DriftResult:
     """Program `amodel` (a converted model, e.g. from `to_analog`) `instances` times with `seed`,
     and score every instance at every time after programming (drift, read noise, GDC).
 
     batch_size counts outputs per call: each call runs batch_size // instances samples through
-    all instances, which bounds memory. Leaves the model programmed at the last time.
+    all instances, which bounds memory. ideal: also score the model on ideal devices with its
+    converters (`DriftResult.ideal_accuracy`); warns when that is more than REFERENCE_DISAGREE_PP
+    below the digital accuracy (the converters, not drift, then cost the accuracy). Leaves the
+    model programmed at the last time.
     """
     import tinycim as tc
     from tinycim.nn.convert import to_digital
 
     x, y = dataset.tensors[0], dataset.tensors[1]
     fp = evaluate(to_digital(amodel), dataset, batch_size=batch_size)
-    tc.program(amodel, seed=seed, instances=instances)
     result = DriftResult(fp_accuracy=fp, instances=instances, seed=seed)
+    if ideal:
+        result.ideal_accuracy = ideal_accuracy(amodel, dataset, batch_size=batch_size, seed=seed)
+        gap = result.converter_loss
+        if gap is not None and gap > REFERENCE_DISAGREE_PP:
+            warnings.warn(f"the converters alone cost {gap:.2f} pp (digital {fp:.2f} %, ideal devices with the "
+                          f"chip's DAC/ADC {result.ideal_accuracy:.2f} %): losses against the digital model are "
+                          "not only drift and noise; compare against ideal_accuracy", stacklevel=2)
+    tc.program(amodel, seed=seed, instances=instances)
     chunk = max(1, batch_size // instances)
     amodel.eval()
     for t in times:

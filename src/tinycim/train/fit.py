@@ -4,22 +4,27 @@ Per epoch: a seeded shuffle, mini-batch steps (task loss, optional distillation 
 the weight constraints after every optimizer step, validation accuracy, and, with an out_dir,
 an atomic checkpoint plus `metrics.json`. Resuming restores model, optimizer, scheduler and every
 RNG state, so a killed run ends exactly where an uninterrupted one does.
+
+A hardware-aware model ends on its best epoch by validation accuracy (`keep_best`; the prepared
+model validates on its own converters, without training noise), and `fit` warns when that best
+falls more than HWA_COLLAPSE_WARN_PP below the FP teacher's: the fine-tuning collapsed.
 """
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tinycim.errors import TinyCimError
+from tinycim.errors import ConfigError, TinyCimError
+from tinycim.io import atomic_write_text, load_state, read_tensors, save_tensors, state_dict_tensors
 from tinycim.nn.state import derive_seed
-from tinycim.io import atomic_write_text
 from tinycim.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from tinycim.train.config import TrainConfig
 from tinycim.train.evaluate import evaluate
@@ -27,6 +32,13 @@ from tinycim.train.hamq import hamq_penalty, on_cell_fraction
 from tinycim.train.prepare import constrain_, hwa_config, init_ranges, seed_noise, set_noise_factor
 
 METRICS_NAME = "metrics.json"
+BEST_NAME = "best.safetensors"  # the best epoch's weights (keep_best), for resuming
+BEST_FORMAT = "tinycim-train-best-v1"
+TENSORBOARD_DIR = "tb"
+# A hardware-aware model whose best validation accuracy is this many percentage points below its FP
+# teacher's has collapsed (learning rate, noise level): `fit` warns. ASSUMED (well above the
+# 0.5-2 pp a working recipe loses on HAR and KWS, docs/results.md).
+HWA_COLLAPSE_WARN_PP = 5.0
 # Samples of the training set used to calibrate the initial converter ranges.
 CALIBRATION_SAMPLES = 512
 _LR_PARAM_KEYWORD = "log_"  # learned converter ranges (log_input_range / log_output_range)
@@ -38,12 +50,17 @@ class TrainingDivergedError(TinyCimError, RuntimeError):
 
 @dataclass
 class FitResult:
-    """history: one dict per epoch (epoch, loss, train_acc, val_acc, lr, seconds, on_cell_fraction)."""
+    """history: one dict per epoch (epoch, loss, train_acc, val_acc, lr, noise_factor, seconds,
+    on_cell_fraction). restored_epoch: the epoch whose weights the model ends with when keep_best
+    chose an earlier one than the last (else None). teacher_val_acc: the teacher's validation
+    accuracy in % (the reference of the collapse warning), when a teacher and val_ds were given."""
 
     history: list[dict[str, Any]] = field(default_factory=list)
     best_val_acc: float | None = None
     best_epoch: int | None = None
     final_val_acc: float | None = None
+    restored_epoch: int | None = None
+    teacher_val_acc: float | None = None
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -84,14 +101,30 @@ def _noise_factor(model: nn.Module, epoch: int, epochs: int) -> float:
 
 
 def fit(model: nn.Module, train_ds, val_ds=None, config: TrainConfig | None = None, out_dir: str | Path | None = None,
-        resume: bool = False, teacher: nn.Module | None = None, progress: bool = True) -> FitResult:
+        resume: bool = False, teacher: nn.Module | None = None, progress: bool = True,
+        keep_best: bool | None = None, tensorboard: bool = False,
+        augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None) -> FitResult:
     """Train `model` in place on `train_ds` (a TensorDataset with .x [N, ...] and .y [N]).
 
     out_dir: checkpoint + metrics.json each epoch (atomic). resume: continue from out_dir's
-    checkpoint (at most the epoch that was running is lost). teacher: distill from it.
+    checkpoint (at most the epoch that was running is lost). teacher: distill from it (and warn
+    if the best validation accuracy ends HWA_COLLAPSE_WARN_PP below the teacher's).
+    keep_best: end on the weights of the epoch with the best validation accuracy (the earliest
+        on ties; kept in memory and, with out_dir, in out_dir/best.safetensors for resuming).
+        None (default): on for a model `prepare` made, when val_ds is given.
+    tensorboard: also write per-epoch scalars (train/loss, train/accuracy, val/accuracy, lr,
+        noise_factor, on_cell_fraction) to out_dir/tb (needs out_dir and the tensorboard package).
+    augment: applied to every training batch, augment(x [B, ...], generator) -> [B, ...] (e.g.
+        `tinycim.data.speech_commands.spec_augment`), drawing from a generator seeded from
+        config.seed and checkpointed with the others.
     Raises TrainingDivergedError on a NaN/inf loss.
     """
     cfg = config or TrainConfig()
+    if tensorboard and out_dir is None:
+        raise ConfigError("fit(tensorboard=True) needs out_dir: the event files go to out_dir/tb")
+    if keep_best is None:
+        keep_best = hwa_config(model) is not None
+    keep_best = keep_best and val_ds is not None
     x_all, y_all = train_ds.tensors[0], train_ds.tensors[1]
     n = x_all.shape[0]
     steps_per_epoch = math.ceil(n / cfg.batch_size)
@@ -99,6 +132,8 @@ def fit(model: nn.Module, train_ds, val_ds=None, config: TrainConfig | None = No
     scheduler = _scheduler(optimizer, cfg, steps_per_epoch)
     shuffle = torch.Generator().manual_seed(derive_seed("shuffle", cfg.seed))
     generators = {"shuffle": shuffle}
+    if augment is not None:
+        generators["augment"] = torch.Generator(device=x_all.device).manual_seed(derive_seed("augment", cfg.seed))
     generators.update(seed_noise(model, derive_seed("noise", cfg.seed)))
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
@@ -106,32 +141,90 @@ def fit(model: nn.Module, train_ds, val_ds=None, config: TrainConfig | None = No
     result = FitResult()
     start = 0
     ckpt = out / CHECKPOINT_NAME if out is not None else None
+    best: tuple[float, int, dict[str, torch.Tensor]] | None = None  # (val_acc, epoch, weights)
     if resume and ckpt is not None and ckpt.is_file():
         meta = load_checkpoint(ckpt, model=model, optimizer=optimizer, scheduler=scheduler, generators=generators)
         start, result.history = meta["epoch"], meta["history"]
+        best = _load_best(out, keep_best)
     else:
         init_ranges(model, x_all[:CALIBRATION_SAMPLES])
     if teacher is not None:
         teacher.eval()
-    for epoch in range(start, cfg.epochs):
-        set_noise_factor(model, _noise_factor(model, epoch, cfg.epochs))
-        row = _run_epoch(model, x_all, y_all, cfg, optimizer, scheduler, shuffle, teacher, epoch, progress)
         if val_ds is not None:
-            row["val_acc"] = evaluate(model, val_ds, batch_size=cfg.eval_batch_size)
-        on = on_cell_fraction(model)
-        if on is not None:
-            row["on_cell_fraction"] = on
-        result.history.append(row)
-        if out is not None:
-            save_checkpoint(ckpt, model=model, optimizer=optimizer, scheduler=scheduler, generators=generators,
-                            meta={"epoch": epoch + 1, "history": result.history, "train_config": cfg.to_dict()})
-            atomic_write_text(out / METRICS_NAME, _json(result.history))
+            result.teacher_val_acc = evaluate(teacher, val_ds, batch_size=cfg.eval_batch_size)
+    tb = _tensorboard(out, tensorboard)
+    try:
+        for epoch in range(start, cfg.epochs):
+            factor = _noise_factor(model, epoch, cfg.epochs)
+            set_noise_factor(model, factor)
+            row = _run_epoch(model, x_all, y_all, cfg, optimizer, scheduler, shuffle, teacher, epoch, progress,
+                             augment, generators.get("augment"))
+            if hwa_config(model) is not None:
+                row["noise_factor"] = factor
+            if val_ds is not None:
+                row["val_acc"] = evaluate(model, val_ds, batch_size=cfg.eval_batch_size)
+            on = on_cell_fraction(model)
+            if on is not None:
+                row["on_cell_fraction"] = on
+            result.history.append(row)
+            if keep_best and (best is None or row["val_acc"] > best[0]):
+                best = (row["val_acc"], epoch + 1, state_dict_tensors(model))
+                if out is not None:
+                    save_tensors(out / BEST_NAME, best[2], {"format": BEST_FORMAT, "epoch": best[1],
+                                                            "val_acc": best[0]})
+            if out is not None:
+                save_checkpoint(ckpt, model=model, optimizer=optimizer, scheduler=scheduler, generators=generators,
+                                meta={"epoch": epoch + 1, "history": result.history, "train_config": cfg.to_dict()})
+                atomic_write_text(out / METRICS_NAME, _json(result.history))
+            if tb is not None:
+                tb.scalars(epoch + 1, _tb_values(row))
+    finally:
+        if tb is not None:
+            tb.close()
     set_noise_factor(model, 1.0)
     _summarize(result)
+    if best is not None and best[1] != len(result.history):
+        load_state(model, best[2], out / BEST_NAME if out is not None else "best epoch")
+        result.restored_epoch = best[1]
+    _warn_collapse(result)
     return result
 
 
-def _run_epoch(model, x_all, y_all, cfg, optimizer, scheduler, shuffle, teacher, epoch, progress) -> dict[str, Any]:
+def _load_best(out: Path | None, keep_best: bool) -> tuple[float, int, dict[str, torch.Tensor]] | None:
+    if not keep_best or out is None or not (out / BEST_NAME).is_file():
+        return None
+    tensors, meta = read_tensors(out / BEST_NAME, expected_format=BEST_FORMAT, readable_as="best-epoch weights",
+                                 kind="best-epoch weights")
+    return float(meta["val_acc"]), int(meta["epoch"]), tensors
+
+
+def _tensorboard(out: Path | None, enabled: bool):
+    if not enabled or out is None:
+        return None
+    from tinycim.tblog import TensorBoardLogger
+
+    return TensorBoardLogger(out / TENSORBOARD_DIR)
+
+
+_TB_TAGS = {"loss": "train/loss", "train_acc": "train/accuracy", "val_acc": "val/accuracy", "lr": "train/lr",
+            "noise_factor": "train/noise_factor", "on_cell_fraction": "train/on_cell_fraction"}
+
+
+def _tb_values(row: dict[str, Any]) -> dict[str, float]:
+    """One history row as TensorBoard tags (accuracies in %, as in metrics.json)."""
+    return {tag: row[key] for key, tag in _TB_TAGS.items() if key in row}
+
+
+def _warn_collapse(result: FitResult) -> None:
+    ref, best = result.teacher_val_acc, result.best_val_acc
+    if ref is not None and best is not None and best < ref - HWA_COLLAPSE_WARN_PP:
+        warnings.warn(f"the trained model's best validation accuracy {best:.2f} % (epoch {result.best_epoch}) is "
+                      f"{ref - best:.2f} pp below its FP teacher's {ref:.2f} %: the fine-tuning collapsed (lower "
+                      f"train.lr or hwa.noise_scale, or raise hwa.noise_warmup)", stacklevel=2)
+
+
+def _run_epoch(model, x_all, y_all, cfg, optimizer, scheduler, shuffle, teacher, epoch, progress, augment=None,
+               augment_generator=None) -> dict[str, Any]:
     model.train()
     n = x_all.shape[0]
     order = torch.randperm(n, generator=shuffle)
@@ -141,6 +234,8 @@ def _run_epoch(model, x_all, y_all, cfg, optimizer, scheduler, shuffle, teacher,
     for step in range(steps):
         idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
         xb, yb = x_all[idx], y_all[idx]
+        if augment is not None:
+            xb = augment(xb, augment_generator)
         logits = model(xb)
         teacher_logits = None
         if teacher is not None:
