@@ -185,3 +185,43 @@ def test_drift_sweep_warns_when_the_converters_alone_cost_points(tiny_model, dat
     assert res.converter_loss > REFERENCE_DISAGREE_PP
     res = evaluate_drift(amodel, data[1], times=[1.0], instances=2, ideal=False)
     assert res.ideal_accuracy is None and res.converter_loss is None
+
+
+# ---- augmentation ----------------------------------------------------------------------------
+def test_spec_augment_masks_bands_with_the_coefficient_mean():
+    from tinycim.data.speech_commands import spec_augment
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 1, 49, 10) + torch.arange(10.0) * 100  # coefficient c has mean ~100 c
+    out = spec_augment(x, g, time_masks=2, time_width=5, freq_masks=1, freq_width=2)
+    assert out.shape == x.shape and not torch.equal(out, x)
+    masked = out != x
+    fill = x.mean(dim=(0, 1, 2))
+    assert torch.allclose(out[masked], fill.expand_as(x)[masked])  # masked entries = their coefficient's mean
+    rows = masked.all(dim=3).sum(dim=(1, 2))  # fully masked frames per sample: at most 2 bands x 5
+    assert int(rows.max()) <= 10 and int(rows.sum()) > 0
+    cols = masked.all(dim=2).sum(dim=(1, 2))
+    assert int(cols.max()) <= 2
+    # expected masked frames per band: E[w] = 2.5 of 49; two bands -> about 5 / 49 of the frames
+    assert float(rows.float().mean()) == pytest.approx(5.0, abs=1.5)
+    again = spec_augment(x, torch.Generator().manual_seed(0), time_masks=2, time_width=5, freq_masks=1,
+                         freq_width=2)
+    assert torch.equal(again, out)
+    with pytest.raises(ValueError, match=r"\[N, 1, T, F\]"):
+        spec_augment(torch.zeros(3, 49, 10), g)
+
+
+def test_fit_applies_the_augmentation_to_every_batch_from_a_seeded_generator(tiny_model, data):
+    seen = []
+
+    def record(x, g):
+        seen.append((x.shape[0], float(torch.rand(1, generator=g))))
+        return x
+
+    cfg = TrainConfig(epochs=2, lr=5e-3, batch_size=32, seed=0)
+    fit(tiny_model, data[0], None, cfg, progress=False, augment=record)
+    assert [n for n, _ in seen] == [32, 32, 32] * 2
+    first = [v for _, v in seen]
+    seen.clear()
+    fit(tiny_model, data[0], None, cfg, progress=False, augment=record)
+    assert [v for _, v in seen] == first  # the same draws from the same seed

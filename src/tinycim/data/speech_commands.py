@@ -350,6 +350,39 @@ def augment_clips(clips: np.ndarray, noise: list[np.ndarray], generator: torch.G
     return np.clip(out, -1.0, 1.0)
 
 
+# SpecAugment-style masking (Park et al., Interspeech 2019) for 49x10 MFCC images: widths scaled
+# from its LibriSpeech policy (T = 100 of ~1,000 frames, F = 27 of 80 mel bins) to a 1-s clip. ASSUMED.
+SPEC_TIME_MASKS = 2
+SPEC_TIME_WIDTH = 5  # frames (of 49, 20 ms hop): at most 100 ms each
+SPEC_FREQ_MASKS = 1
+SPEC_FREQ_WIDTH = 2  # cepstral coefficients (of 10)
+
+
+def spec_augment(x: torch.Tensor, generator: torch.Generator, *, time_masks: int = SPEC_TIME_MASKS,
+                 time_width: int = SPEC_TIME_WIDTH, freq_masks: int = SPEC_FREQ_MASKS,
+                 freq_width: int = SPEC_FREQ_WIDTH) -> torch.Tensor:
+    """Mask random frame bands and coefficient bands of MFCC images x [N, 1, T, F] (a new tensor).
+
+    Each sample gets `time_masks` bands of width uniform in [0, time_width] frames and `freq_masks`
+    bands of [0, freq_width] coefficients, at uniform offsets, drawn from `generator` (on x's
+    device). Masked entries take the batch mean of their coefficient, not 0: these MFCCs are
+    un-normalised (c0 about -500..+100), so 0 would be a loud outlier rather than "no information".
+    """
+    if x.dim() != 4:
+        raise ValueError(f"spec_augment expects MFCC images [N, 1, T, F], got shape {tuple(x.shape)}")
+    n, _, frames, coeffs = x.shape
+    keep = torch.ones(n, 1, frames, coeffs, dtype=torch.bool, device=x.device)
+    for count, width, size, axis in ((time_masks, time_width, frames, 2), (freq_masks, freq_width, coeffs, 3)):
+        pos = torch.arange(size, device=x.device)
+        for _ in range(count):
+            w = torch.randint(0, width + 1, (n,), generator=generator, device=x.device)
+            start = (torch.rand(n, generator=generator, device=x.device) * (size - w + 1)).floor().long()
+            band = (pos >= start[:, None]) & (pos < (start + w)[:, None])  # [N, size]
+            keep &= ~(band[:, None, :, None] if axis == 2 else band[:, None, None, :])
+    fill = x.mean(dim=(0, 1, 2), keepdim=True).expand_as(x)  # [1, 1, 1, F] per-coefficient mean
+    return torch.where(keep, x, fill)
+
+
 def load(data_dir: str | Path, split: str, *, seed: int = 0, bad: BadFiles,
          feature_params: MfccParams | None = None, cache_dir: str | Path | None = None,
          noise_dir: str | Path | None = None, silence_percentage: float = SILENCE_PERCENTAGE,

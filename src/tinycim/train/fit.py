@@ -158,7 +158,7 @@ def fit(model: nn.Module, train_ds, val_ds=None, config: TrainConfig | None = No
             factor = _noise_factor(model, epoch, cfg.epochs)
             set_noise_factor(model, factor)
             row = _run_epoch(model, x_all, y_all, cfg, optimizer, scheduler, shuffle, teacher, epoch, progress,
-                             augment, generators.get("augment"))
+                             *(() if augment is None else (augment, generators["augment"])))
             if hwa_config(model) is not None:
                 row["noise_factor"] = factor
             if val_ds is not None:
