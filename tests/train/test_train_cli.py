@@ -90,3 +90,29 @@ def test_config_model_section_passes_options_and_rejects_unknown_ones(tmp_path, 
     assert not isinstance(load_run(tmp_path / "ok")[0].input_norm, torch.nn.Identity)
     err = _config_error(tmp_path, capsys, "model:\n  input_nrom: true\n")
     assert "model 'digits_cnn' has no option 'input_nrom'" in err
+
+
+def test_train_tensorboard_and_drift_with_two_references(tmp_path, capsys):
+    """--tensorboard writes both phases' per-epoch scalars and the run's hparams; `tinycim drift`
+    reports the ideal-device reference next to FP32, in the table and the JSON."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+
+    run = tmp_path / "run"
+    _run(["train", "--model", "digits_cnn", "--dataset", "digits", "--epochs", "2", "--pretrain-epochs", "1",
+          "--hwa", "--tensorboard", "--out", str(run), "--no-progress"])
+    for tb in (run / "tb", run / "pretrain" / "tb"):
+        mux = EventMultiplexer().AddRunsFromDirectory(str(tb))
+        mux.Reload()
+        steps = [e.step for r in mux.Runs() if "val/accuracy" in mux.Runs()[r]["scalars"]
+                 for e in mux.GetAccumulator(r).Scalars("val/accuracy")]
+        assert steps == ([1] if "pretrain" in str(tb) else [1, 2])
+    hparams = EventMultiplexer().AddRunsFromDirectory(str(run / "tb"))
+    hparams.Reload()
+    assert any(hparams.PluginRunToTagToContent("hparams").values())
+    out = tmp_path / "drift.json"
+    _run(["drift", str(run), "--split", "test", "--times", "1d", "--instances", "2", "--json", str(out),
+          "--tensorboard"])
+    report = json.loads(out.read_text())
+    assert 0 <= report["ideal_accuracy"] <= 100
+    assert "ideal chip" in capsys.readouterr().out

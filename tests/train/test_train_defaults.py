@@ -225,3 +225,44 @@ def test_fit_applies_the_augmentation_to_every_batch_from_a_seeded_generator(tin
     seen.clear()
     fit(tiny_model, data[0], None, cfg, progress=False, augment=record)
     assert [v for _, v in seen] == first  # the same draws from the same seed
+
+
+def test_mix_augmented_picks_per_sample():
+    from tinycim.data.speech_commands import mix_augmented
+
+    clean, noisy = torch.zeros(400, 1, 4, 2), torch.ones(400, 1, 4, 2)
+    out = mix_augmented(clean, noisy, torch.Generator().manual_seed(0), fraction=0.5)
+    per_sample = out.flatten(1)
+    assert torch.all((per_sample == 0).all(1) | (per_sample == 1).all(1))  # whole clips, never mixed
+    assert float(per_sample[:, 0].mean()) == pytest.approx(0.5, abs=0.1)  # binomial(400, 0.5): sd 0.025
+    with pytest.raises(ValueError, match="same clips"):
+        mix_augmented(clean, noisy[:3], torch.Generator())
+
+
+def _make_speech():
+    """tests/data/databuilders.make_speech (tiny .wav class folders), loaded by path."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("_databuilders", Path(__file__).parents[1] / "data" / "databuilders.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_speech
+
+
+def test_cli_fp_augmentation_for_speech_commands_only(tmp_path):
+    make_speech = _make_speech()
+    from tinycim.cli.train_cmd import fp_augmentation
+    from tinycim.data import load
+    from tinycim.data.speech_commands import spec_augment
+
+    folder = make_speech(tmp_path / "sc", {"yes": ["00000001_nohash_0", "00000001_nohash_1"],
+                                            "no": ["00000001_nohash_2", "00000001_nohash_3"]})
+    train = load("speech_commands", folder, "train", cache_dir=tmp_path / "cache")
+    mixed, augment, how = fp_augmentation("speech_commands", folder, 0, {"cache_dir": tmp_path / "cache"}, train)
+    assert augment is spec_augment and "SpecAugment" in how
+    assert mixed.tensors[0].shape == train.tensors[0].shape and torch.equal(mixed.tensors[1], train.tensors[1])
+    again = fp_augmentation("speech_commands", folder, 0, {"cache_dir": tmp_path / "cache"}, train)[0]
+    assert torch.equal(again.tensors[0], mixed.tensors[0])  # seeded
+    digits = object()
+    assert fp_augmentation("digits", None, 0, {}, digits) == (digits, None, None)

@@ -160,6 +160,32 @@ def train_configs(hwa: bool, spec: dict[str, Any], epochs: int | None, seed: int
     return TrainConfig.from_dict(main), pre_cfg
 
 
+# Augmentation of the FP phase by dataset (issue 15): Speech Commands trains on the reader's time
+# shift + background-noise mixing (half of the clips, one seeded draw) and SpecAugment-style masks
+# per batch. The hardware-aware phase distills from the FP model on the clean clips.
+AUGMENTED_DATASETS = ("speech_commands",)
+AUGMENT_MIX_FRACTION = 0.5
+
+
+def fp_augmentation(dataset: str, data_dir, seed: int, data_opts: dict[str, Any], train_ds):
+    """(training set, per-batch augment or None, description or None) of the FP phase."""
+    if dataset not in AUGMENTED_DATASETS or data_opts.get("augment"):
+        return train_ds, None, None
+    import torch
+
+    from tinycim.data import Dataset
+    from tinycim.data.speech_commands import mix_augmented, spec_augment
+    from tinycim.nn.state import derive_seed
+
+    noisy = _load_split(dataset, data_dir, "train", seed, {**data_opts, "augment": True,
+                        "generator": torch.Generator().manual_seed(derive_seed("augment-clips", seed))})
+    x = mix_augmented(train_ds.tensors[0], noisy.tensors[0],
+                      torch.Generator().manual_seed(derive_seed("augment-mix", seed)), AUGMENT_MIX_FRACTION)
+    mixed = Dataset(x, train_ds.tensors[1], classes=train_ds.classes, name=train_ds.name, split="train")
+    return mixed, spec_augment, (f"time shift + background noise on {AUGMENT_MIX_FRACTION:.0%} of the clips, "
+                                 "SpecAugment masks per batch")
+
+
 def _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr, batch_size, pretrain_epochs,
            split_by, progress, tensorboard=False) -> None:
     import torch
@@ -209,8 +235,11 @@ def _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr,
             net = load_run(pre_dir)[0]
         else:
             console.print(f"FP pre-training: {pre_cfg.epochs} epochs at lr {pre_cfg.lr:g}")
-            res = fit(net, train_ds, val_ds, pre_cfg, out_dir=pre_dir, resume=resume, progress=progress,
-                      tensorboard=tensorboard)
+            aug_ds, augment, how = fp_augmentation(dataset, data_dir, seed, data_opts, train_ds)
+            res = fit(net, aug_ds, val_ds, pre_cfg, out_dir=pre_dir, resume=resume, progress=progress,
+                      tensorboard=tensorboard, augment=augment)
+            if how is not None:
+                extra["fp_augmentation"] = how
             save_run(pre_dir, model, net, None, analog, pre_cfg, res.history, model_kwargs, extra)
         fp = to_digital(net)
         extra["fp_val_acc"] = evaluate(fp, val_ds)
@@ -222,8 +251,13 @@ def _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr,
         tb_hparams["pretrain"] = pre_cfg.to_dict()
         console.print(f"hardware-aware fine-tuning: {train_cfg.epochs} epochs at lr {train_cfg.lr:g} "
                       f"(FP val acc {extra['fp_val_acc']:.2f} %)")
+    augment = None
+    if hwa_cfg is None:  # plain training is the FP phase
+        train_ds, augment, how = fp_augmentation(dataset, data_dir, seed, data_opts, train_ds)
+        if how is not None:
+            extra["fp_augmentation"] = how
     result = fit(net, train_ds, val_ds, train_cfg, out_dir=out, resume=resume, teacher=teacher, progress=progress,
-                 tensorboard=tensorboard)
+                 tensorboard=tensorboard, augment=augment)
     if result.restored_epoch is not None:
         extra["restored_epoch"] = result.restored_epoch
     save_run(out, model, net, hwa_cfg, analog, train_cfg, result.history, model_kwargs, extra)
@@ -254,7 +288,7 @@ def drift_cmd(
 ) -> None:
     """Accuracy of a trained model on the analog hardware over time: mean and std over K chips.
 
-    Two references: FP32 (the same weights run digitally) and "ideal devices" (the same chip with
+    Two references: FP32 (the same weights run digitally) and "ideal chip" (the same chip with
     its DAC/ADC, tiles and weight levels on noise- and drift-free devices): the loss below the
     second is drift and noise, the gap between them what the converters cost."""
     from rich.console import Console
@@ -308,10 +342,10 @@ def drift_cmd(
     table.add_column("vs FP (pp)", justify="right")
     ideal = res.ideal_accuracy
     if ideal is not None:
-        table.add_column("vs ideal devices (pp)", justify="right")
+        table.add_column("vs ideal chip (pp)", justify="right")
     table.add_row("FP32", f"{res.fp_accuracy:.2f}", "", *([""] if ideal is not None else []))
     if ideal is not None:
-        table.add_row("ideal devices + converters", f"{ideal:.2f}", f"{ideal - res.fp_accuracy:+.2f}", "")
+        table.add_row("ideal chip", f"{ideal:.2f}", f"{ideal - res.fp_accuracy:+.2f}", "")
     for (label, _), mean, std in zip(grid, res.mean, res.std):
         table.add_row(label, f"{mean:.2f} +- {std:.2f}", f"{mean - res.fp_accuracy:+.2f}",
                       *([f"{mean - ideal:+.2f}"] if ideal is not None else []))

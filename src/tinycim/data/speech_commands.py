@@ -383,6 +383,19 @@ def spec_augment(x: torch.Tensor, generator: torch.Generator, *, time_masks: int
     return torch.where(keep, x, fill)
 
 
+def mix_augmented(clean: torch.Tensor, augmented: torch.Tensor, generator: torch.Generator,
+                  fraction: float = 0.5) -> torch.Tensor:
+    """Per sample, the augmented features (time shift + background noise, `load(augment=True)`)
+    with probability `fraction`, else the clean ones: [N, ...] from two [N, ...] tensors of the
+    same clips in the same order. A training set as large (and as fast to train on) as the clean
+    one that still sees the augmentations."""
+    if clean.shape != augmented.shape:
+        raise ValueError(f"mix_augmented: clean {tuple(clean.shape)} and augmented {tuple(augmented.shape)} "
+                         "must hold the same clips")
+    pick = torch.rand(clean.shape[0], generator=generator) < fraction
+    return torch.where(pick.view(-1, *([1] * (clean.dim() - 1))), augmented, clean)
+
+
 def load(data_dir: str | Path, split: str, *, seed: int = 0, bad: BadFiles,
          feature_params: MfccParams | None = None, cache_dir: str | Path | None = None,
          noise_dir: str | Path | None = None, silence_percentage: float = SILENCE_PERCENTAGE,
