@@ -34,6 +34,7 @@ def program(model: nn.Module, seed: int = 0, instances: int = 1) -> nn.Module:
     for index, (_, layer) in enumerate(analog_layers(model)):
         program_layer(layer, seed=seed, index=index, instances=instances)
     info.seed, info.instances, info.t_inf = seed, instances, 0.0
+    info.context.instances = instances
     return model
 
 
@@ -55,6 +56,7 @@ def unprogram(model: nn.Module) -> nn.Module:
     for _, layer in analog_layers(model):
         clear_programmed(layer)
     info.seed, info.instances, info.t_inf = None, 1, None
+    info.context.instances = 1
     return model
 
 

@@ -160,8 +160,8 @@ def convert(model: nn.Module, config: AnalogConfig | str = "pcm", *, strict: boo
         _complain(strict, f"weights left digital (tinycim maps Linear, Conv1d, Conv2d and the recurrent, "
                           f"attention and transposed-conv layers built from them): {names}; "
                           f"analog share of weight parameters {100 * report.analog_share:.1f} %")
-    amodel.register_forward_pre_hook(ctx.before)
-    amodel.register_forward_hook(ctx.after)
+    amodel.register_forward_pre_hook(ctx.before, with_kwargs=True)
+    amodel.register_forward_hook(ctx.after, with_kwargs=True)
     amodel.tinycim = AnalogModelInfo(config=config, report=report, context=ctx)  # type: ignore[assignment]
     return amodel
 

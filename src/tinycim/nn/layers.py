@@ -52,21 +52,50 @@ _MIN_RANGE = 1e-8
 
 
 class InstanceContext:
-    """Shared by a converted model's layers: the batch size of the current top-level call.
+    """Shared by a converted model's layers and hooked on its root: the batch size of the current
+    top-level call, and the programmed chip being run.
 
-    The root module's hooks set it, so a layer can tell a shared input [B, ...] (before any
-    analog layer ran) from per-instance activations [K*B, ...].
+    A layer tells a shared input [B, ...] (before any analog layer ran) from per-instance
+    activations [K*B, ...] by the batch. At inference (no gradients) with K > 1 chips, the root's
+    hooks run the whole network once per chip (`active` = that chip) and concatenate the outputs
+    instance-major: each chip's activations stay one batch in size (cache-resident) instead of K
+    batches, so K chips cost K single-chip inferences. With gradients on, every layer handles the
+    K chips itself (vectorized). Hooks, not a subclass: the model keeps its own class (it pickles).
     """
 
     def __init__(self) -> None:
         self.batch: int | None = None
+        self.active: int | None = None
+        self.instances = 1  # set by tc.program
 
-    def before(self, module: nn.Module, args: tuple) -> None:
-        first = next((a for a in args if isinstance(a, torch.Tensor)), None)
+    def before(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        first = next((a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)), None)
         self.batch = None if first is None else first.shape[0]
+        if self.instances > 1 and self.active is None and not torch.is_grad_enabled():
+            self.active = 0
 
-    def after(self, module: nn.Module, args: tuple, output: object) -> None:
-        self.batch = None
+    def after(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
+        try:
+            if self.active is None:
+                return output
+            outs = [output]
+            for k in range(1, self.instances):
+                self.active = k
+                outs.append(module.forward(*args, **kwargs))
+            return _concat_instances(outs)
+        finally:
+            self.batch, self.active = None, None
+
+
+def _concat_instances(outs: list) -> Any:
+    first = outs[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(outs)
+    if isinstance(first, (tuple, list)):
+        return type(first)(_concat_instances(list(parts)) for parts in zip(*outs))
+    if isinstance(first, dict):
+        return {key: _concat_instances([o[key] for o in outs]) for key in first}
+    raise MappingError(f"cannot stack per-instance outputs of type {type(first).__name__}")
 
 
 class Converter(nn.Module):
@@ -301,6 +330,9 @@ class AnalogLayerMixin:
         else:
             slices, significance = self.normalized_weight(noise=True)
             w, scale, gdc = slices.unsqueeze(0), self.weight_scale(), None
+        active = self._ctx.active
+        if active is not None and w.shape[0] > 1:  # the root runs one chip at a time
+            w, gdc = w[active:active + 1], None if gdc is None else gdc[active:active + 1]
         k_inst = w.shape[0]
         batch = self._ctx.batch
         if k_inst == 1:
