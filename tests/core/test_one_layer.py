@@ -183,3 +183,23 @@ def test_layer_sensitivity_puts_one_layer_at_a_time_on_the_device():
     assert sorted(r["layer"] for r in rows) == ["0", "3", "6"]  # "8" is kept digital by the config
     assert [r["loss_pp"] for r in rows] == sorted((r["loss_pp"] for r in rows), reverse=True)
     assert all(0 <= r["acc"] <= 100 for r in rows)
+
+
+@pytest.mark.parametrize("device", [tc.PCMDevice(), tc.RRAMDevice()])
+def test_nothing_is_created_on_the_default_device(device):
+    """Training, programming, drift and inference create every tensor and generator on the device
+    of the model's own tensors: with the default device set to "meta", a tensor made without
+    following the model (what would break on a GPU) could not be combined with the CPU model."""
+    model, cfg, x = _mixed()
+    cfg = dataclasses.replace(cfg, device=device, tile=tc.TileConfig(40, 64))
+    prepared = prepare(model, HWAConfig(noise="device"), cfg)
+    init_ranges(prepared, x)
+    with torch.device("meta"):
+        prepared.train()
+        prepared(x).sum().backward()
+        amodel = to_analog(prepared)
+        tc.program(amodel, seed=0, instances=2)
+        tc.drift(amodel, 100.0)
+        with torch.no_grad():
+            y = amodel(x)
+    assert y.device.type == "cpu" and torch.isfinite(y).all()
