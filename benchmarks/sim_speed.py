@@ -28,6 +28,11 @@ def kws_cnn(channels: int = 64, depth: int = 5, classes: int = 12) -> nn.Module:
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, classes))
 
 
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def interleaved_best(fns: dict, repeats: int) -> dict:
     """Best-of-`repeats` seconds per function, timing them in turns so that load from other
     processes hits every candidate alike (the ratios are what we report)."""
@@ -36,8 +41,10 @@ def interleaved_best(fns: dict, repeats: int) -> dict:
     best = {name: float("inf") for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            _sync()
             t = time.perf_counter()
             fn()
+            _sync()
             best[name] = min(best[name], time.perf_counter() - t)
     return best
 
@@ -48,11 +55,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--instances", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = kws_cnn().eval()
-    x = torch.randn(args.batch, 1, 49, 10)
+    model = kws_cnn().eval().to(args.device)
+    x = torch.randn(args.batch, 1, 49, 10, generator=torch.Generator().manual_seed(0)).to(args.device)
 
     amodel = tc.convert(model, tc.AnalogConfig.preset("pcm"))
     tc.calibrate(amodel, x)
@@ -80,6 +88,7 @@ def main() -> None:
         "params": sum(p.numel() for p in model.parameters()),
         "batch": args.batch,
         "threads": args.threads,
+        "device": torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "cpu",
         "fp32_s": round(fp32, 4),
         "analog_s": round(analog, 4),
         "analog_over_fp32": round(analog / fp32, 3),

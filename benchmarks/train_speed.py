@@ -37,27 +37,38 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--recipe", default="pcm-gaussian",
                     help="HWA preset: pcm-gaussian (one randn per weight tensor) or pcm (device-model noise)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    plain = create_model("kws_cnn5", num_classes=12).train()
+    plain = create_model("kws_cnn5", num_classes=12, seed=0).train().to(args.device)
     hwa = prepare(plain, HWAConfig.preset(args.recipe), "pcm").train()
-    x = torch.randn(args.batch, 1, 49, 10, generator=torch.Generator().manual_seed(1))
-    y = torch.randint(0, 12, (args.batch,), generator=torch.Generator().manual_seed(2))
+    x = torch.randn(args.batch, 1, 49, 10, generator=torch.Generator().manual_seed(1)).to(args.device)
+    y = torch.randint(0, 12, (args.batch,), generator=torch.Generator().manual_seed(2)).to(args.device)
     init_ranges(hwa, x)
     models = {"fp32": plain, "hwa": hwa}
     opts = {k: build_optimizer(m, TrainConfig()) for k, m in models.items()}
     times: dict[str, list[float]] = {k: [] for k in models}
     for i in range(args.warmup + args.steps):
         for key, model in models.items():  # interleaved, so machine load hits both alike
+            _sync(args.device)
             t0 = time.perf_counter()
             _step(model, opts[key], x, y)
+            _sync(args.device)
             if i >= args.warmup:
                 times[key].append(time.perf_counter() - t0)
     med = {k: statistics.median(v) for k, v in times.items()}
     print(json.dumps({"model": "kws_cnn5", "batch": args.batch, "threads": args.threads, "steps": args.steps,
                       "fp32_step_s": med["fp32"], "hwa_step_s": med["hwa"], "hwa_over_fp32": med["hwa"] / med["fp32"],
-                      "recipe": args.recipe}))
+                      "recipe": args.recipe, "device": _device_name(args.device)}))
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _device_name(device: str) -> str:
+    return torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu"
 
 
 if __name__ == "__main__":
