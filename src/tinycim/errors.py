@@ -16,3 +16,7 @@ class DataError(TinyCimError, ValueError):
 
 class MappingError(TinyCimError, ValueError):
     """A model that cannot be mapped onto the configured hardware (does not fit, bad weights)."""
+
+
+class MissingDependencyError(TinyCimError, ImportError):
+    """An optional feature was used without its extra installed; the message names the extra."""

@@ -20,16 +20,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tinycim.errors import ConfigError, TinyCimError
+from tinycim.errors import ConfigError, MissingDependencyError
 from tinycim.units import format_duration
 
 __all__ = ["MissingDependencyError", "TensorBoardLogger", "flatten_hparams"]
 
 _HPARAM_TYPES = (bool, int, float, str)
-
-
-class MissingDependencyError(TinyCimError, ImportError):
-    """An optional feature was used without its extra installed; the message names the extra."""
 
 
 def _require_tensorboard() -> None:

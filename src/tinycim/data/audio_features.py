@@ -10,7 +10,13 @@ import io
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import soundfile as sf
+
+try:
+    import soundfile as sf
+except ImportError:  # the [audio] extra
+    from tinycim.errors import MissingDependencyError
+
+    raise MissingDependencyError("reading audio needs soundfile and librosa: pip install 'tinycim[audio]'") from None
 
 MFCC_BATCH_CLIPS = 256  # clips per librosa call: big enough to amortise overhead, small enough for cache
 # Full scale of decoded audio: integer PCM decodes to [-1, 1) by construction (libsndfile); a float

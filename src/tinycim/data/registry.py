@@ -20,6 +20,9 @@ from tinycim.errors import ConfigError, DataError
 
 @dataclass(frozen=True)
 class DatasetInfo:
+    """A registered dataset: its name, the module holding its reader, a one-line summary and what
+    the loader offers (see the fields)."""
+
     name: str
     module: str  # module under tinycim.data holding `load`
     summary: str
@@ -62,6 +65,7 @@ def list_datasets() -> list[str]:
 
 
 def dataset_info(name: str) -> DatasetInfo:
+    """The `DatasetInfo` of a registered dataset; ConfigError naming the registered ones otherwise."""
     try:
         return _DATASETS[name]
     except KeyError:

@@ -60,10 +60,12 @@ def list_models(pattern: str = "*") -> list[str]:
 
 
 def is_model(name: str) -> bool:
+    """Whether `name` is a registered zoo model."""
     return name in _REGISTRY
 
 
 def get_model_spec(name: str) -> ModelSpec:
+    """The registry entry (factory, source, input shape) of zoo model `name`."""
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -73,6 +73,8 @@ def analog_layers(model: nn.Module) -> list[tuple[str, AnalogLayerMixin]]:
 
 
 def model_info(model: nn.Module) -> AnalogModelInfo:
+    """`model.tinycim` of a converted model (its config, conversion report and programmed chips);
+    ConfigError for a model `convert` did not make."""
     info = getattr(model, "tinycim", None)
     if not isinstance(info, AnalogModelInfo):
         raise ConfigError("this model was not converted with tinycim.convert (no analog layers configured)")

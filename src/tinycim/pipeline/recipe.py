@@ -46,6 +46,9 @@ class Phase:
 
 @dataclass(frozen=True)
 class Recipe:
+    """A validated recipe: model, dataset, training phases, analog config, drift grid, cost and the
+    published figures it is compared with (`load_recipe` reads one from YAML)."""
+
     name: str
     model: str
     dataset: str
