@@ -199,6 +199,23 @@ class AnalogLayerMixin:
     hwa: HWAConfig | None
     _ctx: InstanceContext
     _channel_dim: int  # 1 for convs, -1 for linear
+    # from the torch layer this is mixed into, and the buffers `_init_analog` registers
+    weight: nn.Parameter
+    bias: nn.Parameter | None
+    training: bool
+    unipolar_sign: torch.Tensor | None
+    prog_g: torch.Tensor | None
+    prog_nu: torch.Tensor | None
+    prog_gdc_ref: torch.Tensor | None
+    prog_w: torch.Tensor | None
+    prog_sig: torch.Tensor | None
+    prog_scale: torch.Tensor | None
+    prog_gdc: torch.Tensor | None
+
+    if TYPE_CHECKING:
+        def register_buffer(self, name: str, tensor: torch.Tensor | None, persistent: bool = True) -> None: ...
+        def train(self, mode: bool = True) -> Any: ...
+        def extra_repr(self) -> str: ...
 
     def _init_analog(self, config: AnalogConfig, name: str, ctx: InstanceContext, geometry: LayerGeometry,
                      periphery: Periphery) -> None:
@@ -213,10 +230,10 @@ class AnalogLayerMixin:
         self._noise_gen: torch.Generator | None = None
         sign = None
         if config.mapping.polarity == "unipolar":
-            sign = unipolar_signs(self.weight, geometry, config.mapping.unipolar_sign)  # type: ignore[attr-defined]
-        self.register_buffer("unipolar_sign", sign)  # type: ignore[attr-defined]
+            sign = unipolar_signs(self.weight, geometry, config.mapping.unipolar_sign)
+        self.register_buffer("unipolar_sign", sign)
         for name_ in _PROGRAMMED:
-            self.register_buffer(name_, None, persistent=False)  # type: ignore[attr-defined]
+            self.register_buffer(name_, None, persistent=False)
         self.prog_seed: int | None = None
         self.prog_index = 0
         self.prog_t: float | None = None
@@ -244,7 +261,7 @@ class AnalogLayerMixin:
 
     def weight_scale(self) -> torch.Tensor:
         """s [C_out]: the |w| mapped to g_max (per layer, per column or uniform), no gradient."""
-        return weight_scale(self.weight, self.analog_config.mapping,  # type: ignore[attr-defined]
+        return weight_scale(self.weight, self.analog_config.mapping,
                             self.periphery.w_max_value)
 
     def normalized_weight(self, noise: bool = False, scale: torch.Tensor | None = None,
@@ -257,7 +274,7 @@ class AnalogLayerMixin:
         passes them through the conductances once (w -> g -> w, exact up to float rounding), so
         that on ideal devices the training forward is bit for bit the programmed chip's."""
         mapping = self.analog_config.mapping
-        w = self.weight  # type: ignore[attr-defined]
+        w = self.weight
         s = self.weight_scale() if scale is None else scale
         w_n = (w / s.view(-1, *([1] * (w.dim() - 1)))).clamp(-1.0, 1.0)
         sign = self.unipolar_sign
@@ -282,7 +299,7 @@ class AnalogLayerMixin:
         return slices, significance
 
     def _generator(self) -> torch.Generator:
-        device = self.weight.device  # type: ignore[attr-defined]
+        device = self.weight.device
         if self._noise_gen is None or self._noise_gen.device != device:
             self._noise_gen = torch.Generator(device=device).manual_seed(self.noise_seed)
         return self._noise_gen
@@ -296,7 +313,7 @@ class AnalogLayerMixin:
     def _add_training_noise(self, slices: torch.Tensor, significance: torch.Tensor) -> torch.Tensor:
         hwa = self.hwa
         factor = 0.0 if hwa is None else self.noise_factor * hwa.noise_scale
-        if not self.training or hwa is None or hwa.noise == "none" or factor <= 0:  # type: ignore[attr-defined]
+        if not self.training or hwa is None or hwa.noise == "none" or factor <= 0:
             return slices
         gen = self._generator()
         w = slices.detach()
@@ -353,7 +370,7 @@ class AnalogLayerMixin:
         return outs[0] if k_inst == 1 else torch.cat(outs)
 
     def _use_fast_path(self, x: torch.Tensor, w: torch.Tensor) -> bool:
-        params = (p for p in (self.weight, self.bias) if p is not None)  # type: ignore[attr-defined]
+        params = (p for p in (self.weight, self.bias) if p is not None)
         if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or any(p.requires_grad for p in params)):
             return False
         dac, adc = self.periphery.converters()
@@ -363,14 +380,14 @@ class AnalogLayerMixin:
 
     def _observing(self) -> bool:
         """Training a prepared layer whose converters are not calibrated yet: calibrate on this batch."""
-        if self.hwa is None or not self.training:  # type: ignore[attr-defined]
+        if self.hwa is None or not self.training:
             return False
         return any(c.active and not c.calibrated for c in self.periphery.converters())
 
     def _percentile(self, conv: Converter) -> float | None:
         if conv.calibrating is not None:
             return conv.calibrating
-        if self.hwa is not None and self.training and conv.active and not conv.calibrated:  # type: ignore[attr-defined]
+        if self.hwa is not None and self.training and conv.active and not conv.calibrated:
             return self.hwa.range_percentile
         return None
 
@@ -434,7 +451,7 @@ class AnalogLayerMixin:
             y = p_sum if y is None else y + p_sum
         assert y is not None
         scale = self._per_channel(col)
-        bias = self.bias  # type: ignore[attr-defined]
+        bias = self.bias
         return y * scale if bias is None else torch.addcmul(self._per_channel(bias), y, scale)
 
     def _row_slices(self) -> tuple[tuple[int, int], ...] | None:
@@ -506,7 +523,7 @@ class AnalogLayerMixin:
             scale = factor * self._per_channel(col)
         else:
             scale = self._per_channel(col * factor)
-        bias = self.bias  # type: ignore[attr-defined]
+        bias = self.bias
         if bias is None:
             return torch.mul(part, scale, out=out) if out is not None else part.mul_(scale)
         if out is not None:
@@ -516,7 +533,7 @@ class AnalogLayerMixin:
     def _per_channel(self, v: torch.Tensor) -> torch.Tensor:
         if self._channel_dim == -1:
             return v
-        extra = self.weight.dim() - 2  # type: ignore[attr-defined]
+        extra = self.weight.dim() - 2
         return v.view(1, -1, *([1] * extra))
 
     def _op(self, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
