@@ -65,7 +65,10 @@ class HARMLP(nn.Module):
 @register_model(source="tinycim HAR baseline (UCI HAR raw inertial signals)", target_params=61_000)
 def har_cnn(input_norm: bool | str = True, **kwargs: Any) -> HARCNN:
     """1-D CNN, 9x128 inertial windows, 6 classes (~61K params); ``input_norm=False`` for the raw
-    sensor input (the model as before issue 15)."""
+    sensor input (the model as before issue 15). ``norm_layer=None`` builds it without any
+    normalization, the default input standardization included (``input_norm="channel"`` keeps it)."""
+    if input_norm is True and "norm_layer" in kwargs and kwargs["norm_layer"] is None:
+        input_norm = False
     return HARCNN(input_norm=input_norm, **kwargs)
 
 
