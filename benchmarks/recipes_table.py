@@ -10,8 +10,9 @@ from pathlib import Path
 
 
 def main(paths: list[str]) -> None:
-    print("| recipe | model | data (train/test) | FP32 % | 1 s | 1 day | 30 days | 1 year | plain 1 day | metric: ours vs published |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| recipe | model | data (train/test) | FP32 % | 1 s | 1 day | 30 days | 1 year | plain 1 day | metric: ours vs published "
+          "| commit, threads |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for path in paths:
         r = json.loads(Path(path).read_text())
         curve = {row["time"]: row for row in r["drift"].get("hwa_gdc") or r["drift"]["plain_gdc"]}
@@ -25,7 +26,12 @@ def main(paths: list[str]) -> None:
         splits = r["dataset"]["splits"]
         print(f"| {r['recipe']} | {r['model']['name']} | {splits['train']}/{splits['test']} | {r['fp_accuracy']:.2f} | "
               f"{cell(curve, '1s')} | {cell(curve, '1d')} | {cell(curve, '30d')} | {cell(curve, '1y')} | "
-              f"{cell(plain, '1d')} | {comp} |")
+              f"{cell(plain, '1d')} | {comp} | {_stamp(r)} |")
+
+
+def _stamp(r: dict) -> str:
+    p = r.get("provenance") or {}
+    return f"{p.get('commit') or r.get('tinycim_version', '?')}, {p.get('threads', '?')}"
 
 
 if __name__ == "__main__":

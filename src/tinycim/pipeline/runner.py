@@ -75,6 +75,26 @@ def device_description() -> str:
     return f"CPU {cpu}, {torch.get_num_threads()} threads"
 
 
+def provenance() -> dict[str, Any]:
+    """What produced a report: the git commit of the tinycim source (None outside a checkout, "+dirty"
+    with uncommitted changes), torch's thread count and the command line."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    commit = None
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip() or None
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "src"], capture_output=True,
+                               text=True, timeout=10, check=True).stdout.strip()
+        if commit and dirty:
+            commit += "+dirty"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"commit": commit, "threads": torch.get_num_threads(), "command": " ".join(sys.argv)}
+
+
 def analog_base(recipe: Recipe) -> tc.AnalogConfig:
     cfg = tc.AnalogConfig.preset(recipe.analog_preset)
     if recipe.analog_overrides:
@@ -171,7 +191,7 @@ def _run_recipe(recipe: Recipe, data_dir: str | None, out: Path, *, settings: st
     results: dict[str, Any] = {
         "recipe": recipe.name, "description": recipe.description, "settings": settings,
         "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "device": device_description(),
-        "tinycim_version": tc.__version__, "torch_version": torch.__version__,
+        "tinycim_version": tc.__version__, "torch_version": torch.__version__, "provenance": provenance(),
         "model": {"name": recipe.model, "params": count_params(fp_model), "macs": count_macs(fp_model, input_shape),
                   "input_shape": list(input_shape)},
         "dataset": {"name": recipe.dataset, "classes": list(data["train"].classes),
