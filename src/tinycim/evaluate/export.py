@@ -82,9 +82,9 @@ def export_analog(amodel: nn.Module, out_dir: str | os.PathLike) -> Path:
             "analog_config": cfg.to_dict(),
             "weight_shape": list(w.shape),
             "groups": geo.groups,
-            "kernel_size": list(getattr(layer, "kernel_size", ())),
-            "stride": list(getattr(layer, "stride", ())),
-            "padding": list(p) if isinstance(p := getattr(layer, "padding", ()), tuple) else p,
+            "kernel_size": list(getattr(layer, "kernel_size", None) or ()),
+            "stride": list(getattr(layer, "stride", None) or ()),
+            "padding": list(pad) if isinstance(pad := getattr(layer, "padding", None) or (), tuple) else pad,
             "matrix_rows_per_group": geo.rows_per_group,
             "matrix_cols_per_group": geo.out_per_group,
             "tile_blocks": blocks,
@@ -163,7 +163,7 @@ def load_export(model: nn.Module, out_dir: str | os.PathLike) -> nn.Module:
             scale = torch.tensor(entry["digital_scale_per_column"], dtype=torch.float64)
             w = (w_n.reshape(layer.weight.shape[0], -1) * scale[:, None]).reshape(layer.weight.shape)
             layer.weight.copy_(w.to(layer.weight.dtype))
-            if entry["bias"] is not None:
+            if entry["bias"] is not None and layer.bias is not None:
                 layer.bias.copy_(torch.tensor(entry["bias"], dtype=layer.bias.dtype))
             if sign is not None and layer.unipolar_sign is not None:
                 layer.unipolar_sign.copy_(sign.reshape(layer.weight.shape).to(layer.unipolar_sign.dtype))

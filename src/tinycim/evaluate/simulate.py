@@ -31,7 +31,7 @@ def simulate_model(
         cfg = tc.AnalogConfig.preset(preset)
     seconds = parse_durations(times)
     model = create_model(name, seed=seed).eval()
-    shape = tuple(getattr(model, "input_shape", model.default_input_shape))
+    shape = tuple(getattr(model, "input_shape", None) or getattr(model, "default_input_shape"))
     x = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(seed))
     amodel = tc.convert(model, cfg)
     tc.calibrate(amodel, x)
@@ -54,4 +54,4 @@ def simulate_model(
                        "matrix": f"{geo.rows_per_group} x {geo.out_per_group} x {geo.groups}",
                        "tiles": len(geo.tiles), "utilization": geo.utilization})
     return {"model": name, "preset": preset, "instances": instances, "seed": seed,
-            "conversion": amodel.tinycim.report.summary(), "layers": layers, "drift": rows}
+            "conversion": tc.nn.model_info(amodel).report.summary(), "layers": layers, "drift": rows}

@@ -95,14 +95,14 @@ def convert(model: nn.Module, config: AnalogConfig | str = "pcm", *, strict: boo
     The copy's analog layers are unprogrammed (ideal conductances, configured DAC/ADC) until
     `tc.program` writes them; it pickles and deep-copies as an ordinary module.
     """
-    config = resolve_preset(config, AnalogConfig, AnalogConfig.preset, "config")
+    cfg: AnalogConfig = resolve_preset(config, AnalogConfig, AnalogConfig.preset, "config")
     if not isinstance(model, nn.Module):
         raise ConfigError(f"convert expects a torch.nn.Module, got {type(model).__name__}")
     if model_info_or_none(model) is not None:
         raise ConfigError("this model is already converted; convert the digital model (tinycim.to_digital)")
     amodel = copy.deepcopy(model)
     report = ConversionReport()
-    if config.fold_bn:
+    if cfg.fold_bn:
         report.folded_bn = fold_batchnorm(amodel)
     # LSTM / GRU / RNN / MultiheadAttention / ConvTranspose become the same function written with
     # Linear / Conv layers, so their matrices run on tiles like any other (DAC/ADC per step or token).
@@ -111,36 +111,36 @@ def convert(model: nn.Module, config: AnalogConfig | str = "pcm", *, strict: boo
     holder = None
     if type(amodel) in ANALOG_FOR:  # a bare layer: converted as the root, named ""
         holder = nn.Module()
-        holder.root = amodel
+        holder.add_module("root", amodel)
         candidates = [("", holder, "root", amodel)]
     else:
         candidates = [(f"{p}.{c}" if p else c, parent, c, child) for p, parent in list(amodel.named_modules())
                       for c, child in list(parent.named_children()) if type(child) in ANALOG_FOR]
-    unmatched = config.unmatched([name for name, *_ in candidates])
+    unmatched = cfg.unmatched([name for name, *_ in candidates])
     if unmatched:
         _complain(strict, f"layers override(s) {unmatched} match no Linear/Conv layer of the model "
                           f"(layers: {', '.join(n for n, *_ in candidates[:8])}{', ...' if len(candidates) > 8 else ''})")
     shared: dict[tuple, Periphery] = {}
     uniform: list[AnalogLayerMixin] = []
     for full, parent, child_name, child in candidates:
-        cfg = config.for_layer(full)
-        if cfg is None:
+        layer_cfg = cfg.for_layer(full)
+        if layer_cfg is None:
             report.kept_digital.append(full)
             continue
         periphery = None
-        if cfg.mapping.weight_range == "uniform":
-            key = _uniform_key(cfg)
+        if layer_cfg.mapping.weight_range == "uniform":
+            key = _uniform_key(layer_cfg)
             if key not in shared:
-                shared[key] = Periphery(cfg, shared=True)
+                shared[key] = Periphery(layer_cfg, shared=True)
             periphery = shared[key]
-        layer = from_digital(child, cfg, full, ctx, periphery)
+        layer = from_digital(child, layer_cfg, full, ctx, periphery)
         setattr(parent, child_name, layer)
         report.analog.append(full)
-        report.analog_params += layer.weight.numel()
+        report.analog_params += int(layer.weight.numel())
         if periphery is not None:
             uniform.append(layer)
     if holder is not None:
-        amodel = holder.root
+        amodel = holder.get_submodule("root")
     for periphery in shared.values():
         users = [layer for layer in uniform if layer.periphery is periphery]
         w_max = users[0].analog_config.mapping.weight_max
@@ -164,7 +164,7 @@ def convert(model: nn.Module, config: AnalogConfig | str = "pcm", *, strict: boo
                           f"analog share of weight parameters {100 * report.analog_share:.1f} %")
     amodel.register_forward_pre_hook(ctx.before, with_kwargs=True)
     amodel.register_forward_hook(ctx.after, with_kwargs=True)
-    amodel.tinycim = AnalogModelInfo(config=config, report=report, context=ctx)  # type: ignore[assignment]
+    amodel.tinycim = AnalogModelInfo(config=cfg, report=report, context=ctx)  # type: ignore[assignment]
     return amodel
 
 
@@ -188,7 +188,7 @@ def to_digital(model: nn.Module) -> nn.Module:
     for parent_name, parent in list(out.named_modules()):
         for child_name, child in list(parent.named_children()):
             if isinstance(child, AnalogLayerMixin):
-                setattr(parent, child_name, to_plain(child))
+                setattr(parent, child_name, to_plain(child))  # type: ignore[arg-type]  # a mixin of a torch layer
     if info is not None:
         ctx = model_info(out).context
         for hooks in (out._forward_hooks, out._forward_pre_hooks):
@@ -223,30 +223,35 @@ def fold_batchnorm(model: nn.Module) -> list[tuple[str, str]]:
         prev = node.args[0]
         if not isinstance(prev, torch.fx.Node) or prev.op != "call_module" or len(prev.users) != 1:
             continue
-        layer, bn = modules[prev.target], modules[node.target]
-        if type(layer) not in ANALOG_FOR or calls[prev.target] != 1 or calls[node.target] != 1:
+        layer, bn = modules[str(prev.target)], modules[str(node.target)]
+        if type(layer) not in ANALOG_FOR or calls[str(prev.target)] != 1 or calls[str(node.target)] != 1:
             continue
         if bn.running_mean is None or not bn.affine and bn.running_var is None:
             continue
+        assert isinstance(bn, nn.modules.batchnorm._BatchNorm)
         _fold_pair(layer, bn)
-        _set_submodule(model, node.target, nn.Identity())
-        pairs.append((prev.target, node.target))
+        _set_submodule(model, str(node.target), nn.Identity())
+        pairs.append((str(prev.target), str(node.target)))
     return pairs
 
 
 @torch.no_grad()
 def _fold_pair(layer: nn.Module, bn: nn.modules.batchnorm._BatchNorm) -> None:
+    assert bn.running_var is not None and bn.running_mean is not None
+    weight = layer.weight
+    assert isinstance(weight, torch.Tensor)
     inv_std = torch.rsqrt(bn.running_var + bn.eps)
     gamma = bn.weight if bn.affine else torch.ones_like(inv_std)
     beta = bn.bias if bn.affine else torch.zeros_like(inv_std)
     factor = gamma * inv_std
-    layer.weight.mul_(factor.view(-1, *([1] * (layer.weight.dim() - 1))))
-    bias = layer.bias if layer.bias is not None else torch.zeros_like(bn.running_mean)
+    weight.mul_(factor.view(-1, *([1] * (weight.dim() - 1))))
+    old = layer.bias
+    bias = old if isinstance(old, torch.Tensor) else torch.zeros_like(bn.running_mean)
     new_bias = (bias - bn.running_mean) * factor + beta
-    if layer.bias is None:
-        layer.bias = nn.Parameter(new_bias.detach().clone())
+    if isinstance(old, torch.Tensor):
+        old.copy_(new_bias)
     else:
-        layer.bias.copy_(new_bias)
+        layer.bias = nn.Parameter(new_bias.detach().clone())
 
 
 def _set_submodule(root: nn.Module, dotted: str, new: nn.Module) -> None:

@@ -168,6 +168,7 @@ class Periphery(nn.Module):
         super().__init__()
         self.dac = Converter(config.dac.bits, config.dac.range, shared)
         self.adc = Converter(config.adc.bits, config.adc.range, shared)
+        self.w_max: torch.Tensor
         self.register_buffer("w_max", torch.tensor(math.nan))  # uniform weight range (NaN: per layer)
         self.w_max_value: float | None = None  # the same in Python (no sync, no graph break)
 
@@ -200,8 +201,8 @@ class AnalogLayerMixin:
     _ctx: InstanceContext
     _channel_dim: int  # 1 for convs, -1 for linear
     # from the torch layer this is mixed into, and the buffers `_init_analog` registers
-    weight: nn.Parameter
-    bias: nn.Parameter | None
+    weight: torch.Tensor
+    bias: torch.Tensor | None
     training: bool
     unipolar_sign: torch.Tensor | None
     prog_g: torch.Tensor | None
@@ -215,7 +216,6 @@ class AnalogLayerMixin:
     if TYPE_CHECKING:
         def register_buffer(self, name: str, tensor: torch.Tensor | None, persistent: bool = True) -> None: ...
         def train(self, mode: bool = True) -> Any: ...
-        def extra_repr(self) -> str: ...
 
     def _init_analog(self, config: AnalogConfig, name: str, ctx: InstanceContext, geometry: LayerGeometry,
                      periphery: Periphery) -> None:
@@ -363,6 +363,7 @@ class AnalogLayerMixin:
                 f"layer {self.layer_name!r}: batch of {x.shape[0]} is neither the call's batch {batch} "
                 f"nor {k_inst} instances x {batch}"
             )
+        assert scale is not None and significance is not None
         cols = [scale if gdc is None else scale * gdc[k] for k in range(k_inst)]
         if self._use_fast_path(x, w):
             return self._forward_fast(parts, w[:, 0], cols)
@@ -409,7 +410,7 @@ class AnalogLayerMixin:
             if chunks is not None and r_in.numel() == 1:
                 xs = fake_quant_split(x, r_in, dac.bits, self._channel_dim, chunks)  # type: ignore[arg-type]
             else:
-                x = fake_quant(x, r_in, dac.bits)  # type: ignore[arg-type]
+                x = fake_quant(x, r_in, dac.bits)  # type: ignore[arg-type]  # active: bits set
         if xs is None and chunks is not None:
             xs = [x.narrow(self._channel_dim, c0, c1 - c0) for c0, c1 in chunks]
         noise = self.analog_config.adc.noise
@@ -435,14 +436,14 @@ class AnalogLayerMixin:
                 if noise > 0:
                     gen = self._generator()
                     parts = [add_output_noise(p, fs if fs is not None else dynamic_range(p), noise, gen) for p in parts]
+                adc_bits = adc.bits or 0
                 if not adc.active:
                     p_sum = parts[0] if len(parts) == 1 else torch.stack(parts).sum(0)
                 elif fs is not None and fs.numel() == 1:
-                    p_sum = fake_quant(parts[0], fs, adc.bits) if len(parts) == 1 else \
-                        fake_quant_tiles(parts, fs, adc.bits)  # type: ignore[arg-type]
+                    p_sum = fake_quant(parts[0], fs, adc_bits) if len(parts) == 1 else \
+                        fake_quant_tiles(parts, fs, adc_bits)
                 else:
-                    quantized = [fake_quant(p, fs if fs is not None else dynamic_range(p), adc.bits)  # type: ignore[arg-type]
-                                 for p in parts]
+                    quantized = [fake_quant(p, fs if fs is not None else dynamic_range(p), adc_bits) for p in parts]
                     p_sum = quantized[0] if len(quantized) == 1 else torch.stack(quantized).sum(0)
             else:
                 p_sum = parts[0] if len(parts) == 1 else torch.stack(parts).sum(0)
@@ -603,7 +604,7 @@ class AnalogConv1d(_AnalogConvNd, nn.Conv1d):
     _conv = staticmethod(F.conv1d)
 
 
-class AnalogLinear(AnalogLayerMixin, nn.Linear):
+class AnalogLinear(AnalogLayerMixin, nn.Linear):  # type: ignore[misc]  # nn.Linear types bias as Tensor
     """nn.Linear on analog tiles (rows = in_features, columns = out_features)."""
 
     _channel_dim = -1
@@ -647,13 +648,16 @@ def clone_as(module: nn.Module, cls: type, name: str) -> nn.Module:
 
 def geometry_of(module: nn.Module, name: str, tile_rows: int, tile_cols: int) -> LayerGeometry:
     """How a Linear/Conv layer's weight matrix tiles onto tile_rows x tile_cols arrays."""
+    weight = module.weight
+    assert isinstance(weight, torch.Tensor)
     if isinstance(module, nn.Linear):
         groups, kernel_numel, in_per_group = 1, 1, module.in_features
     else:
+        assert isinstance(module, nn.modules.conv._ConvNd)
         groups, kernel_numel = module.groups, math.prod(module.kernel_size)
         in_per_group = module.in_channels // module.groups
     return layer_geometry(name, groups=groups, in_per_group=in_per_group,
-                          out_per_group=module.weight.shape[0] // groups, kernel_numel=kernel_numel,
+                          out_per_group=weight.shape[0] // groups, kernel_numel=kernel_numel,
                           tile_rows=tile_rows, tile_cols=tile_cols)
 
 
@@ -662,9 +666,12 @@ def from_digital(module: nn.Module, config: AnalogConfig, name: str, ctx: Instan
     """An analog copy of a Linear/Conv1d/Conv2d (its weight and bias copied, not shared);
     `periphery`: a shared (uniform) periphery, else the layer gets its own."""
     new = clone_as(module, ANALOG_FOR[type(module)], name)
+    assert isinstance(new, AnalogLayerMixin)
+    weight = module.weight
+    assert isinstance(weight, torch.Tensor)
     per = Periphery(config) if periphery is None else periphery
     new._init_analog(config, name, ctx, geometry_of(module, name, config.tile.rows, config.tile.cols),
-                     per.to(device=module.weight.device))
+                     per.to(device=weight.device))
     return new
 
 

@@ -125,6 +125,7 @@ def program_layer(layer: AnalogLayerMixin, *, seed: int, index: int, instances: 
     layer.train(was_training)  # type: ignore[attr-defined]
     set_time(layer, 0.0)
     if cfg.gdc is not None:
+        assert layer.prog_w is not None
         layer.prog_gdc_ref = gdc_signal(layer.prog_w, significance, cfg.gdc)
         layer.prog_gdc = torch.ones_like(layer.prog_gdc_ref)
 
@@ -148,6 +149,7 @@ def set_time(layer: AnalogLayerMixin, seconds: float) -> None:
     cfg = layer.analog_config
     layer.prog_w = effective_weights(read_conductances(layer, t), layer.unipolar_sign, cfg.device.g_max_us)
     if cfg.gdc is not None and layer.prog_gdc_ref is not None:
+        assert layer.prog_sig is not None
         signal = gdc_signal(layer.prog_w, layer.prog_sig, cfg.gdc)
         layer.prog_gdc = layer.prog_gdc_ref / signal.clamp(min=_TINY)
 

@@ -45,22 +45,22 @@ def prepare(model: nn.Module, hwa: HWAConfig | str = "pcm", analog: AnalogConfig
     other channel's scale of the BatchNorm after each is negated; weight constraints are applied once. `seed`
     seeds the noise (`fit` reseeds it from its TrainConfig.seed).
     """
-    hwa = resolve_preset(hwa, HWAConfig, HWAConfig.preset, "hwa")
-    analog = resolve_preset(analog, AnalogConfig, AnalogConfig.preset, "analog")
+    how: HWAConfig = resolve_preset(hwa, HWAConfig, HWAConfig.preset, "hwa")
+    hardware: AnalogConfig = resolve_preset(analog, AnalogConfig, AnalogConfig.preset, "analog")
     if not isinstance(model, nn.Module):
         raise ConfigError(f"prepare expects a torch.nn.Module, got {type(model).__name__}")
     if model_info_or_none(model) is not None:
         raise ConfigError("this model is already converted or prepared; prepare the original digital model")
-    prepared = convert(model, analog)
+    prepared = convert(model, hardware)
     layers = [layer for _, layer in analog_layers(prepared)]
     if not layers:
         raise ConfigError("prepare found no nn.Linear, nn.Conv1d or nn.Conv2d layer to make hardware-aware")
-    if hwa.hamq_lambda > 0 and not any(layer.analog_config.mapping.weight_bits for layer in layers):
+    if how.hamq_lambda > 0 and not any(layer.analog_config.mapping.weight_bits for layer in layers):
         raise ConfigError("hwa.hamq_lambda > 0 needs weight levels: set the analog config's mapping.weight_bits "
                           "(HamQ counts ON cells of quantized weights)")
     for layer in layers:
-        attach(layer, hwa, seed)
-    if hwa.unipolar_init == "magnitude":
+        attach(layer, how, seed)
+    if how.unipolar_init == "magnitude":
         _align_unipolar(prepared)
     constrain_(prepared)
     return prepared
@@ -83,10 +83,11 @@ def detach(layer: AnalogLayerMixin) -> None:
 
 
 @torch.no_grad()
-def align_to_sign_(layer: nn.Module) -> None:
+def align_to_sign_(layer: AnalogLayerMixin) -> None:
     """Weights become unipolar_sign x |w|: a one-signed copy of the initializer, where projecting
     onto the sign would zero about half of it."""
-    layer.weight.abs_().mul_(layer.unipolar_sign)  # type: ignore[attr-defined]
+    assert layer.unipolar_sign is not None
+    layer.weight.abs_().mul_(layer.unipolar_sign)
 
 
 @torch.no_grad()
@@ -107,12 +108,12 @@ def _align_unipolar(model: nn.Module) -> None:
         if not isinstance(layer, AnalogLayerMixin) or layer.unipolar_sign is None:
             continue
         align_to_sign_(layer)
-        bn = _next_batchnorm(modules[i + 1:], layer.weight.shape[0])  # type: ignore[attr-defined]
+        bn = _next_batchnorm(modules[i + 1:], layer.weight.shape[0])
         if bn is not None:
             negate_every_other_channel_(bn)
 
 
-def _next_batchnorm(modules: list[tuple[str, nn.Module]], channels: int) -> nn.Module | None:
+def _next_batchnorm(modules: list[tuple[str, nn.Module]], channels: int) -> nn.modules.batchnorm._BatchNorm | None:
     """The first affine BatchNorm over `channels` among `modules` (those after a layer, in
     registration order), if one comes before the next weight layer."""
     for _, m in modules:

@@ -164,8 +164,8 @@ def _migrate_v1_state(state: dict[str, torch.Tensor], prepared: bool) -> dict[st
             for old, new in (("log_input_range", "dac"), ("log_output_range", "adc")):
                 key = f"{layer}.periphery.{new}.log_range"
                 if key not in out:
-                    value = shared.get(old)
-                    out[key] = value.clone() if value is not None and math.isfinite(float(value)) \
+                    found = shared.get(old)
+                    out[key] = found.clone() if found is not None and math.isfinite(float(found)) \
                         else torch.tensor(math.nan)
             out.setdefault(f"{layer}.periphery.w_max", torch.tensor(math.nan))
     return out
