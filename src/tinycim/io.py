@@ -193,3 +193,46 @@ def load_state(model: nn.Module, tensors: dict[str, torch.Tensor], path: str | o
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise DataError(f"{path}: does not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+
+
+# Config files are small: refuse anything larger before parsing, and YAML aliases beyond a few
+# (an "alias bomb" of nested aliases expands to billions of nodes and never returns).
+MAX_CONFIG_BYTES = 1 << 20
+MAX_YAML_ALIASES = 64
+
+
+def read_config_text(path: str | os.PathLike, owner: str) -> str:
+    """The text of a config / recipe file, refusing non-regular files (a FIFO would block) and
+    files over MAX_CONFIG_BYTES, with a one-line error naming `owner`."""
+    p = Path(path)
+    if not p.is_file():
+        raise TinyCimError(f"{owner} {p}: not a regular file")
+    size = p.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise TinyCimError(f"{owner} {p}: {size} bytes, more than a config file can be ({MAX_CONFIG_BYTES} bytes)")
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise TinyCimError(f"{owner} {p}: not UTF-8 text ({err})") from None
+
+
+def safe_yaml(text: str, owner: str) -> Any:
+    """yaml.safe_load with at most MAX_YAML_ALIASES aliases (each may expand a whole subtree);
+    errors are one line naming `owner`."""
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        aliases = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: D102
+            if self.check_event(yaml.AliasEvent):
+                _Loader.aliases += 1
+                if _Loader.aliases > MAX_YAML_ALIASES:
+                    raise TinyCimError(f"{owner}: more than {MAX_YAML_ALIASES} YAML aliases (refused: an alias "
+                                       "bomb expands without bound)")
+            return super().compose_node(parent, index)
+
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506  # a SafeLoader subclass
+    except yaml.YAMLError as err:
+        raise TinyCimError(f"{owner}: not valid YAML ({' '.join(str(err).split())})") from None

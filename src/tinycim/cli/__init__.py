@@ -56,17 +56,29 @@ def main(argv: list[str] | None = None) -> None:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"error: {msg}", file=sys.stderr)
         sys.exit(2)
-    except Exception as err:  # click usage errors and friends
-        import click
-
-        if isinstance(err, click.exceptions.Exit):
-            sys.exit(err.exit_code)
-        if isinstance(err, click.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
-        if isinstance(err, click.exceptions.Abort):
+    except Exception as err:  # click usage errors and friends (typer vendors its own click: match by name)
+        names = {cls.__name__ for cls in type(err).__mro__}
+        if "Exit" in names:
+            sys.exit(getattr(err, "exit_code", 0))
+        if "Abort" in names:
             sys.exit(130)
+        if "ClickException" in names:
+            print(f"error: {_usage_message(err)}", file=sys.stderr)
+            sys.exit(getattr(err, "exit_code", 2))
         if debug:
             raise
         print(f"error: {type(err).__name__}: {err} (run with --debug for the traceback)", file=sys.stderr)
         sys.exit(1)
+
+
+def _usage_message(err: Exception) -> str:
+    """One line naming the option: "--epochs = 'abc' is invalid: an integer is required"."""
+    param = getattr(err, "param", None)
+    message = err.format_message() if hasattr(err, "format_message") else str(err)  # type: ignore[attr-defined]  # click API
+    if param is not None:
+        opts = getattr(param, "opts", None) or [getattr(param, "name", "?")]
+        name = max(opts, key=len)
+        return message if name in message else f"{name}: {message}"
+    ctx = getattr(err, "ctx", None)
+    command = getattr(getattr(ctx, "command", None), "name", None)
+    return f"{command}: {message}" if command else message

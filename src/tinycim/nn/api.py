@@ -31,11 +31,36 @@ def program(model: nn.Module, seed: int = 0, instances: int = 1) -> nn.Module:
         raise ConfigError(f"instances = {instances!r} is invalid: allowed range >= 1")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"seed = {seed!r} is invalid: an integer is required")
+    _check_memory(model, instances)
     for index, (_, layer) in enumerate(analog_layers(model)):
         program_layer(layer, seed=seed, index=index, instances=instances)
     info.seed, info.instances, info.t_inf = seed, instances, 0.0
     info.context.instances = instances
     return model
+
+
+def programmed_bytes(model: nn.Module, instances: int = 1) -> int:
+    """Bytes the programmed state of `instances` chips takes: per weight and slice, P devices'
+    conductance and drift exponent plus the weight the MVM reads."""
+    total = 0
+    for _, layer in analog_layers(model):
+        m = layer.analog_config.mapping
+        devices = 1 if m.polarity == "unipolar" else 2
+        total += layer.weight.numel() * m.slices * (2 * devices + 1) * layer.weight.element_size()
+    return total * instances
+
+
+def _check_memory(model: nn.Module, instances: int) -> None:
+    """Refuse a chip count whose programmed state would not fit in half of this machine's memory."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return
+    need, per_chip = programmed_bytes(model, instances), programmed_bytes(model, 1)
+    if per_chip and need > ram // 2:
+        raise ConfigError(f"instances = {instances} needs about {need / 2**30:.1f} GiB for the programmed state "
+                          f"({per_chip / 2**20:.1f} MiB per chip): at most {max(1, ram // 2 // per_chip)} chips fit in "
+                          f"half of this machine's {ram / 2**30:.0f} GiB")
 
 
 def drift(model: nn.Module, seconds: float) -> nn.Module:

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from tinycim.errors import ConfigError
 from tinycim.units import parse_duration
@@ -178,8 +177,7 @@ def load_recipe(path: str | Path, *, full: bool = False) -> Recipe:
         if not bundled.is_file():
             raise ConfigError(f"{path}: recipe file not found")
         p = bundled
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{p}: not valid YAML ({err})") from None
+    from tinycim.io import read_config_text, safe_yaml
+
+    data = safe_yaml(read_config_text(p, "recipe"), f"{p}")
     return recipe_from_dict(data, full=full, source=str(p))
