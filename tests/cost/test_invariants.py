@@ -129,3 +129,15 @@ def test_bad_arguments_give_clear_errors(cnn) -> None:
 def test_plot_writes_a_png(cnn, tmp_path) -> None:
     path = cost.estimate(cnn, "aon-cim").plot(tmp_path / "energy.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_recurrent_matrices_are_costed_per_time_step():
+    """An LSTM's recurrent matrix runs once per time step: 49 steps of hh plus one batched ih."""
+    from tinycim.cost import estimate
+    from tinycim.models import create_model
+
+    model = create_model("lstm_kws", seed=0).eval()
+    layers = {layer.name: layer for layer in estimate(model, accelerator="aon-cim", act_bits=8).layers}
+    steps, features, hidden = 49, 10, 118
+    assert layers["rnn.hh_l0"].macs == steps * hidden * 4 * hidden
+    assert layers["rnn.ih_l0"].macs == steps * features * 4 * hidden

@@ -19,6 +19,7 @@ Without inputs a documented default activity is assumed instead (`DEFAULT_*`).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -147,12 +148,21 @@ def collect(model: nn.Module, layers: dict[str, AnalogLayerMixin], example: torc
 
     def hook_for(name: str):
         def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
-            if name not in seen:
-                seen[name] = _describe(name, layers[name], args[0], output, bits, measure)
+            now = _describe(name, layers[name], args[0], output, bits, measure)
+            # a layer called several times per inference (a recurrent matrix once per time step, a
+            # shared projection per token) costs every call
+            seen[name] = now if name not in seen else _add_calls(seen[name], now)
         return hook
 
     probe(model, example, {module: hook_for(name) for name, module in model.named_modules() if name in layers})
     return list(seen.values())
+
+
+def _add_calls(a: LayerActivity, b: LayerActivity) -> LayerActivity:
+    """Two calls of one layer in one inference: MVMs, MACs, pulses and read conductance add up."""
+    return dataclasses.replace(a, positions=a.positions + b.positions, macs=a.macs + b.macs,
+                               code_g_us=a.code_g_us + b.code_g_us, drives=a.drives + b.drives,
+                               bit_g_us=a.bit_g_us + b.bit_g_us, bit_drives=a.bit_drives + b.bit_drives)
 
 
 def _describe(name: str, layer: AnalogLayerMixin, x: torch.Tensor, out: torch.Tensor, bits: int,

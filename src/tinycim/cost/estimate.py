@@ -95,8 +95,12 @@ def estimate(model: nn.Module | str, accelerator: Accelerator | str = "aon-cim",
         from tinycim.nn.convert import convert
 
         amodel = convert(model, analog_config_for(acc, act_bits, polarity))
-    # Shapes alone come from the cheap digital forward; measured activity needs the analog one.
-    shapes_from = amodel if inputs is not None else model
+    # Shapes alone come from the cheap digital forward (of the converted model's digital copy, whose
+    # recurrent and attention layers are rewritten as the analog model's are); measured activity
+    # needs the analog one.
+    from tinycim.nn.convert import to_digital
+
+    shapes_from = amodel if inputs is not None else to_digital(amodel)
     return _estimate_analog(amodel, shapes_from, acc, name, shape, act_bits, inputs, periphery)
 
 
