@@ -83,7 +83,7 @@ def test_wheel_holds_the_package_data_and_builds_without_warnings(tmp_path: Path
     pytest.importorskip("build")
     src = tmp_path / "src"
     shutil.copytree(ROOT / "src", src, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, tmp_path / name)
     out = subprocess.run(
         [
