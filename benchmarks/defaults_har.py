@@ -23,7 +23,7 @@ import torch
 
 from tinycim.data import load
 from tinycim.models import create_model
-from tinycim.train import (HWAConfig, TrainConfig, evaluate_drift, fit, load_run, prepare, save_run, to_analog,
+from tinycim.train import (evaluate_drift, fit, load_run, prepare, save_run, to_analog,
                            to_digital)
 from tinycim.train.config import DEFAULT_FP_TRAIN, DEFAULT_HWA_TRAIN, HWA_PRESETS
 

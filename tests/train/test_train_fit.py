@@ -20,7 +20,7 @@ CFG = TrainConfig(epochs=2, lr=5e-3, batch_size=32, seed=0)
 
 
 def _weights(model) -> dict[str, torch.Tensor]:
-    return {n: p.detach().clone() for n, p in model.named_parameters() if n.endswith("weight") or n.endswith("bias")}
+    return {n: p.detach().clone() for n, p in model.named_parameters() if n.endswith(("weight", "bias"))}
 
 
 IDEAL = dataclasses.replace(AnalogConfig.preset("ideal"), fold_bn=False)

@@ -256,8 +256,12 @@ def _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr,
         train_ds, augment, how = fp_augmentation(dataset, data_dir, seed, data_opts, train_ds)
         if how is not None:
             extra["fp_augmentation"] = how
-    result = fit(net, train_ds, val_ds, train_cfg, out_dir=out, resume=resume, teacher=teacher, progress=progress,
-                 tensorboard=tensorboard, augment=augment)
+    with warnings.catch_warnings(record=True) as caught:  # e.g. the collapse warning: one line, not an error
+        warnings.simplefilter("always", UserWarning)
+        result = fit(net, train_ds, val_ds, train_cfg, out_dir=out, resume=resume, teacher=teacher,
+                     progress=progress, tensorboard=tensorboard, augment=augment)
+    for w in caught:
+        console.print(f"warning: {w.message}")
     if result.restored_epoch is not None:
         extra["restored_epoch"] = result.restored_epoch
     save_run(out, model, net, hwa_cfg, analog, train_cfg, result.history, model_kwargs, extra)
