@@ -180,11 +180,13 @@ def test_drift_sweep_warns_when_the_converters_alone_cost_points(tiny_model, dat
     plain = prepare(tiny_model, HWAConfig(), AnalogConfig.preset("ideal"))
     fit(plain, data[0], data[1], TrainConfig(epochs=6, lr=1e-2, batch_size=16), progress=False)
     amodel = to_analog(plain, two_bit, calibrate_with=data[0].tensors[0])
-    with pytest.warns(UserWarning, match="the converters alone cost"):
-        res = evaluate_drift(amodel, data[1], times=[1.0], instances=2)
+    res = evaluate_drift(amodel, data[1], times=[1.0], instances=2)  # silent by default: callers decide
     assert res.converter_loss > REFERENCE_DISAGREE_PP
+    assert res.reference_warning.startswith(f"the converters alone cost {res.converter_loss:.2f} pp")
+    with pytest.warns(UserWarning, match="the converters alone cost"):
+        evaluate_drift(amodel, data[1], times=[1.0], instances=2, warn=True)
     res = evaluate_drift(amodel, data[1], times=[1.0], instances=2, ideal=False)
-    assert res.ideal_accuracy is None and res.converter_loss is None
+    assert res.ideal_accuracy is None and res.converter_loss is None and res.reference_warning is None
 
 
 # ---- augmentation ----------------------------------------------------------------------------

@@ -335,9 +335,11 @@ def drift_cmd(
     for w in caught:
         if issubclass(w.category, UserWarning):
             typer.echo(f"warning: {w.message}", err=True)
+    if res.reference_warning is not None:
+        typer.echo(f"warning: {res.reference_warning}", err=True)
     report = {"run_dir": str(run_dir), "dataset": dataset, "split": split, "n_samples": len(ds),
               "instances": instances, "seed": seed, "fp_accuracy": res.fp_accuracy,
-              "ideal_accuracy": res.ideal_accuracy,
+              "ideal_accuracy": res.ideal_accuracy, "reference_warning": res.reference_warning,
               "labels": [label for label, _ in grid], "times_s": res.times, "mean": res.mean, "std": res.std,
               "per_instance": res.per_instance, "analog_config": analog.to_dict()}
     table = Table(title=f"{run_dir} on {dataset}/{split} ({len(ds)} samples, {instances} instances)")

@@ -52,6 +52,17 @@ class DriftResult:
         """fp_accuracy - ideal_accuracy in pp: what quantization and clipping cost (None if unmeasured)."""
         return None if self.ideal_accuracy is None else self.fp_accuracy - self.ideal_accuracy
 
+    @property
+    def reference_warning(self) -> str | None:
+        """A one-line warning when the two references disagree by more than REFERENCE_DISAGREE_PP
+        (the converters, not drift, then cost the accuracy), else None."""
+        gap = self.converter_loss
+        if gap is None or gap <= REFERENCE_DISAGREE_PP:
+            return None
+        return (f"the converters alone cost {gap:.2f} pp (digital {self.fp_accuracy:.2f} %, ideal devices with the "
+                f"chip's DAC/ADC {self.ideal_accuracy:.2f} %): losses against the digital model are not only "
+                "drift and noise; compare against ideal_accuracy")
+
     def at(self, seconds: float) -> tuple[float, float]:
         """(mean, std) at the evaluated time closest to `seconds`."""
         i = min(range(len(self.times)), key=lambda j: abs(self.times[j] - seconds))
@@ -118,15 +129,15 @@ def ideal_accuracy(amodel: nn.Module, dataset, batch_size: int = 512, seed: int 
 
 
 def evaluate_drift(amodel: nn.Module, dataset, times=(1.0, 3600.0, 86400.0, 2.592e6, 3.15e7), instances: int = 10,
-                   seed: int = 0, batch_size: int = 512, ideal: bool = True) -> DriftResult:
+                   seed: int = 0, batch_size: int = 512, ideal: bool = True, warn: bool = False) -> DriftResult:
     """Program `amodel` (a converted model, e.g. from `to_analog`) `instances` times with `seed`,
     and score every instance at every time after programming (drift, read noise, GDC).
 
     batch_size counts outputs per call: each call runs batch_size // instances samples through
     all instances, which bounds memory. ideal: also score the model on ideal devices with its
-    converters (`DriftResult.ideal_accuracy`); warns when that is more than REFERENCE_DISAGREE_PP
-    below the digital accuracy (the converters, not drift, then cost the accuracy). Leaves the
-    model programmed at the last time.
+    converters (`DriftResult.ideal_accuracy`); when that is more than REFERENCE_DISAGREE_PP below
+    the digital accuracy, `DriftResult.reference_warning` says so (and, with warn=True, a
+    UserWarning). Leaves the model programmed at the last time.
     """
     import tinycim as tc
     from tinycim.nn.convert import to_digital
@@ -136,11 +147,8 @@ def evaluate_drift(amodel: nn.Module, dataset, times=(1.0, 3600.0, 86400.0, 2.59
     result = DriftResult(fp_accuracy=fp, instances=instances, seed=seed)
     if ideal:
         result.ideal_accuracy = ideal_accuracy(amodel, dataset, batch_size=batch_size, seed=seed)
-        gap = result.converter_loss
-        if gap is not None and gap > REFERENCE_DISAGREE_PP:
-            warnings.warn(f"the converters alone cost {gap:.2f} pp (digital {fp:.2f} %, ideal devices with the "
-                          f"chip's DAC/ADC {result.ideal_accuracy:.2f} %): losses against the digital model are "
-                          "not only drift and noise; compare against ideal_accuracy", stacklevel=2)
+        if warn and result.reference_warning is not None:
+            warnings.warn(result.reference_warning, stacklevel=2)
     tc.program(amodel, seed=seed, instances=instances)
     chunk = max(1, batch_size // instances)
     amodel.eval()
