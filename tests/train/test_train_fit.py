@@ -147,3 +147,14 @@ def test_fixed_gain_converters_train_at_8_6_4_bits(tiny_model, data, bits):
     from tinycim.train import init_ranges
     init_ranges(start, data[0].tensors[0][:512])
     assert float(model.conv2.output_range) != float(start.conv2.output_range)  # learned
+
+
+def test_a_run_saved_before_har_cnn_standardized_by_default_still_loads(tmp_path):
+    """Runs record create_model's kwargs; one written when har_cnn had no input norm by default
+    (no `input_norm` kwarg, no input_norm weights) is rebuilt as it was."""
+    from tinycim.models import create_model
+
+    plain = create_model("har_cnn", num_classes=6, input_norm=False, seed=0)
+    save_run(tmp_path, "har_cnn", plain, None, AnalogConfig.preset("pcm"), CFG, [], {"num_classes": 6})
+    loaded, hwa, _, _ = load_run(tmp_path)
+    assert hwa is None and not any(n.startswith("input_norm.") for n in loaded.state_dict())

@@ -152,8 +152,7 @@ class TinyMLSpace(SearchSpace):
         ``layers`` and ``input_shape`` (har_cnn for [C, T], kws_cnn5 for [C, H, W])."""
         kwargs = {"num_classes": self.num_classes, "input_shape": list(self.input_shape),
                   "layers": [{g: layer[g] for g in _LAYER_GENES} for layer in arch["layers"]]}
-        if self.input_norm:
-            kwargs["input_norm"] = self.input_norm
+        kwargs["input_norm"] = self.input_norm  # always: the zoo default may differ (har_cnn standardizes)
         return ("har_cnn" if self.dims == 1 else "kws_cnn5", kwargs)
 
     def count_params(self, arch: Arch) -> int:

@@ -95,6 +95,9 @@ def load_run(run_dir: str | Path) -> tuple[nn.Module, HWAConfig | None, AnalogCo
         if value.is_floating_point() and key.endswith(("weight", "bias")) and not torch.isfinite(value).all():
             raise DataError(f"{run / MODEL_FILE}: tensor {key!r} holds NaN or inf values")
     digital = create_model(model_name, seed=0, **kwargs)  # weights replaced below
+    if "input_norm" not in kwargs and _has_input_norm(digital) and not any(k.startswith("input_norm.") for k in state):
+        # a run saved before its zoo model standardized its input by default (har_cnn, 0.2): as it was
+        digital = create_model(model_name, seed=0, input_norm=False, **kwargs)
     if config["format"] == _V1_FORMAT:
         if hwa is not None:
             analog = _v1_analog(config, analog, state)
@@ -106,6 +109,10 @@ def load_run(run_dir: str | Path) -> tuple[nn.Module, HWAConfig | None, AnalogCo
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else []
     meta = {"model": config["model"], "train": config["train"], "extra": config.get("extra", {}), "metrics": metrics}
     return model, hwa, analog, meta
+
+
+def _has_input_norm(model: nn.Module) -> bool:
+    return any(name.startswith("input_norm.") for name, _ in model.state_dict().items())
 
 
 def _hwa_of(config: dict[str, Any]) -> HWAConfig | None:
