@@ -183,7 +183,7 @@ def read_tensors(path: str | os.PathLike, *, expected_format: str, readable_as: 
 
 def state_dict_tensors(model: nn.Module, prefix: str = "") -> dict[str, torch.Tensor]:
     """The model's state_dict as standalone tensors (safetensors refuses shared or strided storage)."""
-    return {f"{prefix}{k}": v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    return {f"{prefix}{k}": v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
 
 
 def load_state(model: nn.Module, tensors: dict[str, torch.Tensor], path: str | os.PathLike,

@@ -116,3 +116,18 @@ def test_train_tensorboard_and_drift_with_two_references(tmp_path, capsys):
     report = json.loads(out.read_text())
     assert 0 <= report["ideal_accuracy"] <= 100
     assert "ideal chip" in capsys.readouterr().out
+
+
+def test_device_option(tmp_path, capsys):
+    """--device cpu trains; an unknown device or CUDA on a machine without one is one clear error."""
+    import torch
+
+    _run(["train", "--model", "digits_cnn", "--dataset", "digits", "--epochs", "1", "--device", "cpu",
+          "--out", str(tmp_path / "cpu"), "--no-progress"])
+    assert (tmp_path / "cpu" / "model.safetensors").is_file()
+    for bad, needle in (("tpu", "--device 'tpu' is invalid"),) + ((("cuda", "no CUDA device"),)
+                                                                    if not torch.cuda.is_available() else ()):
+        with pytest.raises(SystemExit) as stop:
+            main(["train", "--model", "digits_cnn", "--dataset", "digits", "--device", bad, "--out",
+                  str(tmp_path / bad)])
+        assert stop.value.code == 2 and needle in capsys.readouterr().err

@@ -110,6 +110,7 @@ def train_cmd(
     tensorboard: bool = typer.Option(False, "--tensorboard", help="Also write TensorBoard event files to RUN/tb "
                                      "(needs tinycim[tb])."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N [default: cuda when available, else cpu]."),
 ) -> None:
     """Train a model; write model.safetensors, config.json and metrics.json to --out."""
     from tinycim.io import output_lock
@@ -120,7 +121,7 @@ def train_cmd(
         _require_tensorboard()  # before any training, not after it
     with output_lock(out):  # a second writer into the same --out gets a one-line error
         _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr, batch_size, pretrain_epochs,
-               split_by, progress, tensorboard)
+               split_by, progress, tensorboard, resolve_device(device))
 
 
 def train_configs(hwa: bool, spec: dict[str, Any], epochs: int | None, seed: int | None, lr: float | None,
@@ -186,8 +187,25 @@ def fp_augmentation(dataset: str, data_dir, seed: int, data_opts: dict[str, Any]
                                  "SpecAugment masks per batch")
 
 
+def resolve_device(name: Optional[str]) -> str:
+    """--device: cpu, cuda or cuda:N; default cuda when available, else cpu."""
+    import torch
+
+    if name is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device {name!r} is invalid: allowed cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: no CUDA device on this machine (allowed: cpu)")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device {name!r} is invalid: allowed cpu, cuda or cuda:N")
+    return str(device)
+
+
 def _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr, batch_size, pretrain_epochs,
-           split_by, progress, tensorboard=False) -> None:
+           split_by, progress, tensorboard=False, device="cpu") -> None:
     import torch
     from rich.console import Console
 
@@ -223,7 +241,7 @@ def _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr,
     # the zoo's defaults (e.g. har_cnn's input_norm) are recorded, so the run rebuilds the same model
     model_kwargs = {**default_options(model), "num_classes": len(train_ds.classes), **model_opts}
     torch.manual_seed(seed)  # weight init of the zoo model
-    net = create_model(model, **model_kwargs)
+    net = create_model(model, **model_kwargs).to(device)
     extra: dict[str, Any] = split_record(dataset, data_opts, seed)
     teacher = None
     tb_hparams: dict[str, Any] = {"analog": analog.to_dict(), "train": train_cfg.to_dict(),
@@ -232,7 +250,7 @@ def _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr,
         assert pre_cfg is not None
         pre_dir = out / "pretrain"
         if resume and (pre_dir / "model.safetensors").is_file():
-            net = load_run(pre_dir)[0]
+            net = load_run(pre_dir)[0].to(device)
         else:
             console.print(f"FP pre-training: {pre_cfg.epochs} epochs at lr {pre_cfg.lr:g}")
             aug_ds, augment, how = fp_augmentation(dataset, data_dir, seed, data_opts, train_ds)
@@ -289,6 +307,7 @@ def drift_cmd(
     batch_size: int = typer.Option(512, "--batch-size", help="Outputs per forward call (memory bound)."),
     tensorboard: bool = typer.Option(False, "--tensorboard", help="Also write the drift curve to RUN/tb "
                                      "(needs tinycim[tb])."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N [default: cuda when available, else cpu]."),
 ) -> None:
     """Accuracy of a trained model on the analog hardware over time: mean and std over K chips.
 
@@ -305,6 +324,7 @@ def drift_cmd(
         raise ConfigError(f"--instances = {instances!r} is invalid: allowed range >= 1")
     grid = parse_times(times)
     model, hwa, analog, meta = load_run(run_dir)
+    model = model.to(resolve_device(device))
     trained_on = meta["extra"].get("dataset")
     if dataset is None:
         if trained_on is None:

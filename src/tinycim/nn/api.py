@@ -101,6 +101,9 @@ def calibrate(model: nn.Module, inputs: torch.Tensor, percentile: float = 99.99,
         raise ConfigError(f"percentile = {percentile!r} is invalid: allowed range (0, 100]")
     if not isinstance(inputs, torch.Tensor) or inputs.shape[0] == 0:
         raise ConfigError("calibrate needs a non-empty batch of inputs [B, ...] (B >= 1)")
+    param = next(model.parameters(), None)
+    if param is not None and inputs.device != param.device:
+        inputs = inputs.to(param.device)
     layers = [layer for _, layer in analog_layers(model)]
     saved = [layer.prog_w for layer in layers]
     converters = {id(c): c for layer in layers for c in layer.periphery.converters()
@@ -136,11 +139,11 @@ def save(model: nn.Module, path: str | os.PathLike) -> None:
         if layer.prog_g is None:
             continue
         prefix = f"programmed.{name or '<root>'}"
-        tensors[f"{prefix}.g_prog"] = layer.prog_g.contiguous()
+        tensors[f"{prefix}.g_prog"] = layer.prog_g.cpu().contiguous()
         if layer.prog_nu is not None:
-            tensors[f"{prefix}.nu"] = layer.prog_nu.contiguous()
+            tensors[f"{prefix}.nu"] = layer.prog_nu.cpu().contiguous()
         if layer.prog_gdc_ref is not None:
-            tensors[f"{prefix}.gdc_ref"] = layer.prog_gdc_ref.contiguous()
+            tensors[f"{prefix}.gdc_ref"] = layer.prog_gdc_ref.cpu().contiguous()
     meta = {"format": SAVE_FORMAT, "config": info.config.to_dict(), "seed": info.seed,
             "instances": info.instances, "t_inf": info.t_inf}
     save_tensors(path, tensors, meta)

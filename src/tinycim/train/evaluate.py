@@ -75,6 +75,9 @@ def _correct_per_instance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ba
     total: torch.Tensor | None = None
     for start in range(0, x.shape[0], batch_size):
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        param = next(model.parameters(), None)
+        if param is not None and xb.device != param.device:  # batches move to the model's device
+            xb, yb = xb.to(param.device), yb.to(param.device)
         out = model(xb)
         k = out.shape[0] // xb.shape[0]
         pred = out.reshape(k, xb.shape[0], -1).argmax(dim=2)

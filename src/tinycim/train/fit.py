@@ -147,7 +147,7 @@ def fit(model: nn.Module, train_ds, val_ds=None, config: TrainConfig | None = No
         start, result.history = meta["epoch"], meta["history"]
         best = _load_best(out, keep_best)
     else:
-        init_ranges(model, x_all[:CALIBRATION_SAMPLES])
+        init_ranges(model, _to_model(model, x_all[:CALIBRATION_SAMPLES]))
     if teacher is not None:
         teacher.eval()
         if val_ds is not None:
@@ -223,6 +223,12 @@ def _warn_collapse(result: FitResult) -> None:
                       f"train.lr or hwa.noise_scale, or raise hwa.noise_warmup)", stacklevel=2)
 
 
+def _to_model(model: nn.Module, t: torch.Tensor) -> torch.Tensor:
+    """A batch on the model's device (data stays where the reader put it; batches move)."""
+    param = next(model.parameters(), None)
+    return t if param is None or t.device == param.device else t.to(param.device, non_blocking=True)
+
+
 def _run_epoch(model, x_all, y_all, cfg, optimizer, scheduler, shuffle, teacher, epoch, progress, augment=None,
                augment_generator=None) -> dict[str, Any]:
     model.train()
@@ -233,7 +239,7 @@ def _run_epoch(model, x_all, y_all, cfg, optimizer, scheduler, shuffle, teacher,
     bar = _progress_bar(progress, f"epoch {epoch + 1}/{cfg.epochs}", steps)
     for step in range(steps):
         idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-        xb, yb = x_all[idx], y_all[idx]
+        xb, yb = _to_model(model, x_all[idx]), _to_model(model, y_all[idx])
         if augment is not None:
             xb = augment(xb, augment_generator)
         logits = model(xb)
