@@ -51,6 +51,7 @@ def nas_command(
     evaluator: str = typer.Option("train", "--evaluator", help="train, or synthetic (no training: dry runs)"),
     split_by: Optional[str] = typer.Option(None, "--split-by",
                                            help="Loader split option (default speaker for speech_commands)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (only on a terminal)."),
     input_norm: bool = typer.Option(False, "--input-norm",
                                     help="tinyml spaces: every candidate standardizes its input digitally "
                                          "first: per channel (raw sensor data, e.g. HAR), or per "
@@ -100,7 +101,7 @@ def nas_command(
     header = {"dataset": dataset, "data_dir": str(data_dir), "split_by": split_by, "evaluator": evaluator,
               "eval": ev.settings.to_dict() if evaluator == "train" else None}
     try:
-        result = _run(the_space, ev, constraints, config, runner, out, search, header)
+        result = _run(the_space, ev, constraints, config, runner, out, search, header, progress)
         best = result.best
         if confirm and best is not None:
             best = confirm_best(result.records, ev, runner, constraints, out / "confirm", top=confirm,
@@ -134,12 +135,18 @@ def nas_command(
         typer.echo("best run not found locally (trained on a remote node?): its arch is in summary.json")
 
 
-def _run(space, ev, constraints, config, runner, out: Path, search: str, header: dict):
-    """Run the search under a rich progress bar showing the best feasible 1-day accuracy so far."""
+def _run(space, ev, constraints, config, runner, out: Path, search: str, header: dict, show: bool = True):
+    """Run the search under a rich progress bar showing the best feasible 1-day accuracy so far
+    (none with --no-progress or when stdout is not a terminal)."""
+    import sys
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tinycim.nas import Search, record_value
 
+    if not (show and sys.stdout.isatty()):
+        s = Search(space, ev, constraints, out / "store", runner, config, header=header)
+        return s.run_evolution() if search == "evolution" else s.run_random()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   transient=False) as bar:
         task = bar.add_task("searching", total=config.trials)

@@ -278,7 +278,9 @@ def _run_epoch(model, x_all, y_all, cfg, optimizer, scheduler, shuffle, teacher,
 
 
 def _progress_bar(enabled: bool, description: str, total: int):
-    if not enabled:
+    import sys
+
+    if not enabled or not sys.stdout.isatty():  # no bar (and no blank lines) without a terminal
         return None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
