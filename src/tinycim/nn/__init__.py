@@ -2,7 +2,8 @@
 from tinycim.nn.api import calibrate, drift, load, program, save, unprogram
 from tinycim.nn.convert import (AnalogModelInfo, ConversionReport, analog_layers, convert, fold_batchnorm, model_info,
                                 to_digital)
-from tinycim.nn.layers import AnalogConv1d, AnalogConv2d, AnalogLayerMixin, AnalogLinear, Converter, Periphery
+from tinycim.nn.layers import AnalogConv1d, AnalogConv2d, AnalogLayerMixin, AnalogLinear
+from tinycim.nn.periphery import Converter, Periphery
 
 __all__ = [
     "AnalogConv1d", "AnalogConv2d", "AnalogLayerMixin", "AnalogLinear", "AnalogModelInfo", "ConversionReport",

@@ -8,6 +8,7 @@ report, and weight matrices left digital are warned about, so nothing is hidden.
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -15,9 +16,11 @@ import torch
 from torch import nn
 
 from tinycim.config import AnalogConfig, resolve_preset
-from tinycim.errors import ConfigError
+from tinycim.errors import ConfigError, MappingError
 from tinycim.nn.recurrent import decompose
-from tinycim.nn.layers import ANALOG_FOR, AnalogLayerMixin, InstanceContext, Periphery, from_digital, to_plain
+from tinycim.nn.layers import ANALOG_FOR, DIGITAL_FOR, AnalogLayerMixin
+from tinycim.nn.periphery import InstanceContext, Periphery
+from tinycim.tiles.geometry import LayerGeometry, layer_geometry
 
 
 @dataclass
@@ -258,3 +261,61 @@ def _set_submodule(root: nn.Module, dotted: str, new: nn.Module) -> None:
     parent_name, _, child = dotted.rpartition(".")
     parent = root.get_submodule(parent_name) if parent_name else root
     setattr(parent, child, new)
+
+
+# ---- building one analog layer from a torch layer, and back -----------------------------------
+def clone_as(module: nn.Module, cls: type, name: str) -> nn.Module:
+    """A `cls` layer built like the Linear/Conv1d/Conv2d `module`, with copies of its weight and bias."""
+    w = module.weight
+    if isinstance(module, nn.Linear):
+        new = cls(module.in_features, module.out_features, bias=module.bias is not None)
+    else:
+        if module.padding_mode != "zeros":
+            raise MappingError(f"layer {name!r}: padding_mode {module.padding_mode!r} is not supported (only 'zeros')")
+        new = cls(module.in_channels, module.out_channels, module.kernel_size, stride=module.stride,
+                  padding=module.padding, dilation=module.dilation, groups=module.groups, bias=module.bias is not None)
+    new = new.to(dtype=w.dtype, device=w.device)
+    with torch.no_grad():
+        new.weight.copy_(w)
+        if module.bias is not None:
+            new.bias.copy_(module.bias)
+    new.weight.requires_grad_(w.requires_grad)
+    if new.bias is not None:
+        new.bias.requires_grad_(module.bias.requires_grad)
+    new.train(module.training)
+    return new
+
+
+def geometry_of(module: nn.Module, name: str, tile_rows: int, tile_cols: int) -> LayerGeometry:
+    """How a Linear/Conv layer's weight matrix tiles onto tile_rows x tile_cols arrays."""
+    weight = module.weight
+    assert isinstance(weight, torch.Tensor)
+    if isinstance(module, nn.Linear):
+        groups, kernel_numel, in_per_group = 1, 1, module.in_features
+    else:
+        assert isinstance(module, nn.modules.conv._ConvNd)
+        groups, kernel_numel = module.groups, math.prod(module.kernel_size)
+        in_per_group = module.in_channels // module.groups
+    return layer_geometry(name, groups=groups, in_per_group=in_per_group,
+                          out_per_group=weight.shape[0] // groups, kernel_numel=kernel_numel,
+                          tile_rows=tile_rows, tile_cols=tile_cols)
+
+
+def from_digital(module: nn.Module, config: AnalogConfig, name: str, ctx: InstanceContext,
+                 periphery: Periphery | None = None) -> AnalogLayerMixin:
+    """An analog copy of a Linear/Conv1d/Conv2d (its weight and bias copied, not shared);
+    `periphery`: a shared (uniform) periphery, else the layer gets its own."""
+    new = clone_as(module, ANALOG_FOR[type(module)], name)
+    assert isinstance(new, AnalogLayerMixin)
+    weight = module.weight
+    assert isinstance(weight, torch.Tensor)
+    per = Periphery(config) if periphery is None else periphery
+    new._init_analog(config, name, ctx, geometry_of(module, name, config.tile.rows, config.tile.cols),
+                     per.to(device=weight.device))
+    return new
+
+
+def to_plain(layer: nn.Module) -> nn.Module:
+    """The torch layer with the same hyper-parameters and (copied) weight and bias."""
+    base = DIGITAL_FOR[type(layer)]
+    return clone_as(layer, base, getattr(layer, "layer_name", ""))

@@ -25,7 +25,6 @@ With K instances programmed, a batch [B, ...] gives [K*B, ...] (instance-major).
 """
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -34,8 +33,9 @@ from torch import nn
 
 from tinycim.config import AnalogConfig
 from tinycim.errors import MappingError
+from tinycim.nn.periphery import Converter, InstanceContext, Periphery
 from tinycim.nn.state import _targets, derive_seed, effective_weights, sample_chip
-from tinycim.tiles.geometry import LayerGeometry, layer_geometry
+from tinycim.tiles.geometry import LayerGeometry
 from tinycim.tiles.mapping import magnitude_slices, unipolar_signs, weight_scale
 from tinycim.tiles.periphery import add_output_noise, dynamic_range
 from tinycim.tiles.quant import (_codes, codes_, fake_quant, fake_quant_split, fake_quant_tiles, levels_per_side,
@@ -47,148 +47,6 @@ if TYPE_CHECKING:
 # Micro-batch size target (elements of a layer's output) for the inference path: ~4 MB of
 # float32 fits the L2 caches, so the converter passes run from cache, not DRAM.
 _CACHE_ELEMENTS = 1 << 20
-# Smallest range a converter takes (keeps log and divisions finite).
-_MIN_RANGE = 1e-8
-
-
-class InstanceContext:
-    """Shared by a converted model's layers and hooked on its root: the batch size of the current
-    top-level call, and the programmed chip being run.
-
-    A layer tells a shared input [B, ...] (before any analog layer ran) from per-instance
-    activations [K*B, ...] by the batch. At inference (no gradients) with K > 1 chips, the root's
-    hooks run the whole network once per chip (`active` = that chip) and concatenate the outputs
-    instance-major: each chip's activations stay one batch in size (cache-resident) instead of K
-    batches, so K chips cost K single-chip inferences. With gradients on, every layer handles the
-    K chips itself (vectorized). Hooks, not a subclass: the model keeps its own class (it pickles).
-    """
-
-    def __init__(self) -> None:
-        self.batch: int | None = None
-        self.active: int | None = None
-        self.instances = 1  # set by tc.program
-
-    def before(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
-        first = next((a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)), None)
-        self.batch = None if first is None else first.shape[0]
-        if self.instances > 1 and self.active is None and not torch.is_grad_enabled():
-            self.active = 0
-
-    def after(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
-        try:
-            if self.active is None:
-                return output
-            outs = [output]
-            for k in range(1, self.instances):
-                self.active = k
-                outs.append(module.forward(*args, **kwargs))
-            return _concat_instances(outs)
-        finally:
-            self.batch, self.active = None, None
-
-
-def _concat_instances(outs: list) -> Any:
-    first = outs[0]
-    if isinstance(first, torch.Tensor):
-        return torch.cat(outs)
-    if isinstance(first, (tuple, list)):
-        return type(first)(_concat_instances(list(parts)) for parts in zip(*outs))
-    if isinstance(first, dict):
-        return {key: _concat_instances([o[key] for o in outs]) for key in first}
-    raise MappingError(f"cannot stack per-instance outputs of type {type(first).__name__}")
-
-
-class Converter(nn.Module):
-    """A b-bit signed converter (DAC, or a tile column's ADC) and its full-scale range.
-
-    bits: None = no quantization. fixed: a range set by the config (`dac.range` / `adc.range`);
-    otherwise `log_range` holds the calibrated or learned range (NaN until calibrated; an
-    uncalibrated converter takes each sample's max|x|: ideal gain control). Units: the DAC's range
-    is in input units; the ADC's is normalized (inputs / r_in times weights / s, summed over a
-    tile's rows), so the partial sums of inputs x_q saturate at o * r_in.
-    """
-
-    def __init__(self, bits: int | None, fixed: float | None, shared: bool = False) -> None:
-        super().__init__()
-        self.bits = bits
-        self.fixed = fixed
-        self.shared = shared  # one converter design reused by several layers (uniform periphery)
-        self.log_range = nn.Parameter(torch.tensor(math.nan), requires_grad=False)
-        self.calibrating: float | None = None  # percentile while tc.calibrate runs
-        self._calibrated = False  # whether log_range is finite, kept in Python (no sync, no graph break)
-
-    @property
-    def active(self) -> bool:
-        return self.bits is not None
-
-    @property
-    def calibrated(self) -> bool:
-        return self.fixed is not None or self._calibrated
-
-    @torch.no_grad()
-    def set_range(self, value: float) -> None:
-        """Set the range (NaN = not calibrated)."""
-        self.log_range.fill_(math.log(max(value, _MIN_RANGE)) if math.isfinite(value) else math.nan)
-        self._calibrated = math.isfinite(value)
-
-    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
-        super()._load_from_state_dict(*args, **kwargs)
-        self._calibrated = bool(torch.isfinite(self.log_range.detach()))
-
-    def full_scale(self) -> torch.Tensor:
-        """The range as a scalar tensor (differentiable when learned)."""
-        if self.fixed is not None:
-            return self.log_range.new_tensor(self.fixed).detach()
-        return self.log_range.exp()
-
-    def range_value(self) -> float:
-        """The range as a float (NaN when not calibrated)."""
-        return float(self.fixed) if self.fixed is not None else float(self.log_range.detach().exp())
-
-    @torch.no_grad()
-    def observe(self, value: float) -> None:
-        """Take a calibration value: the max of what this converter saw in the current pass."""
-        current = float(self.log_range.detach().exp())
-        if math.isfinite(current):
-            value = max(value, current)
-        self.set_range(value)
-
-    def extra_repr(self) -> str:
-        return f"bits={self.bits}, range={self.range_value():.4g}" + (", shared" if self.shared else "")
-
-
-class Periphery(nn.Module):
-    """A layer's converters and (uniform weight range) the |w| mapped to g_max.
-
-    A uniform periphery (seed B: one weight and activation range for all layers) is one instance
-    held by every uniform layer, so its ranges are calibrated and learned once for all of them.
-    """
-
-    def __init__(self, config: AnalogConfig, shared: bool = False) -> None:
-        super().__init__()
-        self.dac = Converter(config.dac.bits, config.dac.range, shared)
-        self.adc = Converter(config.adc.bits, config.adc.range, shared)
-        self.w_max: torch.Tensor
-        self.register_buffer("w_max", torch.tensor(math.nan))  # uniform weight range (NaN: per layer)
-        self.w_max_value: float | None = None  # the same in Python (no sync, no graph break)
-
-    @torch.no_grad()
-    def set_w_max(self, value: float) -> None:
-        self.w_max.fill_(value)
-        self.w_max_value = value if math.isfinite(value) else None
-
-    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
-        super()._load_from_state_dict(*args, **kwargs)
-        value = float(self.w_max)
-        self.w_max_value = value if math.isfinite(value) else None
-
-    @property
-    def shared(self) -> bool:
-        return self.dac.shared
-
-    def converters(self) -> tuple[Converter, Converter]:
-        return self.dac, self.adc
-
 
 class AnalogLayerMixin:
     """Behaviour of the analog layers (mixed into subclasses of the torch layers)."""
@@ -622,60 +480,3 @@ class AnalogLinear(AnalogLayerMixin, nn.Linear):  # type: ignore[misc]  # nn.Lin
 
 ANALOG_FOR: dict[type, type] = {nn.Conv2d: AnalogConv2d, nn.Conv1d: AnalogConv1d, nn.Linear: AnalogLinear}
 DIGITAL_FOR: dict[type, type] = {v: k for k, v in ANALOG_FOR.items()}
-
-
-def clone_as(module: nn.Module, cls: type, name: str) -> nn.Module:
-    """A `cls` layer built like the Linear/Conv1d/Conv2d `module`, with copies of its weight and bias."""
-    w = module.weight
-    if isinstance(module, nn.Linear):
-        new = cls(module.in_features, module.out_features, bias=module.bias is not None)
-    else:
-        if module.padding_mode != "zeros":
-            raise MappingError(f"layer {name!r}: padding_mode {module.padding_mode!r} is not supported (only 'zeros')")
-        new = cls(module.in_channels, module.out_channels, module.kernel_size, stride=module.stride,
-                  padding=module.padding, dilation=module.dilation, groups=module.groups, bias=module.bias is not None)
-    new = new.to(dtype=w.dtype, device=w.device)
-    with torch.no_grad():
-        new.weight.copy_(w)
-        if module.bias is not None:
-            new.bias.copy_(module.bias)
-    new.weight.requires_grad_(w.requires_grad)
-    if new.bias is not None:
-        new.bias.requires_grad_(module.bias.requires_grad)
-    new.train(module.training)
-    return new
-
-
-def geometry_of(module: nn.Module, name: str, tile_rows: int, tile_cols: int) -> LayerGeometry:
-    """How a Linear/Conv layer's weight matrix tiles onto tile_rows x tile_cols arrays."""
-    weight = module.weight
-    assert isinstance(weight, torch.Tensor)
-    if isinstance(module, nn.Linear):
-        groups, kernel_numel, in_per_group = 1, 1, module.in_features
-    else:
-        assert isinstance(module, nn.modules.conv._ConvNd)
-        groups, kernel_numel = module.groups, math.prod(module.kernel_size)
-        in_per_group = module.in_channels // module.groups
-    return layer_geometry(name, groups=groups, in_per_group=in_per_group,
-                          out_per_group=weight.shape[0] // groups, kernel_numel=kernel_numel,
-                          tile_rows=tile_rows, tile_cols=tile_cols)
-
-
-def from_digital(module: nn.Module, config: AnalogConfig, name: str, ctx: InstanceContext,
-                 periphery: Periphery | None = None) -> AnalogLayerMixin:
-    """An analog copy of a Linear/Conv1d/Conv2d (its weight and bias copied, not shared);
-    `periphery`: a shared (uniform) periphery, else the layer gets its own."""
-    new = clone_as(module, ANALOG_FOR[type(module)], name)
-    assert isinstance(new, AnalogLayerMixin)
-    weight = module.weight
-    assert isinstance(weight, torch.Tensor)
-    per = Periphery(config) if periphery is None else periphery
-    new._init_analog(config, name, ctx, geometry_of(module, name, config.tile.rows, config.tile.cols),
-                     per.to(device=weight.device))
-    return new
-
-
-def to_plain(layer: nn.Module) -> nn.Module:
-    """The torch layer with the same hyper-parameters and (copied) weight and bias."""
-    base = DIGITAL_FOR[type(layer)]
-    return clone_as(layer, base, getattr(layer, "layer_name", ""))
