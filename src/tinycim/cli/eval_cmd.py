@@ -57,16 +57,27 @@ def run_data(run_dir: Path, meta: dict[str, Any], dataset: Optional[str], data_d
     return ds, calib, dataset
 
 
+# Options both commands take (a run, its data, the hardware to evaluate on).
+_RUN_DIR = typer.Argument(..., help="A run directory (tinycim train / run / nas).")
+_DATASET = typer.Option(None, "--dataset", help="Default: the run's own.")
+_DATA_DIR = typer.Option(None, "--data-dir", help="Dataset folder (not needed for digits).")
+_SPLIT = typer.Option("test", "--split", help="train, val, test or all.")
+_SEED = typer.Option(0, "--seed", min=0, help="Programming seed.")
+_PRESET = typer.Option(None, "--preset", help="Hardware preset (default: the run's own).")
+_SETS = typer.Option([], "--set", help="Override a hardware field: section.field=value, e.g. --set tile.rows=256 "
+                     "--set adc.bits=6.")
+
+
 def sensitivity_cmd(
-    run_dir: Path = typer.Argument(..., help="A run directory (tinycim train / run / nas)."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Default: the run's own."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Dataset folder (not needed for digits)."),
-    split: str = typer.Option("test", "--split", help="train, val, test or all."),
+    run_dir: Path = _RUN_DIR,
+    dataset: Optional[str] = _DATASET,
+    data_dir: Optional[Path] = _DATA_DIR,
+    split: str = _SPLIT,
     time: str = typer.Option("1d", "--time", help="Time after programming (e.g. 1s, 1d, 30d)."),
     instances: int = typer.Option(5, "--instances", min=1, help="Programmed chips per layer."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Programming seed."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="Hardware preset (default: the run's own)."),
-    sets: list[str] = typer.Option([], "--set", help="Override a hardware field: section.field=value."),
+    seed: int = _SEED,
+    preset: Optional[str] = _PRESET,
+    sets: list[str] = _SETS,
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the rows as JSON here."),
 ) -> None:
     """Each layer alone on the hardware, the others ideal: accuracy and loss, most sensitive first."""
@@ -95,16 +106,15 @@ def sensitivity_cmd(
 
 
 def retarget_cmd(
-    run_dir: Path = typer.Argument(..., help="A run directory (tinycim train / run / nas)."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Default: the run's own."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Dataset folder (not needed for digits)."),
-    split: str = typer.Option("test", "--split", help="train, val, test or all."),
+    run_dir: Path = _RUN_DIR,
+    dataset: Optional[str] = _DATASET,
+    data_dir: Optional[Path] = _DATA_DIR,
+    split: str = _SPLIT,
     times: str = typer.Option("1s,1d,30d", "--times", help="Comma-separated times after programming."),
     instances: int = typer.Option(10, "--instances", min=1, help="Programmed chips."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Programming seed."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="Hardware preset (default: the run's own)."),
-    sets: list[str] = typer.Option([], "--set", help="Override a hardware field: section.field=value, "
-                                   "e.g. --set tile.rows=256 --set adc.bits=6."),
+    seed: int = _SEED,
+    preset: Optional[str] = _PRESET,
+    sets: list[str] = _SETS,
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the result as JSON here."),
 ) -> None:
     """A trained run on other hardware (tile size, converter bits, device, ...): ranges it learned
