@@ -2,6 +2,7 @@
 
 Not a benchmark itself. Uses only tinycim.data / models / train public APIs.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -41,8 +42,14 @@ def train_hwa(dataset: str, fp, analog, train, val, epochs: int, seed: int):
     _, _, _, lr, batch = TASKS[dataset]
     hwa = dataclasses.replace(HWAConfig.preset("pcm"), noise_per="column")
     prepared = prepare(fp, hwa, analog=analog, seed=seed)
-    fit(prepared, train, val, TrainConfig(epochs=epochs, lr=lr, batch_size=batch, seed=seed), teacher=fp,
-        progress=False)
+    fit(
+        prepared,
+        train,
+        val,
+        TrainConfig(epochs=epochs, lr=lr, batch_size=batch, seed=seed),
+        teacher=fp,
+        progress=False,
+    )
     return prepared
 
 

@@ -6,6 +6,7 @@ Each task: (dataset, folder under --data-dir, loader options, model, epochs, lr)
 (tinycim.train.fit, AdamW, cosine), reports test accuracy (CIFAR-10 / VWW here hold one labelled
 folder: their held-out split is `val` / `test` as the loaders define). Prints a markdown table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,9 +21,24 @@ from tinycim.train import HWAConfig, TrainConfig, evaluate, fit, prepare, to_dig
 
 TASKS = {  # name: (dataset, folder, loader options, model, epochs, lr, eval split)
     "har": ("hapt", "uci_hapt_raw.tar.xz", {}, "har_cnn", 20, 2e-3, "test"),
-    "kws": ("speech_commands", "speech_commands_v0.02_test", {"split_by": "speaker"}, "dscnn_s", 20, 3e-3, "test"),
-    "kws-analognet": ("speech_commands", "speech_commands_v0.02_test", {"split_by": "speaker"}, "analognet_kws", 20,
-                      2e-3, "test"),
+    "kws": (
+        "speech_commands",
+        "speech_commands_v0.02_test",
+        {"split_by": "speaker"},
+        "dscnn_s",
+        20,
+        3e-3,
+        "test",
+    ),
+    "kws-analognet": (
+        "speech_commands",
+        "speech_commands_v0.02_test",
+        {"split_by": "speaker"},
+        "analognet_kws",
+        20,
+        2e-3,
+        "test",
+    ),
     "cifar": ("cifar10", "cifar10_jpeg", {}, "resnet8", 10, 3e-3, "val"),
     "vww": ("vww", "vww01", {}, "mobilenet_v1_025", 20, 3e-3, "test"),
 }
@@ -47,17 +63,36 @@ def main() -> None:
         torch.manual_seed(args.seed)
         model = prepare(create_model(model_name, num_classes=len(train.classes)), HWAConfig())
         t0 = time.perf_counter()
-        fit(model, train, val, TrainConfig(epochs=epochs, lr=lr, batch_size=128, seed=args.seed), progress=False)
+        fit(
+            model,
+            train,
+            val,
+            TrainConfig(epochs=epochs, lr=lr, batch_size=128, seed=args.seed),
+            progress=False,
+        )
         seconds = time.perf_counter() - t0
         net = to_digital(model).eval()
         acc = evaluate(net, test)
-        rows.append((task, dataset, model_name, count_params(net), count_macs(net, tuple(train.input_shape)),
-                     f"{len(train)}/{len(test)}", epochs, seconds, acc))
+        rows.append(
+            (
+                task,
+                dataset,
+                model_name,
+                count_params(net),
+                count_macs(net, tuple(train.input_shape)),
+                f"{len(train)}/{len(test)}",
+                epochs,
+                seconds,
+                acc,
+            )
+        )
         print(f"{task}: {acc:.2f} % in {seconds:.0f} s", flush=True)
     print("\n| task | dataset | model | params | MACs | train/test | epochs | train s | test acc (%) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:,} | {r[4]:,} | {r[5]} | {r[6]} | {r[7]:.0f} | {r[8]:.2f} |")
+        print(
+            f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:,} | {r[4]:,} | {r[5]} | {r[6]} | {r[7]:.0f} | {r[8]:.2f} |"
+        )
 
 
 if __name__ == "__main__":

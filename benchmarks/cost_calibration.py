@@ -13,6 +13,7 @@
 
 Prints the fitted values next to the ones stored in tinycim/cost/presets.py, and ours vs published.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,8 +30,14 @@ from tinycim.models import create_model, list_models
 from tinycim.nn import convert
 
 # Published TOPS/W of AON-CiM (Zhou et al. 2022): {(model, activation bits): TOPS/W}.
-AON_PUBLISHED = {("analognet_kws", 8): 8.55, ("analognet_kws", 6): 26.55, ("analognet_kws", 4): 56.67,
-                 ("analognet_vww", 8): 4.34, ("analognet_vww", 6): 12.64, ("analognet_vww", 4): 25.2}
+AON_PUBLISHED = {
+    ("analognet_kws", 8): 8.55,
+    ("analognet_kws", 6): 26.55,
+    ("analognet_kws", 4): 56.67,
+    ("analognet_vww", 8): 4.34,
+    ("analognet_vww", 6): 12.64,
+    ("analognet_vww", 4): 25.2,
+}
 HERMES_PUBLISHED = 9.76  # TOPS/W, 8-bit one-phase (Le Gallo et al. 2023)
 FIXED_TIME_GRID_S = np.arange(0, 801e-9, 25e-9)
 
@@ -42,7 +49,9 @@ def _with(acc: cost.Accelerator, **changes: float) -> cost.Accelerator:
         if not section:
             acc = dataclasses.replace(acc, **{name: value})
         else:
-            acc = dataclasses.replace(acc, **{section: dataclasses.replace(getattr(acc, section), **{name: value})})
+            acc = dataclasses.replace(
+                acc, **{section: dataclasses.replace(getattr(acc, section), **{name: value})}
+            )
     return acc
 
 
@@ -60,7 +69,9 @@ def fit_aon(models: dict[str, nn.Module]) -> tuple[dict[str, float], float]:
         for (name, bits), tops_w in AON_PUBLISHED.items():
             e0, ops = _energy(models[name], base, bits)
             target = ops / (tops_w * 1e12)  # J per inference
-            rows.append([(_energy(models[name], _with(base, **{p: 1.0}), bits)[0] - e0) / target for p in params])
+            rows.append(
+                [(_energy(models[name], _with(base, **{p: 1.0}), bits)[0] - e0) / target for p in params]
+            )
             rhs.append(1.0 - e0 / target)
         x, _ = nnls(np.array(rows), np.array(rhs))
         err = float(np.max(np.abs(np.array(rows) @ x - np.array(rhs))))
@@ -87,25 +98,36 @@ def main() -> None:
     fitted, err = fit_aon(converted)
     print(f"AON-CiM fit ({time.perf_counter() - t0:.1f} s), max relative error {err:.2%}:")
     stored = aon_cim()
-    stored_values = {"mvm_fixed_time_s": stored.mvm_fixed_time_s, "array.col_bias_power_w": stored.array.col_bias_power_w,
-                     "adc.fixed_energy_j": stored.adc.fixed_energy_j}
+    stored_values = {
+        "mvm_fixed_time_s": stored.mvm_fixed_time_s,
+        "array.col_bias_power_w": stored.array.col_bias_power_w,
+        "adc.fixed_energy_j": stored.adc.fixed_energy_j,
+    }
     for key, value in fitted.items():
         print(f"  {key:<26} fitted {value:.4g}   stored {stored_values[key]:.4g}")
-    print(f"\n{'model':<15} {'bits':>4} {'published':>10} {'ours':>8} {'error':>7}   energy/op (fJ) by component")
+    print(
+        f"\n{'model':<15} {'bits':>4} {'published':>10} {'ours':>8} {'error':>7}   energy/op (fJ) by component"
+    )
     for (name, bits), published in AON_PUBLISHED.items():
         r = cost.estimate(models[name], "aon-cim", act_bits=bits)
         parts = ", ".join(f"{k} {v / r.ops * 1e15:.1f}" for k, v in r.energy_by_component_j.items())
-        print(f"{name:<15} {bits:>4} {published:>10.2f} {r.tops_per_watt:>8.2f} "
-              f"{r.tops_per_watt / published - 1:>+7.1%}   {parts}")
+        print(
+            f"{name:<15} {bits:>4} {published:>10.2f} {r.tops_per_watt:>8.2f} "
+            f"{r.tops_per_watt / published - 1:>+7.1%}   {parts}"
+        )
     hermes_fit = fit_hermes()
     r = cost.estimate(nn.Linear(256, 256), "hermes", act_bits=8, input_shape=(256,))
-    print(f"\nHERMES: column readout power fitted {hermes_fit:.4g} W, stored {hermes().array.col_bias_power_w:.4g} W; "
-          f"full core {r.tops_per_watt:.2f} TOPS/W (published {HERMES_PUBLISHED}), {r.tops_per_mm2:.2f} TOPS/mm^2 "
-          f"(published 1.59 per core), MVM {r.latency_s * 1e9:.0f} ns")
+    print(
+        f"\nHERMES: column readout power fitted {hermes_fit:.4g} W, stored {hermes().array.col_bias_power_w:.4g} W; "
+        f"full core {r.tops_per_watt:.2f} TOPS/W (published {HERMES_PUBLISHED}), {r.tops_per_mm2:.2f} TOPS/mm^2 "
+        f"(published 1.59 per core), MVM {r.latency_s * 1e9:.0f} ns"
+    )
     chip = cost.estimate(nn.Linear(2048, 2048), "hermes", act_bits=8, input_shape=(2048,))
-    print(f"HERMES chip, 64 cores fully used: {chip.tops_per_watt:.2f} TOPS/W, {chip.tops_per_mm2:.2f} TOPS/mm^2 "
-          f"(published 1.59), {chip.area_mm2 / chip.cores_used:.3f} mm^2 per core (about 0.62 published), "
-          f"{chip.ops * chip.throughput_inferences_per_s / 1e12:.1f} TOPS (published 63.1)")
+    print(
+        f"HERMES chip, 64 cores fully used: {chip.tops_per_watt:.2f} TOPS/W, {chip.tops_per_mm2:.2f} TOPS/mm^2 "
+        f"(published 1.59), {chip.area_mm2 / chip.cores_used:.3f} mm^2 per core (about 0.62 published), "
+        f"{chip.ops * chip.throughput_inferences_per_s / 1e12:.1f} TOPS (published 63.1)"
+    )
     print("\nestimate() time per zoo model (default activity, aon-cim then hermes):")
     for name in list_models():
         model = create_model(name)

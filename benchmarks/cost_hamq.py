@@ -8,6 +8,7 @@ config it was trained for (its own weight_bits / device_bits), measures its acti
 --samples test inputs, and prints energy per inference by component on each accelerator, the ON-cell
 cut, the saving and the 1-day accuracy the recipe measured on PCM (steps/hamq_*measure.json).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,21 +55,27 @@ def main() -> None:
 
     torch.set_num_threads(1)
     recipe = load_recipe(args.recipe)
-    test = load(recipe.dataset, args.data_dir, split=recipe.splits["test"], seed=recipe.seed, **recipe.dataset_options)
+    test = load(
+        recipe.dataset, args.data_dir, split=recipe.splits["test"], seed=recipe.seed, **recipe.dataset_options
+    )
     x = test.x[: args.samples]
     run = Path(args.run)
     models = {"hamq": load_analog(run / "hwa"), "baseline": load_analog(run / "hwa_baseline")}
-    steps = {k: json.loads((run / "steps" / f).read_text()) for k, f in
-             (("hamq", "hamq_measure.json"), ("baseline", "hamq_baseline_measure.json"))}
+    steps = {
+        k: json.loads((run / "steps" / f).read_text())
+        for k, f in (("hamq", "hamq_measure.json"), ("baseline", "hamq_baseline_measure.json"))
+    }
     cells = {k: on_cells(m) for k, m in models.items()}
     bits = recipe.act_bits[0]
     out: dict = {"recipe": recipe.name, "act_bits": bits, "samples": len(x), "accelerators": {}}
     on_cut = 1 - (cells["hamq"][0] / cells["hamq"][1]) / (cells["baseline"][0] / cells["baseline"][1])
     acc_drop = steps["baseline"]["acc_1d"] - steps["hamq"]["acc_1d"]
-    print(f"{recipe.name}: ON cells {cells['baseline'][0] / cells['baseline'][1]:.1%} -> "
-          f"{cells['hamq'][0] / cells['hamq'][1]:.1%} of all devices ({-on_cut:+.1%}); 1-day accuracy on PCM "
-          f"{steps['baseline']['acc_1d']:.2f} -> {steps['hamq']['acc_1d']:.2f} % ({-acc_drop:+.2f} pp); "
-          f"{bits}-bit activations, {len(x)} test inputs")
+    print(
+        f"{recipe.name}: ON cells {cells['baseline'][0] / cells['baseline'][1]:.1%} -> "
+        f"{cells['hamq'][0] / cells['hamq'][1]:.1%} of all devices ({-on_cut:+.1%}); 1-day accuracy on PCM "
+        f"{steps['baseline']['acc_1d']:.2f} -> {steps['hamq']['acc_1d']:.2f} % ({-acc_drop:+.2f} pp); "
+        f"{bits}-bit activations, {len(x)} test inputs"
+    )
     for name in args.accelerator or ["hamq-bitcell", "aon-cim"]:
         try:
             reps = {k: cost.estimate(m, name, act_bits=bits, inputs=x) for k, m in models.items()}
@@ -77,23 +84,36 @@ def main() -> None:
             continue
         base, ham = reps["baseline"], reps["hamq"]
         saving = 1 - ham.energy_per_inference_j / base.energy_per_inference_j
-        print(f"\n{name}: {base.extra['columns']:,} columns, {base.extra['conversions']:,} conversions per inference")
+        print(
+            f"\n{name}: {base.extra['columns']:,} columns, {base.extra['conversions']:,} conversions per inference"
+        )
         print(f"  {'component':<13} {'baseline':>12} {'HamQ':>12} {'change':>8}")
         for comp, e0 in base.energy_by_component_j.items():
             e1 = ham.energy_by_component_j[comp]
             change = f"{e1 / e0 - 1:+.1%}" if e0 > 0 else "-"
             print(f"  {comp:<13} {format_energy(e0):>12} {format_energy(e1):>12} {change:>8}")
-        print(f"  {'total':<13} {format_energy(base.energy_per_inference_j):>12} "
-              f"{format_energy(ham.energy_per_inference_j):>12} {-saving:+8.1%}")
-        out["accelerators"][name] = {"baseline_j": base.energy_per_inference_j, "hamq_j": ham.energy_per_inference_j,
-                                     "saving_pct": 100 * saving,
-                                     "baseline_by_component_j": base.energy_by_component_j,
-                                     "hamq_by_component_j": ham.energy_by_component_j}
-    print(f"\nUpper bound: every weight-dependent term (cell reads, the ADC column current) is linear in the "
-          f"input-weighted ON conductance, which the array row shows: no constant can make the saving exceed "
-          f"that row's cut.")
-    out.update(on_cell_cut_pct=100 * on_cut, acc_1d_baseline=steps["baseline"]["acc_1d"],
-               acc_1d_hamq=steps["hamq"]["acc_1d"], acc_drop_pp=acc_drop)
+        print(
+            f"  {'total':<13} {format_energy(base.energy_per_inference_j):>12} "
+            f"{format_energy(ham.energy_per_inference_j):>12} {-saving:+8.1%}"
+        )
+        out["accelerators"][name] = {
+            "baseline_j": base.energy_per_inference_j,
+            "hamq_j": ham.energy_per_inference_j,
+            "saving_pct": 100 * saving,
+            "baseline_by_component_j": base.energy_by_component_j,
+            "hamq_by_component_j": ham.energy_by_component_j,
+        }
+    print(
+        "\nUpper bound: every weight-dependent term (cell reads, the ADC column current) is linear in the "
+        "input-weighted ON conductance, which the array row shows: no constant can make the saving exceed "
+        "that row's cut."
+    )
+    out.update(
+        on_cell_cut_pct=100 * on_cut,
+        acc_1d_baseline=steps["baseline"]["acc_1d"],
+        acc_1d_hamq=steps["hamq"]["acc_1d"],
+        acc_drop_pp=acc_drop,
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
 

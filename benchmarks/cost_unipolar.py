@@ -10,6 +10,7 @@ unipolar network (OUT/hwa, positive-only, its own config), one converter design 
 (periphery="uniform"). The two mixed rows separate the effects. Activity from the first --samples test
 windows. Published: -80 % area, -45 % energy (v1 of the preprint: -67 % / -40 %).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,9 @@ def main() -> None:
 
     torch.set_num_threads(1)
     recipe = load_recipe(args.recipe)
-    test = load(recipe.dataset, args.data_dir, split=recipe.splits["test"], seed=recipe.seed, **recipe.dataset_options)
+    test = load(
+        recipe.dataset, args.data_dir, split=recipe.splits["test"], seed=recipe.seed, **recipe.dataset_options
+    )
     x = test.x[: args.samples]
     run = Path(args.run)
     fp, _, _, _ = load_run(run / "fp")
@@ -51,34 +54,64 @@ def main() -> None:
         cfg_uni = dataclasses.replace(uni_cfg, mapping=mapping)
         cfg_diff = dataclasses.replace(uni_cfg, mapping=dataclasses.replace(mapping, polarity="differential"))
         models = {"differential": to_analog(fp, cfg_diff).eval(), "unipolar": to_analog(uni, cfg_uni).eval()}
-        print(f"\n{recipe.name} on {args.accelerator}, {dbits}-bit devices, {bits}-bit activations, {len(x)} test windows")
-        print(f"  {'weights':<13} {'periphery':<10} {'area mm^2':>10} {'(array / periph / digital)':>30} "
-              f"{'energy':>10} {'columns':>8} {'area':>7} {'energy':>7}")
+        print(
+            f"\n{recipe.name} on {args.accelerator}, {dbits}-bit devices, {bits}-bit activations, {len(x)} test windows"
+        )
+        print(
+            f"  {'weights':<13} {'periphery':<10} {'area mm^2':>10} {'(array / periph / digital)':>30} "
+            f"{'energy':>10} {'columns':>8} {'area':>7} {'energy':>7}"
+        )
         base = None
-        for pol, periph in (("differential", "per-layer"), ("differential", "uniform"), ("unipolar", "per-layer"),
-                            ("unipolar", "uniform")):
+        for pol, periph in (
+            ("differential", "per-layer"),
+            ("differential", "uniform"),
+            ("unipolar", "per-layer"),
+            ("unipolar", "uniform"),
+        ):
             r = cost.estimate(models[pol], args.accelerator, act_bits=bits, inputs=x, periphery=periph)
             base = base or r
             a = r.area_breakdown_mm2
-            d_area, d_energy = r.area_mm2 / base.area_mm2 - 1, r.energy_per_inference_j / base.energy_per_inference_j - 1
-            print(f"  {pol:<13} {periph:<10} {r.area_mm2:>10.5f} {a['array']:>10.5f} / {a['periphery']:.5f} / "
-                  f"{a['digital']:.3f} {format_energy(r.energy_per_inference_j):>10} {r.extra['columns']:>8} "
-                  f"{d_area:>+7.1%} {d_energy:>+7.1%}")
-            out["rows"].append({"device_bits": dbits, "weights": pol, "periphery": periph, "area_mm2": r.area_mm2,
-                                "area_breakdown_mm2": a, "energy_j": r.energy_per_inference_j,
-                                "energy_by_component_j": r.energy_by_component_j,
-                                "area_change_pct": 100 * d_area, "energy_change_pct": 100 * d_energy})
+            d_area, d_energy = (
+                r.area_mm2 / base.area_mm2 - 1,
+                r.energy_per_inference_j / base.energy_per_inference_j - 1,
+            )
+            print(
+                f"  {pol:<13} {periph:<10} {r.area_mm2:>10.5f} {a['array']:>10.5f} / {a['periphery']:.5f} / "
+                f"{a['digital']:.3f} {format_energy(r.energy_per_inference_j):>10} {r.extra['columns']:>8} "
+                f"{d_area:>+7.1%} {d_energy:>+7.1%}"
+            )
+            out["rows"].append(
+                {
+                    "device_bits": dbits,
+                    "weights": pol,
+                    "periphery": periph,
+                    "area_mm2": r.area_mm2,
+                    "area_breakdown_mm2": a,
+                    "energy_j": r.energy_per_inference_j,
+                    "energy_by_component_j": r.energy_by_component_j,
+                    "area_change_pct": 100 * d_area,
+                    "energy_change_pct": 100 * d_energy,
+                }
+            )
         first, last = out["rows"][-4], out["rows"][-1]
         analog = [sum(r["area_breakdown_mm2"][k] for k in ("array", "periphery")) for r in (first, last)]
         e_wo_buffer = [r["energy_j"] - r["energy_by_component_j"]["sram"] for r in (first, last)]
-        print(f"  without the blocks both designs share (digital area, activation SRAM energy): area "
-              f"{analog[1] / analog[0] - 1:+.1%} (arrays + periphery), energy {e_wo_buffer[1] / e_wo_buffer[0] - 1:+.1%}")
+        print(
+            f"  without the blocks both designs share (digital area, activation SRAM energy): area "
+            f"{analog[1] / analog[0] - 1:+.1%} (arrays + periphery), energy {e_wo_buffer[1] / e_wo_buffer[0] - 1:+.1%}"
+        )
         last["analog_area_change_pct"] = 100 * (analog[1] / analog[0] - 1)
         last["energy_without_sram_change_pct"] = 100 * (e_wo_buffer[1] / e_wo_buffer[0] - 1)
         comp = out["rows"][-1]["energy_by_component_j"]
         comp0 = out["rows"][-4]["energy_by_component_j"]
-        print("  energy by component, baseline -> proposed: " + ", ".join(
-            f"{k} {format_energy(comp0[k])} -> {format_energy(comp[k])}" for k in comp0 if comp0[k] or comp[k]))
+        print(
+            "  energy by component, baseline -> proposed: "
+            + ", ".join(
+                f"{k} {format_energy(comp0[k])} -> {format_energy(comp[k])}"
+                for k in comp0
+                if comp0[k] or comp[k]
+            )
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
 

@@ -7,6 +7,7 @@ Prints one JSON object. The cold time includes listing, decoding and MFCC of eve
 librosa's import, which a first real load also pays); the cached time is a second load of the
 same split. A fresh temporary cache folder is used unless --cache-dir is given.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,16 +36,20 @@ def main() -> None:
         start = time.perf_counter()
         cached = data.load("speech_commands", args.data_dir, args.split, **opts)
         cached_s = time.perf_counter() - start
-    print(json.dumps({
-        "dataset": "speech_commands",
-        "split": args.split,
-        "clips": len(cold),
-        "input_shape": list(cold.input_shape),
-        "cold_extract_s": round(cold_s, 3),
-        "cached_load_s": round(cached_s, 3),
-        "same_features": bool((cold.x == cached.x).all()),
-        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-    }))
+    print(
+        json.dumps(
+            {
+                "dataset": "speech_commands",
+                "split": args.split,
+                "clips": len(cold),
+                "input_shape": list(cold.input_shape),
+                "cold_extract_s": round(cold_s, 3),
+                "cached_load_s": round(cached_s, 3),
+                "same_features": bool((cold.x == cached.x).all()),
+                "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

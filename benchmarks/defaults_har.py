@@ -11,6 +11,7 @@ Columns: the same weights run digitally (FP), on ideal devices with the chip's c
 (ideal), and on PCM at 1 day and 30 days (mean over chips), and the losses against FP.
 Not a test: minutes on 2 cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,7 @@ import torch
 
 from tinycim.data import load
 from tinycim.models import create_model
-from tinycim.train import (evaluate_drift, fit, load_run, prepare, save_run, to_analog,
-                           to_digital)
+from tinycim.train import evaluate_drift, fit, load_run, prepare, save_run, to_analog, to_digital
 from tinycim.train.config import DEFAULT_FP_TRAIN, DEFAULT_HWA_TRAIN, HWA_PRESETS
 
 DAY_S, MONTH_S = 86400.0, 2.592e6
@@ -41,7 +41,9 @@ def main() -> None:
     p.add_argument("--label-smoothing", type=float, default=DEFAULT_FP_TRAIN.label_smoothing)
     p.add_argument("--noise-scales", type=float, nargs="+", default=[HWA_PRESETS["pcm"].noise_scale])
     p.add_argument("--warmups", type=float, nargs="+", default=[HWA_PRESETS["pcm"].noise_warmup])
-    p.add_argument("--lr-fractions", type=float, nargs="+", default=[DEFAULT_HWA_TRAIN.lr / DEFAULT_FP_TRAIN.lr])
+    p.add_argument(
+        "--lr-fractions", type=float, nargs="+", default=[DEFAULT_HWA_TRAIN.lr / DEFAULT_FP_TRAIN.lr]
+    )
     p.add_argument("--raw-input", action="store_true", help="input_norm=False (the raw sensor features)")
     p.add_argument("--no-distill", action="store_true")
     p.add_argument("--instances", type=int, default=10)
@@ -53,8 +55,9 @@ def main() -> None:
 
     train, val = (load(args.dataset, args.data_dir, s, seed=args.seed) for s in ("train", "val"))
     scored = val if args.split == "val" else load(args.dataset, args.data_dir, "test", seed=args.seed)
-    fp_cfg = dataclasses.replace(DEFAULT_FP_TRAIN, epochs=args.fp_epochs, seed=args.seed,
-                                 label_smoothing=args.label_smoothing)
+    fp_cfg = dataclasses.replace(
+        DEFAULT_FP_TRAIN, epochs=args.fp_epochs, seed=args.seed, label_smoothing=args.label_smoothing
+    )
     kwargs = {"num_classes": len(train.classes), "input_norm": not args.raw_input}
     tag = f"{args.model}-fp{args.fp_epochs}-ls{args.label_smoothing:g}-{'raw' if args.raw_input else 'norm'}"
     run = Path(args.work) / tag
@@ -73,12 +76,19 @@ def main() -> None:
     _row("trained plainly", plain, scored, args, 0.0)
     for scale, warmup, frac in itertools.product(args.noise_scales, args.warmups, args.lr_fractions):
         hwa = dataclasses.replace(HWA_PRESETS["pcm"], noise_scale=scale, noise_warmup=warmup)
-        cfg = dataclasses.replace(DEFAULT_HWA_TRAIN, epochs=args.hwa_epochs, seed=args.seed, lr=fp_cfg.lr * frac)
+        cfg = dataclasses.replace(
+            DEFAULT_HWA_TRAIN, epochs=args.hwa_epochs, seed=args.seed, lr=fp_cfg.lr * frac
+        )
         t0 = time.perf_counter()
         prepared = prepare(fp, hwa, "pcm", seed=args.seed)
         fit(prepared, train, val, cfg, teacher=None if args.no_distill else fp, progress=False)
-        _row(f"noise_scale {scale:g}, warmup {warmup:g}, lr x{frac:g}", to_analog(prepared), scored, args,
-             (time.perf_counter() - t0) / 60)
+        _row(
+            f"noise_scale {scale:g}, warmup {warmup:g}, lr x{frac:g}",
+            to_analog(prepared),
+            scored,
+            args,
+            (time.perf_counter() - t0) / 60,
+        )
 
 
 def _pcm():
@@ -90,9 +100,12 @@ def _pcm():
 def _row(label, amodel, ds, args, minutes) -> None:
     dr = evaluate_drift(amodel, ds, times=[DAY_S, MONTH_S], instances=args.instances, seed=args.seed)
     ideal = dr.ideal_accuracy if dr.ideal_accuracy is not None else float("nan")
-    print(f"| {label} | {dr.fp_accuracy:.2f} | {ideal:.2f} | {dr.mean[0]:.2f} +- {dr.std[0]:.2f} | "
-          f"{dr.mean[1]:.2f} +- {dr.std[1]:.2f} | {dr.fp_accuracy - dr.mean[0]:+.2f} | "
-          f"{dr.fp_accuracy - dr.mean[1]:+.2f} | {minutes:.1f} |", flush=True)
+    print(
+        f"| {label} | {dr.fp_accuracy:.2f} | {ideal:.2f} | {dr.mean[0]:.2f} +- {dr.std[0]:.2f} | "
+        f"{dr.mean[1]:.2f} +- {dr.std[1]:.2f} | {dr.fp_accuracy - dr.mean[0]:+.2f} | "
+        f"{dr.fp_accuracy - dr.mean[1]:+.2f} | {minutes:.1f} |",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

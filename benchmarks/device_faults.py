@@ -10,6 +10,7 @@ trainer programs the layer's device each batch, so each batch sees a fresh fault
 evaluated on chips with stuck rates --rates (half stuck-ON at g_max, half stuck-OFF at 0 uS),
 --instances chips each, at --times after programming. Prints a table, writes JSON and a plot.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,9 @@ from tinycim.devices import FaultyDevice
 
 
 def faulty(cfg, rate: float):
-    return dataclasses.replace(cfg, device=FaultyDevice(base=cfg.device, stuck_on_rate=rate / 2,
-                                                        stuck_off_rate=rate / 2))
+    return dataclasses.replace(
+        cfg, device=FaultyDevice(base=cfg.device, stuck_on_rate=rate / 2, stuck_off_rate=rate / 2)
+    )
 
 
 def main() -> None:
@@ -51,30 +53,52 @@ def main() -> None:
     train, val, test = splits(args.dataset, args.data_dir, args.seed)
     fp = train_fp(args.dataset, train, val, args.fp_epochs, args.seed)
     cfg = pcm_config()
-    models = {"HWA, no fault injection": train_hwa(args.dataset, fp, cfg, train, val, args.hwa_epochs, args.seed),
-              f"HWA + stuck cells {args.train_rate:.1%} in training": train_hwa(
-                  args.dataset, fp, faulty(cfg, args.train_rate), train, val, args.hwa_epochs, args.seed)}
-    print(f"{args.dataset}: trained in {time.perf_counter() - t0:.0f} s; evaluating {len(rates)} rates x "
-          f"{args.instances} chips")
+    models = {
+        "HWA, no fault injection": train_hwa(args.dataset, fp, cfg, train, val, args.hwa_epochs, args.seed),
+        f"HWA + stuck cells {args.train_rate:.1%} in training": train_hwa(
+            args.dataset, fp, faulty(cfg, args.train_rate), train, val, args.hwa_epochs, args.seed
+        ),
+    }
+    print(
+        f"{args.dataset}: trained in {time.perf_counter() - t0:.0f} s; evaluating {len(rates)} rates x "
+        f"{args.instances} chips"
+    )
     results: dict[str, dict] = {}
     for label, prepared in models.items():
         results[label] = {}
         for rate in rates:
-            dr = evaluate_drift(to_analog(prepared, faulty(cfg, rate)), test, times=times, instances=args.instances,
-                                seed=args.seed)
+            dr = evaluate_drift(
+                to_analog(prepared, faulty(cfg, rate)),
+                test,
+                times=times,
+                instances=args.instances,
+                seed=args.seed,
+            )
             results[label][rate] = {"mean": dr.mean, "std": dr.std, "fp": dr.fp_accuracy}
-    print(f"\naccuracy (%) on {args.dataset} test, mean +- std over {args.instances} chips; "
-          f"stuck rate = stuck-ON + stuck-OFF (half each)")
+    print(
+        f"\naccuracy (%) on {args.dataset} test, mean +- std over {args.instances} chips; "
+        f"stuck rate = stuck-ON + stuck-OFF (half each)"
+    )
     header = " | ".join(f"{r:.1%} @ {t:g} s" for r in rates for t in times)
     print(f"| training | FP32 | {header} |")
     print("|---" * (len(rates) * len(times) + 2) + "|")
     for label, per_rate in results.items():
         fp_acc = next(iter(per_rate.values()))["fp"]
-        cells = " | ".join(f"{per_rate[r]['mean'][i]:.2f} +- {per_rate[r]['std'][i]:.2f}"
-                           for r in rates for i in range(len(times)))
+        cells = " | ".join(
+            f"{per_rate[r]['mean'][i]:.2f} +- {per_rate[r]['std'][i]:.2f}"
+            for r in rates
+            for i in range(len(times))
+        )
         print(f"| {label} | {fp_acc:.2f} | {cells} |")
-    (out / "faults.json").write_text(json.dumps({"args": vars(args), "results": {
-        k: {str(r): v for r, v in per.items()} for k, per in results.items()}}, indent=1))
+    (out / "faults.json").write_text(
+        json.dumps(
+            {
+                "args": vars(args),
+                "results": {k: {str(r): v for r, v in per.items()} for k, per in results.items()},
+            },
+            indent=1,
+        )
+    )
     plot(results, rates, times, out / "accuracy_vs_stuck_rate.png", args.dataset)
     print(f"wrote {out / 'faults.json'} and {out / 'accuracy_vs_stuck_rate.png'}")
 
@@ -89,9 +113,17 @@ def plot(results, rates, times, path: Path, dataset: str) -> None:
     xs = [max(r, rates[1] / 3 if len(rates) > 1 else 1e-4) for r in rates]  # 0 drawn left of the first rate
     for (label, per_rate), colour in zip(results.items(), ("tab:red", "tab:blue")):
         for i, t in enumerate(times):
-            ax.errorbar(xs, [per_rate[r]["mean"][i] for r in rates], yerr=[per_rate[r]["std"][i] for r in rates],
-                        color=colour, ls="-" if i == 0 else "--", marker="o", ms=3, capsize=2,
-                        label=f"{label}, {t:g} s")
+            ax.errorbar(
+                xs,
+                [per_rate[r]["mean"][i] for r in rates],
+                yerr=[per_rate[r]["std"][i] for r in rates],
+                color=colour,
+                ls="-" if i == 0 else "--",
+                marker="o",
+                ms=3,
+                capsize=2,
+                label=f"{label}, {t:g} s",
+            )
     ax.set_xscale("log")
     ax.set_xlabel("stuck-cell rate (half ON, half OFF; leftmost point: no faults)")
     ax.set_ylabel("test accuracy (%)")

@@ -11,6 +11,7 @@
    evaluated on the preset and on the empirical device (same weights, same converter ranges):
    accuracy vs time, mean +- std over --instances chips.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,15 @@ from tinycim.devices import PCMDevice, save_device
 from tinycim.devices.fitting import _PCMFamily, fit_device
 from tinycim.devices.measurements import read_measurements, sample_measurements, write_measurements
 
-PRESET_FIELDS = ("prog_noise_coeffs_us", "drift_mu_coeffs", "drift_mu_clip", "drift_sigma_coeffs", "drift_sigma_clip",
-                 "read_noise_q", "read_noise_exponent")
+PRESET_FIELDS = (
+    "prog_noise_coeffs_us",
+    "drift_mu_coeffs",
+    "drift_mu_clip",
+    "drift_sigma_coeffs",
+    "drift_sigma_clip",
+    "read_noise_q",
+    "read_noise_exponent",
+)
 EVAL_TIMES = [1.0, 3600.0, 86400.0, 2.592e6, 3.1536e7]
 
 
@@ -38,18 +46,29 @@ def round_trip(args) -> Path:
     m = sample_measurements(preset, levels, times, per_level, seed=args.seed)
     path = write_measurements(Path(args.out) / "pcm_measurements.csv", m)
     m = read_measurements(path)
-    print(f"sampled {m.n_cells} cells x {len(times)} reads from the pcm preset -> {path} "
-          f"({time.perf_counter() - t0:.1f} s)")
+    print(
+        f"sampled {m.n_cells} cells x {len(times)} reads from the pcm preset -> {path} "
+        f"({time.perf_counter() - t0:.1f} s)"
+    )
     t0 = time.perf_counter()
     result = fit_device(m, "pcm", bootstrap=args.bootstrap, seed=args.seed)
     print(f"pcm fit: {time.perf_counter() - t0:.1f} s, worst KS per level and time {result.max_ks:.3f}")
-    truth = {"prog_noise_c0": preset.prog_noise_coeffs_us[0], "prog_noise_c1": preset.prog_noise_coeffs_us[1],
-             "prog_noise_c2": preset.prog_noise_coeffs_us[2], "drift_mu_a": preset.drift_mu_coeffs[0],
-             "drift_mu_b": preset.drift_mu_coeffs[1], "drift_mu_lo": preset.drift_mu_clip[0],
-             "drift_mu_hi": preset.drift_mu_clip[1], "drift_sigma_a": preset.drift_sigma_coeffs[0],
-             "drift_sigma_b": preset.drift_sigma_coeffs[1], "drift_sigma_lo": preset.drift_sigma_clip[0],
-             "drift_sigma_hi": preset.drift_sigma_clip[1], "read_noise_q": preset.read_noise_q,
-             "read_noise_exponent": preset.read_noise_exponent, "g_max_us": preset.g_max_us}
+    truth = {
+        "prog_noise_c0": preset.prog_noise_coeffs_us[0],
+        "prog_noise_c1": preset.prog_noise_coeffs_us[1],
+        "prog_noise_c2": preset.prog_noise_coeffs_us[2],
+        "drift_mu_a": preset.drift_mu_coeffs[0],
+        "drift_mu_b": preset.drift_mu_coeffs[1],
+        "drift_mu_lo": preset.drift_mu_clip[0],
+        "drift_mu_hi": preset.drift_mu_clip[1],
+        "drift_sigma_a": preset.drift_sigma_coeffs[0],
+        "drift_sigma_b": preset.drift_sigma_coeffs[1],
+        "drift_sigma_lo": preset.drift_sigma_clip[0],
+        "drift_sigma_hi": preset.drift_sigma_clip[1],
+        "read_noise_q": preset.read_noise_q,
+        "read_noise_exponent": preset.read_noise_exponent,
+        "g_max_us": preset.g_max_us,
+    }
     print("\n| parameter | preset | fitted | 95 % interval | preset inside |")
     print("|---|---|---|---|---|")
     for p in result.params:
@@ -73,8 +92,10 @@ def round_trip(args) -> Path:
             cells.append(f"{row[f'{name}_model']:.4g} vs {expected[i, k]:.4g} (z {z:+.1f})")
         print(f"| {row['level_us']:g} | " + " | ".join(cells) + " |")
     zs = np.abs(np.asarray(zs))
-    print(f"|z| over {zs.size} level estimates: median {np.median(zs):.2f}, max {zs.max():.2f}, "
-          f"share within 2: {np.mean(zs <= 2):.0%}")
+    print(
+        f"|z| over {zs.size} level estimates: median {np.median(zs):.2f}, max {zs.max():.2f}, "
+        f"share within 2: {np.mean(zs <= 2):.0%}"
+    )
     save_device(result.device, Path(args.out) / "pcm_fitted.json")
     return path
 
@@ -88,8 +109,10 @@ def accuracy(args, path: Path) -> None:
     t0 = time.perf_counter()
     emp = fit_device(m, "empirical").device
     save_device(emp, Path(args.out) / "pcm_empirical.json")
-    print(f"\nempirical device from {path.name}: {len(emp.levels_us)} levels x {len(emp.times_s)} times "
-          f"({time.perf_counter() - t0:.1f} s)")
+    print(
+        f"\nempirical device from {path.name}: {len(emp.levels_us)} levels x {len(emp.times_s)} times "
+        f"({time.perf_counter() - t0:.1f} s)"
+    )
     train, val, test = splits(args.dataset, args.data_dir, args.seed)
     fp = train_fp(args.dataset, train, val, args.fp_epochs, args.seed)
     cfg = pcm_config()
@@ -98,8 +121,10 @@ def accuracy(args, path: Path) -> None:
     for label, device in (("pcm preset", cfg.device), ("empirical (from samples)", emp)):
         amodel = to_analog(prepared, dataclasses.replace(cfg, device=device))
         rows[label] = evaluate_drift(amodel, test, times=EVAL_TIMES, instances=args.instances, seed=args.seed)
-    print(f"\n{args.dataset}: accuracy (%) vs time after programming, mean +- std over {args.instances} chips "
-          f"(FP32 {rows['pcm preset'].fp_accuracy:.2f} %)")
+    print(
+        f"\n{args.dataset}: accuracy (%) vs time after programming, mean +- std over {args.instances} chips "
+        f"(FP32 {rows['pcm preset'].fp_accuracy:.2f} %)"
+    )
     print("| device | " + " | ".join(f"{t:g} s" for t in EVAL_TIMES) + " |")
     print("|---" * (len(EVAL_TIMES) + 1) + "|")
     for label, dr in rows.items():

@@ -9,6 +9,7 @@ channel's scale negated (digital column signs), per-layer positive,
 the accuracy on PCM (GDC on, `instances` chips) 1 s and 1 day after programming. Not a test
 (minutes on 2 cores); settings are printed with the results.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,12 +24,28 @@ import torch
 import tinycim as tc
 from tinycim.data import load
 from tinycim.models import create_model
-from tinycim.train import (HWAConfig, TrainConfig, evaluate, evaluate_drift, fit, load_run, prepare, save_run,
-                           to_analog, to_digital)
+from tinycim.train import (
+    HWAConfig,
+    TrainConfig,
+    evaluate,
+    evaluate_drift,
+    fit,
+    load_run,
+    prepare,
+    save_run,
+    to_analog,
+    to_digital,
+)
 
 # The recipe's HWA phase: `pcm` preset + these overrides (recipes/har_unipolar.yaml).
-RECIPE = dict(unipolar="positive", unipolar_granularity="layer", unipolar_init="magnitude", weight_bits=2,
-              device_bits=2, fold_bn=False)
+RECIPE = dict(
+    unipolar="positive",
+    unipolar_granularity="layer",
+    unipolar_init="magnitude",
+    weight_bits=2,
+    device_bits=2,
+    fold_bn=False,
+)
 VARIANTS = {  # name: (HWAConfig overrides on top of RECIPE, start from "scratch" or the FP32 model "fp")
     "recipe": ({}, "scratch"),
     "uniform": ({"uniform": True}, "scratch"),
@@ -51,8 +68,16 @@ def fp_model(train, val, args) -> torch.nn.Module:
     net = prepare(fresh(len(train.classes), args.seed), HWAConfig())
     cfg = TrainConfig(epochs=args.fp_epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
     res = fit(net, train, val, cfg, progress=False)
-    save_run(run, "har_cnn", net, HWAConfig(), tc.AnalogConfig.preset("pcm"), cfg, res.history,
-             {"num_classes": len(train.classes)})
+    save_run(
+        run,
+        "har_cnn",
+        net,
+        HWAConfig(),
+        tc.AnalogConfig.preset("pcm"),
+        cfg,
+        res.history,
+        {"num_classes": len(train.classes)},
+    )
     return to_digital(net).eval()
 
 
@@ -68,15 +93,19 @@ def main() -> None:
     ap.add_argument("--instances", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--no-distill", action="store_true", help="train the unipolar model without the FP32 teacher")
+    ap.add_argument(
+        "--no-distill", action="store_true", help="train the unipolar model without the FP32 teacher"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(json.dumps(vars(args)))
     train, val, test = (load("hapt", args.data_dir, s, seed=args.seed) for s in ("train", "val", "test"))
     fp = fp_model(train, val, args)
     fp_acc = evaluate(fp, test)
-    print(f"har_cnn: train {len(train)}, val {len(val)}, test {len(test)}; FP32 ({args.fp_epochs} epochs) "
-          f"test {fp_acc:.2f} %")
+    print(
+        f"har_cnn: train {len(train)}, val {len(val)}, test {len(test)}; FP32 ({args.fp_epochs} epochs) "
+        f"test {fp_acc:.2f} %"
+    )
     print("| model | init | HWA epochs | HWA model (digital) | PCM 1 s | PCM 1 day | 1 day vs FP32 |")
     print("|---|---|---|---|---|---|---|")
     print(f"| FP32 | | | {fp_acc:.2f} | | | |")
@@ -90,11 +119,19 @@ def main() -> None:
         fit(prepared, train, val, cfg, teacher=None if args.no_distill else fp, progress=False)
         secs = time.perf_counter() - t0
         prepared.eval()
-        dr = evaluate_drift(to_analog(prepared, hwa.analog_config("pcm")), test, times=[1.0, DAY_S],
-                            instances=args.instances, seed=args.seed)
-        print(f"| unipolar 2-bit, {name} | {init} | {args.hwa_epochs} ({secs:.0f} s) | {evaluate(prepared, test):.2f} "
-              f"| {dr.mean[0]:.2f} +- {dr.std[0]:.2f} | {dr.mean[1]:.2f} +- {dr.std[1]:.2f} "
-              f"| {dr.mean[1] - fp_acc:+.2f} pp |", flush=True)
+        dr = evaluate_drift(
+            to_analog(prepared, hwa.analog_config("pcm")),
+            test,
+            times=[1.0, DAY_S],
+            instances=args.instances,
+            seed=args.seed,
+        )
+        print(
+            f"| unipolar 2-bit, {name} | {init} | {args.hwa_epochs} ({secs:.0f} s) | {evaluate(prepared, test):.2f} "
+            f"| {dr.mean[0]:.2f} +- {dr.std[0]:.2f} | {dr.mean[1]:.2f} +- {dr.std[1]:.2f} "
+            f"| {dr.mean[1] - fp_acc:+.2f} pp |",
+            flush=True,
+        )
         print(f"  hwa = {hwa.to_json(None)}", flush=True)
 
 

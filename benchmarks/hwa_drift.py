@@ -7,6 +7,7 @@
 Each task trains an FP32 model (cached under --work), then the hardware-aware variant from it,
 and prints a table; not a test (minutes on 2 cores). Settings are printed with the results.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,19 @@ import torch
 import tinycim as tc
 from tinycim.data import Dataset, load
 from tinycim.models import create_model
-from tinycim.train import (HWAConfig, TrainConfig, evaluate, evaluate_drift, fit, load_run, on_cell_fraction,
-                           prepare, save_run, to_analog, to_digital)
+from tinycim.train import (
+    HWAConfig,
+    TrainConfig,
+    evaluate,
+    evaluate_drift,
+    fit,
+    load_run,
+    on_cell_fraction,
+    prepare,
+    save_run,
+    to_analog,
+    to_digital,
+)
 
 TIMES = [("1s", 1.0), ("1h", 3600.0), ("1d", 86400.0), ("30d", 2.592e6), ("1y", 3.1536e7)]
 TASKS = {  # dataset, model, loader options, FP lr
@@ -35,8 +47,13 @@ def data(task: str, data_dir: str, seed: int):
     name, _, opts, _ = TASKS[task]
     train, val, test = (load(name, data_dir, s, seed=seed, **opts) for s in ("train", "val", "test"))
     if task == "kws":  # 338 test clips only: score on the held-out speakers of val + test (704 clips)
-        test = Dataset(torch.cat([val.x, test.x]), torch.cat([val.y, test.y]), classes=test.classes,
-                       name=test.name, split="val+test")
+        test = Dataset(
+            torch.cat([val.x, test.x]),
+            torch.cat([val.y, test.y]),
+            classes=test.classes,
+            name=test.name,
+            split="val+test",
+        )
     return train, val, test
 
 
@@ -65,12 +82,21 @@ def hwa_finetune(fp, hwa, train, val, args, lr=5e-4):
 
 
 def drift_row(label, amodel, test, args):
-    dr = evaluate_drift(amodel, test, times=[t for _, t in TIMES], instances=args.instances, seed=args.seed,
-                        batch_size=args.eval_batch)
+    dr = evaluate_drift(
+        amodel,
+        test,
+        times=[t for _, t in TIMES],
+        instances=args.instances,
+        seed=args.seed,
+        batch_size=args.eval_batch,
+    )
     cells = " | ".join(f"{m:.2f} +- {s:.2f}" for m, s in zip(dr.mean, dr.std))
     one_day = [t for _, t in TIMES].index(86400.0)
     # the issue's figure: 1-day loss against the same weights run digitally (target <= 0.5 pp)
-    print(f"| {label} | {dr.fp_accuracy:.2f} | {cells} | {dr.fp_accuracy - dr.mean[one_day]:+.2f} pp |", flush=True)
+    print(
+        f"| {label} | {dr.fp_accuracy:.2f} | {cells} | {dr.fp_accuracy - dr.mean[one_day]:+.2f} pp |",
+        flush=True,
+    )
     return dr
 
 
@@ -91,7 +117,9 @@ def recipe(args) -> HWAConfig:
 def drift_task(task, args):
     train, val, test = data(task, args.data_dir, args.seed)
     fp = fp_model(task, train, val, args)
-    print(f"{task}: train {len(train)}, val {len(val)}, test {len(test)}; FP32 test {evaluate(fp, test):.2f} %")
+    print(
+        f"{task}: train {len(train)}, val {len(val)}, test {len(test)}; FP32 test {evaluate(fp, test):.2f} %"
+    )
     hwa = recipe(args)
     prepared, res, secs = hwa_finetune(fp, hwa, train, val, args)
     print(f"HWA recipe {hwa.to_json(None)}; {args.hwa_epochs} epochs in {secs:.0f} s")
@@ -99,11 +127,17 @@ def drift_task(task, args):
     print("|---" * (len(TIMES) + 3) + "|")
     plain_prepared = prepare(fp, HWAConfig())
     if not args.skip_plain:
-        drift_row("trained plainly (calibrated 8-bit DAC/ADC)",
-                  to_analog(plain_prepared, "pcm", calibrate_with=train.x[:CALIBRATION]), test, args)
+        drift_row(
+            "trained plainly (calibrated 8-bit DAC/ADC)",
+            to_analog(plain_prepared, "pcm", calibrate_with=train.x[:CALIBRATION]),
+            test,
+            args,
+        )
     ideal = evaluate(to_analog(prepared, hwa.analog_config("ideal")), test)
     print(f"(hardware-aware model on the ideal device, {hwa.dac_bits}-bit DAC/ADC: {ideal:.2f} %)")
-    drift_row(f"hardware-aware ({hwa.noise} noise x {hwa.noise_scale})", to_analog(prepared, "pcm"), test, args)
+    drift_row(
+        f"hardware-aware ({hwa.noise} noise x {hwa.noise_scale})", to_analog(prepared, "pcm"), test, args
+    )
 
 
 def unipolar_task(args):
@@ -117,14 +151,29 @@ def unipolar_task(args):
         for sign in args.unipolar_signs:
             # BatchNorm stays digital after the unipolar layer (a per-column signed scale and
             # shift: seed B's digital periphery), clipping at 2 std spreads weights over the levels.
-            hwa = HWAConfig(unipolar=sign, unipolar_granularity="tile", weight_bits=bits, dac_bits=8, adc_bits=8,
-                            fold_bn=False, clip="std", clip_value=2.0)
+            hwa = HWAConfig(
+                unipolar=sign,
+                unipolar_granularity="tile",
+                weight_bits=bits,
+                dac_bits=8,
+                adc_bits=8,
+                fold_bn=False,
+                clip="std",
+                clip_value=2.0,
+            )
             prepared, _, _ = hwa_finetune(fp, hwa, train, val, args, lr=2e-3)
             ideal = evaluate(to_analog(prepared, hwa.analog_config("ideal")), test)
-            pcm = evaluate_drift(to_analog(prepared, hwa.analog_config("pcm")), test, times=[1.0, 86400.0],
-                                 instances=args.instances)
-            print(f"| {bits}-bit {sign} | {evaluate(prepared, test):.2f} | {ideal:.2f} ({ideal - fp_acc:+.2f} pp) "
-                  f"| {pcm.mean[0]:.2f} +- {pcm.std[0]:.2f} | {pcm.mean[1]:.2f} +- {pcm.std[1]:.2f} |", flush=True)
+            pcm = evaluate_drift(
+                to_analog(prepared, hwa.analog_config("pcm")),
+                test,
+                times=[1.0, 86400.0],
+                instances=args.instances,
+            )
+            print(
+                f"| {bits}-bit {sign} | {evaluate(prepared, test):.2f} | {ideal:.2f} ({ideal - fp_acc:+.2f} pp) "
+                f"| {pcm.mean[0]:.2f} +- {pcm.std[0]:.2f} | {pcm.mean[1]:.2f} +- {pcm.std[1]:.2f} |",
+                flush=True,
+            )
 
 
 def hamq_task(args):
@@ -135,10 +184,15 @@ def hamq_task(args):
     hamq.RANGE_GRAD = not args.hamq_fixed_range
     train, val, test = data("kws", args.data_dir, args.seed)
     fp = fp_model("kws", train, val, args)
-    print(f"kws: FP32 test {evaluate(fp, test):.2f} %; HamQ surrogate radius {hamq.SURROGATE_RADIUS}, "
-          f"gradient through the weight range: {hamq.RANGE_GRAD}")
+    print(
+        f"kws: FP32 test {evaluate(fp, test):.2f} %; HamQ surrogate radius {hamq.SURROGATE_RADIUS}, "
+        f"gradient through the weight range: {hamq.RANGE_GRAD}"
+    )
     pcm = " | PCM 1 d |" if args.hamq_pcm else ""
-    print("| HamQ lambda | ON cells (% of bit-cells) | vs lambda 0 | accuracy, 6-bit ideal analog | vs lambda 0 |" + pcm)
+    print(
+        "| HamQ lambda | ON cells (% of bit-cells) | vs lambda 0 | accuracy, 6-bit ideal analog | vs lambda 0 |"
+        + pcm
+    )
     print("|---|---|---|---|---|" + ("---|" if pcm else ""))
     base = dataclasses.replace(HWAConfig.preset(args.recipe), dac_bits=6, adc_bits=6, weight_bits=6)
     if args.clip is not None:  # the clip pins the weight range, which caps what HamQ can reach
@@ -151,11 +205,19 @@ def hamq_task(args):
         ref = ref or (on, acc)
         extra = ""
         if args.hamq_pcm:
-            dr = evaluate_drift(to_analog(prepared, base.analog_config("pcm")), test, times=[86400.0],
-                                instances=args.instances, seed=args.seed, batch_size=args.eval_batch)
+            dr = evaluate_drift(
+                to_analog(prepared, base.analog_config("pcm")),
+                test,
+                times=[86400.0],
+                instances=args.instances,
+                seed=args.seed,
+                batch_size=args.eval_batch,
+            )
             extra = f" {dr.mean[0]:.2f} +- {dr.std[0]:.2f} |"
-        print(f"| {lam} | {on:.1f} | {100 * (on / ref[0] - 1):+.1f} % | {acc:.2f} | {acc - ref[1]:+.2f} pp |{extra}",
-              flush=True)
+        print(
+            f"| {lam} | {on:.1f} | {100 * (on / ref[0] - 1):+.1f} % | {acc:.2f} | {acc - ref[1]:+.2f} pp |{extra}",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -174,20 +236,40 @@ def main() -> None:
     ap.add_argument("--noise", choices=["gaussian", "device"], default=None)
     ap.add_argument("--eta", type=float, default=None)
     ap.add_argument("--noise-per", choices=["layer", "column"], default=None)
-    ap.add_argument("--noise-scale", type=float, default=None, help="multiply the training noise (HWAConfig.noise_scale)")
+    ap.add_argument(
+        "--noise-scale", type=float, default=None, help="multiply the training noise (HWAConfig.noise_scale)"
+    )
     ap.add_argument("--skip-plain", action="store_true")
-    ap.add_argument("--raw-input", action="store_true",
-                    help="models without input_norm (the first analog layer sees raw features; earlier runs)")
+    ap.add_argument(
+        "--raw-input",
+        action="store_true",
+        help="models without input_norm (the first analog layer sees raw features; earlier runs)",
+    )
     ap.add_argument("--unipolar-bits", type=int, nargs="+", default=[2, 4])
     ap.add_argument("--unipolar-signs", nargs="+", default=["positive", "auto"])
     ap.add_argument("--hamq-lambdas", type=float, nargs="+", default=[0.1, 1.0, 3.0])
-    ap.add_argument("--hamq-reference", type=float, nargs=2, default=None, metavar=("ON_PCT", "ACC"),
-                    help="skip the lambda = 0 run: its ON-cell %% and accuracy from an earlier identical run")
-    ap.add_argument("--hamq-radius", type=int, default=None, help="HamQ surrogate reach in codes (default: hamq's)")
-    ap.add_argument("--hamq-fixed-range", action="store_true",
-                    help="HamQ: no gradient through the weight range max|W| (the earlier behaviour)")
-    ap.add_argument("--clip", choices=["none", "std", "fixed"], default=None,
-                    help="kws-hamq: override the recipe's weight clipping (for the lambda = 0 twin too)")
+    ap.add_argument(
+        "--hamq-reference",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("ON_PCT", "ACC"),
+        help="skip the lambda = 0 run: its ON-cell %% and accuracy from an earlier identical run",
+    )
+    ap.add_argument(
+        "--hamq-radius", type=int, default=None, help="HamQ surrogate reach in codes (default: hamq's)"
+    )
+    ap.add_argument(
+        "--hamq-fixed-range",
+        action="store_true",
+        help="HamQ: no gradient through the weight range max|W| (the earlier behaviour)",
+    )
+    ap.add_argument(
+        "--clip",
+        choices=["none", "std", "fixed"],
+        default=None,
+        help="kws-hamq: override the recipe's weight clipping (for the lambda = 0 twin too)",
+    )
     ap.add_argument("--hamq-pcm", action="store_true", help="kws-hamq: also PCM accuracy after 1 day")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

@@ -13,6 +13,7 @@ pooled, prints the correlation r and Kendall tau between the two seeds' accuraci
 sd (mean |difference| / 1.128) and the spread (sd) of the archs' mean accuracies. No surrogate can
 rank candidates better than their labels agree with themselves. 2 worker processes; minutes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,13 +42,26 @@ def train_one(job: tuple) -> tuple[int, int, float, float, int, int]:
     net = seeded_build(lambda: space.build(arch), seed)
     if hwa_epochs == 0:
         model = prepare(net, HWAConfig(), seed=seed)
-        fit(model, train, None, TrainConfig(epochs=fp_epochs, lr=lr, batch_size=64, seed=seed), out_dir=None,
-            progress=False)
+        fit(
+            model,
+            train,
+            None,
+            TrainConfig(epochs=fp_epochs, lr=lr, batch_size=64, seed=seed),
+            out_dir=None,
+            progress=False,
+        )
         return index, seed, evaluate(model, val), evaluate(model, test), len(val), len(test)
-    ev = TrainEvaluator(space, train, val, EvalSettings(fp_epochs=fp_epochs, epochs=hwa_epochs, lr=lr, instances=4))
+    ev = TrainEvaluator(
+        space, train, val, EvalSettings(fp_epochs=fp_epochs, epochs=hwa_epochs, lr=lr, instances=4)
+    )
     metrics, artifacts = ev.train_and_measure(net, seed)
-    on_test = evaluate_drift(to_analog(artifacts["prepared"], artifacts["analog"]), test,
-                             times=[DRIFT_TIMES["1d"]], instances=4, seed=seed)
+    on_test = evaluate_drift(
+        to_analog(artifacts["prepared"], artifacts["analog"]),
+        test,
+        times=[DRIFT_TIMES["1d"]],
+        instances=4,
+        seed=seed,
+    )
     return index, seed, metrics["acc_1d"], float(on_test.mean[0]), len(val), len(test)
 
 
@@ -72,8 +86,11 @@ def main() -> None:
         arch = space.sample(rng)
         if space.count_params(arch) <= budget:
             archs.append(arch)
-    jobs = [(i, arch, seed, args.task, args.data_dir, args.fp_epochs, args.hwa_epochs, args.lr)
-            for i, arch in enumerate(archs) for seed in SEEDS]
+    jobs = [
+        (i, arch, seed, args.task, args.data_dir, args.fp_epochs, args.hwa_epochs, args.lr)
+        for i, arch in enumerate(archs)
+        for seed in SEEDS
+    ]
     with ProcessPoolExecutor(2) as pool:
         runs = list(pool.map(train_one, jobs))
 
@@ -81,15 +98,21 @@ def main() -> None:
     for index, seed, acc_val, acc_test, n_val, n_test in runs:
         val[index, SEEDS.index(seed)], test[index, SEEDS.index(seed)] = acc_val, acc_test
     pooled = (val * n_val + test * n_test) / (n_val + n_test)
-    scored = "FP accuracy" if args.hwa_epochs == 0 else f"1-day PCM accuracy after {args.hwa_epochs} HWA epochs"
-    print(f"{args.task}: {args.archs} random archs <= {budget:,} params, {args.fp_epochs} FP epochs, lr {args.lr}, "
-          f"seeds {SEEDS}; {scored}")
+    scored = (
+        "FP accuracy" if args.hwa_epochs == 0 else f"1-day PCM accuracy after {args.hwa_epochs} HWA epochs"
+    )
+    print(
+        f"{args.task}: {args.archs} random archs <= {budget:,} params, {args.fp_epochs} FP epochs, lr {args.lr}, "
+        f"seeds {SEEDS}; {scored}"
+    )
     for name, acc in (("val", val), ("test", test), ("val + test", pooled)):
         r = pearsonr(acc[:, 0], acc[:, 1]).statistic
         tau = kendalltau(acc[:, 0], acc[:, 1]).statistic
         seed_sd = np.abs(acc[:, 0] - acc[:, 1]).mean() / 1.128
-        print(f"{name:<14} r {r:.3f}  tau {tau:.3f}  seed sd {seed_sd:.2f} pp  spread of archs sd "
-              f"{acc.mean(axis=1).std():.2f} pp")
+        print(
+            f"{name:<14} r {r:.3f}  tau {tau:.3f}  seed sd {seed_sd:.2f} pp  spread of archs sd "
+            f"{acc.mean(axis=1).std():.2f} pp"
+        )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ new uniform random archs of the same space and budget, each labelled with the me
 training runs (the search's recipe: pass the benchmark's --fp-epochs / --epochs / --instances). Prints the tau
 against those labels and the labels' split-half reliability (first half of the seeds vs the second).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,18 @@ from pathlib import Path
 import numpy as np
 
 from tinycim.data import load
-from tinycim.nas import (EvalSettings, ResultStore, Surrogate, TinyMLSpace, TrainEvaluator, arch_key, features,
-                         kendall_tau, make_executor, record_value)
+from tinycim.nas import (
+    EvalSettings,
+    ResultStore,
+    Surrogate,
+    TinyMLSpace,
+    TrainEvaluator,
+    arch_key,
+    features,
+    kendall_tau,
+    make_executor,
+    record_value,
+)
 from tinycim.nas.surrogate import TARGETS
 
 
@@ -55,14 +66,19 @@ def main() -> None:
 
     train, val = (load("hapt", args.data_dir, split, seed=0) for split in ("train", "val"))
     evaluator = TrainEvaluator(space, train, val, settings)
-    tasks = [{"arch": arch, "seed": args.seed * 1000 + 10 * i + s} for i, arch in enumerate(archs)
-             for s in range(args.seeds)]
+    tasks = [
+        {"arch": arch, "seed": args.seed * 1000 + 10 * i + s}
+        for i, arch in enumerate(archs)
+        for s in range(args.seeds)
+    ]
     executor = make_executor(args.executor, num_cpus=2)
     try:
         results = dict(executor.map(evaluator, tasks))
     finally:
         executor.close()
-    runs = np.array([[results[i * args.seeds + s]["acc_1d"] for s in range(args.seeds)] for i in range(len(archs))])
+    runs = np.array(
+        [[results[i * args.seeds + s]["acc_1d"] for s in range(args.seeds)] for i in range(len(archs))]
+    )
     labels = runs.mean(axis=1)
     half = args.seeds // 2
     split_half = kendall_tau(runs[:, :half].mean(axis=1), runs[:, half:].mean(axis=1))
@@ -71,11 +87,15 @@ def main() -> None:
     model = Surrogate(seed=0).fit(X, {k: [record_value(r, k) for r in rows] for k in TARGETS})
     new = np.stack([features(space, a, evaluator.cheap_static(a)) for a in archs])
     tau = kendall_tau(labels, model.predict(new)["acc_1d"])
-    print(f"surrogate fitted on {len(rows)} candidates of {args.store}; {len(archs)} new random archs, "
-          f"{args.seeds} training runs each ({(time.monotonic() - t0) / 60:.1f} min)")
-    print(f"labels: mean {labels.mean():.2f}, spread sd {labels.std():.2f} pp, seed sd "
-          f"{runs.std(axis=1, ddof=1).mean():.2f} pp; split-half tau ({half} vs {args.seeds - half} runs) "
-          f"{split_half:.3f}")
+    print(
+        f"surrogate fitted on {len(rows)} candidates of {args.store}; {len(archs)} new random archs, "
+        f"{args.seeds} training runs each ({(time.monotonic() - t0) / 60:.1f} min)"
+    )
+    print(
+        f"labels: mean {labels.mean():.2f}, spread sd {labels.std():.2f} pp, seed sd "
+        f"{runs.std(axis=1, ddof=1).mean():.2f} pp; split-half tau ({half} vs {args.seeds - half} runs) "
+        f"{split_half:.3f}"
+    )
     print(f"surrogate Kendall tau against the {args.seeds}-run labels: {tau:.3f}")
 
 

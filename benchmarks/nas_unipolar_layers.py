@@ -8,6 +8,7 @@ per weight) or positive-only (one device), trained and measured exactly as a NAS
 the validation subjects), with several training seeds. Prints the 1-day accuracy, the devices and
 the energy per inference (aon-cim) of each pattern. Not a test: minutes on 2 cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,15 +22,21 @@ from tinycim.nas import EvalSettings, TrainEvaluator, UnipolarSpace, make_execut
 
 LAYERS = [(40, 5, 1), (64, 5, 2), (64, 5, 1), (128, 3, 2)]  # = tinycim.models.HARCNN
 PATTERNS = {  # one letter per conv layer: d = differential, p = positive-only
-    "dddd": "all differential", "pddd": "first layer positive", "dppp": "all but the first positive",
+    "dddd": "all differential",
+    "pddd": "first layer positive",
+    "dppp": "all but the first positive",
     "pppp": "every conv positive",
 }
 
 
 def arch(pattern: str) -> dict:
     polarity = {"d": "differential", "p": "positive"}
-    return {"layers": [{"channels": c, "kernel": k, "stride": s, "polarity": polarity[p]}
-                       for (c, k, s), p in zip(LAYERS, pattern)]}
+    return {
+        "layers": [
+            {"channels": c, "kernel": k, "stride": s, "polarity": polarity[p]}
+            for (c, k, s), p in zip(LAYERS, pattern)
+        ]
+    }
 
 
 def main() -> None:
@@ -45,18 +52,25 @@ def main() -> None:
     torch.set_num_threads(1)
     t0 = time.monotonic()
     train, val = (load("hapt", args.data_dir, s, seed=0) for s in ("train", "val"))
-    space = UnipolarSpace(train.input_shape, len(train.classes), widths=(40, 64, 128), kernels=(3, 5),
-                          input_norm=True)
-    ev = TrainEvaluator(space, train, val, EvalSettings(fp_epochs=args.fp_epochs, epochs=args.epochs,
-                                                        instances=args.instances))
+    space = UnipolarSpace(
+        train.input_shape, len(train.classes), widths=(40, 64, 128), kernels=(3, 5), input_norm=True
+    )
+    ev = TrainEvaluator(
+        space,
+        train,
+        val,
+        EvalSettings(fp_epochs=args.fp_epochs, epochs=args.epochs, instances=args.instances),
+    )
     tasks = [{"arch": arch(p), "seed": seed} for p in args.patterns for seed in range(args.seeds)]
     executor = make_executor(args.executor, num_cpus=2)
     try:
         results = dict(executor.map(ev, tasks))
     finally:
         executor.close()
-    print(f"HAR val subjects, har_cnn layers, {args.fp_epochs} FP + {args.epochs} HWA epochs, K={args.instances}, "
-          f"{args.seeds} seeds ({(time.monotonic() - t0) / 60:.1f} min)")
+    print(
+        f"HAR val subjects, har_cnn layers, {args.fp_epochs} FP + {args.epochs} HWA epochs, K={args.instances}, "
+        f"{args.seeds} seeds ({(time.monotonic() - t0) / 60:.1f} min)"
+    )
     print("| layers (conv 1-4) | devices | energy (nJ) | acc FP | acc 1 s | acc 1 day | acc 30 days |")
     print("|---|---|---|---|---|---|---|")
     for p in args.patterns:
@@ -67,8 +81,11 @@ def main() -> None:
             v = np.array([r[key] for r in runs], dtype=float)
             return f"{v.mean():.2f} +- {v.std(ddof=1):.2f}" if len(v) > 1 else f"{v[0]:.2f}"
 
-        print(f"| {p} ({PATTERNS.get(p, '')}) | {static['devices']:,} | {static['energy_j'] * 1e9:.0f} | "
-              f"{stat('acc_fp')} | {stat('acc_1s')} | {stat('acc_1d')} | {stat('acc_30d')} |", flush=True)
+        print(
+            f"| {p} ({PATTERNS.get(p, '')}) | {static['devices']:,} | {static['energy_j'] * 1e9:.0f} | "
+            f"{stat('acc_fp')} | {stat('acc_1s')} | {stat('acc_1d')} | {stat('acc_30d')} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

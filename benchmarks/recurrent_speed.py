@@ -17,6 +17,7 @@ torch.
 
     python benchmarks/recurrent_speed.py [--threads 2] [--batch 256] [--steps 49] [--repeats 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,10 @@ from tinycim.nn.recurrent import decompose
 #: name -> (torch module factory, source)
 CASES = {
     "basic_lstm_s": (lambda: nn.LSTM(10, 118, batch_first=True), "Hello Edge Basic LSTM-S, 118 cells"),
-    "lstm_s": (lambda: nn.LSTM(10, 144, proj_size=98, batch_first=True),
-               "Hello Edge LSTM-S, 144 cells, projection 98 (no peepholes)"),
+    "lstm_s": (
+        lambda: nn.LSTM(10, 144, proj_size=98, batch_first=True),
+        "Hello Edge LSTM-S, 144 cells, projection 98 (no peepholes)",
+    ),
     "gru_s": (lambda: nn.GRU(10, 154, batch_first=True), "Hello Edge GRU-S, 154 cells"),
 }
 
@@ -96,7 +99,9 @@ def train_step(model: nn.Module, x: torch.Tensor) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--steps", type=int, default=49)
@@ -123,11 +128,17 @@ def main() -> None:
         with torch.no_grad():
             inf = interleaved_best(fns, args.repeats)
             err = float((digital(x) - ref(x)).norm() / ref(x).norm())
-        row = {"source": source, "inference_s": {k: round(v, 5) for k, v in inf.items()},
-               "digital_over_torch": round(inf["digital"] / inf["torch"], 3), "digital_rel_error": err}
+        row = {
+            "source": source,
+            "inference_s": {k: round(v, 5) for k, v in inf.items()},
+            "digital_over_torch": round(inf["digital"] / inf["torch"], 3),
+            "digital_rel_error": err,
+        }
         if not args.no_train:
-            train = interleaved_best({"torch": lambda: train_step(ref, x),
-                                      "digital": lambda: train_step(digital, x)}, max(1, args.repeats // 2))
+            train = interleaved_best(
+                {"torch": lambda: train_step(ref, x), "digital": lambda: train_step(digital, x)},
+                max(1, args.repeats // 2),
+            )
             row["train_step_s"] = {k: round(v, 5) for k, v in train.items()}
             row["train_digital_over_torch"] = round(train["digital"] / train["torch"], 3)
         if "analog" in inf:

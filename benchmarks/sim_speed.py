@@ -7,6 +7,7 @@ ratios, not seconds). aihwkit 1.2.0 measured 8.1x-19.9x on the same model (ancho
 
     python benchmarks/sim_speed.py [--threads 2] [--batch 256] [--instances 16] [--repeats 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,7 +51,9 @@ def interleaved_best(fns: dict, repeats: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--instances", type=int, default=16)
@@ -79,8 +82,10 @@ def main() -> None:
     tc.drift(amodel, seconds=86400.0)
     program_drift_k = time.perf_counter() - t
     with torch.inference_mode():
-        best = interleaved_best({"fp32": lambda: model(x), "analog": lambda: single(x), "analog_k": lambda: amodel(x)},
-                                args.repeats)
+        best = interleaved_best(
+            {"fp32": lambda: model(x), "analog": lambda: single(x), "analog_k": lambda: amodel(x)},
+            args.repeats,
+        )
     fp32, analog, analog_k = best["fp32"], best["analog"], best["analog_k"]
 
     result = {

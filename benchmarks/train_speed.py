@@ -6,6 +6,7 @@ Plain = the model with BatchNorm, AdamW; HWA = `prepare(model, HWAConfig.preset(
 BN folded, per-batch Gaussian weight noise (or `--recipe pcm`: noise from the device model),
 clipping, 8-bit DAC and per-tile 8-bit ADC with learned ranges (576-row layers span two 512-row tiles). Prints JSON: median seconds per step and their ratio.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--recipe", default="pcm-gaussian",
-                    help="HWA preset: pcm-gaussian (one randn per weight tensor) or pcm (device-model noise)")
+    ap.add_argument(
+        "--recipe",
+        default="pcm-gaussian",
+        help="HWA preset: pcm-gaussian (one randn per weight tensor) or pcm (device-model noise)",
+    )
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -57,9 +61,21 @@ def main() -> None:
             if i >= args.warmup:
                 times[key].append(time.perf_counter() - t0)
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(json.dumps({"model": "kws_cnn5", "batch": args.batch, "threads": args.threads, "steps": args.steps,
-                      "fp32_step_s": med["fp32"], "hwa_step_s": med["hwa"], "hwa_over_fp32": med["hwa"] / med["fp32"],
-                      "recipe": args.recipe, "device": _device_name(args.device)}))
+    print(
+        json.dumps(
+            {
+                "model": "kws_cnn5",
+                "batch": args.batch,
+                "threads": args.threads,
+                "steps": args.steps,
+                "fp32_step_s": med["fp32"],
+                "hwa_step_s": med["hwa"],
+                "hwa_over_fp32": med["hwa"] / med["fp32"],
+                "recipe": args.recipe,
+                "device": _device_name(args.device),
+            }
+        )
+    )
 
 
 def _sync(device: str) -> None:

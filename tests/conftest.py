@@ -1,4 +1,5 @@
 """Fixtures shared by every test directory."""
+
 from __future__ import annotations
 
 import contextlib

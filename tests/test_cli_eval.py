@@ -1,4 +1,5 @@
 """`tinycim sensitivity` and `tinycim retarget` on a run directory (digits, bundled with scikit-learn)."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,20 @@ from tinycim.errors import ConfigError
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("eval") / "run"
-    main(["train", "--model", "digits_cnn", "--dataset", "digits", "--epochs", "1", "--out", str(out),
-          "--no-progress"])
+    main(
+        [
+            "train",
+            "--model",
+            "digits_cnn",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     return out
 
 
@@ -29,8 +42,22 @@ def test_sensitivity_ranks_every_analog_layer(run, tmp_path):
 
 def test_retarget_runs_on_other_tiles_and_bits(run, tmp_path):
     out = tmp_path / "r.json"
-    main(["retarget", str(run), "--set", "tile.rows=64", "--set", "adc.bits=6", "--instances", "2",
-          "--times", "1s", "--json", str(out)])
+    main(
+        [
+            "retarget",
+            str(run),
+            "--set",
+            "tile.rows=64",
+            "--set",
+            "adc.bits=6",
+            "--instances",
+            "2",
+            "--times",
+            "1s",
+            "--json",
+            str(out),
+        ]
+    )
     report = json.loads(out.read_text())
     assert report["analog_config"]["tile"]["rows"] == 64 and report["analog_config"]["adc"]["bits"] == 6
     assert len(report["mean"]) == 1 and 0 <= report["mean"][0] <= 100

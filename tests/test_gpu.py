@@ -1,4 +1,5 @@
 """The whole flow on CUDA (skipped without a GPU; `scripts/gpu_check.sh` runs these on one)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,8 +16,9 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 
 def _model() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(),
-                         nn.Linear(8 * 8 * 8, 3))
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 8 * 8, 3)
+    )
 
 
 def test_program_drift_and_inference_on_cuda_match_cpu():

@@ -1,4 +1,5 @@
 """tinycim.io: atomic writes with unique temporary names, and the output-folder lock."""
+
 from __future__ import annotations
 
 import os
@@ -71,7 +72,10 @@ def test_tensors_round_trip_and_wrong_format_is_named(tmp_path):
     path = tmp_path / "model.safetensors"
     save_tensors(path, {"w": torch.arange(6.0).reshape(2, 3)}, {"format": "tinycim.model", "n": 1})
     tensors, meta = read_tensors(path, expected_format="tinycim.model", readable_as="model", kind="model")
-    assert torch.equal(tensors["w"], torch.arange(6.0).reshape(2, 3)) and meta == {"format": "tinycim.model", "n": 1}
+    assert torch.equal(tensors["w"], torch.arange(6.0).reshape(2, 3)) and meta == {
+        "format": "tinycim.model",
+        "n": 1,
+    }
     with pytest.raises(DataError, match=r"model.safetensors: not a checkpoint \(format 'tinycim.model'\)"):
         read_tensors(path, expected_format="tinycim.ckpt", readable_as="checkpoint", kind="checkpoint")
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
@@ -108,14 +112,20 @@ def test_output_lock_refuses_a_second_holder_with_one_line(tmp_path):
 
 def test_output_lock_across_processes(tmp_path):
     out = tmp_path / "run"
-    code = ("import sys\nfrom tinycim.io import output_lock\nfrom tinycim.errors import TinyCimError\n"
-            "try:\n    with output_lock(sys.argv[1]):\n        pass\n"
-            "except TinyCimError as e:\n    print(e); sys.exit(3)\n")
+    code = (
+        "import sys\nfrom tinycim.io import output_lock\nfrom tinycim.errors import TinyCimError\n"
+        "try:\n    with output_lock(sys.argv[1]):\n        pass\n"
+        "except TinyCimError as e:\n    print(e); sys.exit(3)\n"
+    )
     with output_lock(out):
-        busy = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=60)
+        busy = subprocess.run(
+            [sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=60
+        )
     assert busy.returncode == 3, busy.stderr
-    assert busy.stdout.strip() == (f"another tinycim process is writing to {out} (it holds {out / LOCK_NAME}); "
-                                   "wait for it or choose another --out")
+    assert busy.stdout.strip() == (
+        f"another tinycim process is writing to {out} (it holds {out / LOCK_NAME}); "
+        "wait for it or choose another --out"
+    )
     free = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=60)
     assert free.returncode == 0, free.stdout + free.stderr
 

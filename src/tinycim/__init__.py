@@ -1,12 +1,13 @@
 """tinycim: co-design TinyML networks with analog compute-in-memory accelerators.
 
-    import tinycim as tc
-    cfg = tc.AnalogConfig.preset("pcm")
-    amodel = tc.convert(model, cfg)            # analog copy; `model` untouched
-    tc.program(amodel, seed=0, instances=16)   # 16 independent chips
-    tc.drift(amodel, seconds=86400.0)          # one day later
-    y = amodel(x)                              # [B, ...] -> [16*B, ...]
+import tinycim as tc
+cfg = tc.AnalogConfig.preset("pcm")
+amodel = tc.convert(model, cfg)            # analog copy; `model` untouched
+tc.program(amodel, seed=0, instances=16)   # 16 independent chips
+tc.drift(amodel, seconds=86400.0)          # one day later
+y = amodel(x)                              # [B, ...] -> [16*B, ...]
 """
+
 from tinycim.config import ADCConfig, AnalogConfig, DACConfig, MappingConfig, TileConfig
 from tinycim.devices import IdealDevice, PCMDevice, RRAMDevice
 from tinycim.errors import ConfigError, DataError, MappingError, TinyCimError
@@ -26,8 +27,27 @@ def __getattr__(name: str):
         return importlib.import_module(f"tinycim.{name}")
     raise AttributeError(f"module 'tinycim' has no attribute {name!r}")
 
+
 __all__ = [
-    "ADCConfig", "AnalogConfig", "ConfigError", "DACConfig", "DataError", "IdealDevice", "MappingConfig",
-    "MappingError", "PCMDevice", "RRAMDevice", "TileConfig", "TinyCimError", "analog_layers", "calibrate",
-    "convert", "drift", "load", "program", "save", "to_digital", "unprogram",
+    "ADCConfig",
+    "AnalogConfig",
+    "ConfigError",
+    "DACConfig",
+    "DataError",
+    "IdealDevice",
+    "MappingConfig",
+    "MappingError",
+    "PCMDevice",
+    "RRAMDevice",
+    "TileConfig",
+    "TinyCimError",
+    "analog_layers",
+    "calibrate",
+    "convert",
+    "drift",
+    "load",
+    "program",
+    "save",
+    "to_digital",
+    "unprogram",
 ]

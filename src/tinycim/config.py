@@ -4,6 +4,7 @@ Frozen dataclasses, so overrides go through `dataclasses.replace`; every field i
 `__post_init__` and a bad value raises `ConfigError` naming the field and its allowed range.
 Configs round-trip through JSON (`to_json` / `from_json`) and carry a format version.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,7 +32,9 @@ def _check_bits(owner: str, name: str, value: int | None, *, optional: bool = Tr
         return
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_CONVERTER_BITS:
         extra = " (or null for no quantization)" if optional else ""
-        raise ConfigError(f"{owner}.{name} = {value!r} is invalid: allowed range 1..{MAX_CONVERTER_BITS}{extra}")
+        raise ConfigError(
+            f"{owner}.{name} = {value!r} is invalid: allowed range 1..{MAX_CONVERTER_BITS}{extra}"
+        )
 
 
 def _check_range(owner: str, name: str, value: float | None) -> None:
@@ -43,7 +46,9 @@ def _check_range(owner: str, name: str, value: float | None) -> None:
 
 def _check_choice(owner: str, name: str, value: Any, choices: tuple) -> None:
     if value not in choices:
-        raise ConfigError(f"{owner}.{name} = {value!r} is invalid: allowed values {', '.join(map(repr, choices))}")
+        raise ConfigError(
+            f"{owner}.{name} = {value!r} is invalid: allowed values {', '.join(map(repr, choices))}"
+        )
 
 
 def known_fields(kind: type, owner: str, data: Any) -> dict[str, Any]:
@@ -118,7 +123,9 @@ class MappingConfig:
 
     def __post_init__(self) -> None:
         _check_choice("mapping", "polarity", self.polarity, ("differential", "unipolar"))
-        _check_choice("mapping", "unipolar_sign", self.unipolar_sign, ("auto", "auto-layer", "positive", "negative"))
+        _check_choice(
+            "mapping", "unipolar_sign", self.unipolar_sign, ("auto", "auto-layer", "positive", "negative")
+        )
         _check_choice("mapping", "weight_range", self.weight_range, ("layer", "column", "uniform"))
         _check_range("mapping", "weight_max", self.weight_max)
         _check_bits("mapping", "weight_bits", self.weight_bits)
@@ -168,7 +175,9 @@ class ADCConfig:
         _check_bits("adc", "bits", self.bits)
         _check_range("adc", "range", self.range)
         if not isinstance(self.noise, (int, float)) or not 0 <= self.noise <= 1:
-            raise ConfigError(f"adc.noise = {self.noise!r} is invalid: allowed range 0..1 (fraction of full scale)")
+            raise ConfigError(
+                f"adc.noise = {self.noise!r} is invalid: allowed range 0..1 (fraction of full scale)"
+            )
 
 
 @dataclass(frozen=True)
@@ -203,15 +212,21 @@ class AnalogConfig:
         _check_choice("config", "gdc", self.gdc, ("layer", "column", None))
         _check_choice("config", "fold_bn", self.fold_bn, (True, False))
         if self.version not in READABLE_CONFIG_VERSIONS:
-            raise ConfigError(f"config.version = {self.version!r} is not supported: allowed "
-                              f"{', '.join(map(str, READABLE_CONFIG_VERSIONS))} (written by a newer tinycim? upgrade it)")
+            raise ConfigError(
+                f"config.version = {self.version!r} is not supported: allowed "
+                f"{', '.join(map(str, READABLE_CONFIG_VERSIONS))} (written by a newer tinycim? upgrade it)"
+            )
         if self.version != CONFIG_VERSION:
             object.__setattr__(self, "version", CONFIG_VERSION)
         if not isinstance(self.layers, dict):
-            raise ConfigError(f"layers = {self.layers!r} is invalid: a mapping of layer name or glob to overrides")
+            raise ConfigError(
+                f"layers = {self.layers!r} is invalid: a mapping of layer name or glob to overrides"
+            )
         for pattern in self.layers:
             if not isinstance(pattern, str) or not pattern:
-                raise ConfigError(f"layers key {pattern!r} is invalid: a layer name or glob (non-empty string)")
+                raise ConfigError(
+                    f"layers key {pattern!r} is invalid: a layer name or glob (non-empty string)"
+                )
             self._apply(self.layers[pattern], pattern)  # validates every entry now, not at conversion
 
     def _apply(self, override: Any, pattern: str) -> AnalogConfig | None:
@@ -220,8 +235,10 @@ class AnalogConfig:
         if override == DIGITAL:
             return None
         if not isinstance(override, dict):
-            raise ConfigError(f"{owner} = {override!r} is invalid: allowed 'digital' or a dict of "
-                              f"{', '.join(_OVERRIDABLE)} overrides")
+            raise ConfigError(
+                f"{owner} = {override!r} is invalid: allowed 'digital' or a dict of "
+                f"{', '.join(_OVERRIDABLE)} overrides"
+            )
         unknown = set(override) - set(_OVERRIDABLE)
         if unknown:
             raise ConfigError(f"{owner} has unknown field(s) {sorted(unknown)}: allowed {list(_OVERRIDABLE)}")
@@ -239,7 +256,9 @@ class AnalogConfig:
             allowed = {f.name for f in dataclasses.fields(current)}
             bad = set(value) - allowed
             if bad:
-                raise ConfigError(f"{owner}.{key} has unknown field(s) {sorted(bad)}: allowed {sorted(allowed)}")
+                raise ConfigError(
+                    f"{owner}.{key} has unknown field(s) {sorted(bad)}: allowed {sorted(allowed)}"
+                )
             fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
             try:
                 changes[key] = dataclasses.replace(current, **fixed)

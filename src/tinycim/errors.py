@@ -1,4 +1,5 @@
 """Errors tinycim raises for bad input: one clear line naming the file, field or range."""
+
 from __future__ import annotations
 
 

@@ -12,6 +12,7 @@ temporary file. `output_lock(folder)` keeps a second tinycim process out of an o
     with output_lock(out):          # raises TinyCimError at once if another process holds it
         ... write the run ...
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -138,12 +139,15 @@ def output_lock(folder: str | os.PathLike) -> Iterator[Path]:
             try:
                 fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
             except OSError as err:
-                raise TinyCimError(f"{folder / LOCK_NAME}: cannot open the lock file "
-                                   f"({err.strerror or err})") from None
+                raise TinyCimError(
+                    f"{folder / LOCK_NAME}: cannot open the lock file ({err.strerror or err})"
+                ) from None
             if not _try_lock(fd):
                 os.close(fd)
-                raise TinyCimError(f"another tinycim process is writing to {folder} "
-                                   f"(it holds {folder / LOCK_NAME}); wait for it or choose another --out")
+                raise TinyCimError(
+                    f"another tinycim process is writing to {folder} "
+                    f"(it holds {folder / LOCK_NAME}); wait for it or choose another --out"
+                )
             with contextlib.suppress(OSError):  # who holds it, for a person looking at the folder
                 os.ftruncate(fd, 0)
                 os.write(fd, f"{os.getpid()}\n".encode())
@@ -165,8 +169,9 @@ def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta
     atomic_write_bytes(path, save_safetensors_bytes(tensors, metadata={META_KEY: json.dumps(meta)}))
 
 
-def read_tensors(path: str | os.PathLike, *, expected_format: str, readable_as: str,
-                 kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def read_tensors(
+    path: str | os.PathLike, *, expected_format: str, readable_as: str, kind: str
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(tensors, meta) of a file `save_tensors` wrote; DataError naming the file if it is not
     readable (`readable_as`: what it should have been readable as) or holds another format (`kind`)."""
     path = Path(path)
@@ -186,13 +191,16 @@ def state_dict_tensors(model: nn.Module, prefix: str = "") -> dict[str, torch.Te
     return {f"{prefix}{k}": v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
 
 
-def load_state(model: nn.Module, tensors: dict[str, torch.Tensor], path: str | os.PathLike,
-               prefix: str = "") -> None:
+def load_state(
+    model: nn.Module, tensors: dict[str, torch.Tensor], path: str | os.PathLike, prefix: str = ""
+) -> None:
     """Load the `prefix`ed entries of `tensors` into model; DataError naming the file on any mismatch."""
-    state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise DataError(f"{path}: does not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise DataError(
+            f"{path}: does not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
 
 
 # Config files are small: refuse anything larger before parsing, and YAML aliases beyond a few
@@ -209,7 +217,9 @@ def read_config_text(path: str | os.PathLike, owner: str) -> str:
         raise TinyCimError(f"{owner} {p}: not a regular file")
     size = p.stat().st_size
     if size > MAX_CONFIG_BYTES:
-        raise TinyCimError(f"{owner} {p}: {size} bytes, more than a config file can be ({MAX_CONFIG_BYTES} bytes)")
+        raise TinyCimError(
+            f"{owner} {p}: {size} bytes, more than a config file can be ({MAX_CONFIG_BYTES} bytes)"
+        )
     try:
         return p.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
@@ -228,8 +238,10 @@ def safe_yaml(text: str, owner: str) -> Any:
             if self.check_event(yaml.AliasEvent):
                 _Loader.aliases += 1
                 if _Loader.aliases > MAX_YAML_ALIASES:
-                    raise TinyCimError(f"{owner}: more than {MAX_YAML_ALIASES} YAML aliases (refused: an alias "
-                                       "bomb expands without bound)")
+                    raise TinyCimError(
+                        f"{owner}: more than {MAX_YAML_ALIASES} YAML aliases (refused: an alias "
+                        "bomb expands without bound)"
+                    )
             return super().compose_node(parent, index)
 
     try:

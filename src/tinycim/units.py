@@ -1,4 +1,5 @@
 """Parsing and printing the times users type: "1s", "1h", "1d", "30d", "1y" (seconds since programming)."""
+
 from __future__ import annotations
 
 import math
@@ -14,7 +15,9 @@ def parse_duration(text: str) -> float:
     """'1d' -> 86400.0; a bare number is seconds. Raises ConfigError on anything else."""
     match = _PATTERN.match(str(text))
     if not match:
-        raise ConfigError(f"time {text!r} is invalid: use a number with unit s, m, h, d, w or y (e.g. 1s, 1h, 1d, 30d, 1y)")
+        raise ConfigError(
+            f"time {text!r} is invalid: use a number with unit s, m, h, d, w or y (e.g. 1s, 1h, 1d, 30d, 1y)"
+        )
     value = float(match.group(1)) * SECONDS_PER[(match.group(2) or "s").lower()]
     if not math.isfinite(value):
         raise ConfigError(f"time {text!r} is invalid: must be finite")

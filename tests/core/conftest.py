@@ -1,4 +1,5 @@
 """Small models shared by the core tests."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """AnalogConfig: presets, validation messages, JSON round trips."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,5 @@
 """Device physics against the formulas of the calibrated PCM model (Monte-Carlo tolerances)."""
+
 from __future__ import annotations
 
 import math

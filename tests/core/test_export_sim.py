@@ -1,4 +1,5 @@
 """Deployment export and the simulate / presets commands."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,7 +40,9 @@ def test_export_reassembles_to_the_mapped_weights(tmp_path) -> None:
 def test_simulate_and_presets_commands() -> None:
     _register_all()
     runner = CliRunner()
-    result = runner.invoke(app, ["simulate", "--model", "digits_cnn", "--instances", "2", "--times", "1s,1d", "--json"])
+    result = runner.invoke(
+        app, ["simulate", "--model", "digits_cnn", "--instances", "2", "--times", "1s,1d", "--json"]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert [row["time"] for row in summary["drift"]] == ["1s", "1d"]

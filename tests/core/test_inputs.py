@@ -1,4 +1,5 @@
 """Bad input at the boundary: one line naming the option, field or file, never a hang or a traceback."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,11 +21,28 @@ def _cli_error(capsys, argv: list[str]) -> str:
 
 
 def test_bad_cli_values_name_the_option(capsys, tmp_path):
-    assert "'--epochs'" in _cli_error(capsys, ["train", "--model", "digits_cnn", "--dataset", "digits",
-                                               "--epochs", "abc", "--out", str(tmp_path)])
-    assert "'--fp-epochs'" in _cli_error(capsys, ["nas", "--space", "tinyml", "--dataset", "digits", "--fp-epochs",
-                                                  "-1", "--budget-params", "100", "--trials", "1", "--out",
-                                                  str(tmp_path)])
+    assert "'--epochs'" in _cli_error(
+        capsys,
+        ["train", "--model", "digits_cnn", "--dataset", "digits", "--epochs", "abc", "--out", str(tmp_path)],
+    )
+    assert "'--fp-epochs'" in _cli_error(
+        capsys,
+        [
+            "nas",
+            "--space",
+            "tinyml",
+            "--dataset",
+            "digits",
+            "--fp-epochs",
+            "-1",
+            "--budget-params",
+            "100",
+            "--trials",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert "--bogus" in _cli_error(capsys, ["train", "--bogus", "1"])
 
 
@@ -53,7 +71,9 @@ def test_a_config_file_that_is_not_a_regular_file_is_refused(tmp_path):
 
 def test_more_chips_than_memory_is_refused_before_allocating():
     amodel = tc.convert(nn.Sequential(nn.Linear(64, 64)), "pcm")
-    with pytest.raises(tc.ConfigError, match=r"instances = 100000000 needs about .* GiB .* at most \d+ chips"):
+    with pytest.raises(
+        tc.ConfigError, match=r"instances = 100000000 needs about .* GiB .* at most \d+ chips"
+    ):
         tc.program(amodel, seed=0, instances=100_000_000)
     tc.program(amodel, seed=0, instances=2)
     assert amodel[0].prog_g.shape[0] == 2

@@ -1,4 +1,5 @@
 """Analog layers and the convert / program / drift contract."""
+
 from __future__ import annotations
 
 import dataclasses

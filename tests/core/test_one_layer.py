@@ -1,5 +1,6 @@
 """One analog layer per op: training simulates exactly the programmed chip, and one hardware
 description (with per-layer overrides) is what is saved, loaded, exported, costed and pickled."""
+
 from __future__ import annotations
 
 import copy
@@ -23,15 +24,20 @@ def _model(kind: str, seed: int) -> tuple[nn.Module, torch.Tensor]:
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 1)
     if kind == "linear":
-        return nn.Sequential(nn.Linear(24, 10), nn.ReLU(), nn.Linear(10, 5)), torch.randn(12, 24, generator=gen)
+        return nn.Sequential(nn.Linear(24, 10), nn.ReLU(), nn.Linear(10, 5)), torch.randn(
+            12, 24, generator=gen
+        )
     if kind == "conv1d":
-        return nn.Sequential(nn.Conv1d(5, 6, 3, padding=1), nn.ReLU(), nn.Conv1d(6, 4, 3)), \
-            torch.randn(12, 5, 9, generator=gen)
+        return nn.Sequential(nn.Conv1d(5, 6, 3, padding=1), nn.ReLU(), nn.Conv1d(6, 4, 3)), torch.randn(
+            12, 5, 9, generator=gen
+        )
     if kind == "depthwise":
-        return nn.Sequential(nn.Conv2d(4, 8, 3, padding=1, groups=4), nn.ReLU(), nn.Conv2d(8, 6, 1)), \
-            torch.randn(12, 4, 6, 6, generator=gen)
-    return nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 4, 3)), \
-        torch.randn(12, 3, 7, 7, generator=gen)
+        return nn.Sequential(
+            nn.Conv2d(4, 8, 3, padding=1, groups=4), nn.ReLU(), nn.Conv2d(8, 6, 1)
+        ), torch.randn(12, 4, 6, 6, generator=gen)
+    return nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 4, 3)), torch.randn(
+        12, 3, 7, 7, generator=gen
+    )
 
 
 @st.composite
@@ -41,19 +47,33 @@ def hardware(draw) -> tc.AnalogConfig:
     levels = draw(st.sampled_from([(None, None), (4, 1), (4, 2), (4, 4), (6, 2)]))
     polarity = draw(st.sampled_from(["differential", "unipolar"]))
     weight_range = draw(st.sampled_from(["layer", "column", "uniform"]))
-    mapping = tc.MappingConfig(polarity=polarity, unipolar_sign="auto", weight_range=weight_range,
-                               weight_bits=levels[0], device_bits=levels[1])
-    cfg = dataclasses.replace(IDEAL, tile=tc.TileConfig(rows, 64), mapping=mapping, dac=tc.DACConfig(bits=bits),
-                              adc=tc.ADCConfig(bits=bits), fold_bn=False)
+    mapping = tc.MappingConfig(
+        polarity=polarity,
+        unipolar_sign="auto",
+        weight_range=weight_range,
+        weight_bits=levels[0],
+        device_bits=levels[1],
+    )
+    cfg = dataclasses.replace(
+        IDEAL,
+        tile=tc.TileConfig(rows, 64),
+        mapping=mapping,
+        dac=tc.DACConfig(bits=bits),
+        adc=tc.ADCConfig(bits=bits),
+        fold_bn=False,
+    )
     if draw(st.booleans()):  # mixed: the first layer gets the other polarity and its own levels
         other = "differential" if polarity == "unipolar" else "unipolar"
-        cfg = dataclasses.replace(cfg, layers={"0": {"mapping": {"polarity": other, "weight_bits": 3,
-                                                                  "device_bits": 1}}})
+        cfg = dataclasses.replace(
+            cfg, layers={"0": {"mapping": {"polarity": other, "weight_bits": 3, "device_bits": 1}}}
+        )
     return cfg
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cfg=hardware(), kind=st.sampled_from(["linear", "conv1d", "conv2d", "depthwise"]), seed=st.integers(0, 99))
+@given(
+    cfg=hardware(), kind=st.sampled_from(["linear", "conv1d", "conv2d", "depthwise"]), seed=st.integers(0, 99)
+)
 def test_training_forward_equals_the_programmed_chip_with_noise_off(cfg, kind, seed):
     """Ideal devices, noise off: the hardware-aware forward (what training sees) and the programmed
     chip's forward (what inference runs) give the same outputs, for every layer type, converter
@@ -75,13 +95,25 @@ def test_training_forward_equals_the_programmed_chip_with_noise_off(cfg, kind, s
 
 def _mixed() -> tuple[nn.Module, tc.AnalogConfig, torch.Tensor]:
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(2, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1),
-                          nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 16), nn.ReLU(), nn.Linear(16, 4)).eval()
-    cfg = dataclasses.replace(tc.AnalogConfig.preset("pcm"), layers={
-        "0": {"mapping": {"polarity": "unipolar", "unipolar_sign": "auto"}},
-        "3": {"mapping": {"weight_bits": 4, "device_bits": 2}},
-        "8": "digital",
-    })
+    model = nn.Sequential(
+        nn.Conv2d(2, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(8 * 6 * 6, 16),
+        nn.ReLU(),
+        nn.Linear(16, 4),
+    ).eval()
+    cfg = dataclasses.replace(
+        tc.AnalogConfig.preset("pcm"),
+        layers={
+            "0": {"mapping": {"polarity": "unipolar", "unipolar_sign": "auto"}},
+            "3": {"mapping": {"weight_bits": 4, "device_bits": 2}},
+            "8": "digital",
+        },
+    )
     x = torch.randn(16, 2, 6, 6, generator=torch.Generator().manual_seed(0))
     return model, cfg, x
 
@@ -91,7 +123,9 @@ def test_per_layer_overrides_are_what_runs():
     amodel = tc.convert(model, cfg)
     layers = dict(tc.analog_layers(amodel))
     assert sorted(layers) == ["0", "3", "6"] and type(amodel[8]) is nn.Linear
-    assert layers["0"].analog_config.mapping.polarity == "unipolar" and layers["0"].conductances().shape[1] == 1
+    assert (
+        layers["0"].analog_config.mapping.polarity == "unipolar" and layers["0"].conductances().shape[1] == 1
+    )
     assert layers["3"].analog_config.mapping.slices == 2 and layers["3"].conductances().shape[:2] == (2, 2)
     assert layers["6"].analog_config.mapping == cfg.mapping
     assert amodel.tinycim.report.kept_digital == ["8"]

@@ -1,4 +1,5 @@
 """The package itself: a lean import, and the public names other code relies on."""
+
 from __future__ import annotations
 
 import subprocess
@@ -6,9 +7,13 @@ import sys
 
 
 def test_import_tinycim_stays_lean() -> None:
-    code = ("import sys, tinycim; heavy = [m for m in ('matplotlib', 'xgboost', 'librosa', 'ray', 'sklearn', 'scipy')"
-            " if m in sys.modules]; print(','.join(heavy))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    code = (
+        "import sys, tinycim; heavy = [m for m in ('matplotlib', 'xgboost', 'librosa', 'ray', 'sklearn', 'scipy')"
+        " if m in sys.modules]; print(','.join(heavy))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "", f"import tinycim pulled in {out}"
 
 

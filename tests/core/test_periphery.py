@@ -1,4 +1,5 @@
 """DAC/ADC quantizers: idempotent, bounded, saturating, with straight-through gradients."""
+
 from __future__ import annotations
 
 import pytest
@@ -54,8 +55,8 @@ def test_full_scale_gradient_is_lsq() -> None:
     x = torch.tensor([0.5, -0.23, 3.0, -4.0, 0.999], dtype=torch.float64)
     for i in range(x.numel()):
         fs = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
-        fake_quant(x[i:i + 1], fs, 8).sum().backward()
-        q = quantize_symmetric(x[i:i + 1], 1.0, 8)
+        fake_quant(x[i : i + 1], fs, 8).sum().backward()
+        q = quantize_symmetric(x[i : i + 1], 1.0, 8)
         inside = float(x[i].abs() < 1.0)
         expected = float(q) - float(x[i]) * inside
         assert float(fs.grad) == pytest.approx(expected, abs=1e-12)

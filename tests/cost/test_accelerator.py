@@ -1,4 +1,5 @@
 """Accelerator presets: JSON round trips and validation messages."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,26 +19,39 @@ def test_presets_round_trip_through_json(name: str) -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(rows=st.integers(1, 4096), cols=st.integers(1, 4096), cores=st.integers(1, 256),
-       energy=st.floats(0, 1e-9), step=st.floats(1e-12, 1e-6), kind=st.sampled_from(["ramp", "sar"]),
-       execution=st.sampled_from(["layer-serial", "tiled"]))
+@given(
+    rows=st.integers(1, 4096),
+    cols=st.integers(1, 4096),
+    cores=st.integers(1, 256),
+    energy=st.floats(0, 1e-9),
+    step=st.floats(1e-12, 1e-6),
+    kind=st.sampled_from(["ramp", "sar"]),
+    execution=st.sampled_from(["layer-serial", "tiled"]),
+)
 def test_any_valid_accelerator_round_trips(rows, cols, cores, energy, step, kind, execution) -> None:
-    acc = cost.Accelerator(name="x", execution=execution, array=cost.ArraySpec(rows, cols, cores),
-                           dac=cost.DACSpec(step_time_s=step, drive_energy_j=energy),
-                           adc=cost.ADCSpec(kind=kind, fixed_energy_j=energy, step_time_s=step))
+    acc = cost.Accelerator(
+        name="x",
+        execution=execution,
+        array=cost.ArraySpec(rows, cols, cores),
+        dac=cost.DACSpec(step_time_s=step, drive_energy_j=energy),
+        adc=cost.ADCSpec(kind=kind, fixed_energy_j=energy, step_time_s=step),
+    )
     assert cost.Accelerator.from_json(acc.to_json()) == acc
 
 
-@pytest.mark.parametrize("make, field, allowed", [
-    (lambda: cost.ArraySpec(rows=0), "array.rows", "1..65536"),
-    (lambda: cost.ArraySpec(read_voltage_v=0.0), "array.read_voltage_v", "> 0"),
-    (lambda: cost.ArraySpec(col_bias_power_w=-1e-6), "array.col_bias_power_w", ">= 0"),
-    (lambda: cost.DACSpec(step_time_s=float("nan")), "dac.step_time_s", "> 0"),
-    (lambda: cost.ADCSpec(kind="flash"), "adc.kind", "ramp, sar"),
-    (lambda: cost.ADCSpec(cols_per_adc=0), "adc.cols_per_adc", "1..65536"),
-    (lambda: cost.DigitalSpec(sram_energy_per_bit_j=-1.0), "digital.sram_energy_per_bit_j", ">= 0"),
-    (lambda: cost.Accelerator(execution="systolic"), "accelerator.execution", "layer-serial, tiled"),
-])
+@pytest.mark.parametrize(
+    "make, field, allowed",
+    [
+        (lambda: cost.ArraySpec(rows=0), "array.rows", "1..65536"),
+        (lambda: cost.ArraySpec(read_voltage_v=0.0), "array.read_voltage_v", "> 0"),
+        (lambda: cost.ArraySpec(col_bias_power_w=-1e-6), "array.col_bias_power_w", ">= 0"),
+        (lambda: cost.DACSpec(step_time_s=float("nan")), "dac.step_time_s", "> 0"),
+        (lambda: cost.ADCSpec(kind="flash"), "adc.kind", "ramp, sar"),
+        (lambda: cost.ADCSpec(cols_per_adc=0), "adc.cols_per_adc", "1..65536"),
+        (lambda: cost.DigitalSpec(sram_energy_per_bit_j=-1.0), "digital.sram_energy_per_bit_j", ">= 0"),
+        (lambda: cost.Accelerator(execution="systolic"), "accelerator.execution", "layer-serial, tiled"),
+    ],
+)
 def test_invalid_parameters_name_field_and_range(make, field: str, allowed: str) -> None:
     with pytest.raises(ConfigError) as err:
         make()

@@ -1,4 +1,5 @@
 """The presets reproduce the published efficiency figures from their constants and the networks' shapes."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,7 +10,10 @@ import tinycim.cost as cost
 from tinycim.models import create_model
 
 # AON-CiM (Zhou et al., IEEE Micro 2022), TOPS/W at 8/6/4-bit activations: a test oracle, stored nowhere else.
-AON_CIM_TOPS_PER_W = {"analognet_kws": {8: 8.55, 6: 26.55, 4: 56.67}, "analognet_vww": {8: 4.34, 6: 12.64, 4: 25.2}}
+AON_CIM_TOPS_PER_W = {
+    "analognet_kws": {8: 8.55, 6: 26.55, 4: 56.67},
+    "analognet_vww": {8: 4.34, 6: 12.64, 4: 25.2},
+}
 
 
 @pytest.fixture(scope="module")

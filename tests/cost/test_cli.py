@@ -1,4 +1,5 @@
 """`tinycim cost --json` prints the headline numbers."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,21 @@ def runner() -> CliRunner:
 
 def test_cost_json_has_the_headline_keys(runner: CliRunner, tmp_path) -> None:
     png = tmp_path / "breakdown.png"
-    result = runner.invoke(cli.app, ["cost", "--model", "kws_cnn5", "--accelerator", "aon-cim", "--act-bits", "6",
-                                     "--plot", str(png), "--json"])
+    result = runner.invoke(
+        cli.app,
+        [
+            "cost",
+            "--model",
+            "kws_cnn5",
+            "--accelerator",
+            "aon-cim",
+            "--act-bits",
+            "6",
+            "--plot",
+            str(png),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     for key in ("tops_per_watt", "energy_per_inference_j", "latency_s", "area_mm2", "utilization"):
@@ -42,8 +56,15 @@ def test_cost_of_a_training_run(runner: CliRunner, tmp_path) -> None:
 
     run = tmp_path / "run"
     hwa = train.HWAConfig()
-    train.save_run(run, "kws_cnn5", train.prepare(create_model("kws_cnn5"), hwa), hwa, AnalogConfig.preset("pcm"),
-                   train.TrainConfig(), {})
+    train.save_run(
+        run,
+        "kws_cnn5",
+        train.prepare(create_model("kws_cnn5"), hwa),
+        hwa,
+        AnalogConfig.preset("pcm"),
+        train.TrainConfig(),
+        {},
+    )
     result = runner.invoke(cli.app, ["cost", "--run", str(run), "--accelerator", "hermes", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)

@@ -1,4 +1,5 @@
 """Physical invariants of the event model: polarity, HamQ-like weights, bits, zero inputs, fit errors."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """Hardware layouts of a weight: differential columns/arrays, slice columns, bit-serial inputs, the ADC
 column-current term, idle-column gating and per-layer vs shared periphery (issue 17)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,11 +26,19 @@ def _acc(name: str = "aon-cim", **layout) -> cost.Accelerator:
     return dataclasses.replace(acc, layout=dataclasses.replace(acc.layout, **layout))
 
 
-def _convert(model: nn.Module, acc: cost.Accelerator, *, polarity: str = "differential", weight_bits=None,
-             device_bits=None, bits: int = 8) -> nn.Module:
+def _convert(
+    model: nn.Module,
+    acc: cost.Accelerator,
+    *,
+    polarity: str = "differential",
+    weight_bits=None,
+    device_bits=None,
+    bits: int = 8,
+) -> nn.Module:
     cfg = cost.analog_config_for(acc, bits, polarity)
-    cfg = dataclasses.replace(cfg, mapping=dataclasses.replace(cfg.mapping, weight_bits=weight_bits,
-                                                               device_bits=device_bits))
+    cfg = dataclasses.replace(
+        cfg, mapping=dataclasses.replace(cfg.mapping, weight_bits=weight_bits, device_bits=device_bits)
+    )
     return tc.convert(model, cfg)
 
 
@@ -40,7 +49,9 @@ def _inputs(seed: int = 0) -> torch.Tensor:
 @pytest.mark.parametrize("layout", ["columns", "arrays"])
 def test_two_column_or_two_array_differential_doubles_columns_and_conversions(layout: str) -> None:
     acc = _acc(differential=layout)
-    acc = dataclasses.replace(acc, adc=dataclasses.replace(acc.adc, ramp_energy_j=0.0))  # the ramp is shared by columns
+    acc = dataclasses.replace(
+        acc, adc=dataclasses.replace(acc.adc, ramp_energy_j=0.0)
+    )  # the ramp is shared by columns
     diff = cost.estimate(_convert(_layer(), acc), acc, input_shape=SHAPE)
     uni = cost.estimate(_convert(_layer(), acc, polarity="unipolar"), acc, input_shape=SHAPE)
     assert diff.extra["columns"] == 2 * uni.extra["columns"] == 2 * 16
@@ -55,7 +66,10 @@ def test_in_cell_differential_keeps_one_column_and_pays_the_subtractor() -> None
     acc = _acc(differential="cell")
     diff = cost.estimate(_convert(_layer(), acc), acc, input_shape=SHAPE)
     uni = cost.estimate(_convert(_layer(), acc, polarity="unipolar"), acc, input_shape=SHAPE)
-    assert diff.extra["columns"] == uni.extra["columns"] and diff.extra["conversions"] == uni.extra["conversions"]
+    assert (
+        diff.extra["columns"] == uni.extra["columns"]
+        and diff.extra["conversions"] == uni.extra["conversions"]
+    )
     extra = diff.energy_by_component_j["adc"] - uni.energy_by_component_j["adc"]
     assert extra == pytest.approx(diff.extra["conversions"] * acc.adc.subtract_energy_j)
 
@@ -64,14 +78,16 @@ def test_in_cell_differential_keeps_one_column_and_pays_the_subtractor() -> None
 def test_slice_count_scales_columns_and_conversions(weight_bits: int, device_bits: int, slices: int) -> None:
     acc = _acc()
     one = cost.estimate(_convert(_layer(), acc, weight_bits=4, device_bits=4), acc, input_shape=SHAPE)
-    rep = cost.estimate(_convert(_layer(), acc, weight_bits=weight_bits, device_bits=device_bits), acc,
-                        input_shape=SHAPE)
+    rep = cost.estimate(
+        _convert(_layer(), acc, weight_bits=weight_bits, device_bits=device_bits), acc, input_shape=SHAPE
+    )
     assert rep.extra["columns"] == slices * one.extra["columns"]
     assert rep.extra["conversions"] == slices * one.extra["conversions"]
     # each extra conversion is one digital shift-and-add
     extra_adds = rep.extra["conversions"] - one.extra["conversions"]
     assert rep.energy_by_component_j["digital"] - one.energy_by_component_j["digital"] == pytest.approx(
-        extra_adds * acc.digital.add_energy_j)
+        extra_adds * acc.digital.add_energy_j
+    )
 
 
 def test_analog_slice_weighting_converts_once_per_weight_column() -> None:
@@ -130,7 +146,7 @@ def test_column_current_term_follows_the_on_cells_and_vanishes_when_off() -> Non
     assert rd0.energy_by_component_j["adc"] == pytest.approx(rs0.energy_by_component_j["adc"])
     t_conv = acc.adc.conversion_cycle_s(6)
     for on_rep, off_rep in ((rd, rd0), (rs, rs0)):
-        g_read_s = on_rep.energy_by_component_j["array"] / (acc.array.read_voltage_v ** 2 * acc.dac.step_time_s)
+        g_read_s = on_rep.energy_by_component_j["array"] / (acc.array.read_voltage_v**2 * acc.dac.step_time_s)
         current = on_rep.energy_by_component_j["adc"] - off_rep.energy_by_component_j["adc"]
         assert current == pytest.approx(acc.adc.column_current_w_per_s * g_read_s * t_conv, rel=1e-6)
 
@@ -151,15 +167,21 @@ def test_gating_removes_idle_column_bias() -> None:
 def test_custom_per_layer_periphery_sums_blocks_and_uniform_shares_the_largest() -> None:
     acc = cost.get_accelerator("unipolar-ijcnn")
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv1d(4, 8, 3), nn.ReLU(), nn.Conv1d(8, 16, 3), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 6, 5))
+    net = nn.Sequential(
+        nn.Conv1d(4, 8, 3), nn.ReLU(), nn.Conv1d(8, 16, 3), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 6, 5)
+    )
     m = _convert(net, acc, polarity="unipolar", weight_bits=2, device_bits=2)
     per = cost.estimate(m, acc, input_shape=(4, 10), periphery="per-layer")
     uni = cost.estimate(m, acc, input_shape=(4, 10), periphery="uniform")
     blocks = [(12, 8), (24, 16), (96, 5)]  # rows x columns of each layer
     adc, dac = acc.adc.area_um2, acc.dac.area_um2
-    assert per.area_breakdown_mm2["periphery"] == pytest.approx(sum(r * dac + c * adc for r, c in blocks) / 1e6)
+    assert per.area_breakdown_mm2["periphery"] == pytest.approx(
+        sum(r * dac + c * adc for r, c in blocks) / 1e6
+    )
     assert uni.area_breakdown_mm2["periphery"] == pytest.approx((96 * dac + 16 * adc) / 1e6)
-    assert per.area_breakdown_mm2["array"] == pytest.approx(sum(r * c for r, c in blocks) * acc.array.device_area_um2 / 1e6)
+    assert per.area_breakdown_mm2["array"] == pytest.approx(
+        sum(r * c for r, c in blocks) * acc.array.device_area_um2 / 1e6
+    )
     assert uni.energy_per_inference_j < per.energy_per_inference_j
 
 
@@ -180,23 +202,32 @@ def test_dac_drive_energy_is_isaacs_scaled_to_14nm() -> None:
     assert cost.get_accelerator("aon-cim").dac.drive_energy_j == pytest.approx(0.33e-12 * 0.21, rel=0.02)
 
 
-@pytest.mark.parametrize("make, field, allowed", [
-    (lambda: cost.LayoutSpec(differential="pair"), "layout.differential", "cell, columns, arrays"),
-    (lambda: cost.LayoutSpec(slicing="none"), "layout.slicing", "digital, analog"),
-    (lambda: cost.LayoutSpec(input_encoding="pwm"), "layout.input_encoding", "pulse-width, bit-serial"),
-    (lambda: cost.LayoutSpec(analog_weight_energy_j=-1.0), "layout.analog_weight_energy_j", ">= 0"),
-    (lambda: cost.ArraySpec(area_mode="chip"), "array.area_mode", "array, used"),
-    (lambda: cost.ADCSpec(column_current_w_per_s=float("inf")), "adc.column_current_w_per_s", ">= 0"),
-    (lambda: cost.Accelerator(per_layer_periphery="shared"), "accelerator.per_layer_periphery", "gain, custom"),
-    (lambda: cost.Accelerator(weight_bits=0), "accelerator.weight_bits", "1..16"),
-    (lambda: cost.DigitalSpec(per_core="yes"), "digital.per_core", "true/false"),
-])
+@pytest.mark.parametrize(
+    "make, field, allowed",
+    [
+        (lambda: cost.LayoutSpec(differential="pair"), "layout.differential", "cell, columns, arrays"),
+        (lambda: cost.LayoutSpec(slicing="none"), "layout.slicing", "digital, analog"),
+        (lambda: cost.LayoutSpec(input_encoding="pwm"), "layout.input_encoding", "pulse-width, bit-serial"),
+        (lambda: cost.LayoutSpec(analog_weight_energy_j=-1.0), "layout.analog_weight_energy_j", ">= 0"),
+        (lambda: cost.ArraySpec(area_mode="chip"), "array.area_mode", "array, used"),
+        (lambda: cost.ADCSpec(column_current_w_per_s=float("inf")), "adc.column_current_w_per_s", ">= 0"),
+        (
+            lambda: cost.Accelerator(per_layer_periphery="shared"),
+            "accelerator.per_layer_periphery",
+            "gain, custom",
+        ),
+        (lambda: cost.Accelerator(weight_bits=0), "accelerator.weight_bits", "1..16"),
+        (lambda: cost.DigitalSpec(per_core="yes"), "digital.per_core", "true/false"),
+    ],
+)
 def test_new_fields_are_validated(make, field: str, allowed: str) -> None:
     with pytest.raises(ConfigError) as err:
         make()
     assert field in str(err.value) and allowed in str(err.value)
 
 
-@pytest.mark.parametrize("joules, text", [(1.2e-7, "120 nJ"), (3.4e-12, "3.4 pJ"), (0.0, "0 J"), (2.5e-6, "2.5 uJ")])
+@pytest.mark.parametrize(
+    "joules, text", [(1.2e-7, "120 nJ"), (3.4e-12, "3.4 pJ"), (0.0, "0 J"), (2.5e-6, "2.5 uJ")]
+)
 def test_format_energy(joules: float, text: str) -> None:
     assert cost.format_energy(joules) == text

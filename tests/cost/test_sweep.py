@@ -1,4 +1,5 @@
 """Sweeps, preset overrides and the Pareto plot (library and `tinycim cost`)."""
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,9 @@ def test_parse_assignment() -> None:
 
 
 def test_overrides_are_validated_and_name_the_field() -> None:
-    acc = apply_overrides(cost.get_accelerator("aon-cim"), [("layout.differential", "columns"), ("tile", (256, 256))])
+    acc = apply_overrides(
+        cost.get_accelerator("aon-cim"), [("layout.differential", "columns"), ("tile", (256, 256))]
+    )
     assert acc.layout.differential == "columns" and (acc.array.rows, acc.array.cols) == (256, 256)
     with pytest.raises(ConfigError, match="unknown field of adc"):
         apply_overrides(acc, [("adc.colour", 1)])
@@ -44,14 +47,23 @@ def test_overrides_are_validated_and_name_the_field() -> None:
 
 
 def test_sweep_grid_is_the_product_and_follows_the_model() -> None:
-    rows = sweep_grid(small_cnn(), cost.get_accelerator("aon-cim"),
-                      [("act_bits", [4, 8]), ("layout.differential", ["cell", "columns"])])
-    assert [tuple(r["point"].values()) for r in rows] == [(4, "cell"), (4, "columns"), (8, "cell"), (8, "columns")]
+    rows = sweep_grid(
+        small_cnn(),
+        cost.get_accelerator("aon-cim"),
+        [("act_bits", [4, 8]), ("layout.differential", ["cell", "columns"])],
+    )
+    assert [tuple(r["point"].values()) for r in rows] == [
+        (4, "cell"),
+        (4, "columns"),
+        (8, "cell"),
+        (8, "columns"),
+    ]
     by = {tuple(r["point"].values()): r for r in rows}
     for b in (4, 8):
         assert by[(b, "columns")]["conversions"] == 2 * by[(b, "cell")]["conversions"]
         assert by[(b, "cell")]["energy_per_inference_j"] == pytest.approx(
-            cost.estimate(small_cnn(), "aon-cim", act_bits=b).energy_per_inference_j)
+            cost.estimate(small_cnn(), "aon-cim", act_bits=b).energy_per_inference_j
+        )
     assert by[(8, "cell")]["energy_per_inference_j"] > by[(4, "cell")]["energy_per_inference_j"]
 
 
@@ -61,8 +73,20 @@ def test_pareto_front() -> None:
 
 
 def test_cli_sweep_prints_readable_energies(runner: CliRunner) -> None:
-    result = runner.invoke(cli.app, ["cost", "--model", "kws_cnn5", "--accelerator", "aon-cim",
-                                     "--sweep", "act_bits=4,8", "--set", "array.gate_unused_columns=true"])
+    result = runner.invoke(
+        cli.app,
+        [
+            "cost",
+            "--model",
+            "kws_cnn5",
+            "--accelerator",
+            "aon-cim",
+            "--sweep",
+            "act_bits=4,8",
+            "--set",
+            "array.gate_unused_columns=true",
+        ],
+    )
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 3 and "act_bits" in lines[0]
@@ -81,14 +105,29 @@ def test_cli_pareto_from_a_recipe_run(runner: CliRunner, tmp_path) -> None:
 
     out = tmp_path / "recipe_out"
     hwa = train.HWAConfig()
-    train.save_run(out / "hwa", "kws_cnn5", train.prepare(create_model("kws_cnn5"), hwa), hwa,
-                   AnalogConfig.preset("pcm"), train.TrainConfig(), {})
-    bits = [{"bits": b, "mean": acc, "std": 0.5, "seconds": 86400.0} for b, acc in ((4, 70.0), (6, 80.0), (8, 79.0))]
-    (out / "report.json").write_text(json.dumps({"recipe": "toy", "bits": bits, "model": {"input_shape": [1, 49, 10]}}))
+    train.save_run(
+        out / "hwa",
+        "kws_cnn5",
+        train.prepare(create_model("kws_cnn5"), hwa),
+        hwa,
+        AnalogConfig.preset("pcm"),
+        train.TrainConfig(),
+        {},
+    )
+    bits = [
+        {"bits": b, "mean": acc, "std": 0.5, "seconds": 86400.0}
+        for b, acc in ((4, 70.0), (6, 80.0), (8, 79.0))
+    ]
+    (out / "report.json").write_text(
+        json.dumps({"recipe": "toy", "bits": bits, "model": {"input_shape": [1, 49, 10]}})
+    )
     png = tmp_path / "pareto.png"
-    result = runner.invoke(cli.app, ["cost", "--run", str(out), "--accelerator", "aon-cim", "--pareto", str(png)])
+    result = runner.invoke(
+        cli.app, ["cost", "--run", str(out), "--accelerator", "aon-cim", "--pareto", str(png)]
+    )
     assert result.exit_code == 0, result.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # 8-bit costs more than 6-bit and is less accurate: off the front
-    assert "8-bit" in result.output and [line.endswith("(Pareto)") for line in result.output.splitlines()[:3]] == \
-        [True, True, False]
+    assert "8-bit" in result.output and [
+        line.endswith("(Pareto)") for line in result.output.splitlines()[:3]
+    ] == [True, True, False]

@@ -2,6 +2,7 @@
 
 Imported by the tests as `databuilders` (pytest puts this folder on sys.path; no __init__.py).
 """
+
 from __future__ import annotations
 
 import pickle
@@ -45,8 +46,12 @@ def make_cifar_py(folder: Path, n: int = 10) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
     for name in ("data_batch_1", "test_batch"):
-        batch = {b"batch_label": b"x", b"labels": [i % 10 for i in range(n)],
-                 b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"filenames": [b"a.png"] * n}
+        batch = {
+            b"batch_label": b"x",
+            b"labels": [i % 10 for i in range(n)],
+            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            b"filenames": [b"a.png"] * n,
+        }
         # Protocol 4: like the original protocol-2 files, numpy arrays pickle via _reconstruct.
         (folder / name).write_bytes(pickle.dumps(batch, protocol=4))
     return folder

@@ -4,6 +4,7 @@ Before: a Speech Commands folder whose speakers all hash to `test` (the canonica
 train split of `_silence_` clips only (their numbered names hash anywhere), trained on it and
 ended "final val acc 0.0 %" with exit 0, and `data check` said ok.
 """
+
 import numpy as np
 import pytest
 
@@ -48,15 +49,19 @@ def test_canonical_test_set_is_all_test_and_has_no_train_split(tmp_path, cache_d
     for split in ("train", "val"):
         with pytest.raises(data.MissingSplitError) as err:
             data.load("speech_commands", root, split, cache_dir=cache_dir)
-        assert str(err.value) == (f"{root}: the canonical Speech Commands test set (a _unknown_ folder, no "
-                                  f"validation/testing lists) is all 'test' and has no {split} split; {HINT} "
-                                  "(split_by='speaker')")
+        assert str(err.value) == (
+            f"{root}: the canonical Speech Commands test set (a _unknown_ folder, no "
+            f"validation/testing lists) is all 'test' and has no {split} split; {HINT} "
+            "(split_by='speaker')"
+        )
 
 
 def test_canonical_test_set_splits_by_speaker(tmp_path, cache_dir):
     root = make_test_speakers(tmp_path / "sc")
-    parts = {s: data.load("speech_commands", root, s, cache_dir=cache_dir, split_by="speaker", seed=0)
-             for s in ("train", "val", "test")}
+    parts = {
+        s: data.load("speech_commands", root, s, cache_dir=cache_dir, split_by="speaker", seed=0)
+        for s in ("train", "val", "test")
+    }
     assert parts["train"].class_counts()["yes"] >= 1
     assert sum(len(p) for p in parts.values()) == 3 * len(TEST_SPEAKERS) + len(SILENCE_NAMES)
 
@@ -65,9 +70,13 @@ def test_folder_of_test_speakers_refuses_a_silence_only_train_split(tmp_path, ca
     root = make_test_speakers(tmp_path / "sc", canonical=False)  # no _unknown_ folder: not recognised as such
     with pytest.raises(DataError) as err:
         data.load("speech_commands", root, "train", cache_dir=cache_dir)
-    assert str(err.value) == (f"{root}: the train split holds only 3 _silence_ clips and no word clip: its speakers "
-                              f"all hash to val/test (e.g. a copy of the test set); {HINT} (split_by='speaker')")
-    assert data.load("speech_commands", root, "train", cache_dir=cache_dir, split_by="speaker").class_counts()["yes"]
+    assert str(err.value) == (
+        f"{root}: the train split holds only 3 _silence_ clips and no word clip: its speakers "
+        f"all hash to val/test (e.g. a copy of the test set); {HINT} (split_by='speaker')"
+    )
+    assert data.load(
+        "speech_commands", root, "train", cache_dir=cache_dir, split_by="speaker"
+    ).class_counts()["yes"]
 
 
 def test_check_reports_the_canonical_folder_and_cli_exits_non_zero(tmp_path, cache_dir, capsys):
@@ -84,7 +93,18 @@ def test_check_reports_the_canonical_folder_and_cli_exits_non_zero(tmp_path, cac
     speaker = data.check("speech_commands", root, cache_dir=cache_dir, split_by="speaker")
     assert speaker.total("train") > 0 and not any("train split" in p for p in speaker.problems)
     with pytest.raises(SystemExit):  # tiny data: some splits miss classes, reported as problems
-        main(["data", "check", "speech_commands", str(root), "--cache-dir", str(cache_dir), "--split-by", "speaker"])
+        main(
+            [
+                "data",
+                "check",
+                "speech_commands",
+                str(root),
+                "--cache-dir",
+                str(cache_dir),
+                "--split-by",
+                "speaker",
+            ]
+        )
     out = capsys.readouterr().out
     assert "train" in out and "has no train split" not in out and "no samples of class(es)" in out
 
@@ -94,8 +114,22 @@ def test_train_refuses_the_canonical_folder_with_advice(tmp_path, cache_dir, cap
     monkeypatch.setenv("TINYCIM_CACHE_DIR", str(cache_dir))
     out = tmp_path / "run"
     with pytest.raises(SystemExit) as exc:
-        main(["train", "--model", "dscnn_s", "--dataset", "speech_commands", "--data-dir", str(root),
-              "--epochs", "1", "--out", str(out), "--no-progress"])
+        main(
+            [
+                "train",
+                "--model",
+                "dscnn_s",
+                "--dataset",
+                "speech_commands",
+                "--data-dir",
+                str(root),
+                "--epochs",
+                "1",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
     assert exc.value.code != 0
     err = capsys.readouterr().err
     assert "has no train split" in err and "--split-by speaker" in err
@@ -107,10 +141,15 @@ def test_check_reports_a_split_missing_classes(tmp_path, capsys):
     records = np.frombuffer((folder / "test_batch.bin").read_bytes(), np.uint8).reshape(20, 3073)
     (folder / "test_batch.bin").write_bytes(records[records[:, 0] < 6].tobytes())  # classes 0..5 only
     report = data.check("cifar10", folder)
-    assert report.problems == ["test: no samples of class(es) frog, horse, ship, truck (12 samples of the others)"]
+    assert report.problems == [
+        "test: no samples of class(es) frog, horse, ship, truck (12 samples of the others)"
+    ]
     with pytest.raises(SystemExit) as exc:
         main(["data", "check", "cifar10", str(folder)])
-    assert exc.value.code == 1 and "test: no samples of class(es) frog, horse, ship, truck" in capsys.readouterr().out
+    assert (
+        exc.value.code == 1
+        and "test: no samples of class(es) frog, horse, ship, truck" in capsys.readouterr().out
+    )
 
 
 def test_check_reports_a_class_absent_everywhere_once(tmp_path):

@@ -47,8 +47,12 @@ def test_uci_har_wrong_shape_is_named(tmp_path):
 
 
 SEGMENTS = [  # exp, user, activity, start, end (1-based inclusive)
-    (1, 2, 1, 1, 300), (1, 2, 7, 301, 400), (1, 2, 5, 401, 527), (1, 2, 4, 528, 800),
-    (2, 7, 6, 10, 265), (3, 8, 2, 1, 128),
+    (1, 2, 1, 1, 300),
+    (1, 2, 7, 301, 400),
+    (1, 2, 5, 401, 527),
+    (1, 2, 4, 528, 800),
+    (2, 7, 6, 10, 265),
+    (3, 8, 2, 1, 128),
 ]
 
 
@@ -65,8 +69,14 @@ def make_hapt(root):
 
 
 def expected_windows():
-    return {(e, u): sum(har.segment_windows(end - start + 1) for ee, uu, a, start, end in SEGMENTS
-                        if (ee, uu) == (e, u) and a <= 6) for e, u in [(1, 2), (2, 7), (3, 8)]}
+    return {
+        (e, u): sum(
+            har.segment_windows(end - start + 1)
+            for ee, uu, a, start, end in SEGMENTS
+            if (ee, uu) == (e, u) and a <= 6
+        )
+        for e, u in [(1, 2), (2, 7), (3, 8)]
+    }
 
 
 def test_segment_window_count():

@@ -1,4 +1,5 @@
 """VWW and CIFAR-10 readers, including the restricted unpickler."""
+
 import os
 import pickle
 

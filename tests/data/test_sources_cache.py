@@ -1,4 +1,5 @@
 """Issue 16, data: nothing blocks on a FIFO, cache entries are checked, numpy pickles of every protocol."""
+
 import codecs
 import os
 import pickle
@@ -48,7 +49,9 @@ def test_data_check_on_a_fifo_named_like_an_archive_ends(tmp_path, capsys):
     assert report.problems == [f"{fifo}: not a folder or regular file (a FIFO)"]
     with pytest.raises(SystemExit) as exc:
         finishes(lambda: main(["data", "check", "speech_commands", str(fifo)]))
-    assert exc.value.code == 1 and "x.tar.gz: not a folder or regular file (a FIFO)" in capsys.readouterr().out
+    assert (
+        exc.value.code == 1 and "x.tar.gz: not a folder or regular file (a FIFO)" in capsys.readouterr().out
+    )
     with pytest.raises(DataError, match=r"x.tar.gz: not a regular file \(a FIFO\)"):
         finishes(lambda: open_tree(fifo))
     with pytest.raises(DataError, match=r"x.tar.gz: not a folder or regular file \(a FIFO\)"):
@@ -100,6 +103,7 @@ def test_read_regular_limits_size(tmp_path):
 
 # ---------------------------------------------------------------- the feature cache
 
+
 @pytest.fixture
 def counted_decode(monkeypatch):
     calls = []
@@ -136,7 +140,9 @@ def test_corrupt_cache_entry_is_recomputed(tmp_path, cache_dir, counted_decode, 
             np.savez(fh, **arrays)
     again = finishes(lambda: data.load("speech_commands", root, "all", cache_dir=cache_dir))
     assert len(counted_decode) == 2  # recomputed, not trusted
-    assert np.array_equal(again.x.numpy(), first.x.numpy()) and np.array_equal(again.y.numpy(), first.y.numpy())
+    assert np.array_equal(again.x.numpy(), first.x.numpy()) and np.array_equal(
+        again.y.numpy(), first.y.numpy()
+    )
     data.load("speech_commands", root, "all", cache_dir=cache_dir)
     assert len(counted_decode) == 2  # the rewritten entry is good again
 
@@ -147,16 +153,21 @@ def test_cache_keeps_bad_noise_of_an_archive(tmp_path, cache_dir):
     import soundfile as sf
 
     root = make_speech(tmp_path / "src", {"go": ["00000001_nohash_0"]})
-    sf.write(root / "_background_noise_" / "loud.wav", np.full(32000, 2.0, np.float32), 16000, subtype="FLOAT")
+    sf.write(
+        root / "_background_noise_" / "loud.wav", np.full(32000, 2.0, np.float32), 16000, subtype="FLOAT"
+    )
     archive = tmp_path / "speech_commands_v0.02.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(root, arcname=".")
-    for _ in range(2):  # the second load reads the cache: the problem is still reported (was: dropped silently)
+    for _ in range(
+        2
+    ):  # the second load reads the cache: the problem is still reported (was: dropped silently)
         with pytest.raises(DataError, match=r"tar.gz:_background_noise_/loud.wav: sample 0: 2 is outside"):
             data.load("speech_commands", archive, "train", cache_dir=cache_dir)
 
 
 # ---------------------------------------------------------------- the restricted unpickler
+
 
 @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
 def test_cifar_python_batches_of_every_pickle_protocol(tmp_path, protocol):
@@ -185,9 +196,15 @@ class _Reduce:
 
 
 @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
-@pytest.mark.parametrize("payload", [_Reduce(os.system, ("echo pwned",)), _Reduce(eval, ("1+1",)),
-                                     _Reduce(codecs.encode, ("abc", "rot13")),
-                                     _Reduce(np.load, ("x.npy",))])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        _Reduce(os.system, ("echo pwned",)),
+        _Reduce(eval, ("1+1",)),
+        _Reduce(codecs.encode, ("abc", "rot13")),
+        _Reduce(np.load, ("x.npy",)),
+    ],
+)
 def test_everything_else_is_refused_at_every_protocol(payload, protocol):
     with pytest.raises(DataError, match=r"^evil.pkl: not a plain-data pickle \(refusing"):
         safe_load(pickle.dumps({"data": payload}, protocol=protocol), "evil.pkl")

@@ -22,8 +22,9 @@ def readme_which_set(filename, validation_percentage, testing_percentage):
     base_name = filename.rsplit("/", 1)[-1]
     hash_name = re.sub(r"_nohash_.*$", "", base_name)
     hash_name_hashed = hashlib.sha1(hash_name.encode()).hexdigest()
-    percentage_hash = ((int(hash_name_hashed, 16) % (sc.MAX_NUM_WAVS_PER_CLASS + 1))
-                       * (100.0 / sc.MAX_NUM_WAVS_PER_CLASS))
+    percentage_hash = (int(hash_name_hashed, 16) % (sc.MAX_NUM_WAVS_PER_CLASS + 1)) * (
+        100.0 / sc.MAX_NUM_WAVS_PER_CLASS
+    )
     if percentage_hash < validation_percentage:
         return "validation"
     if percentage_hash < testing_percentage + validation_percentage:
@@ -53,11 +54,14 @@ def test_class_mapping():
 @pytest.fixture
 def speech_dir(tmp_path):
     # 00000001 hashes to train, 00000000 to val, 00000002 to test.
-    return make_speech(tmp_path / "sc", {
-        "yes": ["00000001_nohash_0", "00000000_nohash_0", "00000002_nohash_0"],
-        "no": ["00000001_nohash_1", "00000002_nohash_1"],
-        "marvin": ["00000001_nohash_0"],
-    })
+    return make_speech(
+        tmp_path / "sc",
+        {
+            "yes": ["00000001_nohash_0", "00000000_nohash_0", "00000002_nohash_0"],
+            "no": ["00000001_nohash_1", "00000002_nohash_1"],
+            "marvin": ["00000001_nohash_0"],
+        },
+    )
 
 
 def test_shapes_labels_hash_split_and_generated_silence(speech_dir, cache_dir):
@@ -124,8 +128,18 @@ def test_batched_mfcc_equals_librosa_per_clip():
     clips[1] *= 1e-3
     batched = mfcc_batch(clips, params)
     for i in range(3):
-        ref = librosa.feature.mfcc(y=clips[i], sr=16000, n_mfcc=10, n_fft=640, hop_length=320, win_length=640,
-                                   n_mels=40, fmin=20, fmax=4000, center=False)
+        ref = librosa.feature.mfcc(
+            y=clips[i],
+            sr=16000,
+            n_mfcc=10,
+            n_fft=640,
+            hop_length=320,
+            win_length=640,
+            n_mels=40,
+            fmin=20,
+            fmax=4000,
+            center=False,
+        )
         np.testing.assert_allclose(batched[i], ref.T, rtol=1e-4, atol=1e-3)
 
 
@@ -138,6 +152,7 @@ def test_bad_clip_raises_naming_file_or_is_skipped(speech_dir, cache_dir, damage
         path.write_bytes(b"")
     else:
         import soundfile as sf
+
         sf.write(path, np.zeros((16000, 2), np.float32), 16000)
     with pytest.raises(DataError, match="00000002_nohash_1.wav"):
         data.load("speech_commands", speech_dir, "test", cache_dir=cache_dir)
@@ -154,10 +169,22 @@ def test_bad_clip_raises_naming_file_or_is_skipped(speech_dir, cache_dir, damage
 
 def test_augmentation_is_driven_by_the_generator(speech_dir, cache_dir):
     plain = data.load("speech_commands", speech_dir, "train", cache_dir=cache_dir)
-    a = data.load("speech_commands", speech_dir, "train", cache_dir=cache_dir, augment=True,
-                  generator=torch.Generator().manual_seed(5))
-    b = data.load("speech_commands", speech_dir, "train", cache_dir=cache_dir, augment=True,
-                  generator=torch.Generator().manual_seed(5))
+    a = data.load(
+        "speech_commands",
+        speech_dir,
+        "train",
+        cache_dir=cache_dir,
+        augment=True,
+        generator=torch.Generator().manual_seed(5),
+    )
+    b = data.load(
+        "speech_commands",
+        speech_dir,
+        "train",
+        cache_dir=cache_dir,
+        augment=True,
+        generator=torch.Generator().manual_seed(5),
+    )
     c = data.load("speech_commands", speech_dir, "train", cache_dir=cache_dir, augment=True, seed=6)
     assert torch.equal(a.x, b.x) and not torch.equal(a.x, plain.x) and not torch.equal(a.x, c.x)
     assert torch.equal(a.y, plain.y)
@@ -201,9 +228,31 @@ def test_nas_cli_input_norm_standardizes_each_mfcc_coefficient(speech_dir, tmp_p
     if not any(c.name == "nas" for c in app.registered_commands):
         _register_all()
     out = tmp_path / "nas"
-    code = app(args=["nas", "--space", "tinyml", "--dataset", "speech_commands", "--data-dir", str(speech_dir),
-                     "--budget-params", "3000", "--trials", "4", "--init", "4", "--out", str(out),
-                     "--executor", "local", "--evaluator", "synthetic", "--input-norm"], standalone_mode=False)
+    code = app(
+        args=[
+            "nas",
+            "--space",
+            "tinyml",
+            "--dataset",
+            "speech_commands",
+            "--data-dir",
+            str(speech_dir),
+            "--budget-params",
+            "3000",
+            "--trials",
+            "4",
+            "--init",
+            "4",
+            "--out",
+            str(out),
+            "--executor",
+            "local",
+            "--evaluator",
+            "synthetic",
+            "--input-norm",
+        ],
+        standalone_mode=False,
+    )
     assert code in (None, 0)
     assert json.loads((out / "store" / "search.json").read_text())["space"]["input_norm"] == "feature"
     plain = TinyMLSpace((1, 49, 10), 12)

@@ -4,6 +4,7 @@ Each case was silently accepted before (NaN and 1e39 rows, float audio beyond fu
 python batches of float or int64 pixels, VWW rows pointing outside the folder, duplicate and
 unlisted VWW files).
 """
+
 import os
 import pickle
 import re
@@ -22,6 +23,7 @@ from test_images import make_vww_bins
 
 # ---------------------------------------------------------------- UCI HAR / HAPT tables
 
+
 def _set_value(path, row, col, text):
     lines = path.read_text().splitlines()
     fields = lines[row].split()
@@ -30,9 +32,14 @@ def _set_value(path, row, col, text):
     path.write_text("\n".join(lines) + "\n")
 
 
-@pytest.mark.parametrize("value, why", [("nan", "value nan is not finite"),
-                                        ("1e39", r"value 1e\+39 is outside \[-100, 100\]"),
-                                        ("inf", "value inf is not finite")])
+@pytest.mark.parametrize(
+    "value, why",
+    [
+        ("nan", "value nan is not finite"),
+        ("1e39", r"value 1e\+39 is outside \[-100, 100\]"),
+        ("inf", "value inf is not finite"),
+    ],
+)
 def test_uci_har_signal_value_is_named_by_file_line_and_column(tmp_path, value, why):
     root = make_uci_har(tmp_path)
     path = root / "UCI HAR Dataset" / "train" / "Inertial Signals" / "body_gyro_x_train.txt"
@@ -42,12 +49,15 @@ def test_uci_har_signal_value_is_named_by_file_line_and_column(tmp_path, value, 
     assert len(data.load("uci_har", root, "test")) == 6  # the other part is unaffected
 
 
-@pytest.mark.parametrize("name, value, why", [
-    ("X_test.txt", "1.5", r"value 1.5 is outside \[-1, 1\]"),  # features are bounded in [-1, 1]
-    ("y_test.txt", "2.5", "value 2.5 is not a whole number"),
-    ("y_test.txt", "7", "value 7 is above 6"),
-    ("subject_test.txt", "0", "value 0 is below 1"),
-])
+@pytest.mark.parametrize(
+    "name, value, why",
+    [
+        ("X_test.txt", "1.5", r"value 1.5 is outside \[-1, 1\]"),  # features are bounded in [-1, 1]
+        ("y_test.txt", "2.5", "value 2.5 is not a whole number"),
+        ("y_test.txt", "7", "value 7 is above 6"),
+        ("subject_test.txt", "0", "value 0 is below 1"),
+    ],
+)
 def test_uci_har_features_labels_and_subjects_are_range_checked(tmp_path, name, value, why):
     root = make_uci_har(tmp_path)
     _set_value(root / "UCI HAR Dataset" / "test" / name, 1, 0, value)
@@ -88,7 +98,9 @@ def test_hapt_labels_file_is_checked(tmp_path):
 def test_hapt_train_split_without_subjects_is_refused(tmp_path):
     folder = make_hapt(tmp_path)
     labels = folder / "RawData" / "labels.txt"
-    rows = [r for r in labels.read_text().splitlines() if r.split()[1] == "2"]  # user 2: a UCI HAR test subject
+    rows = [
+        r for r in labels.read_text().splitlines() if r.split()[1] == "2"
+    ]  # user 2: a UCI HAR test subject
     labels.write_text("\n".join(rows) + "\n")
     assert len(data.load("hapt", folder, "test")) == 6
     with pytest.raises(DataError, match=r"hapt_top: the train split of hapt is empty; nothing to train on$"):
@@ -97,8 +109,11 @@ def test_hapt_train_split_without_subjects_is_refused(tmp_path):
 
 # ---------------------------------------------------------------- audio
 
-@pytest.mark.parametrize("value, why", [(1.5, r"sample 100: 1.5 is outside \[-1, 1\] \(peak 1.5\)"),
-                                        (np.nan, "sample 100: nan is not finite")])
+
+@pytest.mark.parametrize(
+    "value, why",
+    [(1.5, r"sample 100: 1.5 is outside \[-1, 1\] \(peak 1.5\)"), (np.nan, "sample 100: nan is not finite")],
+)
 def test_float_wav_outside_full_scale_is_a_bad_file(tmp_path, cache_dir, value, why):
     root = make_speech(tmp_path / "sc", {"yes": ["00000001_nohash_0", "00000002_nohash_0"]})
     audio = np.zeros(16000, np.float32)
@@ -107,7 +122,12 @@ def test_float_wav_outside_full_scale_is_a_bad_file(tmp_path, cache_dir, value, 
     with pytest.raises(DataError, match=rf"00000002_nohash_0.wav: {why}"):
         data.load("speech_commands", root, "test", cache_dir=cache_dir)
     with pytest.warns(data.DataWarning, match="skipped 1 bad file"):
-        assert data.load("speech_commands", root, "test", cache_dir=cache_dir, skip_bad=True).class_counts()["yes"] == 0
+        assert (
+            data.load("speech_commands", root, "test", cache_dir=cache_dir, skip_bad=True).class_counts()[
+                "yes"
+            ]
+            == 0
+        )
     # a float file inside [-1, 1] is fine
     sf.write(root / "yes" / "00000002_nohash_0.wav", np.full(16000, 0.5, np.float32), 16000, subtype="FLOAT")
     assert data.load("speech_commands", root, "test", cache_dir=cache_dir).class_counts()["yes"] == 1
@@ -115,22 +135,34 @@ def test_float_wav_outside_full_scale_is_a_bad_file(tmp_path, cache_dir, value, 
 
 def test_float_noise_recording_outside_full_scale_is_named(tmp_path, cache_dir):
     root = make_speech(tmp_path / "sc", {"yes": ["00000001_nohash_0"]})
-    sf.write(root / "_background_noise_" / "loud.wav", np.full(32000, 3.0, np.float32), 16000, subtype="FLOAT")
+    sf.write(
+        root / "_background_noise_" / "loud.wav", np.full(32000, 3.0, np.float32), 16000, subtype="FLOAT"
+    )
     with pytest.raises(DataError, match=r"loud.wav: sample 0: 3 is outside \[-1, 1\]"):
         data.load("speech_commands", root, "train", cache_dir=cache_dir)
 
 
 # ---------------------------------------------------------------- CIFAR-10 python batches
 
+
 def _write_py_batch(path, pixels, labels):
     path.write_bytes(pickle.dumps({b"data": pixels, b"labels": labels}, protocol=2))
 
 
-@pytest.mark.parametrize("pixels, why", [
-    (np.random.default_rng(0).random((10, 3072)), r"'data' is float64 \(already scaled to \[0, 1\]\?\); expected uint8"),
-    (np.full((10, 3072), 300, np.int64), "'data' is int64 with value 300 at image 0, byte 0; expected uint8"),
-    (np.full((10, 3072), -1, np.int16), "'data' is int16 with value -1 at image 0, byte 0"),
-])
+@pytest.mark.parametrize(
+    "pixels, why",
+    [
+        (
+            np.random.default_rng(0).random((10, 3072)),
+            r"'data' is float64 \(already scaled to \[0, 1\]\?\); expected uint8",
+        ),
+        (
+            np.full((10, 3072), 300, np.int64),
+            "'data' is int64 with value 300 at image 0, byte 0; expected uint8",
+        ),
+        (np.full((10, 3072), -1, np.int16), "'data' is int16 with value -1 at image 0, byte 0"),
+    ],
+)
 def test_cifar_python_pixels_are_never_cast(tmp_path, pixels, why):
     folder = make_cifar_py(tmp_path / "cifar-10-batches-py")
     _write_py_batch(folder / "test_batch", pixels, list(range(10)))
@@ -155,6 +187,7 @@ def test_cifar_python_float_labels_are_refused(tmp_path):
 
 
 # ---------------------------------------------------------------- VWW
+
 
 def _rewrite_row(root, row, text):
     lines = (root / "y_labels.csv").read_text().splitlines()
@@ -185,7 +218,9 @@ def test_vww_rows_never_read_outside_the_folder(tmp_path, kind):
 def test_vww_duplicate_rows_and_unlisted_files_are_reported(tmp_path):
     root = make_vww_bins(tmp_path / "vww")
     _rewrite_row(root, 5, "000000000001.bin,2,0")  # row 6 repeats row 2's file with another label
-    with pytest.raises(DataError, match=r"y_labels.csv:6: 000000000001.bin is listed again \(first on row 2\)"):
+    with pytest.raises(
+        DataError, match=r"y_labels.csv:6: 000000000001.bin is listed again \(first on row 2\)"
+    ):
         data.load("vww", root, "all")
     report = data.check("vww", root)
     problems = "\n".join(report.problems)
@@ -231,5 +266,7 @@ def test_load_refuses_non_finite_inputs_whatever_the_reader(monkeypatch):
         return Dataset(x, torch.arange(5), classes=digits.CLASSES, name="digits", split=split)
 
     monkeypatch.setattr(digits, "load", poisoned)
-    with pytest.raises(DataError, match=r"^digits: digits train sample 3 holds NaN or inf \(1 samples in all\)$"):
+    with pytest.raises(
+        DataError, match=r"^digits: digits train sample 3 holds NaN or inf \(1 samples in all\)$"
+    ):
         data.load("digits", None, "train")

@@ -1,4 +1,5 @@
 """`tinycim device fit` and `tinycim device plot` end to end on a tiny file."""
+
 from __future__ import annotations
 
 import json

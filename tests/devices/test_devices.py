@@ -1,4 +1,5 @@
 """Empirical and faulty devices: statistics against their definitions, JSON round trips, errors."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,9 +24,13 @@ def _empirical() -> EmpiricalDevice:
     # Level 0: uniform on [0, 1] uS; level 10: uniform on [9, 11] uS; at t = 100 s everything halves.
     q = [(k + 0.5) / 4 for k in range(4)]
     first = [[v for v in q], [9 + 2 * v for v in q]]
-    return EmpiricalDevice(levels_us=(0.0, 10.0), times_s=(0.0, 100.0),
-                           quantiles_us=tuple(tuple((tuple(a), tuple(x / 2 for x in a))) for a in first),
-                           rank_corr=((1.0, 1.0), (1.0, 0.5)), g_max_us=10.0)
+    return EmpiricalDevice(
+        levels_us=(0.0, 10.0),
+        times_s=(0.0, 100.0),
+        quantiles_us=tuple(tuple((tuple(a), tuple(x / 2 for x in a))) for a in first),
+        rank_corr=((1.0, 1.0), (1.0, 0.5)),
+        g_max_us=10.0,
+    )
 
 
 def test_empirical_samples_follow_the_measured_quantiles_and_interpolate_levels():
@@ -107,7 +112,7 @@ def test_drift_variation_adds_spread_to_the_drift_exponent():
         spread.append(float(nu.std()))
     # sigma_nu at g_max is 0.008 (clip); adding 0.02 in quadrature gives ~0.0215 (folding at 0 lowers it a bit).
     assert spread[0] == pytest.approx(0.008, rel=0.05)
-    assert spread[1] == pytest.approx((0.008 ** 2 + 0.02 ** 2) ** 0.5, rel=0.1)
+    assert spread[1] == pytest.approx((0.008**2 + 0.02**2) ** 0.5, rel=0.1)
 
 
 def test_faulty_json_round_trip_and_errors():
@@ -142,6 +147,8 @@ def test_programmed_model_on_fitted_and_faulty_devices(tmp_path, one_thread):
 def test_from_file_errors(tmp_path):
     with pytest.raises(DataError, match="device file not found"):
         from_file(tmp_path / "none.json")
-    (tmp_path / "bad.json").write_text('{"format": "tinycim-device", "version": 1, "device": {"kind": "pcm", "g_max_us": -1}}')
+    (tmp_path / "bad.json").write_text(
+        '{"format": "tinycim-device", "version": 1, "device": {"kind": "pcm", "g_max_us": -1}}'
+    )
     with pytest.raises(ConfigError, match=r"bad.json: device\(pcm\).g_max_us = -1 is invalid"):
         from_file(tmp_path / "bad.json")

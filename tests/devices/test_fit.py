@@ -1,4 +1,5 @@
 """Fitting recovers the device that generated the measurements (within Monte-Carlo error)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,9 +25,18 @@ def test_pcm_round_trip_per_level_statistics_within_monte_carlo_error(pcm_fit):
     m, result = pcm_fit
     family = _PCMFamily(m)
     true = PCMDevice()
-    theta = {k: getattr(true, k) for k in ("prog_noise_coeffs_us", "drift_mu_coeffs", "drift_mu_clip",
-                                           "drift_sigma_coeffs", "drift_sigma_clip", "read_noise_q",
-                                           "read_noise_exponent")}
+    theta = {
+        k: getattr(true, k)
+        for k in (
+            "prog_noise_coeffs_us",
+            "drift_mu_coeffs",
+            "drift_mu_clip",
+            "drift_sigma_coeffs",
+            "drift_sigma_clip",
+            "read_noise_q",
+            "read_noise_exponent",
+        )
+    }
     expected = family.curves(theta)  # [L, 4] the preset's sigma_prog, mu_nu, sigma_nu, Q_s at each level
     checked = 0
     for i, row in enumerate(result.levels):
@@ -76,7 +86,9 @@ def test_empirical_device_reproduces_measured_quantiles():
 
 def test_pcm_fit_needs_three_read_times():
     m = sample_measurements(PCMDevice(), [5.0, 25.0], [0.0, 60.0], 50, seed=0)
-    with pytest.raises(DataError, match="column t_s: the pcm fit needs each cell read at >= 3 distinct times"):
+    with pytest.raises(
+        DataError, match="column t_s: the pcm fit needs each cell read at >= 3 distinct times"
+    ):
         fit_device(m, "pcm")
     with pytest.raises(DataError, match="unknown device model 'foo'"):
         fit_device(m, "foo")

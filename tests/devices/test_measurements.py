@@ -1,4 +1,5 @@
 """The measurement format: round trip and one-line errors naming row and column."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,16 +34,19 @@ def test_reader_accepts_any_column_order_and_temperature(tmp_path):
     assert m.cell_ids == ("a", "b") and m.temperature_c.tolist() == [25.0, 25.0]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("cell,target_us,t_s\na,1,0\n", "missing column(s) g_us"),
-    (GOOD.replace("b,5.0,0,4.9", "b,5.0,0,-4.9"), "row 3, column g_us: -4.9 is negative"),
-    (GOOD.replace("a,1.0,60,1.0", "a,1.0,60,nan"), "row 2, column g_us: 'nan' is not a finite number"),
-    (GOOD.replace("a,1.0,60,1.0", "a,1.0,60,"), "row 2, column g_us: '' is not a number"),
-    (GOOD.replace("b,5.0,60,4.7", "b,5.0,abc,4.7"), "row 4, column t_s: 'abc' is not a number"),
-    (GOOD.replace("b,5.0", "b,1.0"), "column target_us has 1 level(s) only"),
-    (GOOD.replace("a,1.0,60,1.0", "a,2.0,60,1.0"), "row 2, column target_us: cell 'a' has target 2 uS"),
-    ("cell,target_us,t_s,g_us\n", "no data rows"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("cell,target_us,t_s\na,1,0\n", "missing column(s) g_us"),
+        (GOOD.replace("b,5.0,0,4.9", "b,5.0,0,-4.9"), "row 3, column g_us: -4.9 is negative"),
+        (GOOD.replace("a,1.0,60,1.0", "a,1.0,60,nan"), "row 2, column g_us: 'nan' is not a finite number"),
+        (GOOD.replace("a,1.0,60,1.0", "a,1.0,60,"), "row 2, column g_us: '' is not a number"),
+        (GOOD.replace("b,5.0,60,4.7", "b,5.0,abc,4.7"), "row 4, column t_s: 'abc' is not a number"),
+        (GOOD.replace("b,5.0", "b,1.0"), "column target_us has 1 level(s) only"),
+        (GOOD.replace("a,1.0,60,1.0", "a,2.0,60,1.0"), "row 2, column target_us: cell 'a' has target 2 uS"),
+        ("cell,target_us,t_s,g_us\n", "no data rows"),
+    ],
+)
 def test_bad_files_get_one_line_naming_row_and_column(tmp_path, text, expected):
     with pytest.raises(DataError) as err:
         read_measurements(_write(tmp_path, text))

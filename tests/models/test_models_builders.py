@@ -1,4 +1,5 @@
 """ResNetLike (AnalogNAS macro space) and PlainCNN builders."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,12 +20,18 @@ def _run(model: nn.Module, batch: int = 2) -> torch.Tensor:
 
 
 def test_resnet_like_branches_bottleneck_and_downsampling():
-    m = ResNetLike(in_channels=1, num_classes=12, stem_channels=8, stem_kernel=5, input_shape=(1, 49, 10),
-                   main_blocks=[{"num_res_blocks": 2, "branches": 3, "block_type": "basic",
-                                 "widen_factor": 1.0},
-                                {"num_res_blocks": 1, "branches": 2, "block_type": "bottleneck",
-                                 "widen_factor": 2.0},
-                                {"num_res_blocks": 1, "widen_factor": 1.5}])
+    m = ResNetLike(
+        in_channels=1,
+        num_classes=12,
+        stem_channels=8,
+        stem_kernel=5,
+        input_shape=(1, 49, 10),
+        main_blocks=[
+            {"num_res_blocks": 2, "branches": 3, "block_type": "basic", "widen_factor": 1.0},
+            {"num_res_blocks": 1, "branches": 2, "block_type": "bottleneck", "widen_factor": 2.0},
+            {"num_res_blocks": 1, "widen_factor": 1.5},
+        ],
+    )
     assert _run(m).shape == (2, 12)
     assert [len(b.branches) for b in m.stages[0]] == [3, 3]
     assert len(m.stages[1][0].branches[0]) == 3  # bottleneck: 1x1 - 3x3 - 1x1
@@ -49,9 +56,18 @@ def test_resnet_like_explicit_stride_and_function_alias():
     assert m.stages(m.stem(torch.zeros(1, 3, 32, 32))).shape == (1, 16, 16, 16)
 
 
-@pytest.mark.parametrize("bad", [{"num_res_blocks": 0}, {"num_res_blocks": 16}, {"branches": 5},
-                                 {"block_type": "inverted"}, {"widen_factor": 0}, {"stride": 3},
-                                 {"depth": 2}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"num_res_blocks": 0},
+        {"num_res_blocks": 16},
+        {"branches": 5},
+        {"block_type": "inverted"},
+        {"widen_factor": 0},
+        {"stride": 3},
+        {"depth": 2},
+    ],
+)
 def test_resnet_like_rejects_out_of_space_configs(bad):
     with pytest.raises(ConfigError):
         ResNetLike(main_blocks=[bad])
@@ -65,8 +81,9 @@ def test_resnet_like_rejects_empty_and_contradictory_shape():
 
 
 def test_plain_cnn_1d_and_2d():
-    m1 = PlainCNN((9, 128), 6, [{"channels": 16, "kernel": 5, "stride": 2, "pool": 2},
-                                {"channels": 32, "kernel": 3}])
+    m1 = PlainCNN(
+        (9, 128), 6, [{"channels": 16, "kernel": 5, "stride": 2, "pool": 2}, {"channels": 32, "kernel": 3}]
+    )
     assert _run(m1).shape == (2, 6)
     assert isinstance(m1.features[0][0], nn.Conv1d) and isinstance(m1.features[0][1], nn.BatchNorm1d)
     assert isinstance(m1.features[1], nn.MaxPool1d)
@@ -79,9 +96,15 @@ def test_plain_cnn_1d_and_2d():
     torch.fx.symbolic_trace(m1)
 
 
-@pytest.mark.parametrize("kwargs", [dict(input_shape=(9,)), dict(layers=[]),
-                                    dict(layers=[{"channels": 4}]), dict(layers=[{"channels": 4, "kernel": 3,
-                                                                                  "dilation": 2}])])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(input_shape=(9,)),
+        dict(layers=[]),
+        dict(layers=[{"channels": 4}]),
+        dict(layers=[{"channels": 4, "kernel": 3, "dilation": 2}]),
+    ],
+)
 def test_plain_cnn_rejects_bad_configs(kwargs):
     with pytest.raises(ConfigError):
         PlainCNN(**kwargs)

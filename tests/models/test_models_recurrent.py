@@ -1,5 +1,6 @@
 """The recurrent / attention KWS models: sizes from their papers, decomposition onto Linear layers,
 and an end-to-end analog conversion of the decomposed model."""
+
 from __future__ import annotations
 
 import copy
@@ -45,8 +46,9 @@ def test_parameter_counts_follow_the_layer_formulas():
     assert count_params(_build("lstm_kws")) == lstm(F, 118) + 118 * C + C  # Basic LSTM-S
     assert count_params(_build("gru_kws")) == gru(F, 154) + 154 * C + C  # GRU-S
     # CRNN-S: conv 48x(10x4) -> 20x4, BN, GRU(192 -> 60) + GRU(60 -> 60), FC 84, FC 12
-    assert count_params(_build("crnn_kws")) == (48 * 40 + 2 * 48 + gru(48 * 4, 60) + gru(60, 60)
-                                                + 60 * 84 + 84 + 84 * C + C)
+    assert count_params(_build("crnn_kws")) == (
+        48 * 40 + 2 * 48 + gru(48 * 4, 60) + gru(60, 60) + 60 * 84 + 84 + 84 * C + C
+    )
     block = 4 * (64 * 64 + 64) + (64 * 256 + 256) + (256 * 64 + 64) + 2 * 2 * 64
     assert count_params(_build("kwt_tiny")) == (10 * 64 + 64) + 64 + 50 * 64 + 2 * block + 2 * 64 + 64 * C + C
     # Hello Edge LSTM-S (144 cells, projection 98) as an option: the projection adds 98 x 144

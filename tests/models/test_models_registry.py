@@ -1,4 +1,5 @@
 """Registry behaviour: listing, lookup errors, duplicate names, create_model kwargs."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,6 +22,7 @@ def test_unknown_model_is_a_config_error():
 
 def test_duplicate_registration_rejected():
     with pytest.raises(ConfigError, match="already registered"):
+
         @register_model
         def resnet8():  # noqa: F811 - deliberately clashes
             raise AssertionError

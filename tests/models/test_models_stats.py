@@ -1,4 +1,5 @@
 """count_params / count_macs / summary / model_info against hand-computed values."""
+
 from __future__ import annotations
 
 from torch import nn

@@ -1,4 +1,5 @@
 """Checks run over the WHOLE model registry: every registered model must pass all of them."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,8 +24,19 @@ def _build(name: str, **kw) -> nn.Module:
 
 
 def test_registry_is_complete():
-    expected = {"analognet_kws", "analognet_vww", "dscnn_s", "mobilenet_v1_025", "resnet8", "resnet20",
-                "resnet32", "har_cnn", "har_mlp", "digits_cnn", "kws_cnn5"}
+    expected = {
+        "analognet_kws",
+        "analognet_vww",
+        "dscnn_s",
+        "mobilenet_v1_025",
+        "resnet8",
+        "resnet20",
+        "resnet32",
+        "har_cnn",
+        "har_mlp",
+        "digits_cnn",
+        "kws_cnn5",
+    }
     assert expected <= set(ALL)
 
 

@@ -1,4 +1,5 @@
 """Shared fixtures: tiny spaces and a synthetic evaluator, so search tests run in milliseconds."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,6 +21,13 @@ SPACES = {
     "tinyml-1d": lambda: TinyMLSpace((9, 32), 6, widths=(4, 8, 16), kernels=(3, 5), max_layers=3),
     "tinyml-2d": lambda: TinyMLSpace((1, 12, 6), 4, widths=(4, 8), max_layers=3),
     "unipolar": lambda: UnipolarSpace((9, 32), 6, widths=(4, 8), max_layers=3),
-    "resnet-like": lambda: ResNetSpace((1, 12, 6), 4, stem_channels=(4, 8), max_main_blocks=3,
-                                       max_res_blocks=2, max_branches=2, widen_factors=(1.0, 1.5, 2.0)),
+    "resnet-like": lambda: ResNetSpace(
+        (1, 12, 6),
+        4,
+        stem_channels=(4, 8),
+        max_main_blocks=3,
+        max_res_blocks=2,
+        max_branches=2,
+        widen_factors=(1.0, 1.5, 2.0),
+    ),
 }

@@ -1,4 +1,5 @@
 """`tinycim nas` end to end with the synthetic evaluator (no training): outputs, resume, exit codes."""
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,29 @@ def _commands():
 
 
 def _nas(tmp_path, *extra):
-    return app(args=["nas", "--space", "tinyml", "--dataset", "digits", "--budget-params", "3000",
-                     "--trials", "12", "--out", str(tmp_path), "--executor", "local",
-                     "--evaluator", "synthetic", "--init", "6", *extra], standalone_mode=False)
+    return app(
+        args=[
+            "nas",
+            "--space",
+            "tinyml",
+            "--dataset",
+            "digits",
+            "--budget-params",
+            "3000",
+            "--trials",
+            "12",
+            "--out",
+            str(tmp_path),
+            "--executor",
+            "local",
+            "--evaluator",
+            "synthetic",
+            "--init",
+            "6",
+            *extra,
+        ],
+        standalone_mode=False,
+    )
 
 
 def test_nas_cli_writes_table_plot_and_resumes(tmp_path, capsys):
@@ -41,8 +62,22 @@ def test_nas_cli_rejects_unknown_space(tmp_path):
     from tinycim.errors import ConfigError
 
     with pytest.raises(ConfigError, match="allowed"):
-        app(args=["nas", "--space", "vgg", "--dataset", "digits", "--budget-params", "10", "--trials", "1",
-                  "--out", str(tmp_path)], standalone_mode=False)
+        app(
+            args=[
+                "nas",
+                "--space",
+                "vgg",
+                "--dataset",
+                "digits",
+                "--budget-params",
+                "10",
+                "--trials",
+                "1",
+                "--out",
+                str(tmp_path),
+            ],
+            standalone_mode=False,
+        )
 
 
 def test_nas_cli_with_real_training_writes_a_loadable_best_run(tmp_path, capsys):
@@ -53,11 +88,36 @@ def test_nas_cli_with_real_training_writes_a_loadable_best_run(tmp_path, capsys)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        code = app(args=["nas", "--space", "tinyml", "--dataset", "digits", "--budget-params", "3000",
-                         "--trials", "2", "--init", "2", "--out", str(tmp_path), "--executor", "local",
-                         "--fp-epochs", "1", "--epochs", "1", "--instances", "1", "--confirm", "1",
-                         "--lr", "5e-3"],
-                   standalone_mode=False)
+        code = app(
+            args=[
+                "nas",
+                "--space",
+                "tinyml",
+                "--dataset",
+                "digits",
+                "--budget-params",
+                "3000",
+                "--trials",
+                "2",
+                "--init",
+                "2",
+                "--out",
+                str(tmp_path),
+                "--executor",
+                "local",
+                "--fp-epochs",
+                "1",
+                "--epochs",
+                "1",
+                "--instances",
+                "1",
+                "--confirm",
+                "1",
+                "--lr",
+                "5e-3",
+            ],
+            standalone_mode=False,
+        )
     finally:
         torch.set_num_threads(threads)
     assert code in (None, 0)
@@ -77,8 +137,19 @@ def test_nas_cli_with_real_training_writes_a_loadable_best_run(tmp_path, capsys)
     from tinycim.data import load
 
     report = tmp_path / "drift.json"
-    app(args=["drift", str(tmp_path / "best"), "--times", "1s", "--instances", "1",  # dataset: the run's own
-              "--json", str(report)], standalone_mode=False)
+    app(
+        args=[
+            "drift",
+            str(tmp_path / "best"),
+            "--times",
+            "1s",
+            "--instances",
+            "1",  # dataset: the run's own
+            "--json",
+            str(report),
+        ],
+        standalone_mode=False,
+    )
     test = load("digits", None, "test", seed=0)
     drifted = json.loads(report.read_text())
     assert drifted["n_samples"] == len(test)
@@ -94,15 +165,34 @@ def test_nas_cli_input_norm_counts_its_parameters_and_is_refused_for_resnet_like
 
     assert _nas(tmp_path / "norm", "--input-norm") in (None, 0)
     assert _nas(tmp_path / "plain") in (None, 0)
-    normed = {json.dumps(r["arch"], sort_keys=True): r["static"]["params"]
-              for r in json.loads((tmp_path / "norm" / "candidates.json").read_text())}
-    plain = {json.dumps(r["arch"], sort_keys=True): r["static"]["params"]
-             for r in json.loads((tmp_path / "plain" / "candidates.json").read_text())}
+    normed = {
+        json.dumps(r["arch"], sort_keys=True): r["static"]["params"]
+        for r in json.loads((tmp_path / "norm" / "candidates.json").read_text())
+    }
+    plain = {
+        json.dumps(r["arch"], sort_keys=True): r["static"]["params"]
+        for r in json.loads((tmp_path / "plain" / "candidates.json").read_text())
+    }
     shared = set(normed) & set(plain)
     assert shared and all(normed[a] == plain[a] + 2 * 1 for a in shared)  # digits: one input channel
     with pytest.raises(ConfigError, match="--input-norm applies to the tinyml spaces"):
-        app(args=["nas", "--space", "resnet-like", "--dataset", "digits", "--budget-params", "10",
-                  "--trials", "1", "--out", str(tmp_path / "r"), "--input-norm"], standalone_mode=False)
+        app(
+            args=[
+                "nas",
+                "--space",
+                "resnet-like",
+                "--dataset",
+                "digits",
+                "--budget-params",
+                "10",
+                "--trials",
+                "1",
+                "--out",
+                str(tmp_path / "r"),
+                "--input-norm",
+            ],
+            standalone_mode=False,
+        )
 
 
 def test_nas_cli_confirm_retrains_the_top_candidates_once(tmp_path, capsys):

@@ -1,4 +1,5 @@
 """confirm_best: the top candidates are retrained with fresh seeds and the best mean wins; resumable."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,16 +21,27 @@ class NoisyEvaluator:
 
 
 def _record(name: str, seed: int, label: float, avm: float = 0.5) -> dict:
-    return {"key": name, "arch": {"name": name}, "seed": seed,
-            "metrics": {"acc_1d": label, "avm": avm, "std_1d": 1.0}, "static": {"params": 10}}
+    return {
+        "key": name,
+        "arch": {"name": name},
+        "seed": seed,
+        "metrics": {"acc_1d": label, "avm": avm, "std_1d": 1.0},
+        "static": {"params": 10},
+    }
 
 
 def test_a_lucky_label_loses_to_the_better_candidate_after_retraining(tmp_path):
     # "lucky" got +3 from its label's seed (10); "solid" is truly better by 1 pp.
     ev = NoisyEvaluator({"lucky": 90.0, "solid": 91.0, "weak": 85.0}, luck={10: 3.0})
-    records = [_record("lucky", 10, 93.0), _record("solid", 20, 91.0), _record("weak", 30, 85.0),
-               _record("broken", 40, 99.0, avm=9.0)]  # best label, but breaks AVM < 3: never a finalist
-    best = confirm_best(records, ev, LocalExecutor(), Constraints(max_avm=3.0), tmp_path / "c", top=2, rounds=2)
+    records = [
+        _record("lucky", 10, 93.0),
+        _record("solid", 20, 91.0),
+        _record("weak", 30, 85.0),
+        _record("broken", 40, 99.0, avm=9.0),
+    ]  # best label, but breaks AVM < 3: never a finalist
+    best = confirm_best(
+        records, ev, LocalExecutor(), Constraints(max_avm=3.0), tmp_path / "c", top=2, rounds=2
+    )
     assert best["key"] == "solid"
     assert best["confirmed"] == {"acc_1d": pytest.approx(91.0), "runs": [91.0, 91.0, 91.0]}
     # only the top 2 feasible ones ran, at seed + r (the evaluator's stride is 1 without settings)
@@ -48,8 +60,12 @@ def test_confirmation_resumes_without_retraining(tmp_path):
 
 def test_confirm_best_edge_cases(tmp_path):
     ev = NoisyEvaluator({"a": 90.0}, luck={})
-    assert confirm_best([_record("a", 1, 90.0, avm=5.0)], ev, LocalExecutor(), Constraints(max_avm=3.0),
-                        tmp_path / "c") is None
+    assert (
+        confirm_best(
+            [_record("a", 1, 90.0, avm=5.0)], ev, LocalExecutor(), Constraints(max_avm=3.0), tmp_path / "c"
+        )
+        is None
+    )
     with pytest.raises(ConfigError, match="top >= 1"):
         confirm_best([], ev, LocalExecutor(), Constraints(), tmp_path / "d", top=0)
 

@@ -1,4 +1,5 @@
 """The real evaluator (tinycim.train + tinycim.cost) on a tiny random task, and the Ray executor."""
+
 from __future__ import annotations
 
 import os
@@ -7,8 +8,17 @@ import pytest
 import torch
 
 from tinycim.data import Dataset
-from tinycim.nas import (Constraints, EvalSettings, ResultStore, Search, SearchConfig, TinyMLSpace,
-                         TrainEvaluator, UnipolarSpace, make_executor)
+from tinycim.nas import (
+    Constraints,
+    EvalSettings,
+    ResultStore,
+    Search,
+    SearchConfig,
+    TinyMLSpace,
+    TrainEvaluator,
+    UnipolarSpace,
+    make_executor,
+)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread_module")
@@ -55,8 +65,9 @@ def test_unipolar_layers_cut_devices_and_keep_their_sign(tmp_path):
     from tinycim.nas.evaluator import polarity_overrides
     from tinycim.train import prepare
 
-    hw = dataclasses.replace(AnalogConfig.preset("pcm"), fold_bn=False,
-                             layers=polarity_overrides(space.layer_polarities(uni)))
+    hw = dataclasses.replace(
+        AnalogConfig.preset("pcm"), fold_bn=False, layers=polarity_overrides(space.layer_polarities(uni))
+    )
     prepared = prepare(space.build(uni), "pcm", hw)
     assert float(prepared.features[0][0].weight.detach().min()) >= 0
     assert prepared.features[0][0].analog_config.mapping.polarity == "unipolar"
@@ -78,8 +89,9 @@ def test_unipolar_alignment_keeps_magnitudes_and_makes_half_the_columns_inhibito
     torch.manual_seed(0)
     model = space.build(arch)
     before = [layer[0].weight.detach().clone() for layer in model.features]
-    hw = dataclasses.replace(AnalogConfig.preset("ideal"), fold_bn=False,
-                             layers=polarity_overrides(space.layer_polarities(arch)))
+    hw = dataclasses.replace(
+        AnalogConfig.preset("ideal"), fold_bn=False, layers=polarity_overrides(space.layer_polarities(arch))
+    )
     prepared = prepare(model, HWAConfig(unipolar_init="magnitude"), hw)
     first, second = prepared.features[0], prepared.features[1]
     assert torch.equal(first[0].weight.detach(), -before[0].abs())
@@ -96,8 +108,12 @@ def test_unipolar_candidate_trains_one_signed_and_learns(tmp_path):
     space = UnipolarSpace((3, 16), 3, widths=(4, 8), max_layers=2)
     settings = EvalSettings(fp_epochs=10, epochs=1, batch_size=32, instances=2)
     ev = TrainEvaluator(space, _data(), _data(48, seed=1), settings, runs_dir=tmp_path)
-    arch = {"layers": [{"channels": 8, "kernel": 3, "stride": 1, "polarity": "positive"},
-                       {"channels": 8, "kernel": 3, "stride": 2, "polarity": "differential"}]}
+    arch = {
+        "layers": [
+            {"channels": 8, "kernel": 3, "stride": 1, "polarity": "positive"},
+            {"channels": 8, "kernel": 3, "stride": 2, "polarity": "differential"},
+        ]
+    }
     metrics = ev({"arch": arch, "seed": 3})
     assert metrics["acc_fp"] > 60 and metrics["acc_1d"] > 60
     (run,) = list(tmp_path.iterdir())
@@ -107,12 +123,17 @@ def test_unipolar_candidate_trains_one_signed_and_learns(tmp_path):
     from tinycim.train import to_analog
 
     mappings = {n: layer.analog_config.mapping for n, layer in analog_layers(to_analog(model, analog))}
-    assert (mappings["features.0.0"].polarity, mappings["features.0.0"].unipolar_sign) == ("unipolar", "positive")
+    assert (mappings["features.0.0"].polarity, mappings["features.0.0"].unipolar_sign) == (
+        "unipolar",
+        "positive",
+    )
     assert mappings["features.1.0"].polarity == "differential" == mappings["head.2"].polarity
 
 
-@pytest.mark.skipif(not os.environ.get("TINYCIM_TEST_RAY"),
-                    reason="starts a Ray instance (10-30 s on a busy 2-core box); set TINYCIM_TEST_RAY=1")
+@pytest.mark.skipif(
+    not os.environ.get("TINYCIM_TEST_RAY"),
+    reason="starts a Ray instance (10-30 s on a busy 2-core box); set TINYCIM_TEST_RAY=1",
+)
 def test_ray_executor_runs_a_search_like_local(tmp_path):
     from tinycim.nas import SyntheticEvaluator
 
@@ -120,8 +141,14 @@ def test_ray_executor_runs_a_search_like_local(tmp_path):
     results = {}
     for kind in ("local", "ray"):
         runner = make_executor(kind, num_cpus=1)
-        s = Search(space, SyntheticEvaluator(space), Constraints(max_params=2000), None, runner,
-                   SearchConfig(trials=6, init=4, batch=2, population=2, mutants_per_parent=4))
+        s = Search(
+            space,
+            SyntheticEvaluator(space),
+            Constraints(max_params=2000),
+            None,
+            runner,
+            SearchConfig(trials=6, init=4, batch=2, population=2, mutants_per_parent=4),
+        )
         s.store = ResultStore(tmp_path / kind, s.settings())
         try:
             results[kind] = s.run_evolution()

@@ -1,4 +1,5 @@
 """A searched resnet-like architecture can be rebuilt from the zoo (so its run directory reloads)."""
+
 from __future__ import annotations
 
 import numpy as np

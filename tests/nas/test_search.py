@@ -1,4 +1,5 @@
 """Search logic with the synthetic evaluator: constraints, determinism, kill-and-resume, the store."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,16 @@ import json
 import pytest
 
 from tinycim.errors import ConfigError
-from tinycim.nas import (Constraints, LocalExecutor, ResultStore, Search, SearchConfig, SyntheticEvaluator,
-                         pareto_front, record_value)
+from tinycim.nas import (
+    Constraints,
+    LocalExecutor,
+    ResultStore,
+    Search,
+    SearchConfig,
+    SyntheticEvaluator,
+    pareto_front,
+    record_value,
+)
 
 
 class Interrupted(Exception):
@@ -16,8 +25,9 @@ class Interrupted(Exception):
 
 def _search(space, constraints, out, *, seed=0, trials=30, on_result=None, evaluator=None, **cfg):
     evaluator = evaluator or SyntheticEvaluator(space)
-    config = SearchConfig(trials=trials, seed=seed, population=4, init=8, batch=3, mutants_per_parent=6,
-                          **cfg)
+    config = SearchConfig(
+        trials=trials, seed=seed, population=4, init=8, batch=3, mutants_per_parent=6, **cfg
+    )
     return Search(space, evaluator, constraints, out, LocalExecutor(), config, on_result=on_result), evaluator
 
 
@@ -36,8 +46,10 @@ def test_constraints_never_violated(tiny_space, constraints, tmp_path, mode):
 
 def test_energy_budget_is_enforced_before_training(tiny_space, tmp_path):
     probe = SyntheticEvaluator(tiny_space)
-    budget = sorted(probe.static(tiny_space.sample(__import__("numpy").random.default_rng(i)))["energy_j"]
-                    for i in range(50))[25]
+    budget = sorted(
+        probe.static(tiny_space.sample(__import__("numpy").random.default_rng(i)))["energy_j"]
+        for i in range(50)
+    )[25]
     c = Constraints(max_energy_j=budget)
     s, ev = _search(tiny_space, c, tmp_path, trials=20)
     result = s.run_evolution()
@@ -45,15 +57,18 @@ def test_energy_budget_is_enforced_before_training(tiny_space, tmp_path):
 
 
 def test_random_search_is_deterministic_by_seed(tiny_space, constraints, tmp_path):
-    runs = [_search(tiny_space, constraints, tmp_path / str(i), seed=seed)[0].run_random()
-            for i, seed in enumerate((7, 7, 8))]
+    runs = [
+        _search(tiny_space, constraints, tmp_path / str(i), seed=seed)[0].run_random()
+        for i, seed in enumerate((7, 7, 8))
+    ]
     keys = [[r["key"] for r in res.records] for res in runs]
     assert keys[0] == keys[1] and keys[0] != keys[2]
 
 
 def test_evolution_is_deterministic_and_beats_random_on_synthetic(tiny_space, constraints, tmp_path):
-    evo = [_search(tiny_space, constraints, tmp_path / f"e{i}", trials=40)[0].run_evolution()
-           for i in range(2)]
+    evo = [
+        _search(tiny_space, constraints, tmp_path / f"e{i}", trials=40)[0].run_evolution() for i in range(2)
+    ]
     assert [r["key"] for r in evo[0].records] == [r["key"] for r in evo[1].records]
     rnd = _search(tiny_space, constraints, tmp_path / "r", trials=40)[0].run_random()
     assert record_value(evo[0].best, "acc_1d") >= record_value(rnd.best, "acc_1d")
@@ -61,8 +76,9 @@ def test_evolution_is_deterministic_and_beats_random_on_synthetic(tiny_space, co
 
 @pytest.mark.parametrize("mode", ["random", "evolution"])
 @pytest.mark.parametrize("stop_after", [1, 10, 17])
-def test_kill_and_resume_runs_nothing_twice_and_gives_the_same_front(tiny_space, constraints, tmp_path, mode,
-                                                                     stop_after):
+def test_kill_and_resume_runs_nothing_twice_and_gives_the_same_front(
+    tiny_space, constraints, tmp_path, mode, stop_after
+):
     full, full_ev = _search(tiny_space, constraints, tmp_path / "full")
     reference = getattr(full, f"run_{mode}")()
 

@@ -1,4 +1,5 @@
 """Search spaces: encoding round trip, mutations stay inside, analytic counts match the built models."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -59,9 +60,14 @@ def test_analytic_counts_match_the_built_model(name):
 
 def test_resnet_space_has_real_downsampling_and_rejects_1d():
     space = ResNetSpace((1, 16, 16), 4)
-    arch = {"stem_channels": 8, "stem_kernel": 3, "main_blocks": [
-        {"num_res_blocks": 1, "branches": 1, "block_type": "basic", "widen_factor": 1.0},
-        {"num_res_blocks": 1, "branches": 2, "block_type": "bottleneck", "widen_factor": 2.0}]}
+    arch = {
+        "stem_channels": 8,
+        "stem_kernel": 3,
+        "main_blocks": [
+            {"num_res_blocks": 1, "branches": 1, "block_type": "basic", "widen_factor": 1.0},
+            {"num_res_blocks": 1, "branches": 2, "block_type": "bottleneck", "widen_factor": 2.0},
+        ],
+    }
     model = space.build(arch)
     assert model.stages(model.stem(torch.zeros(1, 1, 16, 16))).shape == (1, 16, 8, 8)
     with pytest.raises(ConfigError, match="tinyml"):
@@ -98,8 +104,15 @@ def test_tinyml_zoo_spec_rebuilds_the_same_network():
 
 def test_unipolar_devices_count_one_per_unipolar_weight():
     space = SPACES["unipolar"]()
-    arch = {"layers": [{"channels": 4, "kernel": 3, "stride": 1, "polarity": "positive"},
-                       {"channels": 8, "kernel": 3, "stride": 2, "polarity": "differential"}]}
+    arch = {
+        "layers": [
+            {"channels": 4, "kernel": 3, "stride": 1, "polarity": "positive"},
+            {"channels": 8, "kernel": 3, "stride": 2, "polarity": "differential"},
+        ]
+    }
     assert space.count_devices(arch) == 9 * 4 * 3 + 2 * 4 * 8 * 3 + 2 * 8 * 6
-    assert space.layer_polarities(arch) == {"features.0.0": "positive", "features.1.0": "differential",
-                                            "head.2": "differential"}
+    assert space.layer_polarities(arch) == {
+        "features.0.0": "positive",
+        "features.1.0": "differential",
+        "head.2": "differential",
+    }

@@ -1,4 +1,5 @@
 """XGBoost surrogates: they learn a ranking, and cross-validated Kendall tau is computed on held-out rows."""
+
 from __future__ import annotations
 
 import numpy as np

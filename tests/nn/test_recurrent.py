@@ -4,6 +4,7 @@ Equivalence is measured as a norm-wise relative error ||ours - torch|| / ||torch
 outputs, final states and gradients (inputs, initial states and every weight), over a hypothesis
 grid of shapes, layers, directions, layouts, sequence lengths, packing and initial states.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -16,8 +17,17 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from tinycim.errors import ConfigError
-from tinycim.nn.recurrent import (DecomposedModule, LeafTracer, LinearConvTranspose1d, LinearConvTranspose2d,
-                                  LinearGRU, LinearLSTM, LinearMultiheadAttention, LinearRNN, decompose)
+from tinycim.nn.recurrent import (
+    DecomposedModule,
+    LeafTracer,
+    LinearConvTranspose1d,
+    LinearConvTranspose2d,
+    LinearGRU,
+    LinearLSTM,
+    LinearMultiheadAttention,
+    LinearRNN,
+    decompose,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread_module")
 
@@ -55,13 +65,21 @@ def _flat(out) -> list[torch.Tensor]:
 def rnn_cases(draw):
     kind = draw(st.sampled_from(sorted(PAIRS)))
     packed = draw(st.booleans())
-    return dict(kind=kind, num_layers=draw(st.integers(1, 2)), bidirectional=draw(st.booleans()),
-                batch_first=draw(st.booleans()), bias=draw(st.booleans()), steps=draw(st.integers(1, 6)),
-                batch=draw(st.integers(1, 3)), unbatched=not packed and draw(st.booleans()), packed=packed,
-                with_state=draw(st.booleans()),
-                proj=draw(st.sampled_from([0, 2])) if kind == "lstm" else 0,
-                nonlinearity=draw(st.sampled_from(["tanh", "relu"])) if kind == "rnn" else "tanh",
-                seed=draw(st.integers(0, 2**16)))
+    return dict(
+        kind=kind,
+        num_layers=draw(st.integers(1, 2)),
+        bidirectional=draw(st.booleans()),
+        batch_first=draw(st.booleans()),
+        bias=draw(st.booleans()),
+        steps=draw(st.integers(1, 6)),
+        batch=draw(st.integers(1, 3)),
+        unbatched=not packed and draw(st.booleans()),
+        packed=packed,
+        with_state=draw(st.booleans()),
+        proj=draw(st.sampled_from([0, 2])) if kind == "lstm" else 0,
+        nonlinearity=draw(st.sampled_from(["tanh", "relu"])) if kind == "rnn" else "tanh",
+        seed=draw(st.integers(0, 2**16)),
+    )
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
@@ -70,8 +88,12 @@ def test_recurrent_layers_match_torch_outputs_states_and_gradients(case):
     gen = torch.Generator().manual_seed(case["seed"])
     torch_cls, ours_cls = PAIRS[case["kind"]]
     hidden, features = 5, 4
-    kw = dict(num_layers=case["num_layers"], bias=case["bias"], batch_first=case["batch_first"],
-              bidirectional=case["bidirectional"])
+    kw = dict(
+        num_layers=case["num_layers"],
+        bias=case["bias"],
+        batch_first=case["batch_first"],
+        bidirectional=case["bidirectional"],
+    )
     if case["proj"]:
         kw["proj_size"] = case["proj"]
     if case["kind"] == "rnn":
@@ -81,7 +103,11 @@ def test_recurrent_layers_match_torch_outputs_states_and_gradients(case):
     ours = ours_cls.from_torch(ref)
 
     T, B = case["steps"], case["batch"]
-    x = torch.randn(B, T, features, generator=gen) if case["batch_first"] else torch.randn(T, B, features, generator=gen)
+    x = (
+        torch.randn(B, T, features, generator=gen)
+        if case["batch_first"]
+        else torch.randn(T, B, features, generator=gen)
+    )
     if case["unbatched"]:
         x = x[0] if case["batch_first"] else x[:, 0]
     n_states = case["num_layers"] * (2 if case["bidirectional"] else 1)
@@ -93,8 +119,15 @@ def test_recurrent_layers_match_torch_outputs_states_and_gradients(case):
 
     def run(module):
         xi = x.clone().requires_grad_(True)
-        si = None if states is None else (tuple(s.clone().requires_grad_(True) for s in states)
-                                          if isinstance(states, tuple) else states.clone().requires_grad_(True))
+        si = (
+            None
+            if states is None
+            else (
+                tuple(s.clone().requires_grad_(True) for s in states)
+                if isinstance(states, tuple)
+                else states.clone().requires_grad_(True)
+            )
+        )
         inp = xi
         if case["packed"]:
             lengths = torch.randint(1, T + 1, (B,), generator=gen_len(case))
@@ -132,8 +165,12 @@ def test_every_matrix_is_a_linear_named_like_torch(kind):
     kw = {"proj_size": 3} if kind == "lstm" else {}
     ours = ours_cls(4, 6, num_layers=2, bidirectional=True, **kw)
     linears = {n for n, m in ours.named_modules() if type(m) is nn.Linear}
-    expected = {f"{p}_l{k}{r}" for p in ("ih", "hh") + (("hr",) if kind == "lstm" else ())
-                for k in (0, 1) for r in ("", "_reverse")}
+    expected = {
+        f"{p}_l{k}{r}"
+        for p in ("ih", "hh") + (("hr",) if kind == "lstm" else ())
+        for k in (0, 1)
+        for r in ("", "_reverse")
+    }
     assert linears == expected
     assert not [n for n, _ in ours.named_parameters(recurse=False)]  # no raw matrices outside Linears
     gates = {"lstm": 4, "gru": 3, "rnn": 1}[kind]
@@ -238,8 +275,9 @@ def test_initial_states_and_masks_follow_instance_major_batches(kind):
     else:
         module = (LinearLSTM if kind == "lstm" else LinearGRU)(4, 5, num_layers=2, batch_first=True)
         lengths = torch.tensor([3, 2])
-        x = pack_padded_sequence(torch.randn(B, 3, 4, generator=gen), lengths, batch_first=True,
-                                 enforce_sorted=False)
+        x = pack_padded_sequence(
+            torch.randn(B, 3, 4, generator=gen), lengths, batch_first=True, enforce_sorted=False
+        )
         h0 = torch.randn(2, B, 5, generator=gen)
         args, kwargs = (x, (h0, torch.randn(2, B, 5, generator=gen)) if kind == "lstm" else h0), {}
     _randomize(module, gen)
@@ -264,13 +302,24 @@ def test_initial_states_and_masks_follow_instance_major_batches(kind):
 # ---- attention -------------------------------------------------------------------------------
 @st.composite
 def mha_cases(draw):
-    return dict(batch_first=draw(st.booleans()), unbatched=draw(st.booleans()), bias=draw(st.booleans()),
-                kv_dims=draw(st.sampled_from([(None, None), (3, 5)])), bias_kv=draw(st.booleans()),
-                zero_attn=draw(st.booleans()), heads=draw(st.sampled_from([1, 2, 4])),
-                tgt=draw(st.integers(1, 5)), src=draw(st.integers(1, 5)), batch=draw(st.integers(1, 3)),
-                attn_mask=draw(st.sampled_from([None, "bool2d", "float3d"])), kpm=draw(st.booleans()),
-                need_weights=draw(st.booleans()), average=draw(st.booleans()), self_attn=draw(st.booleans()),
-                seed=draw(st.integers(0, 2**16)))
+    return dict(
+        batch_first=draw(st.booleans()),
+        unbatched=draw(st.booleans()),
+        bias=draw(st.booleans()),
+        kv_dims=draw(st.sampled_from([(None, None), (3, 5)])),
+        bias_kv=draw(st.booleans()),
+        zero_attn=draw(st.booleans()),
+        heads=draw(st.sampled_from([1, 2, 4])),
+        tgt=draw(st.integers(1, 5)),
+        src=draw(st.integers(1, 5)),
+        batch=draw(st.integers(1, 3)),
+        attn_mask=draw(st.sampled_from([None, "bool2d", "float3d"])),
+        kpm=draw(st.booleans()),
+        need_weights=draw(st.booleans()),
+        average=draw(st.booleans()),
+        self_attn=draw(st.booleans()),
+        seed=draw(st.integers(0, 2**16)),
+    )
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
@@ -280,9 +329,16 @@ def test_multihead_attention_matches_torch(case):
     E, H = 8, case["heads"]
     kdim, vdim = case["kv_dims"]
     self_attn = case["self_attn"] and kdim is None
-    ref = nn.MultiheadAttention(E, H, bias=case["bias"], add_bias_kv=case["bias_kv"],
-                                add_zero_attn=case["zero_attn"], kdim=kdim, vdim=vdim,
-                                batch_first=case["batch_first"])
+    ref = nn.MultiheadAttention(
+        E,
+        H,
+        bias=case["bias"],
+        add_bias_kv=case["bias_kv"],
+        add_zero_attn=case["zero_attn"],
+        kdim=kdim,
+        vdim=vdim,
+        batch_first=case["batch_first"],
+    )
     _randomize(ref, gen)
     ours = LinearMultiheadAttention.from_torch(ref)
     B, L = case["batch"], case["tgt"]
@@ -291,7 +347,11 @@ def test_multihead_attention_matches_torch(case):
     def seq(n, d):
         if case["unbatched"]:
             return torch.randn(n, d, generator=gen)
-        return torch.randn(B, n, d, generator=gen) if case["batch_first"] else torch.randn(n, B, d, generator=gen)
+        return (
+            torch.randn(B, n, d, generator=gen)
+            if case["batch_first"]
+            else torch.randn(n, B, d, generator=gen)
+        )
 
     q = seq(L, E)
     k, v = (q, q) if self_attn else (seq(S, kdim or E), seq(S, vdim or E))
@@ -303,7 +363,9 @@ def test_multihead_attention_matches_torch(case):
     elif case["attn_mask"] == "float3d":
         kwargs["attn_mask"] = torch.randn(H * (1 if case["unbatched"] else B), L, S, generator=gen)
     if case["kpm"]:
-        kpm = torch.rand(S, generator=gen) < 0.3 if case["unbatched"] else torch.rand(B, S, generator=gen) < 0.3
+        kpm = (
+            torch.rand(S, generator=gen) < 0.3 if case["unbatched"] else torch.rand(B, S, generator=gen) < 0.3
+        )
         kpm[..., 0] = False
         if case["attn_mask"] == "float3d":
             kpm = torch.zeros(kpm.shape).masked_fill(kpm, float("-inf"))  # torch wants matching mask types
@@ -328,10 +390,22 @@ def test_multihead_attention_matches_torch(case):
         assert w_o.shape == w_r.shape and rel(w_o, w_r) < TOL
     for a, b in zip(g_o, g_r):
         assert rel(a, b) < TOL
-    ref_in = ref.in_proj_weight.grad if ref._qkv_same_embed_dim else torch.cat(
-        [ref.q_proj_weight.grad.flatten(), ref.k_proj_weight.grad.flatten(), ref.v_proj_weight.grad.flatten()])
-    ours_in = torch.cat([p.weight.grad for p in (ours.q_proj, ours.k_proj, ours.v_proj)]) if ref._qkv_same_embed_dim \
+    ref_in = (
+        ref.in_proj_weight.grad
+        if ref._qkv_same_embed_dim
+        else torch.cat(
+            [
+                ref.q_proj_weight.grad.flatten(),
+                ref.k_proj_weight.grad.flatten(),
+                ref.v_proj_weight.grad.flatten(),
+            ]
+        )
+    )
+    ours_in = (
+        torch.cat([p.weight.grad for p in (ours.q_proj, ours.k_proj, ours.v_proj)])
+        if ref._qkv_same_embed_dim
         else torch.cat([p.weight.grad.flatten() for p in (ours.q_proj, ours.k_proj, ours.v_proj)])
+    )
     assert rel(ours_in, ref_in) < TOL
     assert rel(ours.out_proj.weight.grad, ref.out_proj.weight.grad) < TOL
 
@@ -346,9 +420,12 @@ def test_attention_to_torch_round_trip_and_causal_hint():
     with pytest.raises(RuntimeError, match="Need attn_mask"):
         ours(q, kv, kv, is_causal=True)
     causal = nn.Transformer.generate_square_subsequent_mask(3)
-    torch.testing.assert_close(ours(q, q[..., :4], q[..., :4], attn_mask=causal, is_causal=True)[0],
-                               back(q, q[..., :4], q[..., :4], attn_mask=causal, is_causal=True)[0],
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        ours(q, q[..., :4], q[..., :4], attn_mask=causal, is_causal=True)[0],
+        back(q, q[..., :4], q[..., :4], attn_mask=causal, is_causal=True)[0],
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 # ---- decompose -------------------------------------------------------------------------------
@@ -359,8 +436,10 @@ class _Mixed(nn.Module):
         self.lstm = nn.LSTM(6, 8, num_layers=2, batch_first=True, bidirectional=True)
         self.gru = nn.GRU(16, 8)
         self.encoder = nn.TransformerEncoder(
-            nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=True), num_layers=2,
-            enable_nested_tensor=True)
+            nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=True),
+            num_layers=2,
+            enable_nested_tensor=True,
+        )
         self.head = nn.Linear(8, 3)
 
     def forward(self, x, pad=None):  # x: [B, 4, T]
@@ -403,7 +482,9 @@ def test_decompose_keeps_the_function_and_reports_every_module():
 def test_decompose_root_module_and_overriding_subclass():
     lstm = nn.LSTM(3, 4)
     new, rows = decompose(lstm)
-    assert isinstance(new, LinearLSTM) and rows == [DecomposedModule("", "LSTM", "LinearLSTM", rows[0].digital)]
+    assert isinstance(new, LinearLSTM) and rows == [
+        DecomposedModule("", "LSTM", "LinearLSTM", rows[0].digital)
+    ]
 
     class Custom(nn.GRU):
         def forward(self, x, hx=None):
@@ -440,29 +521,57 @@ def convt_cases(draw):
         return tuple(draw(st.integers(lo, hi)) for _ in range(dims))
 
     stride, dilation = per_dim(1, 3), per_dim(1, 2)
-    return dict(dims=dims, groups=groups, cin=groups * draw(st.integers(1, 2)), cout=groups * draw(st.integers(1, 3)),
-                kernel=per_dim(1, 3), stride=stride, padding=per_dim(0, 2), dilation=dilation,
-                output_padding=tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation)),
-                bias=draw(st.booleans()), size=per_dim(1, 5), batch=draw(st.integers(0, 2)),
-                seed=draw(st.integers(0, 2**16)))
+    return dict(
+        dims=dims,
+        groups=groups,
+        cin=groups * draw(st.integers(1, 2)),
+        cout=groups * draw(st.integers(1, 3)),
+        kernel=per_dim(1, 3),
+        stride=stride,
+        padding=per_dim(0, 2),
+        dilation=dilation,
+        output_padding=tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation)),
+        bias=draw(st.booleans()),
+        size=per_dim(1, 5),
+        batch=draw(st.integers(0, 2)),
+        seed=draw(st.integers(0, 2**16)),
+    )
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(case=convt_cases())
 def test_transposed_convolution_matches_torch(case):
     n = case["dims"]
-    out_size = [(m - 1) * s - 2 * p + d * (k - 1) + q + 1 for m, s, p, d, k, q in
-                zip(case["size"], case["stride"], case["padding"], case["dilation"], case["kernel"],
-                    case["output_padding"])]
+    out_size = [
+        (m - 1) * s - 2 * p + d * (k - 1) + q + 1
+        for m, s, p, d, k, q in zip(
+            case["size"],
+            case["stride"],
+            case["padding"],
+            case["dilation"],
+            case["kernel"],
+            case["output_padding"],
+        )
+    ]
     assume(min(out_size) >= 1)
     gen = torch.Generator().manual_seed(case["seed"])
     cls = nn.ConvTranspose1d if n == 1 else nn.ConvTranspose2d
-    ref = cls(case["cin"], case["cout"], case["kernel"], stride=case["stride"], padding=case["padding"],
-              output_padding=case["output_padding"], groups=case["groups"], bias=case["bias"],
-              dilation=case["dilation"])
+    ref = cls(
+        case["cin"],
+        case["cout"],
+        case["kernel"],
+        stride=case["stride"],
+        padding=case["padding"],
+        output_padding=case["output_padding"],
+        groups=case["groups"],
+        bias=case["bias"],
+        dilation=case["dilation"],
+    )
     _randomize(ref, gen)
     ours = (LinearConvTranspose1d if n == 1 else LinearConvTranspose2d).from_torch(ref)
-    shape = (case["cin"], *case["size"]) if case["batch"] == 0 else (case["batch"], case["cin"], *case["size"])
+    shape = (
+        (case["cin"], *case["size"]) if case["batch"] == 0 else (case["batch"], case["cin"], *case["size"])
+    )
     x = torch.randn(shape, generator=gen)
 
     def run(module):

@@ -1,4 +1,5 @@
 """Recipes, the end-to-end runner (with resume), reports and the export command."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,10 @@ TINY = {
     "name": "tiny",
     "model": "digits_cnn",
     "dataset": "digits",
-    "phases": {"fp": {"epochs": 1, "lr": 0.01, "batch_size": 128},
-               "hwa": {"epochs": 1, "lr": 0.003, "batch_size": 128, "preset": "pcm"}},
+    "phases": {
+        "fp": {"epochs": 1, "lr": 0.01, "batch_size": 128},
+        "hwa": {"epochs": 1, "lr": 0.003, "batch_size": 128, "preset": "pcm"},
+    },
     "analog": {"preset": "pcm"},
     "drift": {"times": ["1s", "1d"], "instances": 2},
     "bits_sweep": [4, 8],
@@ -83,10 +86,17 @@ def test_run_writes_a_report_and_resumes_without_redoing_steps(tmp_path) -> None
 
 
 def test_export_command_on_a_run(tmp_path) -> None:
-    run_recipe(recipe_from_dict({**TINY, "bits_sweep": [], "cost": {}}), None, tmp_path / "run", progress=False,
-               log=lambda _: None)
+    run_recipe(
+        recipe_from_dict({**TINY, "bits_sweep": [], "cost": {}}),
+        None,
+        tmp_path / "run",
+        progress=False,
+        log=lambda _: None,
+    )
     _register_all()
-    result = CliRunner().invoke(app, ["export", str(tmp_path / "run" / "hwa"), "--out", str(tmp_path / "export")])
+    result = CliRunner().invoke(
+        app, ["export", str(tmp_path / "run" / "hwa"), "--out", str(tmp_path / "export")]
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads((tmp_path / "export" / "deployment.json").read_text())
     assert [layer["order"] for layer in doc["layers"]] == list(range(len(doc["layers"])))
@@ -100,14 +110,20 @@ def test_drift_on_a_recipe_run_uses_the_recipes_data_split(tmp_path) -> None:
     from tinycim.data import load
     from tinycim.train import evaluate, load_run, to_digital
 
-    run_recipe(recipe_from_dict({**TINY, "seed": 3, "bits_sweep": [], "cost": {}}), None, tmp_path / "run",
-               progress=False, log=lambda _: None)
+    run_recipe(
+        recipe_from_dict({**TINY, "seed": 3, "bits_sweep": [], "cost": {}}),
+        None,
+        tmp_path / "run",
+        progress=False,
+        log=lambda _: None,
+    )
     run = tmp_path / "run" / "hwa"
     model, _hwa, _analog, meta = load_run(run)
     assert meta["extra"] == {"dataset": "digits", "data_options": {}, "data_seed": 3}
     _register_all()
-    result = CliRunner().invoke(app, ["drift", str(run), "--times", "1s", "--instances", "1",
-                                      "--json", str(tmp_path / "drift.json")])
+    result = CliRunner().invoke(
+        app, ["drift", str(run), "--times", "1s", "--instances", "1", "--json", str(tmp_path / "drift.json")]
+    )
     assert result.exit_code == 0, result.output
     drifted = json.loads((tmp_path / "drift.json").read_text())
     test = load("digits", None, "test", seed=3)
@@ -119,6 +135,8 @@ def test_drift_on_a_recipe_run_uses_the_recipes_data_split(tmp_path) -> None:
     result = CliRunner().invoke(app, ["drift", str(run), "--times", "1s", "--instances", "1"])
     assert result.exit_code != 0
     assert "does not record its dataset: pass --dataset" in str(result.exception) + result.output
-    result = CliRunner().invoke(app, ["drift", str(run), "--dataset", "digits", "--times", "1s", "--instances", "1"])
+    result = CliRunner().invoke(
+        app, ["drift", str(run), "--dataset", "digits", "--times", "1s", "--instances", "1"]
+    )
     assert result.exit_code == 0, result.output
     assert "records no data split" in result.output

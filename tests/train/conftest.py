@@ -1,4 +1,5 @@
 """Tiny models and synthetic data for the training tests (never the real data in /work/shared)."""
+
 from __future__ import annotations
 
 import pytest

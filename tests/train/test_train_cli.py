@@ -1,4 +1,5 @@
 """`tinycim train` / `tinycim drift` on scikit-learn's bundled digits (no data dir needed)."""
+
 from __future__ import annotations
 
 import json
@@ -20,29 +21,77 @@ def _run(argv: list[str]) -> None:
 
 def test_train_hwa_then_drift_writes_documented_files(tmp_path, capsys):
     run = tmp_path / "run"
-    _run(["train", "--model", "digits_cnn", "--dataset", "digits", "--epochs", "1", "--pretrain-epochs", "1",
-          "--seed", "0", "--hwa", "--out", str(run), "--no-progress"])
+    _run(
+        [
+            "train",
+            "--model",
+            "digits_cnn",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "1",
+            "--pretrain-epochs",
+            "1",
+            "--seed",
+            "0",
+            "--hwa",
+            "--out",
+            str(run),
+            "--no-progress",
+        ]
+    )
     assert {p.name for p in run.iterdir()} >= {"model.safetensors", "config.json", "metrics.json", "pretrain"}
     config = json.loads((run / "config.json").read_text())
     assert config["analog"]["dac"]["bits"] == 8 and config["hwa"]["noise"] == "device"
     assert config["model"]["name"] == "digits_cnn"
-    assert config["train"]["lr"] == pytest.approx(json.loads((run / "pretrain" / "config.json").read_text())
-                                                  ["train"]["lr"] / 4)  # fine-tuning at a quarter of the FP rate
+    assert config["train"]["lr"] == pytest.approx(
+        json.loads((run / "pretrain" / "config.json").read_text())["train"]["lr"] / 4
+    )  # fine-tuning at a quarter of the FP rate
     assert json.loads((run / "metrics.json").read_text())[0]["epoch"] == 1
     out = tmp_path / "drift.json"
-    _run(["drift", str(run), "--dataset", "digits", "--split", "test", "--times", "1s,1d", "--instances", "2",
-          "--json", str(out)])
+    _run(
+        [
+            "drift",
+            str(run),
+            "--dataset",
+            "digits",
+            "--split",
+            "test",
+            "--times",
+            "1s,1d",
+            "--instances",
+            "2",
+            "--json",
+            str(out),
+        ]
+    )
     report = json.loads(out.read_text())
     assert report["labels"] == ["1s", "1d"] and report["times_s"] == [1.0, 86400.0]
-    assert len(report["mean"]) == 2 and len(report["per_instance"][0]) == 2 and 0 <= report["fp_accuracy"] <= 100
+    assert (
+        len(report["mean"]) == 2 and len(report["per_instance"][0]) == 2 and 0 <= report["fp_accuracy"] <= 100
+    )
 
 
 def _train_digits_with_config(tmp_path, text: str, out: str) -> None:
     """`tinycim train` of digits_cnn for one epoch with a --config file holding `text`."""
     cfg = tmp_path / f"{out}.yaml"
     cfg.write_text(text)
-    main(["train", "--model", "digits_cnn", "--dataset", "digits", "--epochs", "1", "--config", str(cfg),
-          "--out", str(tmp_path / out), "--no-progress"])
+    main(
+        [
+            "train",
+            "--model",
+            "digits_cnn",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "1",
+            "--config",
+            str(cfg),
+            "--out",
+            str(tmp_path / out),
+            "--no-progress",
+        ]
+    )
 
 
 def _config_error(tmp_path, capsys, text: str) -> str:
@@ -54,8 +103,9 @@ def _config_error(tmp_path, capsys, text: str) -> str:
 
 
 def test_bad_config_file_is_one_clear_error(tmp_path, capsys):
-    assert "dac.bits = 40 is invalid: allowed range 1..16" in _config_error(tmp_path, capsys,
-                                                                           "hwa:\n  dac_bits: 40\n")
+    assert "dac.bits = 40 is invalid: allowed range 1..16" in _config_error(
+        tmp_path, capsys, "hwa:\n  dac_bits: 40\n"
+    )
     assert "hwa.noise = 'pink' is invalid" in _config_error(tmp_path, capsys, "hwa:\n  noise: pink\n")
     assert "distill = 'no' is invalid" in _config_error(tmp_path, capsys, "hwa: pcm\ndistill: 'no'\n")
 
@@ -64,18 +114,49 @@ def test_config_file_values_win_over_cli_defaults(tmp_path):
     """`train.epochs: 2` in --config trains 2 epochs unless --epochs is given on the command line."""
     cfg = tmp_path / "c.yaml"
     cfg.write_text("train:\n  epochs: 2\n  seed: 3\n")
-    main(["train", "--model", "digits_cnn", "--dataset", "digits", "--config", str(cfg), "--out", str(tmp_path / "a"),
-          "--no-progress"])
+    main(
+        [
+            "train",
+            "--model",
+            "digits_cnn",
+            "--dataset",
+            "digits",
+            "--config",
+            str(cfg),
+            "--out",
+            str(tmp_path / "a"),
+            "--no-progress",
+        ]
+    )
     config = json.loads((tmp_path / "a" / "config.json").read_text())
     assert config["train"]["epochs"] == 2 and config["train"]["seed"] == 3
-    main(["train", "--model", "digits_cnn", "--dataset", "digits", "--config", str(cfg), "--epochs", "1",
-          "--out", str(tmp_path / "b"), "--no-progress"])
+    main(
+        [
+            "train",
+            "--model",
+            "digits_cnn",
+            "--dataset",
+            "digits",
+            "--config",
+            str(cfg),
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "b"),
+            "--no-progress",
+        ]
+    )
     assert json.loads((tmp_path / "b" / "config.json").read_text())["train"]["epochs"] == 1
 
 
 def test_parse_times():
-    assert parse_times("1s,1h,1d,30d,1y") == [("1s", 1.0), ("1h", 3600.0), ("1d", 86400.0), ("30d", 2592000.0),
-                                              ("1y", 31536000.0)]
+    assert parse_times("1s,1h,1d,30d,1y") == [
+        ("1s", 1.0),
+        ("1h", 3600.0),
+        ("1d", 86400.0),
+        ("30d", 2592000.0),
+        ("1y", 31536000.0),
+    ]
     with pytest.raises(ConfigError, match="--times"):
         parse_times("1 fortnight")
 
@@ -99,20 +180,53 @@ def test_train_tensorboard_and_drift_with_two_references(tmp_path, capsys):
     from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 
     run = tmp_path / "run"
-    _run(["train", "--model", "digits_cnn", "--dataset", "digits", "--epochs", "2", "--pretrain-epochs", "1",
-          "--hwa", "--tensorboard", "--out", str(run), "--no-progress"])
+    _run(
+        [
+            "train",
+            "--model",
+            "digits_cnn",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "2",
+            "--pretrain-epochs",
+            "1",
+            "--hwa",
+            "--tensorboard",
+            "--out",
+            str(run),
+            "--no-progress",
+        ]
+    )
     for tb in (run / "tb", run / "pretrain" / "tb"):
         mux = EventMultiplexer().AddRunsFromDirectory(str(tb))
         mux.Reload()
-        steps = [e.step for r in mux.Runs() if "val/accuracy" in mux.Runs()[r]["scalars"]
-                 for e in mux.GetAccumulator(r).Scalars("val/accuracy")]
+        steps = [
+            e.step
+            for r in mux.Runs()
+            if "val/accuracy" in mux.Runs()[r]["scalars"]
+            for e in mux.GetAccumulator(r).Scalars("val/accuracy")
+        ]
         assert steps == ([1] if "pretrain" in str(tb) else [1, 2])
     hparams = EventMultiplexer().AddRunsFromDirectory(str(run / "tb"))
     hparams.Reload()
     assert any(hparams.PluginRunToTagToContent("hparams").values())
     out = tmp_path / "drift.json"
-    _run(["drift", str(run), "--split", "test", "--times", "1d", "--instances", "2", "--json", str(out),
-          "--tensorboard"])
+    _run(
+        [
+            "drift",
+            str(run),
+            "--split",
+            "test",
+            "--times",
+            "1d",
+            "--instances",
+            "2",
+            "--json",
+            str(out),
+            "--tensorboard",
+        ]
+    )
     report = json.loads(out.read_text())
     assert 0 <= report["ideal_accuracy"] <= 100
     assert "ideal chip" in capsys.readouterr().out
@@ -122,12 +236,38 @@ def test_device_option(tmp_path, capsys):
     """--device cpu trains; an unknown device or CUDA on a machine without one is one clear error."""
     import torch
 
-    _run(["train", "--model", "digits_cnn", "--dataset", "digits", "--epochs", "1", "--device", "cpu",
-          "--out", str(tmp_path / "cpu"), "--no-progress"])
+    _run(
+        [
+            "train",
+            "--model",
+            "digits_cnn",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "cpu"),
+            "--no-progress",
+        ]
+    )
     assert (tmp_path / "cpu" / "model.safetensors").is_file()
-    for bad, needle in (("tpu", "--device 'tpu' is invalid"),) + ((("cuda", "no CUDA device"),)
-                                                                    if not torch.cuda.is_available() else ()):
+    for bad, needle in (("tpu", "--device 'tpu' is invalid"),) + (
+        (("cuda", "no CUDA device"),) if not torch.cuda.is_available() else ()
+    ):
         with pytest.raises(SystemExit) as stop:
-            main(["train", "--model", "digits_cnn", "--dataset", "digits", "--device", bad, "--out",
-                  str(tmp_path / bad)])
+            main(
+                [
+                    "train",
+                    "--model",
+                    "digits_cnn",
+                    "--dataset",
+                    "digits",
+                    "--device",
+                    bad,
+                    "--out",
+                    str(tmp_path / bad),
+                ]
+            )
         assert stop.value.code == 2 and needle in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """Issue 15: the default recipe in one place, best-epoch selection, the collapse warning, the two
 references of a drift sweep, and TensorBoard scalars from `fit`."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,8 +13,13 @@ from tinycim.config import AnalogConfig, DACConfig, ADCConfig, TileConfig
 from tinycim.devices import IdealDevice
 from tinycim.errors import ConfigError
 from tinycim.train import HWAConfig, TrainConfig, evaluate, evaluate_drift, fit, prepare, to_analog
-from tinycim.train.config import (DEFAULT_FP_TRAIN, DEFAULT_HWA_TRAIN, HWA_LR_FRACTION, HWA_PRESETS,
-                                  train_defaults)
+from tinycim.train.config import (
+    DEFAULT_FP_TRAIN,
+    DEFAULT_HWA_TRAIN,
+    HWA_LR_FRACTION,
+    HWA_PRESETS,
+    train_defaults,
+)
 from tinycim.train.evaluate import REFERENCE_DISAGREE_PP, ideal_config
 
 fit_module = importlib.import_module("tinycim.train.fit")
@@ -28,7 +34,9 @@ def test_default_recipe_is_one_policy_with_a_fine_tuning_rate_below_the_fp_rate(
     assert main.lr == pytest.approx(pre.lr * HWA_LR_FRACTION) and main.lr < pre.lr
     assert train_defaults(hwa=False) == (DEFAULT_FP_TRAIN, None)
     main, pre = train_defaults(hwa=True, epochs=3, lr=1e-2)
-    assert (main.epochs, pre.epochs, pre.lr) == (3, 3, 1e-2) and main.lr == pytest.approx(1e-2 * HWA_LR_FRACTION)
+    assert (main.epochs, pre.epochs, pre.lr) == (3, 3, 1e-2) and main.lr == pytest.approx(
+        1e-2 * HWA_LR_FRACTION
+    )
     pcm = HWA_PRESETS["pcm"]
     assert pcm.noise == "device" and pcm.noise_warmup > 0 and pcm.noise_scale >= 1  # the noise warms up
 
@@ -38,14 +46,19 @@ def test_cli_train_configs_start_from_the_defaults_and_options_win():
 
     main, pre = train_configs(True, {}, None, None, None, None, None)
     assert (main, pre) == (DEFAULT_HWA_TRAIN, DEFAULT_FP_TRAIN)
-    main, pre = train_configs(True, {"train": {"lr": 1e-4, "label_smoothing": 0.2}, "pretrain": {"epochs": 7}},
-                              4, 5, None, 16, None)
+    main, pre = train_configs(
+        True, {"train": {"lr": 1e-4, "label_smoothing": 0.2}, "pretrain": {"epochs": 7}}, 4, 5, None, 16, None
+    )
     assert (main.lr, main.epochs, main.seed, main.batch_size) == (1e-4, 4, 5, 16)
     assert (pre.lr, pre.epochs, pre.seed, pre.label_smoothing) == (DEFAULT_FP_TRAIN.lr, 7, 5, 0.2)
     main, pre = train_configs(True, {"pretrain": {"lr": 4e-3}}, None, None, None, None, 2)
     assert pre.epochs == 2 and main.lr == pytest.approx(4e-3 * HWA_LR_FRACTION)
     main, pre = train_configs(False, {}, 2, None, 3e-3, None, None)
-    assert pre is None and (main.epochs, main.lr, main.label_smoothing) == (2, 3e-3, DEFAULT_FP_TRAIN.label_smoothing)
+    assert pre is None and (main.epochs, main.lr, main.label_smoothing) == (
+        2,
+        3e-3,
+        DEFAULT_FP_TRAIN.label_smoothing,
+    )
 
 
 def test_har_cnn_standardizes_its_input_by_default():
@@ -116,7 +129,9 @@ def test_plain_model_ends_on_its_last_epoch_unless_asked(tiny_model, data, monke
 def test_fit_warns_when_the_hardware_aware_model_collapses(tiny_model, data, monkeypatch):
     _scripted_evaluate(monkeypatch, [90.0, 40.0, 45.0, 50.0])  # teacher 90 %, student at most 50 %
     model = prepare(tiny_model, HWAConfig(), IDEAL8)
-    with pytest.warns(UserWarning, match=r"40.00 pp below its FP teacher's 90.00 %: the fine-tuning collapsed"):
+    with pytest.warns(
+        UserWarning, match=r"40.00 pp below its FP teacher's 90.00 %: the fine-tuning collapsed"
+    ):
         res = fit(model, data[0], data[1], CONST, teacher=tiny_model, progress=False)
     assert res.teacher_val_acc == 90.0
     _scripted_evaluate(monkeypatch, [90.0, 86.0, 87.0, 88.0])  # within HWA_COLLAPSE_WARN_PP: silent
@@ -124,7 +139,14 @@ def test_fit_warns_when_the_hardware_aware_model_collapses(tiny_model, data, mon
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fit(prepare(tiny_model, HWAConfig(), IDEAL8), data[0], data[1], CONST, teacher=tiny_model, progress=False)
+        fit(
+            prepare(tiny_model, HWAConfig(), IDEAL8),
+            data[0],
+            data[1],
+            CONST,
+            teacher=tiny_model,
+            progress=False,
+        )
 
 
 # ---- TensorBoard -----------------------------------------------------------------------------
@@ -133,8 +155,15 @@ def test_fit_writes_per_epoch_scalars_to_tensorboard(tiny_model, data, tmp_path)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     model = prepare(tiny_model, HWAConfig(noise="gaussian", noise_eta=0.02, noise_warmup=1.0), IDEAL8)
-    res = fit(model, data[0], data[1], dataclasses.replace(CONST, epochs=2), out_dir=tmp_path, progress=False,
-              tensorboard=True)
+    res = fit(
+        model,
+        data[0],
+        data[1],
+        dataclasses.replace(CONST, epochs=2),
+        out_dir=tmp_path,
+        progress=False,
+        tensorboard=True,
+    )
     acc = EventAccumulator(str(tmp_path / "tb"))
     acc.Reload()
     val = [(e.step, e.value) for e in acc.Scalars("val/accuracy")]
@@ -148,8 +177,11 @@ def test_fit_writes_per_epoch_scalars_to_tensorboard(tiny_model, data, tmp_path)
 
 # ---- two references of a drift sweep ---------------------------------------------------------
 def test_ideal_config_keeps_the_converters_and_drops_the_device():
-    pcm = dataclasses.replace(AnalogConfig.preset("pcm"), adc=ADCConfig(bits=6, noise=0.05),
-                              layers={"fc": {"device": {"kind": "rram"}, "dac": {"bits": 4}}, "conv1": "digital"})
+    pcm = dataclasses.replace(
+        AnalogConfig.preset("pcm"),
+        adc=ADCConfig(bits=6, noise=0.05),
+        layers={"fc": {"device": {"kind": "rram"}, "dac": {"bits": 4}}, "conv1": "digital"},
+    )
     ideal = ideal_config(pcm)
     assert isinstance(ideal.device, IdealDevice) and ideal.gdc is None
     assert (ideal.dac, ideal.adc.bits, ideal.adc.noise, ideal.tile) == (pcm.dac, 6, 0.0, pcm.tile)
@@ -206,8 +238,9 @@ def test_spec_augment_masks_bands_with_the_coefficient_mean():
     assert int(cols.max()) <= 2
     # expected masked frames per band: E[w] = 2.5 of 49; two bands -> about 5 / 49 of the frames
     assert float(rows.float().mean()) == pytest.approx(5.0, abs=1.5)
-    again = spec_augment(x, torch.Generator().manual_seed(0), time_masks=2, time_width=5, freq_masks=1,
-                         freq_width=2)
+    again = spec_augment(
+        x, torch.Generator().manual_seed(0), time_masks=2, time_width=5, freq_masks=1, freq_width=2
+    )
     assert torch.equal(again, out)
     with pytest.raises(ValueError, match=r"\[N, 1, T, F\]"):
         spec_augment(torch.zeros(3, 49, 10), g)
@@ -246,7 +279,9 @@ def _make_speech():
     import importlib.util
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("_databuilders", Path(__file__).parents[1] / "data" / "databuilders.py")
+    spec = importlib.util.spec_from_file_location(
+        "_databuilders", Path(__file__).parents[1] / "data" / "databuilders.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.make_speech
@@ -258,12 +293,18 @@ def test_cli_fp_augmentation_for_speech_commands_only(tmp_path):
     from tinycim.data import load
     from tinycim.data.speech_commands import spec_augment
 
-    folder = make_speech(tmp_path / "sc", {"yes": ["00000001_nohash_0", "00000001_nohash_1"],
-                                            "no": ["00000001_nohash_2", "00000001_nohash_3"]})
+    folder = make_speech(
+        tmp_path / "sc",
+        {"yes": ["00000001_nohash_0", "00000001_nohash_1"], "no": ["00000001_nohash_2", "00000001_nohash_3"]},
+    )
     train = load("speech_commands", folder, "train", cache_dir=tmp_path / "cache")
-    mixed, augment, how = fp_augmentation("speech_commands", folder, 0, {"cache_dir": tmp_path / "cache"}, train)
+    mixed, augment, how = fp_augmentation(
+        "speech_commands", folder, 0, {"cache_dir": tmp_path / "cache"}, train
+    )
     assert augment is spec_augment and "SpecAugment" in how
-    assert mixed.tensors[0].shape == train.tensors[0].shape and torch.equal(mixed.tensors[1], train.tensors[1])
+    assert mixed.tensors[0].shape == train.tensors[0].shape and torch.equal(
+        mixed.tensors[1], train.tensors[1]
+    )
     again = fp_augmentation("speech_commands", folder, 0, {"cache_dir": tmp_path / "cache"}, train)[0]
     assert torch.equal(again.tensors[0], mixed.tensors[0])  # seeded
     digits = object()

@@ -1,4 +1,5 @@
 """fit: plain equivalence, HamQ, resume equivalence, NaN stop, checkpoints without pickle, run dirs."""
+
 from __future__ import annotations
 
 import copy
@@ -10,8 +11,20 @@ import pytest
 import torch
 
 from tinycim.config import ADCConfig, AnalogConfig, DACConfig, TileConfig
-from tinycim.train import (HWAConfig, TrainConfig, TrainingDivergedError, evaluate, evaluate_drift, fit, load_run,
-                           on_cell_fraction, prepare, save_run, to_analog, to_digital)
+from tinycim.train import (
+    HWAConfig,
+    TrainConfig,
+    TrainingDivergedError,
+    evaluate,
+    evaluate_drift,
+    fit,
+    load_run,
+    on_cell_fraction,
+    prepare,
+    save_run,
+    to_analog,
+    to_digital,
+)
 from tinycim.train.hamq import hamq_penalty, popcount, surrogate_popcount
 
 fit_module = importlib.import_module("tinycim.train.fit")  # the module, not the `fit` function
@@ -47,7 +60,10 @@ def test_hamq_lambda_zero_is_the_plain_run_and_lambda_lowers_on_cells(tiny_model
         runs[lam] = (model, res)
     assert hamq_penalty(runs[0.0][0]) is None
     same = runs[None][0].state_dict()
-    assert all(torch.allclose(same[k], v, rtol=0, atol=0, equal_nan=True) for k, v in runs[0.0][0].state_dict().items())
+    assert all(
+        torch.allclose(same[k], v, rtol=0, atol=0, equal_nan=True)
+        for k, v in runs[0.0][0].state_dict().items()
+    )
     assert runs[0.05][1].history[-1]["on_cell_fraction"] < runs[0.0][1].history[-1]["on_cell_fraction"]
 
 
@@ -86,7 +102,9 @@ def test_resume_after_kill_equals_uninterrupted_run(tiny_model, data, tmp_path, 
     assert len(res.history) == 2
     metrics = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
     assert [row["epoch"] for row in metrics] == [1, 2]
-    assert (tmp_path / "resumed" / "checkpoint.safetensors").read_bytes()[:8] != b"\x80\x02\x80\x03"  # no pickle
+    assert (tmp_path / "resumed" / "checkpoint.safetensors").read_bytes()[
+        :8
+    ] != b"\x80\x02\x80\x03"  # no pickle
 
 
 def test_nan_loss_stops_with_a_clear_message(tiny_model, data):
@@ -124,7 +142,10 @@ def test_load_run_restores_the_model(tmp_path, data):
 
     torch.manual_seed(0)
     hwa = HWAConfig.preset("pcm")
-    analog = dataclasses.replace(AnalogConfig.preset("pcm"), layers={"head.*": "digital", "features.0.0": {"mapping": {"polarity": "unipolar"}}})
+    analog = dataclasses.replace(
+        AnalogConfig.preset("pcm"),
+        layers={"head.*": "digital", "features.0.0": {"mapping": {"polarity": "unipolar"}}},
+    )
     model = prepare(create_model("digits_cnn", num_classes=10), hwa, analog)
     save_run(tmp_path, "digits_cnn", model, hwa, analog, CFG, [], {"num_classes": 10})
     loaded, hwa2, analog2, meta = load_run(tmp_path)
@@ -137,14 +158,16 @@ def test_load_run_restores_the_model(tmp_path, data):
 @pytest.mark.parametrize("bits", [8, 6, 4])
 def test_fixed_gain_converters_train_at_8_6_4_bits(tiny_model, data, bits):
     hwa = HWAConfig()
-    hw = dataclasses.replace(IDEAL, fold_bn=True, tile=TileConfig(16, 512), dac=DACConfig(bits=bits),
-                             adc=ADCConfig(bits=bits))
+    hw = dataclasses.replace(
+        IDEAL, fold_bn=True, tile=TileConfig(16, 512), dac=DACConfig(bits=bits), adc=ADCConfig(bits=bits)
+    )
     model = prepare(tiny_model, hwa, hw)
     res = fit(model, data[0], None, TrainConfig(epochs=3, lr=1e-2, batch_size=32), progress=False)
     losses = [row["loss"] for row in res.history]
     assert all(map(lambda v: v == v, losses)) and losses[-1] < losses[0]
     start = prepare(tiny_model, hwa, hw)
     from tinycim.train import init_ranges
+
     init_ranges(start, data[0].tensors[0][:512])
     assert float(model.conv2.output_range) != float(start.conv2.output_range)  # learned
 

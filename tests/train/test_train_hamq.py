@@ -1,4 +1,5 @@
 """HamQ: exact popcount value, the steepest-secant surrogate gradient, lambda = 0 -> None, ON cells fall."""
+
 from __future__ import annotations
 
 import dataclasses

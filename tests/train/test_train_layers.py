@@ -1,4 +1,5 @@
 """Hardware-aware training on the analog layers: each piece changes what it should and nothing else."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,8 +18,9 @@ def _x(n: int = 16) -> torch.Tensor:
 
 
 def _hw(bits=None, rows=512, **mapping) -> tc.AnalogConfig:
-    cfg = dataclasses.replace(IDEAL, tile=tc.TileConfig(rows, 512), dac=tc.DACConfig(bits=bits),
-                              adc=tc.ADCConfig(bits=bits))
+    cfg = dataclasses.replace(
+        IDEAL, tile=tc.TileConfig(rows, 512), dac=tc.DACConfig(bits=bits), adc=tc.ADCConfig(bits=bits)
+    )
     return dataclasses.replace(cfg, mapping=dataclasses.replace(cfg.mapping, **mapping)) if mapping else cfg
 
 
@@ -62,7 +64,9 @@ def test_learned_ranges_receive_gradients_and_are_kept_by_to_analog(tiny_model):
     prepared.train()
     prepared(_x()).square().sum().backward()
     for _, layer in hwa_layers(prepared):
-        assert layer.periphery.dac.log_range.grad is not None and layer.periphery.adc.log_range.grad is not None
+        assert (
+            layer.periphery.dac.log_range.grad is not None and layer.periphery.adc.log_range.grad is not None
+        )
     amodel = to_analog(prepared)
     assert not amodel.conv2.periphery.adc.log_range.requires_grad
     assert float(amodel.conv2.output_range) == pytest.approx(float(prepared.conv2.output_range))
@@ -113,7 +117,9 @@ def test_device_noise_is_the_programmed_chip(tiny_model):
 @pytest.mark.parametrize("mode", ["gaussian", "device"])
 def test_noise_scale_multiplies_the_drawn_noise_exactly(tiny_model, mode):
     def draw(scale):
-        prepared = prepare(tiny_model, HWAConfig(noise=mode, noise_eta=0.03, noise_scale=scale), "pcm", seed=3)
+        prepared = prepare(
+            tiny_model, HWAConfig(noise=mode, noise_eta=0.03, noise_scale=scale), "pcm", seed=3
+        )
         prepared.train()
         with torch.no_grad():
             w, _ = prepared.conv2.normalized_weight(noise=True)

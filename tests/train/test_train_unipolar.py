@@ -1,5 +1,6 @@
 """Unipolar (seed B) training: positive-only weights on 2-bit device levels, BN kept digital,
 trained from a sign-aligned initializer, and mapped with one device per weight."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,8 +25,12 @@ def _hw(sign: str = "positive", preset: str = "pcm") -> tc.AnalogConfig:
     import dataclasses
 
     cfg = tc.AnalogConfig.preset(preset)
-    mapping = dataclasses.replace(cfg.mapping, polarity="unipolar", unipolar_sign=sign, weight_bits=2, device_bits=2)
-    return dataclasses.replace(cfg, mapping=mapping, fold_bn=False, dac=tc.DACConfig(bits=8), adc=tc.ADCConfig(bits=8))
+    mapping = dataclasses.replace(
+        cfg.mapping, polarity="unipolar", unipolar_sign=sign, weight_bits=2, device_bits=2
+    )
+    return dataclasses.replace(
+        cfg, mapping=mapping, fold_bn=False, dac=tc.DACConfig(bits=8), adc=tc.ADCConfig(bits=8)
+    )
 
 
 def _scratch() -> torch.nn.Module:
@@ -102,4 +107,3 @@ def test_std_clip_of_a_one_signed_layer_bounds_the_distance_from_zero(tiny_model
         assert float(w.max()) <= bound + 1e-6
         torch.testing.assert_close(w, aligned.clamp(max=bound))  # only the tail beyond 2.5 RMS is cut
         assert float(w.max()) > 2.5 * float(aligned.std())  # the std bound would have cut deeper
-

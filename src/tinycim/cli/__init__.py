@@ -3,6 +3,7 @@
 Each group of commands lives in its own module and registers itself on `app` through
 `register(app)`; this file only assembles them and turns errors into one clear line.
 """
+
 from __future__ import annotations
 
 import sys
@@ -36,10 +37,29 @@ def _register_all() -> None:
         return
     _REGISTERED["done"] = True
     # Imported here, not at module top, so `import tinycim` stays lean.
-    from tinycim.cli import (catalog_cmd, cost_cmd, data_cmd, device_cmd, eval_cmd, nas_cmd, pipeline_cmd, sim_cmd,
-                             train_cmd)
+    from tinycim.cli import (
+        catalog_cmd,
+        cost_cmd,
+        data_cmd,
+        device_cmd,
+        eval_cmd,
+        nas_cmd,
+        pipeline_cmd,
+        sim_cmd,
+        train_cmd,
+    )
 
-    for module in (sim_cmd, data_cmd, train_cmd, eval_cmd, cost_cmd, nas_cmd, pipeline_cmd, device_cmd, catalog_cmd):
+    for module in (
+        sim_cmd,
+        data_cmd,
+        train_cmd,
+        eval_cmd,
+        cost_cmd,
+        nas_cmd,
+        pipeline_cmd,
+        device_cmd,
+        catalog_cmd,
+    ):
         module.register(app)
 
 

@@ -78,9 +78,7 @@ def models(
     Console().print(table)
 
 
-def datasets(
-    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-) -> None:
+def datasets(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """List the dataset readers (never downloading: point --data-dir at the standard on-disk format)."""
     rows = dataset_rows()
     if json_out:

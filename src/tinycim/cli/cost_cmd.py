@@ -1,5 +1,6 @@
 """`tinycim cost` and `tinycim accelerators`: energy, latency, area and TOPS/W from the command line,
 sweeps over bits, tile size and any preset parameter, and an accuracy-vs-energy Pareto plot."""
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,9 @@ def register(app: typer.Typer) -> None:
     app.command("accelerators")(accelerators)
 
 
-def accelerators(json_out: bool = typer.Option(False, "--json", help="Print the presets' full JSON.")) -> None:
+def accelerators(
+    json_out: bool = typer.Option(False, "--json", help="Print the presets' full JSON."),
+) -> None:
     """List the accelerator presets of the cost model."""
     from tinycim.cost import ACCELERATORS, get_accelerator
 
@@ -24,25 +27,44 @@ def accelerators(json_out: bool = typer.Option(False, "--json", help="Print the 
             print(acc.to_json())
         else:
             a, lay = acc.array, acc.layout
-            print(f"{name:<15} {acc.execution:<13} {a.cores} x {a.rows}x{a.cols} arrays, {acc.adc.kind} ADC, "
-                  f"differential: {lay.differential}, slices: {lay.slicing}, inputs: {lay.input_encoding}"
-                  + (f"  ({acc.description})" if acc.description else ""))
+            print(
+                f"{name:<15} {acc.execution:<13} {a.cores} x {a.rows}x{a.cols} arrays, {acc.adc.kind} ADC, "
+                f"differential: {lay.differential}, slices: {lay.slicing}, inputs: {lay.input_encoding}"
+                + (f"  ({acc.description})" if acc.description else "")
+            )
 
 
 def cost(
-    model: str = typer.Option("analognet_kws", help="Model name from the zoo (tinycim.models.list_models())."),
+    model: str = typer.Option(
+        "analognet_kws", help="Model name from the zoo (tinycim.models.list_models())."
+    ),
     accelerator: str = typer.Option("aon-cim", help="Accelerator preset (tinycim accelerators)."),
     act_bits: int = typer.Option(8, "--act-bits", help="Activation (DAC/ADC) bits, 1..16."),
-    run: str = typer.Option(None, "--run", help="Training run directory (model.safetensors + config.json), or a "
-                                                "recipe's --out directory (its hwa/ model)."),
+    run: str = typer.Option(
+        None,
+        "--run",
+        help="Training run directory (model.safetensors + config.json), or a "
+        "recipe's --out directory (its hwa/ model).",
+    ),
     polarity: str = typer.Option(None, help="differential or unipolar (digital models only)."),
     periphery: str = typer.Option(None, help="uniform or per-layer (default: from the model's config)."),
-    set_: list[str] = typer.Option([], "--set", help="Override a preset parameter: KEY=VALUE, e.g. "
-                                                     "adc.column_current_w_per_s=0.06 or layout.differential=columns."),
-    sweep: list[str] = typer.Option([], "--sweep", help="KEY=V1,V2,...: act_bits, tile (ROWSxCOLS), periphery, "
-                                                        "polarity or any preset parameter; repeat for a grid."),
-    pareto: str = typer.Option(None, help="With --run of a recipe that swept bits: write accuracy after 1 day "
-                                          "vs energy per inference to this PNG."),
+    set_: list[str] = typer.Option(
+        [],
+        "--set",
+        help="Override a preset parameter: KEY=VALUE, e.g. "
+        "adc.column_current_w_per_s=0.06 or layout.differential=columns.",
+    ),
+    sweep: list[str] = typer.Option(
+        [],
+        "--sweep",
+        help="KEY=V1,V2,...: act_bits, tile (ROWSxCOLS), periphery, "
+        "polarity or any preset parameter; repeat for a grid.",
+    ),
+    pareto: str = typer.Option(
+        None,
+        help="With --run of a recipe that swept bits: write accuracy after 1 day "
+        "vs energy per inference to this PNG.",
+    ),
     plot: str = typer.Option(None, help="Write the per-layer energy breakdown to this PNG."),
     json_out: bool = typer.Option(False, "--json", help="Print the full report (or the sweep rows) as JSON."),
 ) -> None:
@@ -56,26 +78,40 @@ def cost(
         if not run:
             from tinycim.errors import ConfigError
 
-            raise ConfigError("--pareto needs --run: a recipe's output directory whose report.json has a bits sweep")
+            raise ConfigError(
+                "--pareto needs --run: a recipe's output directory whose report.json has a bits sweep"
+            )
         rows = pareto_plot(target, acc, _run_report(run), pareto, periphery=periphery)
         for r in rows:
-            print(f"{r['bits']:>2}-bit: accuracy after 1 day {r['acc_1d']:.2f} +- {r['acc_1d_std']:.2f} %, "
-                  f"{format_energy(r['energy_j'])} per inference{'  (Pareto)' if r['pareto'] else ''}")
+            print(
+                f"{r['bits']:>2}-bit: accuracy after 1 day {r['acc_1d']:.2f} +- {r['acc_1d_std']:.2f} %, "
+                f"{format_energy(r['energy_j'])} per inference{'  (Pareto)' if r['pareto'] else ''}"
+            )
         print(f"wrote {pareto}")
         return
     if sweep:
-        rows = sweep_grid(target, acc, [parse_assignment(s, many=True) for s in sweep], act_bits=act_bits,
-                          polarity=polarity, periphery=periphery)
+        rows = sweep_grid(
+            target,
+            acc,
+            [parse_assignment(s, many=True) for s in sweep],
+            act_bits=act_bits,
+            polarity=polarity,
+            periphery=periphery,
+        )
         if json_out:
             print(json.dumps(rows, indent=2))
             return
         keys = list(rows[0]["point"])
-        print("  ".join(f"{k:>14}" for k in keys) + f"  {'energy':>10} {'TOPS/W':>8} {'area mm^2':>10} "
-              f"{'latency us':>11} {'conversions':>12}")
+        print(
+            "  ".join(f"{k:>14}" for k in keys) + f"  {'energy':>10} {'TOPS/W':>8} {'area mm^2':>10} "
+            f"{'latency us':>11} {'conversions':>12}"
+        )
         for r in rows:
-            print("  ".join(f"{str(v):>14}" for v in r["point"].values())
-                  + f"  {format_energy(r['energy_per_inference_j']):>10} {r['tops_per_watt']:>8.2f} "
-                    f"{r['area_mm2']:>10.4f} {r['latency_s'] * 1e6:>11.2f} {r['conversions']:>12,}")
+            print(
+                "  ".join(f"{str(v):>14}" for v in r["point"].values())
+                + f"  {format_energy(r['energy_per_inference_j']):>10} {r['tops_per_watt']:>8.2f} "
+                f"{r['area_mm2']:>10.4f} {r['latency_s'] * 1e6:>11.2f} {r['conversions']:>12,}"
+            )
         return
     report = estimate(target, acc, act_bits=act_bits, polarity=polarity, periphery=periphery)
     if run:
@@ -116,7 +152,9 @@ def _load_run(run_dir: str):
     try:
         from tinycim.train import load_run, to_analog  # type: ignore[attr-defined]
     except ImportError:
-        raise ConfigError("--run needs tinycim.train.load_run, which this installation does not have") from None
+        raise ConfigError(
+            "--run needs tinycim.train.load_run, which this installation does not have"
+        ) from None
     import warnings
 
     model, _hwa, analog_config, _meta = load_run(_run_dir(run_dir))

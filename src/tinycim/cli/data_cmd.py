@@ -1,4 +1,5 @@
 """`tinycim data ...`: inspect datasets on disk (the readers live in `tinycim.data`)."""
+
 from __future__ import annotations
 
 import sys
@@ -6,8 +7,9 @@ from pathlib import Path
 
 import typer
 
-data_app = typer.Typer(help="Inspect datasets in their standard on-disk formats (never downloads).",
-                       no_args_is_help=True)
+data_app = typer.Typer(
+    help="Inspect datasets in their standard on-disk formats (never downloads).", no_args_is_help=True
+)
 
 
 @data_app.command("check")
@@ -17,9 +19,12 @@ def check_cmd(
     seed: int = typer.Option(0, help="Seed of the splits that are drawn at random."),
     cache_dir: Path = typer.Option(None, help="speech_commands: feature cache folder."),
     noise_dir: Path = typer.Option(None, help="speech_commands: folder of _background_noise_ recordings."),
-    split_by: str = typer.Option(None, "--split-by",
-                                 help="How to split, as training will: speech_commands hash (default) or "
-                                      "speaker; uci_har/hapt subject."),
+    split_by: str = typer.Option(
+        None,
+        "--split-by",
+        help="How to split, as training will: speech_commands hash (default) or "
+        "speaker; uci_har/hapt subject.",
+    ),
 ) -> None:
     """Count samples per split and class and list every problem; exit code 1 if there are problems.
 
@@ -31,8 +36,11 @@ def check_cmd(
 
     from tinycim.data import check
 
-    opts = {k: v for k, v in (("cache_dir", cache_dir), ("noise_dir", noise_dir), ("split_by", split_by))
-            if v is not None}
+    opts = {
+        k: v
+        for k, v in (("cache_dir", cache_dir), ("noise_dir", noise_dir), ("split_by", split_by))
+        if v is not None
+    }
     report = check(name, data_dir, seed=seed, **opts)
     console = Console()
     splits = list(report.counts)

@@ -1,4 +1,5 @@
 """`tinycim device ...`: fit a device model to measured conductances, plot a device."""
+
 from __future__ import annotations
 
 import json
@@ -6,18 +7,25 @@ from pathlib import Path
 
 import typer
 
-device_app = typer.Typer(help="Bring your own device: fit measured conductances, plot any device.",
-                         no_args_is_help=True)
+device_app = typer.Typer(
+    help="Bring your own device: fit measured conductances, plot any device.", no_args_is_help=True
+)
 
 
 @device_app.command("fit")
 def fit_cmd(
-    measurements: Path = typer.Argument(..., help="Measurement file (.csv or .parquet): columns cell, target_us, "
-                                        "t_s, g_us [, temperature_c]; one row per cell and read."),
-    out: Path = typer.Option(..., "--out", help="Device JSON to write (use it with --device-file or "
-                             "tinycim.devices.from_file)."),
-    model: str = typer.Option("pcm", help="pcm (PCM family), rram (lognormal family) or empirical "
-                              "(resampled measured distributions)."),
+    measurements: Path = typer.Argument(
+        ...,
+        help="Measurement file (.csv or .parquet): columns cell, target_us, "
+        "t_s, g_us [, temperature_c]; one row per cell and read.",
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Device JSON to write (use it with --device-file or tinycim.devices.from_file)."
+    ),
+    model: str = typer.Option(
+        "pcm",
+        help="pcm (PCM family), rram (lognormal family) or empirical (resampled measured distributions).",
+    ),
     bootstrap: int = typer.Option(20, min=0, help="Parametric bootstrap refits for the 95 % intervals."),
     temperature: float = typer.Option(None, help="Fit only the rows read at this temperature_c."),
     plots: Path = typer.Option(None, help="Folder for the goodness-of-fit plot (default: next to --out)."),
@@ -55,11 +63,19 @@ def fit_cmd(
 
 def _summary(result, m) -> dict:
     return {
-        "model": result.model, "measurements": str(m.source), "rows": m.rows, "cells": m.n_cells,
-        "levels_us": [float(v) for v in m.levels_us], "times_s": [float(t) for t in m.times_s],
+        "model": result.model,
+        "measurements": str(m.source),
+        "rows": m.rows,
+        "cells": m.n_cells,
+        "levels_us": [float(v) for v in m.levels_us],
+        "times_s": [float(t) for t in m.times_s],
         "g_range_us": list(result.g_range_us),
-        "params": [{"name": p.name, "value": p.value, "ci95": [p.low, p.high], "unit": p.unit} for p in result.params],
-        "levels": result.levels, "max_ks": result.max_ks, "notes": result.notes,
+        "params": [
+            {"name": p.name, "value": p.value, "ci95": [p.low, p.high], "unit": p.unit} for p in result.params
+        ],
+        "levels": result.levels,
+        "max_ks": result.max_ks,
+        "notes": result.notes,
     }
 
 
@@ -68,9 +84,11 @@ def _print_fit(summary: dict, out: Path) -> None:
     from rich.table import Table
 
     console = Console()
-    console.print(f"[bold]{summary['model']}[/] fit of {summary['measurements']}: {summary['rows']} reads, "
-                  f"{summary['cells']} cells, {len(summary['levels_us'])} levels, {len(summary['times_s'])} times; "
-                  f"measured conductance {summary['g_range_us'][0]:.4g}..{summary['g_range_us'][1]:.4g} uS")
+    console.print(
+        f"[bold]{summary['model']}[/] fit of {summary['measurements']}: {summary['rows']} reads, "
+        f"{summary['cells']} cells, {len(summary['levels_us'])} levels, {len(summary['times_s'])} times; "
+        f"measured conductance {summary['g_range_us'][0]:.4g}..{summary['g_range_us'][1]:.4g} uS"
+    )
     table = Table(title="fitted parameters (95 % interval)")
     for col in ("parameter", "value", "95 % interval", "unit"):
         table.add_column(col)
@@ -95,7 +113,9 @@ def _print_fit(summary: dict, out: Path) -> None:
                     cells.append(str(v))
                 elif f"{k}_se" in row:
                     se = row[f"{k}_se"]
-                    cells.append(f"{v:.4g}" + (f"±{se:.2g}" if se is not None else "") + f" ({row[f'{k}_model']:.4g})")
+                    cells.append(
+                        f"{v:.4g}" + (f"±{se:.2g}" if se is not None else "") + f" ({row[f'{k}_model']:.4g})"
+                    )
                 else:
                     cells.append(f"{v:.4g}")
             per_level.add_row(f"{row['level_us']:g}", *cells)
@@ -108,12 +128,17 @@ def _print_fit(summary: dict, out: Path) -> None:
 
 @device_app.command("plot")
 def plot_cmd(
-    file: str = typer.Argument(..., help="Device JSON, analog config JSON, measurement file, or a preset name "
-                               "(pcm, rram, hermes, ...)."),
+    file: str = typer.Argument(
+        ...,
+        help="Device JSON, analog config JSON, measurement file, or a preset name (pcm, rram, hermes, ...).",
+    ),
     out: Path = typer.Option(None, help="PNG to write (default: <name>_distributions.png)."),
     times: str = typer.Option("0s,1s,1h,1d,30d,1y", help="Times after programming, e.g. 0s,1h,1d,1y."),
-    levels: str = typer.Option(None, help="Target levels in uS, comma separated (default: the measured levels "
-                               "or 0, 1/4, 1/2, 3/4, 1 x g_max)."),
+    levels: str = typer.Option(
+        None,
+        help="Target levels in uS, comma separated (default: the measured levels "
+        "or 0, 1/4, 1/2, 3/4, 1 x g_max).",
+    ),
     cells: int = typer.Option(20000, min=100, help="Simulated cells per level."),
     seed: int = typer.Option(0, help="Seed of the simulated cells."),
 ) -> None:
@@ -133,11 +158,14 @@ def plot_cmd(
         try:
             level_list = [float(v) for v in levels.split(",")]
         except ValueError:
-            raise ConfigError(f"--levels = {levels!r} is invalid: allowed comma-separated numbers (uS)") from None
+            raise ConfigError(
+                f"--levels = {levels!r} is invalid: allowed comma-separated numbers (uS)"
+            ) from None
     path = out if out is not None else Path(f"{name}_distributions.png")
     path.parent.mkdir(parents=True, exist_ok=True)
-    conductance_distributions(device, path, levels_us=level_list, times_s=tuple(parse_durations(times)), cells=cells,
-                              seed=seed)
+    conductance_distributions(
+        device, path, levels_us=level_list, times_s=tuple(parse_durations(times)), cells=cells, seed=seed
+    )
     print(f"wrote {path}")
 
 

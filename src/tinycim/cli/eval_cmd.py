@@ -1,5 +1,6 @@
 """`tinycim sensitivity` and `tinycim retarget`: a trained run on other hardware, and which of its
 layers loses the accuracy. Both read the run's own held-out data, like `tinycim drift`."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,9 @@ def hardware(base: Any, preset: Optional[str], sets: list[str]) -> Any:
     return AnalogConfig.from_dict(data)
 
 
-def run_data(run_dir: Path, meta: dict[str, Any], dataset: Optional[str], data_dir: Optional[Path],
-             split: str) -> tuple[Any, Any, str]:
+def run_data(
+    run_dir: Path, meta: dict[str, Any], dataset: Optional[str], data_dir: Optional[Path], split: str
+) -> tuple[Any, Any, str]:
     """(split, a training batch for calibration, dataset name) of a run: its own dataset, loader
     options and data seed, so the split is the run's held-out set."""
     from tinycim.data import load
@@ -64,8 +66,11 @@ _DATA_DIR = typer.Option(None, "--data-dir", help="Dataset folder (not needed fo
 _SPLIT = typer.Option("test", "--split", help="train, val, test or all.")
 _SEED = typer.Option(0, "--seed", min=0, help="Programming seed.")
 _PRESET = typer.Option(None, "--preset", help="Hardware preset (default: the run's own).")
-_SETS = typer.Option([], "--set", help="Override a hardware field: section.field=value, e.g. --set tile.rows=256 "
-                     "--set adc.bits=6.")
+_SETS = typer.Option(
+    [],
+    "--set",
+    help="Override a hardware field: section.field=value, e.g. --set tile.rows=256 --set adc.bits=6.",
+)
 
 
 def sensitivity_cmd(
@@ -93,16 +98,23 @@ def sensitivity_cmd(
     model, _, analog, meta = load_run(run_dir)
     target = hardware(analog, preset, sets)
     ds, calib, name = run_data(run_dir, meta, dataset, data_dir, split)
-    rows = layer_sensitivity(model, ds, target, seconds=seconds, instances=instances, seed=seed,
-                             calibrate_with=calib)
-    table = Table(title=f"{run_dir}: each layer alone on the hardware, {time} ({name}/{split}, {instances} chips)")
+    rows = layer_sensitivity(
+        model, ds, target, seconds=seconds, instances=instances, seed=seed, calibrate_with=calib
+    )
+    table = Table(
+        title=f"{run_dir}: each layer alone on the hardware, {time} ({name}/{split}, {instances} chips)"
+    )
     for column in ("layer", "params", "accuracy %", "loss (pp)"):
         table.add_column(column, justify="left" if column == "layer" else "right")
     for r in rows:
-        table.add_row(r["layer"], f"{r['params']:,}", f"{r['acc']:.2f} +- {r['std']:.2f}", f"{r['loss_pp']:+.2f}")
+        table.add_row(
+            r["layer"], f"{r['params']:,}", f"{r['acc']:.2f} +- {r['std']:.2f}", f"{r['loss_pp']:+.2f}"
+        )
     Console().print(table)
     if json_out is not None:
-        atomic_write_text(json_out, json.dumps({"run_dir": str(run_dir), "seconds": seconds, "rows": rows}, indent=2))
+        atomic_write_text(
+            json_out, json.dumps({"run_dir": str(run_dir), "seconds": seconds, "rows": rows}, indent=2)
+        )
 
 
 def retarget_cmd(
@@ -129,15 +141,24 @@ def retarget_cmd(
     model, _, analog, meta = load_run(run_dir)
     target = hardware(analog, preset, sets)
     ds, calib, name = run_data(run_dir, meta, dataset, data_dir, split)
-    res = evaluate_drift(to_analog(model, target, calibrate_with=calib), ds, times=[t for _, t in grid],
-                         instances=instances, seed=seed)
+    res = evaluate_drift(
+        to_analog(model, target, calibrate_with=calib),
+        ds,
+        times=[t for _, t in grid],
+        instances=instances,
+        seed=seed,
+    )
     console = Console()
     console.print(f"{run_dir} on {name}/{split}, {instances} chips; FP32 {res.fp_accuracy:.2f} %")
     for (label, _), mean, std in zip(grid, res.mean, res.std):
         console.print(f"  {label:>6}: {mean:.2f} +- {std:.2f} %  ({mean - res.fp_accuracy:+.2f} pp)")
     if json_out is not None:
-        atomic_write_text(json_out, json.dumps({"run_dir": str(run_dir), "analog_config": target.to_dict(),
-                                                **res.to_dict()}, indent=2))
+        atomic_write_text(
+            json_out,
+            json.dumps(
+                {"run_dir": str(run_dir), "analog_config": target.to_dict(), **res.to_dict()}, indent=2
+            ),
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -5,6 +5,7 @@ writes candidates.csv / candidates.json / pareto.png / best/ (a run directory fo
 into --out. Re-running the same command on the same --out resumes: finished candidates are read
 back from the store, never trained again.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,9 @@ def nas_command(
     space: str = typer.Option(..., "--space", help="resnet-like, tinyml or tinyml-unipolar."),
     dataset: str = typer.Option(..., "--dataset", help="Dataset name (hapt, uci_har, speech_commands, ...)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Dataset folder or archive."),
-    budget_params: int = typer.Option(..., "--budget-params", min=1, help="Parameter budget (each candidate <= N)."),
+    budget_params: int = typer.Option(
+        ..., "--budget-params", min=1, help="Parameter budget (each candidate <= N)."
+    ),
     trials: int = typer.Option(..., "--trials", min=1, help="Candidates to train."),
     out: Path = typer.Option(..., "--out", help="Output folder (re-run on it to resume)."),
     executor: str = typer.Option("ray", "--executor", help="ray (local cores or --address) or local."),
@@ -30,38 +33,71 @@ def nas_command(
     seed: int = typer.Option(0, "--seed", min=0, help="Search seed (sampling, mutations, training seeds)."),
     epochs: int = typer.Option(2, "--epochs", min=0, help="HWA fine-tuning epochs per candidate."),
     fp_epochs: int = typer.Option(4, "--fp-epochs", min=0, help="FP pre-training epochs per candidate."),
-    lr: float = typer.Option(2e-3, "--lr", min=1e-6, max=1.0,
-                             help="FP pre-training learning rate (HWA fine-tuning: a quarter of it)."),
+    lr: float = typer.Option(
+        2e-3,
+        "--lr",
+        min=1e-6,
+        max=1.0,
+        help="FP pre-training learning rate (HWA fine-tuning: a quarter of it).",
+    ),
     instances: int = typer.Option(4, "--instances", min=1, help="Programmed chips K per drift evaluation."),
-    label_seeds: int = typer.Option(1, "--label-seeds", min=1,
-                                    help="Training runs per candidate; its metrics are their mean (less label noise)."),
+    label_seeds: int = typer.Option(
+        1,
+        "--label-seeds",
+        min=1,
+        help="Training runs per candidate; its metrics are their mean (less label noise).",
+    ),
     max_avm: Optional[float] = typer.Option(None, "--max-avm", help="AVM threshold T (accuracy points)."),
-    budget_energy: Optional[float] = typer.Option(None, "--budget-energy", min=0.0, help="Energy budget (J)."),
-    budget_devices: Optional[int] = typer.Option(None, "--budget-devices", min=1,
-                                                 help="Device budget (e.g. for the unipolar space)."),
+    budget_energy: Optional[float] = typer.Option(
+        None, "--budget-energy", min=0.0, help="Energy budget (J)."
+    ),
+    budget_devices: Optional[int] = typer.Option(
+        None, "--budget-devices", min=1, help="Device budget (e.g. for the unipolar space)."
+    ),
     accelerator: str = typer.Option("aon-cim", "--accelerator", help="Cost-model preset: aon-cim or hermes."),
-    confirm: int = typer.Option(0, "--confirm", min=0,
-                                help="Retrain the top N candidates --confirm-rounds more times and name the best "
-                                     "mean the winner (0: the best label wins). Guards against a lucky run."),
-    confirm_rounds: int = typer.Option(1, "--confirm-rounds", min=1, help="Extra evaluations per confirmed candidate."),
+    confirm: int = typer.Option(
+        0,
+        "--confirm",
+        min=0,
+        help="Retrain the top N candidates --confirm-rounds more times and name the best "
+        "mean the winner (0: the best label wins). Guards against a lucky run.",
+    ),
+    confirm_rounds: int = typer.Option(
+        1, "--confirm-rounds", min=1, help="Extra evaluations per confirmed candidate."
+    ),
     search: str = typer.Option("evolution", "--search", help="evolution (surrogate-guided) or random."),
     population: int = typer.Option(8, "--population", min=1, help="Evolution: parents kept per generation."),
     init: int = typer.Option(16, "--init", min=1, help="Evolution: random candidates before evolving."),
     batch: int = typer.Option(4, "--batch", min=1, help="Candidates trained per generation / batch."),
     evaluator: str = typer.Option("train", "--evaluator", help="train, or synthetic (no training: dry runs)"),
-    split_by: Optional[str] = typer.Option(None, "--split-by",
-                                           help="Loader split option (default speaker for speech_commands)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (only on a terminal)."),
-    input_norm: bool = typer.Option(False, "--input-norm",
-                                    help="tinyml spaces: every candidate standardizes its input digitally "
-                                         "first: per channel (raw sensor data, e.g. HAR), or per "
-                                         "speech_commands MFCC coefficient."),
+    split_by: Optional[str] = typer.Option(
+        None, "--split-by", help="Loader split option (default speaker for speech_commands)."
+    ),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="Show a progress bar (only on a terminal)."
+    ),
+    input_norm: bool = typer.Option(
+        False,
+        "--input-norm",
+        help="tinyml spaces: every candidate standardizes its input digitally "
+        "first: per channel (raw sensor data, e.g. HAR), or per "
+        "speech_commands MFCC coefficient.",
+    ),
 ) -> None:
     """Search architectures that stay accurate under PCM drift within a parameter / energy budget."""
     started = time.monotonic()
     from tinycim.errors import ConfigError
-    from tinycim.nas import (SPACES, Constraints, EvalSettings, SearchConfig, SyntheticEvaluator,
-                             TrainEvaluator, confirm_best, make_executor, record_value)
+    from tinycim.nas import (
+        SPACES,
+        Constraints,
+        EvalSettings,
+        SearchConfig,
+        SyntheticEvaluator,
+        TrainEvaluator,
+        confirm_best,
+        make_executor,
+        record_value,
+    )
     from tinycim.io import atomic_write_text
     from tinycim.nas.report import copy_best_run, plot_pareto, write_table
 
@@ -87,47 +123,79 @@ def nas_command(
         ev = SyntheticEvaluator(the_space)
     else:
         val_ds = load(dataset, data_dir, "val", seed=seed, **opts)
-        ev = TrainEvaluator(the_space, train_ds, val_ds,
-                            EvalSettings(fp_epochs=fp_epochs, epochs=epochs, instances=instances, lr=lr,
-                                         accelerator=accelerator, seeds=label_seeds), runs_dir=runs_dir,
-                            data=split_record(dataset, opts, seed))
-    constraints = Constraints(max_params=budget_params, max_avm=max_avm, max_energy_j=budget_energy,
-                              max_devices=budget_devices)
-    config = SearchConfig(trials=trials, seed=seed, population=population, init=min(init, trials),
-                          batch=batch)
+        ev = TrainEvaluator(
+            the_space,
+            train_ds,
+            val_ds,
+            EvalSettings(
+                fp_epochs=fp_epochs,
+                epochs=epochs,
+                instances=instances,
+                lr=lr,
+                accelerator=accelerator,
+                seeds=label_seeds,
+            ),
+            runs_dir=runs_dir,
+            data=split_record(dataset, opts, seed),
+        )
+    constraints = Constraints(
+        max_params=budget_params, max_avm=max_avm, max_energy_j=budget_energy, max_devices=budget_devices
+    )
+    config = SearchConfig(
+        trials=trials, seed=seed, population=population, init=min(init, trials), batch=batch
+    )
     runner = make_executor(executor, address=address)
     # Everything that changes a candidate's numbers goes into the store header, so a resume with other
     # settings is refused instead of mixing two experiments.
-    header = {"dataset": dataset, "data_dir": str(data_dir), "split_by": split_by, "evaluator": evaluator,
-              "eval": ev.settings.to_dict() if evaluator == "train" else None}
+    header = {
+        "dataset": dataset,
+        "data_dir": str(data_dir),
+        "split_by": split_by,
+        "evaluator": evaluator,
+        "eval": ev.settings.to_dict() if evaluator == "train" else None,
+    }
     try:
         result = _run(the_space, ev, constraints, config, runner, out, search, header, progress)
         best = result.best
         if confirm and best is not None:
-            best = confirm_best(result.records, ev, runner, constraints, out / "confirm", top=confirm,
-                                rounds=confirm_rounds)
+            best = confirm_best(
+                result.records, ev, runner, constraints, out / "confirm", top=confirm, rounds=confirm_rounds
+            )
     finally:
         runner.close()
 
     write_table(out, result.records, constraints, result.front)
-    plot_pareto(out / "pareto.png", result.records, constraints, result.front,
-                title=f"{space} on {dataset}: {len(result.records)} candidates")
+    plot_pareto(
+        out / "pareto.png",
+        result.records,
+        constraints,
+        result.front,
+        title=f"{space} on {dataset}: {len(result.records)} candidates",
+    )
     if best is None:
         typer.echo("no candidate met every constraint (see candidates.csv)")
         raise typer.Exit(1)
     best_dir = copy_best_run(runs_dir, best, out / "best") if evaluator == "train" else None
-    summary = {"best": best, "front": [r["key"] for r in result.front],
-               "trained_now": result.evaluated,
-               "best_run": str(best_dir) if best_dir else None,
-               "elapsed_s": time.monotonic() - started}  # the whole command: data, search, confirmation
+    summary = {
+        "best": best,
+        "front": [r["key"] for r in result.front],
+        "trained_now": result.evaluated,
+        "best_run": str(best_dir) if best_dir else None,
+        "elapsed_s": time.monotonic() - started,
+    }  # the whole command: data, search, confirmation
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True))
     acc = record_value(best, "acc_1d")
-    confirmed = (f", confirmed {best['confirmed']['acc_1d']:.2f} over {len(best['confirmed']['runs'])} evaluations"
-                 if "confirmed" in best else "")
-    typer.echo(f"best: acc_1d {acc:.2f}{confirmed} (std {record_value(best, 'std_1d'):.2f}, "
-               f"AVM {record_value(best, 'avm'):.2f}), {best['static']['params']:,} params; "
-               f"{len(result.front)} on the Pareto front; {result.evaluated} trained now, "
-               f"{len(result.records) - result.evaluated} read back; {summary['elapsed_s'] / 60:.1f} min in all")
+    confirmed = (
+        f", confirmed {best['confirmed']['acc_1d']:.2f} over {len(best['confirmed']['runs'])} evaluations"
+        if "confirmed" in best
+        else ""
+    )
+    typer.echo(
+        f"best: acc_1d {acc:.2f}{confirmed} (std {record_value(best, 'std_1d'):.2f}, "
+        f"AVM {record_value(best, 'avm'):.2f}), {best['static']['params']:,} params; "
+        f"{len(result.front)} on the Pareto front; {result.evaluated} trained now, "
+        f"{len(result.records) - result.evaluated} read back; {summary['elapsed_s'] / 60:.1f} min in all"
+    )
     if best_dir is not None:
         hint = f"tinycim drift {best_dir}" + (f" --data-dir {data_dir}" if data_dir is not None else "")
         typer.echo(f"best run: {best_dir}  ({hint})")
@@ -147,8 +215,13 @@ def _run(space, ev, constraints, config, runner, out: Path, search: str, header:
     if not (show and sys.stdout.isatty()):
         s = Search(space, ev, constraints, out / "store", runner, config, header=header)
         return s.run_evolution() if search == "evolution" else s.run_random()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  transient=False) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=False,
+    ) as bar:
         task = bar.add_task("searching", total=config.trials)
 
         def progress(done, total, best):

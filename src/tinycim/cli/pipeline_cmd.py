@@ -1,4 +1,5 @@
 """`tinycim run`, `tinycim quickstart` and `tinycim export`: the whole loop and what a chip loads."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,7 +17,9 @@ def register(app: typer.Typer) -> None:
 
 def run(
     recipe: str = typer.Argument(..., help="Recipe YAML file (see recipes/), or a bundled recipe name."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Dataset folder (not needed for digits)."),
+    data_dir: Optional[Path] = typer.Option(
+        None, "--data-dir", help="Dataset folder (not needed for digits)."
+    ),
     out: Path = typer.Option(..., "--out", help="Run folder: checkpoints, step results, report."),
     full: bool = typer.Option(False, "--full", help="Paper-sized settings (the recipe's `full` section)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
@@ -24,8 +27,13 @@ def run(
     """Run a recipe end to end (train, drift sweeps, cost, report); resumes after a kill."""
     from tinycim.pipeline import load_recipe, run_recipe
 
-    report = run_recipe(load_recipe(recipe, full=full), str(data_dir) if data_dir else None, out,
-                        settings="full" if full else "cpu", progress=progress)
+    report = run_recipe(
+        load_recipe(recipe, full=full),
+        str(data_dir) if data_dir else None,
+        out,
+        settings="full" if full else "cpu",
+        progress=progress,
+    )
     print(f"report: {report}")
 
 
@@ -44,7 +52,9 @@ def quickstart(
 def export(
     run_dir: Path = typer.Argument(..., help="A training run folder (tinycim train / run / nas)."),
     out: Path = typer.Option(..., "--out", help="Folder for conductances.safetensors and deployment.json."),
-    preset: Optional[str] = typer.Option(None, help="Analog preset to map onto (default: the run's own config)."),
+    preset: Optional[str] = typer.Option(
+        None, help="Analog preset to map onto (default: the run's own config)."
+    ),
 ) -> None:
     """Export what a chip team loads: per tile the target conductances (safetensors), the DAC/ADC
     ranges and bits, the drift-compensation constants and the layer order (JSON)."""

@@ -1,4 +1,5 @@
 """`tinycim simulate` and `tinycim presets`: the analog simulator from the command line."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,15 @@ def presets() -> None:
         table.add_column(col)
     for name in sorted(PRESETS):
         c = AnalogConfig.preset(name)
-        table.add_row(name, c.device.kind, f"{c.device.g_max_us:g}", f"{c.tile.rows}x{c.tile.cols}",
-                      f"{c.dac.bits}/{c.adc.bits}", c.mapping.polarity, str(c.gdc))
+        table.add_row(
+            name,
+            c.device.kind,
+            f"{c.device.g_max_us:g}",
+            f"{c.tile.rows}x{c.tile.cols}",
+            f"{c.dac.bits}/{c.adc.bits}",
+            c.mapping.polarity,
+            str(c.gdc),
+        )
     Console().print(table)
 
 
@@ -46,8 +54,9 @@ def simulate(
     """
     from tinycim.evaluate.simulate import simulate_model
 
-    summary = simulate_model(model, preset=preset, config_path=config, instances=instances, times=times,
-                             batch=batch, seed=seed)
+    summary = simulate_model(
+        model, preset=preset, config_path=config, instances=instances, times=times, batch=batch, seed=seed
+    )
     if json_out:
         print(json.dumps(summary, indent=2))
         return
@@ -64,12 +73,17 @@ def _print_summary(summary: dict) -> None:
     for col in ("layer", "type", "matrix (rows x cols x groups)", "tiles", "utilisation"):
         layers.add_column(col)
     for row in summary["layers"]:
-        layers.add_row(row["name"], row["type"], row["matrix"], str(row["tiles"]), f"{row['utilization']:.1%}")
+        layers.add_row(
+            row["name"], row["type"], row["matrix"], str(row["tiles"]), f"{row['utilization']:.1%}"
+        )
     console.print(layers)
     drift = Table(title=f"output error vs FP32 ({summary['instances']} instances, mean +- std)")
     for col in ("time", "relative error", "top-1 agreement with FP32"):
         drift.add_column(col)
     for row in summary["drift"]:
-        drift.add_row(row["time"], f"{row['rel_error_mean']:.4f} +- {row['rel_error_std']:.4f}",
-                      f"{row['agreement_mean']:.1%} +- {row['agreement_std']:.1%}")
+        drift.add_row(
+            row["time"],
+            f"{row['rel_error_mean']:.4f} +- {row['rel_error_std']:.4f}",
+            f"{row['agreement_mean']:.1%} +- {row['agreement_std']:.1%}",
+        )
     console.print(drift)

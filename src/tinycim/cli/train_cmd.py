@@ -8,6 +8,7 @@ fields), "train", "pretrain", "analog" (preset name, fields, or {"preset": name,
 CLI's defaults; an option given on the command line wins over the file.
 drift: program a run's model K times and report accuracy over time (see docs/training.md).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,7 @@ CONFIG_SECTIONS = ("hwa", "train", "pretrain", "analog", "data", "distill", "mod
 
 
 def parse_times(text: str) -> list[tuple[str, float]]:
-    """"1s,1h,1d,30d,1y" -> [(label, seconds)]; a bare number is seconds (see tinycim.units)."""
+    """ "1s,1h,1d,30d,1y" -> [(label, seconds)]; a bare number is seconds (see tinycim.units)."""
     from tinycim.units import parse_duration
 
     items = [t.strip() for t in text.split(",") if t.strip()]
@@ -81,8 +82,11 @@ def default_options(model: str) -> dict[str, Any]:
     from tinycim.models import get_model_spec
 
     params = inspect.signature(get_model_spec(model).factory).parameters.values()
-    return {p.name: p.default for p in params
-            if p.default is not p.empty and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    return {
+        p.name: p.default
+        for p in params
+        if p.default is not p.empty and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    }
 
 
 def _load_split(dataset: str, data_dir: Optional[Path], split: str, seed: int, opts: dict[str, Any]):
@@ -94,23 +98,44 @@ def _load_split(dataset: str, data_dir: Optional[Path], split: str, seed: int, o
 def train_cmd(
     model: str = typer.Option(..., "--model", help="Model name (see tinycim.models.list_models())."),
     dataset: str = typer.Option(..., "--dataset", help="Dataset name (tinycim.data.list_datasets())."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Dataset folder (not needed for digits)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs of the run's phase and, with --hwa, of the "
-                                         "FP pre-training [default: DEFAULT_FP_TRAIN's 30; with --hwa 30 + 20]."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of data splits, init, shuffling and noise [default: 0]."),
+    data_dir: Optional[Path] = typer.Option(
+        None, "--data-dir", help="Dataset folder (not needed for digits)."
+    ),
+    epochs: Optional[int] = typer.Option(
+        None,
+        "--epochs",
+        help="Epochs of the run's phase and, with --hwa, of the "
+        "FP pre-training [default: DEFAULT_FP_TRAIN's 30; with --hwa 30 + 20].",
+    ),
+    seed: Optional[int] = typer.Option(
+        None, "--seed", help="Seed of data splits, init, shuffling and noise [default: 0]."
+    ),
     hwa: bool = typer.Option(False, "--hwa", help="Default hardware-aware recipe for the pcm preset."),
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON file: hwa, train, pretrain, analog, data, distill, model."),
+    config: Optional[Path] = typer.Option(
+        None, "--config", help="YAML/JSON file: hwa, train, pretrain, analog, data, distill, model."
+    ),
     out: Path = typer.Option(..., "--out", help="Run directory to write."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run from its last checkpoint."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate of the run's phase [default: the FP "
-                                       "policy's; with --hwa a quarter of the FP rate]."),
+    lr: Optional[float] = typer.Option(
+        None,
+        "--lr",
+        help="Learning rate of the run's phase [default: the FP "
+        "policy's; with --hwa a quarter of the FP rate].",
+    ),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size."),
-    pretrain_epochs: Optional[int] = typer.Option(None, "--pretrain-epochs", help="FP epochs before HWA (default --epochs)."),
-    split_by: Optional[str] = typer.Option(None, "--split-by", help="Dataset split option (speech_commands: speaker)."),
-    tensorboard: bool = typer.Option(False, "--tensorboard", help="Also write TensorBoard event files to RUN/tb "
-                                     "(needs tinycim[tb])."),
+    pretrain_epochs: Optional[int] = typer.Option(
+        None, "--pretrain-epochs", help="FP epochs before HWA (default --epochs)."
+    ),
+    split_by: Optional[str] = typer.Option(
+        None, "--split-by", help="Dataset split option (speech_commands: speaker)."
+    ),
+    tensorboard: bool = typer.Option(
+        False, "--tensorboard", help="Also write TensorBoard event files to RUN/tb (needs tinycim[tb])."
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N [default: cuda when available, else cpu]."),
+    device: Optional[str] = typer.Option(
+        None, "--device", help="cpu, cuda or cuda:N [default: cuda when available, else cpu]."
+    ),
 ) -> None:
     """Train a model; write model.safetensors, config.json and metrics.json to --out."""
     from tinycim.io import output_lock
@@ -120,12 +145,35 @@ def train_cmd(
 
         _require_tensorboard()  # before any training, not after it
     with output_lock(out):  # a second writer into the same --out gets a one-line error
-        _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr, batch_size, pretrain_epochs,
-               split_by, progress, tensorboard, resolve_device(device))
+        _train(
+            model,
+            dataset,
+            data_dir,
+            epochs,
+            seed,
+            hwa,
+            config,
+            out,
+            resume,
+            lr,
+            batch_size,
+            pretrain_epochs,
+            split_by,
+            progress,
+            tensorboard,
+            resolve_device(device),
+        )
 
 
-def train_configs(hwa: bool, spec: dict[str, Any], epochs: int | None, seed: int | None, lr: float | None,
-                  batch_size: int | None, pretrain_epochs: int | None):
+def train_configs(
+    hwa: bool,
+    spec: dict[str, Any],
+    epochs: int | None,
+    seed: int | None,
+    lr: float | None,
+    batch_size: int | None,
+    pretrain_epochs: int | None,
+):
     """(TrainConfig of the phase that writes the run, FP pre-training TrainConfig or None).
 
     Starts from the default recipe (`tinycim.train.config.train_defaults`); the file's "train"
@@ -178,13 +226,32 @@ def fp_augmentation(dataset: str, data_dir, seed: int, data_opts: dict[str, Any]
     from tinycim.data.speech_commands import mix_augmented, spec_augment
     from tinycim.nn.state import derive_seed
 
-    noisy = _load_split(dataset, data_dir, "train", seed, {**data_opts, "augment": True,
-                        "generator": torch.Generator().manual_seed(derive_seed("augment-clips", seed))})
-    x = mix_augmented(train_ds.tensors[0], noisy.tensors[0],
-                      torch.Generator().manual_seed(derive_seed("augment-mix", seed)), AUGMENT_MIX_FRACTION)
+    noisy = _load_split(
+        dataset,
+        data_dir,
+        "train",
+        seed,
+        {
+            **data_opts,
+            "augment": True,
+            "generator": torch.Generator().manual_seed(derive_seed("augment-clips", seed)),
+        },
+    )
+    x = mix_augmented(
+        train_ds.tensors[0],
+        noisy.tensors[0],
+        torch.Generator().manual_seed(derive_seed("augment-mix", seed)),
+        AUGMENT_MIX_FRACTION,
+    )
     mixed = Dataset(x, train_ds.tensors[1], classes=train_ds.classes, name=train_ds.name, split="train")
-    return mixed, spec_augment, (f"time shift + background noise on {AUGMENT_MIX_FRACTION:.0%} of the clips, "
-                                 "SpecAugment masks per batch")
+    return (
+        mixed,
+        spec_augment,
+        (
+            f"time shift + background noise on {AUGMENT_MIX_FRACTION:.0%} of the clips, "
+            "SpecAugment masks per batch"
+        ),
+    )
 
 
 def resolve_device(name: Optional[str]) -> str:
@@ -204,8 +271,24 @@ def resolve_device(name: Optional[str]) -> str:
     return str(device)
 
 
-def _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr, batch_size, pretrain_epochs,
-           split_by, progress, tensorboard=False, device="cpu") -> None:
+def _train(
+    model,
+    dataset,
+    data_dir,
+    epochs,
+    seed,
+    hwa,
+    config,
+    out,
+    resume,
+    lr,
+    batch_size,
+    pretrain_epochs,
+    split_by,
+    progress,
+    tensorboard=False,
+    device="cpu",
+) -> None:
     import torch
     from rich.console import Console
 
@@ -226,8 +309,12 @@ def _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr,
         hwa_cfg = HWAConfig.from_dict(train_fields)
         analog = legacy_hardware(analog, hardware)
     elif hwa_spec is not None:
-        raise ConfigError(f"--config {config}: hwa = {hwa_spec!r} is invalid: a preset name or a mapping of fields")
-    train_cfg, pre_cfg = train_configs(hwa_cfg is not None, spec, epochs, seed, lr, batch_size, pretrain_epochs)
+        raise ConfigError(
+            f"--config {config}: hwa = {hwa_spec!r} is invalid: a preset name or a mapping of fields"
+        )
+    train_cfg, pre_cfg = train_configs(
+        hwa_cfg is not None, spec, epochs, seed, lr, batch_size, pretrain_epochs
+    )
     seed = train_cfg.seed
     data_opts = dict(spec.get("data", {}))
     if split_by is not None:
@@ -236,16 +323,21 @@ def _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr,
     val_ds = _load_split(dataset, data_dir, "val", seed, data_opts)
     model_opts = spec.get("model", {}) or {}
     if not isinstance(model_opts, dict) or "num_classes" in model_opts:
-        raise ConfigError(f"--config {config}: section 'model' must map create_model options (e.g. "
-                          f"input_norm: true) to values; num_classes comes from the dataset")
+        raise ConfigError(
+            f"--config {config}: section 'model' must map create_model options (e.g. "
+            f"input_norm: true) to values; num_classes comes from the dataset"
+        )
     # the zoo's defaults (e.g. har_cnn's input_norm) are recorded, so the run rebuilds the same model
     model_kwargs = {**default_options(model), "num_classes": len(train_ds.classes), **model_opts}
     torch.manual_seed(seed)  # weight init of the zoo model
     net = create_model(model, **model_kwargs).to(device)
     extra: dict[str, Any] = split_record(dataset, data_opts, seed)
     teacher = None
-    tb_hparams: dict[str, Any] = {"analog": analog.to_dict(), "train": train_cfg.to_dict(),
-                                  "hwa": hwa_cfg.to_dict() if hwa_cfg is not None else "none"}
+    tb_hparams: dict[str, Any] = {
+        "analog": analog.to_dict(),
+        "train": train_cfg.to_dict(),
+        "hwa": hwa_cfg.to_dict() if hwa_cfg is not None else "none",
+    }
     if hwa_cfg is not None:
         assert pre_cfg is not None
         pre_dir = out / "pretrain"
@@ -254,8 +346,17 @@ def _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr,
         else:
             console.print(f"FP pre-training: {pre_cfg.epochs} epochs at lr {pre_cfg.lr:g}")
             aug_ds, augment, how = fp_augmentation(dataset, data_dir, seed, data_opts, train_ds)
-            res = fit(net, aug_ds, val_ds, pre_cfg, out_dir=pre_dir, resume=resume, progress=progress,
-                      tensorboard=tensorboard, augment=augment)
+            res = fit(
+                net,
+                aug_ds,
+                val_ds,
+                pre_cfg,
+                out_dir=pre_dir,
+                resume=resume,
+                progress=progress,
+                tensorboard=tensorboard,
+                augment=augment,
+            )
             if how is not None:
                 extra["fp_augmentation"] = how
             save_run(pre_dir, model, net, None, analog, pre_cfg, res.history, model_kwargs, extra)
@@ -267,8 +368,10 @@ def _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr,
         teacher = fp if distill else None
         net = prepare(fp, hwa_cfg, analog, seed=seed)
         tb_hparams["pretrain"] = pre_cfg.to_dict()
-        console.print(f"hardware-aware fine-tuning: {train_cfg.epochs} epochs at lr {train_cfg.lr:g} "
-                      f"(FP val acc {extra['fp_val_acc']:.2f} %)")
+        console.print(
+            f"hardware-aware fine-tuning: {train_cfg.epochs} epochs at lr {train_cfg.lr:g} "
+            f"(FP val acc {extra['fp_val_acc']:.2f} %)"
+        )
     augment = None
     if hwa_cfg is None:  # plain training is the FP phase
         train_ds, augment, how = fp_augmentation(dataset, data_dir, seed, data_opts, train_ds)
@@ -276,8 +379,18 @@ def _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr,
             extra["fp_augmentation"] = how
     with warnings.catch_warnings(record=True) as caught:  # e.g. the collapse warning: one line, not an error
         warnings.simplefilter("always", UserWarning)
-        result = fit(net, train_ds, val_ds, train_cfg, out_dir=out, resume=resume, teacher=teacher,
-                     progress=progress, tensorboard=tensorboard, augment=augment)
+        result = fit(
+            net,
+            train_ds,
+            val_ds,
+            train_cfg,
+            out_dir=out,
+            resume=resume,
+            teacher=teacher,
+            progress=progress,
+            tensorboard=tensorboard,
+            augment=augment,
+        )
     for w in caught:
         console.print(f"warning: {w.message}")
     if result.restored_epoch is not None:
@@ -286,28 +399,38 @@ def _train(model, dataset, data_dir, epochs, seed, hwa, config, out, resume, lr,
     if tensorboard:
         from tinycim.tblog import TensorBoardLogger
 
-        metrics = {"val/best_accuracy": result.best_val_acc if result.best_val_acc is not None else float("nan")}
+        metrics = {
+            "val/best_accuracy": result.best_val_acc if result.best_val_acc is not None else float("nan")
+        }
         with TensorBoardLogger(out / "tb") as tb:
             tb.hparams(tb_hparams, metrics)
     kept = f"; kept epoch {result.restored_epoch}" if result.restored_epoch is not None else ""
-    console.print(f"done: final val acc {result.final_val_acc} %, best {result.best_val_acc} % "
-                  f"(epoch {result.best_epoch}{kept}); wrote {out}")
+    console.print(
+        f"done: final val acc {result.final_val_acc} %, best {result.best_val_acc} % "
+        f"(epoch {result.best_epoch}{kept}); wrote {out}"
+    )
 
 
 def drift_cmd(
     run_dir: Path = typer.Argument(..., help="A run directory written by `tinycim train`."),
-    dataset: Optional[str] = typer.Option(None, "--dataset",
-                                          help="Dataset name (default: the one the run was trained on)."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Dataset folder (not needed for digits)."),
+    dataset: Optional[str] = typer.Option(
+        None, "--dataset", help="Dataset name (default: the one the run was trained on)."
+    ),
+    data_dir: Optional[Path] = typer.Option(
+        None, "--data-dir", help="Dataset folder (not needed for digits)."
+    ),
     split: str = typer.Option("test", "--split", help="train, val, test or all."),
     times: str = typer.Option("1s,1h,1d,30d,1y", "--times", help="Comma-separated times after programming."),
     instances: int = typer.Option(10, "--instances", help="Independent programmings (Monte-Carlo)."),
     seed: int = typer.Option(0, "--seed", help="Programming seed."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the result as JSON here."),
     batch_size: int = typer.Option(512, "--batch-size", help="Outputs per forward call (memory bound)."),
-    tensorboard: bool = typer.Option(False, "--tensorboard", help="Also write the drift curve to RUN/tb "
-                                     "(needs tinycim[tb])."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N [default: cuda when available, else cpu]."),
+    tensorboard: bool = typer.Option(
+        False, "--tensorboard", help="Also write the drift curve to RUN/tb (needs tinycim[tb])."
+    ),
+    device: Optional[str] = typer.Option(
+        None, "--device", help="cpu, cuda or cuda:N [default: cuda when available, else cpu]."
+    ),
 ) -> None:
     """Accuracy of a trained model on the analog hardware over time: mean and std over K chips.
 
@@ -334,8 +457,11 @@ def drift_cmd(
     # it was trained on, not to another dataset of the same shape.
     opts = meta["extra"].get("data_options", {}) if dataset == trained_on else {}
     if trained_on is None:  # e.g. a recipe run written before runs recorded their data
-        typer.echo(f"warning: {run_dir} records no data split; {dataset} is loaded with default loader "
-                   "options, which may not be the split it was trained on", err=True)
+        typer.echo(
+            f"warning: {run_dir} records no data split; {dataset} is loaded with default loader "
+            "options, which may not be the split it was trained on",
+            err=True,
+        )
     # The seed that drew the run's subject / speaker split, so --split test is the run's own held-out
     # set. NAS candidates train with a per-arch seed but share the search's split: they record it.
     data_seed = meta["extra"].get("data_seed", meta["train"].get("seed", 0))
@@ -350,18 +476,31 @@ def drift_cmd(
         _require_tensorboard()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = evaluate_drift(amodel, ds, times=[t for _, t in grid], instances=instances, seed=seed,
-                             batch_size=batch_size)
+        res = evaluate_drift(
+            amodel, ds, times=[t for _, t in grid], instances=instances, seed=seed, batch_size=batch_size
+        )
     for w in caught:
         if issubclass(w.category, UserWarning):
             typer.echo(f"warning: {w.message}", err=True)
     if res.reference_warning is not None:
         typer.echo(f"warning: {res.reference_warning}", err=True)
-    report = {"run_dir": str(run_dir), "dataset": dataset, "split": split, "n_samples": len(ds),
-              "instances": instances, "seed": seed, "fp_accuracy": res.fp_accuracy,
-              "ideal_accuracy": res.ideal_accuracy, "reference_warning": res.reference_warning,
-              "labels": [label for label, _ in grid], "times_s": res.times, "mean": res.mean, "std": res.std,
-              "per_instance": res.per_instance, "analog_config": analog.to_dict()}
+    report = {
+        "run_dir": str(run_dir),
+        "dataset": dataset,
+        "split": split,
+        "n_samples": len(ds),
+        "instances": instances,
+        "seed": seed,
+        "fp_accuracy": res.fp_accuracy,
+        "ideal_accuracy": res.ideal_accuracy,
+        "reference_warning": res.reference_warning,
+        "labels": [label for label, _ in grid],
+        "times_s": res.times,
+        "mean": res.mean,
+        "std": res.std,
+        "per_instance": res.per_instance,
+        "analog_config": analog.to_dict(),
+    }
     table = Table(title=f"{run_dir} on {dataset}/{split} ({len(ds)} samples, {instances} instances)")
     table.add_column("time")
     table.add_column("accuracy %", justify="right")
@@ -373,8 +512,12 @@ def drift_cmd(
     if ideal is not None:
         table.add_row("ideal chip", f"{ideal:.2f}", f"{ideal - res.fp_accuracy:+.2f}", "")
     for (label, _), mean, std in zip(grid, res.mean, res.std):
-        table.add_row(label, f"{mean:.2f} +- {std:.2f}", f"{mean - res.fp_accuracy:+.2f}",
-                      *([f"{mean - ideal:+.2f}"] if ideal is not None else []))
+        table.add_row(
+            label,
+            f"{mean:.2f} +- {std:.2f}",
+            f"{mean - res.fp_accuracy:+.2f}",
+            *([f"{mean - ideal:+.2f}"] if ideal is not None else []),
+        )
     Console().print(table)
     if json_out is not None:
         atomic_write_text(Path(json_out), json.dumps(report, indent=2))

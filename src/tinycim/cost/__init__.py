@@ -7,6 +7,7 @@
 
 See docs/cost-model.md for the equations, every constant's source and the calibration.
 """
+
 from tinycim.cost.accelerator import ADCSpec, Accelerator, ArraySpec, DACSpec, DigitalSpec, LayoutSpec
 from tinycim.cost.activity import DEFAULT_MEAN_CODE_FRACTION, DEFAULT_NONZERO_FRACTION
 from tinycim.cost.estimate import analog_config_for, estimate
@@ -17,7 +18,24 @@ from tinycim.cost.report import CostReport, format_energy
 from tinycim.errors import ConfigError, MappingError
 
 __all__ = [
-    "ACCELERATORS", "ADCSpec", "Accelerator", "ArraySpec", "COMPONENTS", "ConfigError", "CostReport", "DACSpec",
-    "DEFAULT_MEAN_CODE_FRACTION", "DEFAULT_NONZERO_FRACTION", "DigitalSpec", "LayerCost", "LayoutSpec", "MappingError",
-    "Placement", "analog_config_for", "estimate", "format_energy", "get_accelerator", "place",
+    "ACCELERATORS",
+    "ADCSpec",
+    "Accelerator",
+    "ArraySpec",
+    "COMPONENTS",
+    "ConfigError",
+    "CostReport",
+    "DACSpec",
+    "DEFAULT_MEAN_CODE_FRACTION",
+    "DEFAULT_NONZERO_FRACTION",
+    "DigitalSpec",
+    "LayerCost",
+    "LayoutSpec",
+    "MappingError",
+    "Placement",
+    "analog_config_for",
+    "estimate",
+    "format_energy",
+    "get_accelerator",
+    "place",
 ]

@@ -6,6 +6,7 @@ format version. Units are SI throughout: joules, seconds, watts, square micromet
 per-instance areas and mm^2 for block areas. The numbers themselves, with their sources, live in
 `tinycim.cost.presets`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -84,7 +85,9 @@ class ArraySpec:
             _integer("array", name, getattr(self, name))
         _choice("array", "area_mode", self.area_mode, AREA_MODES)
         if not isinstance(self.gate_unused_columns, bool):
-            raise ConfigError(f"array.gate_unused_columns = {self.gate_unused_columns!r} is invalid: allowed true/false")
+            raise ConfigError(
+                f"array.gate_unused_columns = {self.gate_unused_columns!r} is invalid: allowed true/false"
+            )
         _check_fields(self, "array", positive=("device_area_um2", "read_voltage_v"))
 
 
@@ -258,20 +261,28 @@ class Accelerator:
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError(f"accelerator.name = {self.name!r} is invalid: a non-empty string is required")
         if self.execution not in EXECUTIONS:
-            raise ConfigError(f"accelerator.execution = {self.execution!r} is invalid: allowed values "
-                              f"{', '.join(EXECUTIONS)}")
+            raise ConfigError(
+                f"accelerator.execution = {self.execution!r} is invalid: allowed values "
+                f"{', '.join(EXECUTIONS)}"
+            )
         _number("accelerator", "mvm_fixed_time_s", self.mvm_fixed_time_s)
         _choice("accelerator", "per_layer_periphery", self.per_layer_periphery, PER_LAYER_PERIPHERIES)
         for name in ("weight_bits", "device_bits"):
             if getattr(self, name) is not None:
                 _integer("accelerator", name, getattr(self, name), 1, 16)
         if not isinstance(self.description, str):
-            raise ConfigError(f"accelerator.description = {self.description!r} is invalid: a string is required")
+            raise ConfigError(
+                f"accelerator.description = {self.description!r} is invalid: a string is required"
+            )
         if self.version != ACCELERATOR_VERSION:
-            raise ConfigError(f"accelerator.version = {self.version!r} is not supported: allowed {ACCELERATOR_VERSION}")
+            raise ConfigError(
+                f"accelerator.version = {self.version!r} is not supported: allowed {ACCELERATOR_VERSION}"
+            )
         for name, kind in _SECTIONS.items():
             if not isinstance(getattr(self, name), kind):
-                raise ConfigError(f"accelerator.{name} must be a {kind.__name__}, got {type(getattr(self, name)).__name__}")
+                raise ConfigError(
+                    f"accelerator.{name} must be a {kind.__name__}, got {type(getattr(self, name)).__name__}"
+                )
 
     # ---- derived timing -----------------------------------------------------------------------
     @property
@@ -319,5 +330,10 @@ class Accelerator:
         return cls.from_dict(parse_json(text, "accelerator"))
 
 
-_SECTIONS: dict[str, type] = {"array": ArraySpec, "dac": DACSpec, "adc": ADCSpec, "digital": DigitalSpec,
-                              "layout": LayoutSpec}
+_SECTIONS: dict[str, type] = {
+    "array": ArraySpec,
+    "dac": DACSpec,
+    "adc": ADCSpec,
+    "digital": DigitalSpec,
+    "layout": LayoutSpec,
+}

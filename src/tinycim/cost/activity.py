@@ -17,6 +17,7 @@ Since the sum over a row's columns is taken, code_g is also the sum over every c
 the column conductance read during it (the ADC current term of `tinycim.cost.events`).
 Without inputs a documented default activity is assumed instead (`DEFAULT_*`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -118,8 +119,9 @@ def popcount(codes: torch.Tensor, bits: int) -> torch.Tensor:
     return out.to(torch.float32)
 
 
-def measured(layer: AnalogLayerMixin, x: torch.Tensor, g_row: torch.Tensor,
-             bits: int) -> tuple[float, float, float, float]:
+def measured(
+    layer: AnalogLayerMixin, x: torch.Tensor, g_row: torch.Tensor, bits: int
+) -> tuple[float, float, float, float]:
     """(code_g_us, drives, bit_g_us, bit_drives) per sample for a captured input batch x [B, ...],
     given the per-row conductances (uS)."""
     codes = _codes(layer, x, bits)
@@ -127,17 +129,24 @@ def measured(layer: AnalogLayerMixin, x: torch.Tensor, g_row: torch.Tensor,
     nonzero = (codes > 0).float()
     ones = popcount(torch.round(codes * ((1 << bits) - 1)), bits)
     if isinstance(layer, nn.Linear):
-        return (float((codes * g_row).sum()) / batch, float(nonzero.sum()) / batch,
-                float((ones * g_row).sum()) / batch, float(ones.sum()) / batch)
+        return (
+            float((codes * g_row).sum()) / batch,
+            float(nonzero.sum()) / batch,
+            float((ones * g_row).sum()) / batch,
+            float(ones.sum()) / batch,
+        )
     groups = layer.geometry.groups
     unit = torch.ones_like(g_row)
-    sums = [float(_conv(layer, a, w, groups).sum()) / batch  # type: ignore[arg-type]
-            for a, w in ((codes, g_row), (nonzero, unit), (ones, g_row), (ones, unit))]
+    sums = [
+        float(_conv(layer, a, w, groups).sum()) / batch  # type: ignore[arg-type]
+        for a, w in ((codes, g_row), (nonzero, unit), (ones, g_row), (ones, unit))
+    ]
     return sums[0], sums[1], sums[2], sums[3]
 
 
-def collect(model: nn.Module, layers: dict[str, AnalogLayerMixin], example: torch.Tensor, bits: int,
-            measure: bool) -> list[LayerActivity]:
+def collect(
+    model: nn.Module, layers: dict[str, AnalogLayerMixin], example: torch.Tensor, bits: int, measure: bool
+) -> list[LayerActivity]:
     """Run `model` once on `example` [B, ...] and describe every analog layer of `layers` in call order.
 
     model: the converted model, or (measure=False only) its digital original: the modules of the
@@ -152,21 +161,31 @@ def collect(model: nn.Module, layers: dict[str, AnalogLayerMixin], example: torc
             # a layer called several times per inference (a recurrent matrix once per time step, a
             # shared projection per token) costs every call
             seen[name] = now if name not in seen else _add_calls(seen[name], now)
+
         return hook
 
-    probe(model, example, {module: hook_for(name) for name, module in model.named_modules() if name in layers})
+    probe(
+        model, example, {module: hook_for(name) for name, module in model.named_modules() if name in layers}
+    )
     return list(seen.values())
 
 
 def _add_calls(a: LayerActivity, b: LayerActivity) -> LayerActivity:
     """Two calls of one layer in one inference: MVMs, MACs, pulses and read conductance add up."""
-    return dataclasses.replace(a, positions=a.positions + b.positions, macs=a.macs + b.macs,
-                               code_g_us=a.code_g_us + b.code_g_us, drives=a.drives + b.drives,
-                               bit_g_us=a.bit_g_us + b.bit_g_us, bit_drives=a.bit_drives + b.bit_drives)
+    return dataclasses.replace(
+        a,
+        positions=a.positions + b.positions,
+        macs=a.macs + b.macs,
+        code_g_us=a.code_g_us + b.code_g_us,
+        drives=a.drives + b.drives,
+        bit_g_us=a.bit_g_us + b.bit_g_us,
+        bit_drives=a.bit_drives + b.bit_drives,
+    )
 
 
-def _describe(name: str, layer: AnalogLayerMixin, x: torch.Tensor, out: torch.Tensor, bits: int,
-              measure: bool) -> LayerActivity:
+def _describe(
+    name: str, layer: AnalogLayerMixin, x: torch.Tensor, out: torch.Tensor, bits: int, measure: bool
+) -> LayerActivity:
     geo = layer.geometry
     per_sample = out[0].numel()
     c_out = geo.groups * geo.out_per_group
@@ -185,10 +204,22 @@ def _describe(name: str, layer: AnalogLayerMixin, x: torch.Tensor, out: torch.Te
     polarity = 2 if mapping.polarity == "differential" else 1
     shape = cond.shape
     if shape[0] != mapping.slices or shape[1] != polarity:
-        raise MappingError(f"layer {name!r}: conductances {tuple(shape)} do not match its analog_config "
-                           f"(slices {mapping.slices}, {mapping.polarity})")
-    return LayerActivity(name=name, positions=positions, out_channels=c_out, rows=rows,
-                         macs=positions * c_out * geo.rows_per_group, code_g_us=code_g, drives=drives,
-                         devices=math.prod(shape), polarity_devices=polarity,
-                         devices_per_weight=mapping.slices * polarity, slices=mapping.slices,
-                         bit_g_us=bit_g, bit_drives=bit_drives)
+        raise MappingError(
+            f"layer {name!r}: conductances {tuple(shape)} do not match its analog_config "
+            f"(slices {mapping.slices}, {mapping.polarity})"
+        )
+    return LayerActivity(
+        name=name,
+        positions=positions,
+        out_channels=c_out,
+        rows=rows,
+        macs=positions * c_out * geo.rows_per_group,
+        code_g_us=code_g,
+        drives=drives,
+        devices=math.prod(shape),
+        polarity_devices=polarity,
+        devices_per_weight=mapping.slices * polarity,
+        slices=mapping.slices,
+        bit_g_us=bit_g,
+        bit_drives=bit_drives,
+    )

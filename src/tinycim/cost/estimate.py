@@ -1,9 +1,10 @@
 """`estimate(model, accelerator, ...)`: map a model onto an accelerator and count what it costs.
 
-    import tinycim as tc
-    report = tc.cost.estimate(model, accelerator="aon-cim", act_bits=8)
-    report.tops_per_watt, report.energy_per_inference_j, report.latency_s, report.area_mm2
+import tinycim as tc
+report = tc.cost.estimate(model, accelerator="aon-cim", act_bits=8)
+report.tops_per_watt, report.energy_per_inference_j, report.latency_s, report.area_mm2
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,9 +34,13 @@ def analog_config_for(acc: Accelerator, act_bits: int, polarity: str | None = No
     mapping = base.mapping if polarity is None else dataclasses.replace(base.mapping, polarity=polarity)
     if acc.weight_bits is not None:
         mapping = dataclasses.replace(mapping, weight_bits=acc.weight_bits, device_bits=acc.device_bits)
-    return dataclasses.replace(base, tile=TileConfig(acc.array.rows, acc.array.cols), mapping=mapping,
-                               dac=dataclasses.replace(base.dac, bits=act_bits),
-                               adc=dataclasses.replace(base.adc, bits=act_bits))
+    return dataclasses.replace(
+        base,
+        tile=TileConfig(acc.array.rows, acc.array.cols),
+        mapping=mapping,
+        dac=dataclasses.replace(base.dac, bits=act_bits),
+        adc=dataclasses.replace(base.adc, bits=act_bits),
+    )
 
 
 def _is_analog(model: nn.Module) -> bool:
@@ -44,19 +49,30 @@ def _is_analog(model: nn.Module) -> bool:
     return bool(analog_layers(model))
 
 
-def _input_shape(model: nn.Module, input_shape: Sequence[int] | None, inputs: torch.Tensor | None) -> tuple[int, ...]:
+def _input_shape(
+    model: nn.Module, input_shape: Sequence[int] | None, inputs: torch.Tensor | None
+) -> tuple[int, ...]:
     if inputs is not None:
         return tuple(inputs.shape[1:])
     shape = input_shape or getattr(model, "input_shape", None) or getattr(model, "default_input_shape", None)
     if shape is None:
-        raise ConfigError("input_shape is required (no batch dim), e.g. input_shape=(1, 49, 10): the model has "
-                          "no input_shape attribute and no inputs= batch was given")
+        raise ConfigError(
+            "input_shape is required (no batch dim), e.g. input_shape=(1, 49, 10): the model has "
+            "no input_shape attribute and no inputs= batch was given"
+        )
     return tuple(int(s) for s in shape)
 
 
-def estimate(model: nn.Module | str, accelerator: Accelerator | str = "aon-cim", *,
-             input_shape: Sequence[int] | None = None, act_bits: int = 8, inputs: torch.Tensor | None = None,
-             polarity: str | None = None, periphery: str | None = None) -> CostReport:
+def estimate(
+    model: nn.Module | str,
+    accelerator: Accelerator | str = "aon-cim",
+    *,
+    input_shape: Sequence[int] | None = None,
+    act_bits: int = 8,
+    inputs: torch.Tensor | None = None,
+    polarity: str | None = None,
+    periphery: str | None = None,
+) -> CostReport:
     """Energy, latency, area and TOPS/W of one inference of `model` on `accelerator`.
 
     model: a torch model (digital: converted internally with `analog_config_for`), an already
@@ -88,8 +104,10 @@ def estimate(model: nn.Module | str, accelerator: Accelerator | str = "aon-cim",
     shape = _input_shape(model, input_shape, inputs)
     if _is_analog(model):
         if polarity is not None:
-            raise ConfigError("polarity is set by the converted model's AnalogConfig.mapping; pass a digital "
-                              "model to choose it here")
+            raise ConfigError(
+                "polarity is set by the converted model's AnalogConfig.mapping; pass a digital "
+                "model to choose it here"
+            )
         amodel = model
     else:
         from tinycim.nn.convert import convert
@@ -104,21 +122,38 @@ def estimate(model: nn.Module | str, accelerator: Accelerator | str = "aon-cim",
     return _estimate_analog(amodel, shapes_from, acc, name, shape, act_bits, inputs, periphery)
 
 
-def _estimate_analog(amodel: nn.Module, shapes_from: nn.Module, acc: Accelerator, name: str, shape: tuple[int, ...],
-                     bits: int, inputs: torch.Tensor | None, periphery: str | None) -> CostReport:
+def _estimate_analog(
+    amodel: nn.Module,
+    shapes_from: nn.Module,
+    acc: Accelerator,
+    name: str,
+    shape: tuple[int, ...],
+    bits: int,
+    inputs: torch.Tensor | None,
+    periphery: str | None,
+) -> CostReport:
     from tinycim.nn.convert import analog_layers
 
     layers = dict(analog_layers(amodel))
     param = next(amodel.parameters(), None)
-    example = inputs if inputs is not None else torch.zeros((1, *shape), dtype=param.dtype if param is not None else None)
+    example = (
+        inputs
+        if inputs is not None
+        else torch.zeros((1, *shape), dtype=param.dtype if param is not None else None)
+    )
 
     def cols_per_output(layer) -> int:  # from the layer's own config: per-layer overrides may differ
         mapping = layer.analog_config.mapping
         return columns_per_output(acc, mapping.slices, mapping.polarity == "differential")
 
     # Place first (geometry only): a model that does not fit fails before any conductance is read.
-    placement = place([(n, accelerator_geometry(n, layer.geometry, acc, cols_per_output(layer)))
-                       for n, layer in layers.items()], acc)
+    placement = place(
+        [
+            (n, accelerator_geometry(n, layer.geometry, acc, cols_per_output(layer)))
+            for n, layer in layers.items()
+        ],
+        acc,
+    )
     placement.require_fit()
     acts = collect(shapes_from, layers, example, bits, measure=inputs is not None)
     if not acts:
@@ -129,18 +164,33 @@ def _estimate_analog(amodel: nn.Module, shapes_from: nn.Module, acc: Accelerator
     per_layer = periphery == "per-layer"
     cores = acc.array.cores if acc.execution == "layer-serial" else placement.cores_used
     leakage_w = acc.digital.leakage_power_w + acc.array.core_leakage_w * cores
-    costs = [layer_cost(a, placement.layer_blocks(a.name), acc, bits, per_layer_periphery=per_layer,
-                        leakage_w=leakage_w) for a in acts]
+    costs = [
+        layer_cost(
+            a, placement.layer_blocks(a.name), acc, bits, per_layer_periphery=per_layer, leakage_w=leakage_w
+        )
+        for a in acts
+    ]
     kinds = {a.differential for a in acts}
     polarity = "mixed" if len(kinds) == 2 else ("differential" if True in kinds else "unipolar")
     weight_cells = sum(b.weight_cells for b in placement.blocks)
     ran = {a.name: a for a in acts}
     return CostReport(
-        model=name, accelerator=acc.name, execution=acc.execution, act_bits=bits, polarity=polarity,
-        periphery=periphery, activity="measured" if inputs is not None else "default", layers=costs,
-        area_breakdown_mm2=area_mm2(acc, placement.blocks, ran, cores, per_layer), cores_used=placement.cores_used,
-        array_cells=cores * acc.array.rows * acc.array.cols, devices=sum(a.devices for a in acts),
+        model=name,
+        accelerator=acc.name,
+        execution=acc.execution,
+        act_bits=bits,
+        polarity=polarity,
+        periphery=periphery,
+        activity="measured" if inputs is not None else "default",
+        layers=costs,
+        area_breakdown_mm2=area_mm2(acc, placement.blocks, ran, cores, per_layer),
+        cores_used=placement.cores_used,
+        array_cells=cores * acc.array.rows * acc.array.cols,
+        devices=sum(a.devices for a in acts),
         weight_cells=weight_cells,
-        extra={"layout": dataclasses.asdict(acc.layout), "columns": sum(c.columns for c in costs),
-               "conversions": sum(c.conversions for c in costs)},
+        extra={
+            "layout": dataclasses.asdict(acc.layout),
+            "columns": sum(c.columns for c in costs),
+            "conversions": sum(c.conversions for c in costs),
+        },
     )

@@ -23,6 +23,7 @@ Input cycles n_cyc = 1 (pulse-width) or b (bit-serial).
 
 with outputs = P * C_out. Everything is in joules and seconds; the constants come from the `Accelerator`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -57,9 +58,18 @@ class LayerCost:
         return sum(self.energy_j.values())
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "macs": self.macs, "mvms": self.mvms, "conversions": self.conversions,
-                "columns": self.columns, "latency_s": self.latency_s, "utilization": self.utilization,
-                "devices": self.devices, "energy_j": dict(self.energy_j), "total_energy_j": self.total_energy_j}
+        return {
+            "name": self.name,
+            "macs": self.macs,
+            "mvms": self.mvms,
+            "conversions": self.conversions,
+            "columns": self.columns,
+            "latency_s": self.latency_s,
+            "utilization": self.utilization,
+            "devices": self.devices,
+            "energy_j": dict(self.energy_j),
+            "total_energy_j": self.total_energy_j,
+        }
 
 
 def array_copies(acc: Accelerator, act: LayerActivity) -> int:
@@ -67,8 +77,15 @@ def array_copies(acc: Accelerator, act: LayerActivity) -> int:
     return 2 if act.differential and acc.layout.differential == "arrays" else 1
 
 
-def layer_cost(act: LayerActivity, blocks: list[Block], acc: Accelerator, bits: int, *, per_layer_periphery: bool,
-               leakage_w: float) -> LayerCost:
+def layer_cost(
+    act: LayerActivity,
+    blocks: list[Block],
+    acc: Accelerator,
+    bits: int,
+    *,
+    per_layer_periphery: bool,
+    leakage_w: float,
+) -> LayerCost:
     """Energy and time of one layer (its blocks placed on `acc`) at b-bit activations."""
     pos = act.positions
     steps = 1 << bits
@@ -98,22 +115,34 @@ def layer_cost(act: LayerActivity, blocks: list[Block], acc: Accelerator, bits: 
     ramp = pos * cycles * copies * len(blocks) * adc.ramp_energy_j * steps if adc.kind == "ramp" else 0.0
     weighting = pos * cycles * copies * cols_total * lay.analog_weight_energy_j if analog_weighting else 0.0
     biased = [arr.cols if not arr.gate_unused_columns else b.cols for b in blocks]
-    per_output = (dig.multiply_energy_j if per_layer_periphery else 0.0) + dig.add_energy_j + dig.activation_energy_j
+    per_output = (
+        (dig.multiply_energy_j if per_layer_periphery else 0.0) + dig.add_energy_j + dig.activation_energy_j
+    )
     cell_time = dac.step_time_s * (1 if acc.bit_serial else steps - 1)
 
     energy = {
         "dac": copies * (act.bit_drives if acc.bit_serial else act.drives) * dac.drive_energy_j,
         # uS -> S; a code fraction f is a pulse of f * (2^b - 1) steps of t_dac; a bit cycle one step.
-        "array": arr.read_voltage_v ** 2 * cell_time * g_read_us * 1e-6,
+        "array": arr.read_voltage_v**2 * cell_time * g_read_us * 1e-6,
         "adc": n_conv * per_conv + current + ramp + weighting,
-        "readout_bias": pos * cycles * copies * sum(arr.col_bias_power_w * c * t / cycles
-                                                     for c, t in zip(biased, times)),
+        "readout_bias": pos
+        * cycles
+        * copies
+        * sum(arr.col_bias_power_w * c * t / cycles for c, t in zip(biased, times)),
         "digital": outputs * per_output + max(n_conv - outputs, 0) * dig.add_energy_j,
         "sram": (pos * act.rows + outputs) * bits * dig.sram_energy_per_bit_j,
         "leakage": leakage_w * latency,
     }
     cells = len(blocks) * arr.rows * arr.cols
     util = sum(b.weight_cells for b in blocks) / (arr.rows * arr.cols if serial else cells) if cells else 0.0
-    return LayerCost(name=act.name, macs=act.macs, mvms=pos * len(blocks) * copies, conversions=n_conv,
-                     latency_s=latency, utilization=util, devices=act.devices, energy_j=energy,
-                     columns=copies * cols_total)
+    return LayerCost(
+        name=act.name,
+        macs=act.macs,
+        mvms=pos * len(blocks) * copies,
+        conversions=n_conv,
+        latency_s=latency,
+        utilization=util,
+        devices=act.devices,
+        energy_j=energy,
+        columns=copies * cols_total,
+    )

@@ -11,6 +11,7 @@ simulator's). Then:
 
 What does not fit is listed (`Placement.unplaced`), and `require_fit` turns it into a MappingError.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -59,11 +60,15 @@ class Placement:
         names = sorted({b.layer for b in self.unplaced})
         what = ", ".join(f"{b.layer} ({b.rows}x{b.cols})" for b in self.unplaced[:6])
         more = f" and {len(self.unplaced) - 6} more" if len(self.unplaced) > 6 else ""
-        where = (f"one {acc.array.rows}x{acc.array.cols} array (layer-serial: all layers resident)"
-                 if acc.execution == "layer-serial" else
-                 f"{acc.array.cores} cores of {acc.array.rows}x{acc.array.cols}")
-        raise MappingError(f"model does not fit on {acc.name}: {len(names)} layer(s) left over after filling "
-                           f"{where}: {what}{more}; use a larger accelerator or a smaller model")
+        where = (
+            f"one {acc.array.rows}x{acc.array.cols} array (layer-serial: all layers resident)"
+            if acc.execution == "layer-serial"
+            else f"{acc.array.cores} cores of {acc.array.rows}x{acc.array.cols}"
+        )
+        raise MappingError(
+            f"model does not fit on {acc.name}: {len(names)} layer(s) left over after filling "
+            f"{where}: {what}{more}; use a larger accelerator or a smaller model"
+        )
 
 
 def columns_per_output(acc: Accelerator, slices: int, differential: bool) -> int:
@@ -72,17 +77,27 @@ def columns_per_output(acc: Accelerator, slices: int, differential: bool) -> int
     return slices * (2 if differential and acc.layout.differential == "columns" else 1)
 
 
-def accelerator_geometry(name: str, geometry: LayerGeometry, acc: Accelerator, cols_per_output: int = 1) -> LayerGeometry:
+def accelerator_geometry(
+    name: str, geometry: LayerGeometry, acc: Accelerator, cols_per_output: int = 1
+) -> LayerGeometry:
     """The layer's tiling on the accelerator's array size, each output taking `cols_per_output`
     physical columns (slice columns, G+ / G- columns); a tile's weight_cells then counts devices."""
-    return layer_geometry(name, groups=geometry.groups, in_per_group=geometry.in_per_group,
-                          out_per_group=geometry.out_per_group * cols_per_output, kernel_numel=geometry.kernel_numel,
-                          tile_rows=acc.array.rows, tile_cols=acc.array.cols)
+    return layer_geometry(
+        name,
+        groups=geometry.groups,
+        in_per_group=geometry.in_per_group,
+        out_per_group=geometry.out_per_group * cols_per_output,
+        kernel_numel=geometry.kernel_numel,
+        tile_rows=acc.array.rows,
+        tile_cols=acc.array.cols,
+    )
 
 
 def place(layers: list[tuple[str, LayerGeometry]], acc: Accelerator) -> Placement:
     """Place every layer's tiles (geometries already on the accelerator's array size)."""
-    blocks = [Block(name, t.rows_used, t.cols_used, t.weight_cells) for name, geo in layers for t in geo.tiles]
+    blocks = [
+        Block(name, t.rows_used, t.cols_used, t.weight_cells) for name, geo in layers for t in geo.tiles
+    ]
     if acc.execution == "tiled":
         return _place_tiled(blocks, acc)
     return _place_strips(blocks, acc)
@@ -92,8 +107,17 @@ def _place_tiled(blocks: list[Block], acc: Accelerator) -> Placement:
     out = Placement(acc)
     for i, b in enumerate(blocks):
         target = out.blocks if i < acc.array.cores else out.unplaced
-        target.append(Block(b.layer, b.rows, b.cols, b.weight_cells, core=i if i < acc.array.cores else -1,
-                            row=0 if i < acc.array.cores else -1, col=0 if i < acc.array.cores else -1))
+        target.append(
+            Block(
+                b.layer,
+                b.rows,
+                b.cols,
+                b.weight_cells,
+                core=i if i < acc.array.cores else -1,
+                row=0 if i < acc.array.cores else -1,
+                col=0 if i < acc.array.cores else -1,
+            )
+        )
     return out
 
 

@@ -18,6 +18,7 @@ Sources (short keys used in the comments):
             the script prints the fit, so a change of the model is re-fitted, not hand-tuned.
   ASSUMED   an engineering estimate where no source gives the number; change it freely.
 """
+
 from __future__ import annotations
 
 from tinycim.cost.accelerator import Accelerator, ADCSpec, ArraySpec, DACSpec, DigitalSpec, LayoutSpec
@@ -51,26 +52,46 @@ def aon_cim() -> Accelerator:
     (the tinycim "aon-cim" AnalogConfig), pulse-width inputs, one ramp ADC per column sharing a ramp,
     no per-column power gating (minimal area), layer-serial execution."""
     return Accelerator(
-        name="aon-cim", execution="layer-serial", analog_preset="aon-cim",
+        name="aon-cim",
+        execution="layer-serial",
+        analog_preset="aon-cim",
         mvm_fixed_time_s=AON_MVM_FIXED_TIME_S,
-        array=ArraySpec(rows=1024, cols=512, cores=1,
-                        device_area_um2=0.03,  # ASSUMED: 1T1R PCM, ~150 F^2 at 14 nm
-                        read_voltage_v=PCM_READ_VOLTAGE_V, col_bias_power_w=AON_COL_BIAS_POWER_W,
-                        gate_unused_columns=False,  # minimal-area design: every column biased (Zhou)
-                        core_leakage_w=2e-6),  # ASSUMED: array periphery leakage
-        dac=DACSpec(step_time_s=AON_STEP_TIME_S, drive_energy_j=ISAAC_DAC_DRIVE_J, area_um2=ISAAC_DAC_AREA_UM2),
-        adc=ADCSpec(kind="ramp", fixed_energy_j=AON_ADC_FIXED_ENERGY_J, step_energy_j=0.0,
-                    ramp_energy_j=30e-15,  # ASSUMED: shared ramp buffer + Gray-counter bus, per step
-                    step_time_s=AON_STEP_TIME_S, cols_per_adc=1,
-                    area_um2=25.0,  # ASSUMED: column comparator + b-bit latch
-                    subtract_energy_j=10e-15, subtract_area_um2=5.0,  # ASSUMED: G+ - G- current mirror
-                    gain_energy_j=20e-15, gain_area_um2=10.0),  # ASSUMED: per-layer programmable gain
-        digital=DigitalSpec(multiply_energy_j=MULTIPLY_8B_J, add_energy_j=ADD_8B_J, activation_energy_j=ADD_8B_J,
-                            sram_energy_per_bit_j=SRAM_READ_BIT_J,
-                            leakage_power_w=10e-6,  # ASSUMED: always-on digital + SRAM leakage
-                            sram_kib=64.0,  # ASSUMED: holds VWW's largest feature maps (in + out)
-                            sram_area_mm2_per_kib=SRAM_AREA_MM2_PER_KIB,
-                            logic_area_mm2=0.05),  # ASSUMED: sequencer, scale/bias/activation unit
+        array=ArraySpec(
+            rows=1024,
+            cols=512,
+            cores=1,
+            device_area_um2=0.03,  # ASSUMED: 1T1R PCM, ~150 F^2 at 14 nm
+            read_voltage_v=PCM_READ_VOLTAGE_V,
+            col_bias_power_w=AON_COL_BIAS_POWER_W,
+            gate_unused_columns=False,  # minimal-area design: every column biased (Zhou)
+            core_leakage_w=2e-6,
+        ),  # ASSUMED: array periphery leakage
+        dac=DACSpec(
+            step_time_s=AON_STEP_TIME_S, drive_energy_j=ISAAC_DAC_DRIVE_J, area_um2=ISAAC_DAC_AREA_UM2
+        ),
+        adc=ADCSpec(
+            kind="ramp",
+            fixed_energy_j=AON_ADC_FIXED_ENERGY_J,
+            step_energy_j=0.0,
+            ramp_energy_j=30e-15,  # ASSUMED: shared ramp buffer + Gray-counter bus, per step
+            step_time_s=AON_STEP_TIME_S,
+            cols_per_adc=1,
+            area_um2=25.0,  # ASSUMED: column comparator + b-bit latch
+            subtract_energy_j=10e-15,
+            subtract_area_um2=5.0,  # ASSUMED: G+ - G- current mirror
+            gain_energy_j=20e-15,
+            gain_area_um2=10.0,
+        ),  # ASSUMED: per-layer programmable gain
+        digital=DigitalSpec(
+            multiply_energy_j=MULTIPLY_8B_J,
+            add_energy_j=ADD_8B_J,
+            activation_energy_j=ADD_8B_J,
+            sram_energy_per_bit_j=SRAM_READ_BIT_J,
+            leakage_power_w=10e-6,  # ASSUMED: always-on digital + SRAM leakage
+            sram_kib=64.0,  # ASSUMED: holds VWW's largest feature maps (in + out)
+            sram_area_mm2_per_kib=SRAM_AREA_MM2_PER_KIB,
+            logic_area_mm2=0.05,
+        ),  # ASSUMED: sequencer, scale/bias/activation unit
     )
 
 
@@ -91,21 +112,47 @@ def hermes() -> Accelerator:
     8-bit pulse-width inputs, time-domain (CCO, counted like a ramp) ADC per column; each layer tile on
     its own core, idle columns gated."""
     return Accelerator(
-        name="hermes", execution="tiled", analog_preset="hermes", mvm_fixed_time_s=HERMES_MVM_FIXED_TIME_S,
-        array=ArraySpec(rows=256, cols=256, cores=64,
-                        device_area_um2=0.03,  # ASSUMED: as AON-CiM, same 14 nm PCM
-                        read_voltage_v=PCM_READ_VOLTAGE_V, col_bias_power_w=HERMES_COL_BIAS_POWER_W,
-                        gate_unused_columns=True,
-                        core_leakage_w=50e-6),  # ASSUMED
-        dac=DACSpec(step_time_s=HERMES_STEP_TIME_S, drive_energy_j=ISAAC_DAC_DRIVE_J, area_um2=ISAAC_DAC_AREA_UM2),
-        adc=ADCSpec(kind="ramp", fixed_energy_j=0.1e-12,  # ASSUMED: counter latch and readout per conversion
-                    step_energy_j=0.0, ramp_energy_j=0.0, step_time_s=HERMES_STEP_TIME_S, cols_per_adc=1,
-                    area_um2=1500.0,  # ASSUMED: CCO ADC + current mirror; ~0.4 mm^2 periphery per core
-                    subtract_energy_j=10e-15, subtract_area_um2=5.0, gain_energy_j=20e-15, gain_area_um2=10.0),
-        digital=DigitalSpec(multiply_energy_j=MULTIPLY_8B_J, add_energy_j=ADD_8B_J, activation_energy_j=ADD_8B_J,
-                            sram_energy_per_bit_j=SRAM_READ_BIT_J, leakage_power_w=50e-6,  # ASSUMED
-                            sram_kib=HERMES_CORE_SRAM_KIB, sram_area_mm2_per_kib=SRAM_AREA_MM2_PER_KIB,
-                            logic_area_mm2=HERMES_CORE_LOGIC_MM2, per_core=True),  # local digital units per core
+        name="hermes",
+        execution="tiled",
+        analog_preset="hermes",
+        mvm_fixed_time_s=HERMES_MVM_FIXED_TIME_S,
+        array=ArraySpec(
+            rows=256,
+            cols=256,
+            cores=64,
+            device_area_um2=0.03,  # ASSUMED: as AON-CiM, same 14 nm PCM
+            read_voltage_v=PCM_READ_VOLTAGE_V,
+            col_bias_power_w=HERMES_COL_BIAS_POWER_W,
+            gate_unused_columns=True,
+            core_leakage_w=50e-6,
+        ),  # ASSUMED
+        dac=DACSpec(
+            step_time_s=HERMES_STEP_TIME_S, drive_energy_j=ISAAC_DAC_DRIVE_J, area_um2=ISAAC_DAC_AREA_UM2
+        ),
+        adc=ADCSpec(
+            kind="ramp",
+            fixed_energy_j=0.1e-12,  # ASSUMED: counter latch and readout per conversion
+            step_energy_j=0.0,
+            ramp_energy_j=0.0,
+            step_time_s=HERMES_STEP_TIME_S,
+            cols_per_adc=1,
+            area_um2=1500.0,  # ASSUMED: CCO ADC + current mirror; ~0.4 mm^2 periphery per core
+            subtract_energy_j=10e-15,
+            subtract_area_um2=5.0,
+            gain_energy_j=20e-15,
+            gain_area_um2=10.0,
+        ),
+        digital=DigitalSpec(
+            multiply_energy_j=MULTIPLY_8B_J,
+            add_energy_j=ADD_8B_J,
+            activation_energy_j=ADD_8B_J,
+            sram_energy_per_bit_j=SRAM_READ_BIT_J,
+            leakage_power_w=50e-6,  # ASSUMED
+            sram_kib=HERMES_CORE_SRAM_KIB,
+            sram_area_mm2_per_kib=SRAM_AREA_MM2_PER_KIB,
+            logic_area_mm2=HERMES_CORE_LOGIC_MM2,
+            per_core=True,
+        ),  # local digital units per core
     )
 
 
@@ -129,27 +176,51 @@ def hamq_bitcell() -> Accelerator:
     with NeuroSim's column-current term, digital shift-and-add, idle columns gated; 128 x 128 sub-arrays,
     each layer tile on its own sub-array."""
     return Accelerator(
-        name="hamq-bitcell", execution="tiled", analog_preset="pcm", weight_bits=8, device_bits=1,
+        name="hamq-bitcell",
+        execution="tiled",
+        analog_preset="pcm",
+        weight_bits=8,
+        device_bits=1,
         description="reconstruction of HamQ (IEEE Sensors J. 2024): binary bit-cells, sliced weights, "
-                    "bit-serial inputs, NeuroSim SAR ADC with column-current term",
+        "bit-serial inputs, NeuroSim SAR ADC with column-current term",
         mvm_fixed_time_s=1e-9,  # ASSUMED: precharge per read cycle
-        array=ArraySpec(rows=NEUROSIM_SUBARRAY, cols=NEUROSIM_SUBARRAY, cores=4096,  # cores: ASSUMED, ample
-                        device_area_um2=0.03,  # ASSUMED: as AON-CiM
-                        read_voltage_v=NEUROSIM_READ_V,
-                        col_bias_power_w=0.0,  # NeuroSim: the column readout is inside the ADC power
-                        gate_unused_columns=True,  # NeuroSim powers only the columns a layer uses
-                        core_leakage_w=0.0),  # ASSUMED: leakage left out, as NeuroSim's dynamic-energy figures
-        dac=DACSpec(step_time_s=NEUROSIM_STEP_S, drive_energy_j=ISAAC_DAC_DRIVE_J, area_um2=ISAAC_DAC_AREA_UM2),
-        adc=ADCSpec(kind="sar", fixed_energy_j=0.0, step_energy_j=0.0, step_time_s=NEUROSIM_STEP_S,
-                    cols_per_adc=NEUROSIM_COLS_PER_ADC,
-                    static_power_w=NEUROSIM_ADC_STATIC_W, static_power_per_bit_w=NEUROSIM_ADC_PER_BIT_W,
-                    column_current_w_per_s=NEUROSIM_ADC_CURRENT_W_PER_S,
-                    area_um2=100.0,  # ASSUMED: one SAR ADC per 8 columns
-                    gain_energy_j=0.0, gain_area_um2=0.0),  # NeuroSim: no per-layer gain stage (scale is digital)
+        array=ArraySpec(
+            rows=NEUROSIM_SUBARRAY,
+            cols=NEUROSIM_SUBARRAY,
+            cores=4096,  # cores: ASSUMED, ample
+            device_area_um2=0.03,  # ASSUMED: as AON-CiM
+            read_voltage_v=NEUROSIM_READ_V,
+            col_bias_power_w=0.0,  # NeuroSim: the column readout is inside the ADC power
+            gate_unused_columns=True,  # NeuroSim powers only the columns a layer uses
+            core_leakage_w=0.0,
+        ),  # ASSUMED: leakage left out, as NeuroSim's dynamic-energy figures
+        dac=DACSpec(
+            step_time_s=NEUROSIM_STEP_S, drive_energy_j=ISAAC_DAC_DRIVE_J, area_um2=ISAAC_DAC_AREA_UM2
+        ),
+        adc=ADCSpec(
+            kind="sar",
+            fixed_energy_j=0.0,
+            step_energy_j=0.0,
+            step_time_s=NEUROSIM_STEP_S,
+            cols_per_adc=NEUROSIM_COLS_PER_ADC,
+            static_power_w=NEUROSIM_ADC_STATIC_W,
+            static_power_per_bit_w=NEUROSIM_ADC_PER_BIT_W,
+            column_current_w_per_s=NEUROSIM_ADC_CURRENT_W_PER_S,
+            area_um2=100.0,  # ASSUMED: one SAR ADC per 8 columns
+            gain_energy_j=0.0,
+            gain_area_um2=0.0,
+        ),  # NeuroSim: no per-layer gain stage (scale is digital)
         layout=LayoutSpec(differential="columns", slicing="digital", input_encoding="bit-serial"),
-        digital=DigitalSpec(multiply_energy_j=MULTIPLY_8B_J, add_energy_j=ADD_8B_J, activation_energy_j=ADD_8B_J,
-                            sram_energy_per_bit_j=SRAM_READ_BIT_J, leakage_power_w=0.0, sram_kib=64.0,
-                            sram_area_mm2_per_kib=SRAM_AREA_MM2_PER_KIB, logic_area_mm2=0.05),  # ASSUMED as AON-CiM
+        digital=DigitalSpec(
+            multiply_energy_j=MULTIPLY_8B_J,
+            add_energy_j=ADD_8B_J,
+            activation_energy_j=ADD_8B_J,
+            sram_energy_per_bit_j=SRAM_READ_BIT_J,
+            leakage_power_w=0.0,
+            sram_kib=64.0,
+            sram_area_mm2_per_kib=SRAM_AREA_MM2_PER_KIB,
+            logic_area_mm2=0.05,
+        ),  # ASSUMED as AON-CiM
     )
 
 
@@ -170,29 +241,61 @@ def unipolar_ijcnn() -> Accelerator:
     crossbar sized to it ("used" area); differential weights on two columns. Run with periphery="per-layer"
     (baseline: a full-custom converter set per layer) or periphery="uniform" (one shared design)."""
     return Accelerator(
-        name="unipolar-ijcnn", execution="layer-serial", analog_preset="pcm", weight_bits=2, device_bits=2,
+        name="unipolar-ijcnn",
+        execution="layer-serial",
+        analog_preset="pcm",
+        weight_bits=2,
+        device_bits=2,
         per_layer_periphery="custom",
         description="reconstruction of Garcia-Redondo et al. (IJCNN 2020): per-layer full-custom crossbars and "
-                    "converters (baseline) vs one shared uniform design; G+/G- on two columns",
+        "converters (baseline) vs one shared uniform design; G+/G- on two columns",
         mvm_fixed_time_s=5e-9,  # ASSUMED: precharge and settle
-        array=ArraySpec(rows=1024, cols=1024, cores=1,  # the largest layer block the placement accepts (ASSUMED)
-                        device_area_um2=0.03, read_voltage_v=PCM_READ_VOLTAGE_V,  # ASSUMED, as AON-CiM
-                        col_bias_power_w=1e-6,  # ASSUMED: column integrator bias, as AON-CiM's fit (1.1 uW)
-                        gate_unused_columns=True,  # per-layer crossbars: no idle columns of other layers
-                        core_leakage_w=0.0, area_mode="used"),
-        dac=DACSpec(step_time_s=IJCNN_STEP_TIME_S, drive_energy_j=ISAAC_DAC_DRIVE_J, area_um2=ISAAC_DAC_AREA_UM2),
-        adc=ADCSpec(kind="sar", fixed_energy_j=0.0, step_energy_j=IJCNN_ADC_PER_BIT_J, step_time_s=IJCNN_STEP_TIME_S,
-                    cols_per_adc=1, area_um2=IJCNN_ADC_AREA_UM2,
-                    subtract_energy_j=10e-15, subtract_area_um2=5.0,  # ASSUMED (only for in-cell pairs)
-                    gain_energy_j=20e-15, gain_area_um2=10.0),  # ASSUMED: a layer's own reference, per conversion
+        array=ArraySpec(
+            rows=1024,
+            cols=1024,
+            cores=1,  # the largest layer block the placement accepts (ASSUMED)
+            device_area_um2=0.03,
+            read_voltage_v=PCM_READ_VOLTAGE_V,  # ASSUMED, as AON-CiM
+            col_bias_power_w=1e-6,  # ASSUMED: column integrator bias, as AON-CiM's fit (1.1 uW)
+            gate_unused_columns=True,  # per-layer crossbars: no idle columns of other layers
+            core_leakage_w=0.0,
+            area_mode="used",
+        ),
+        dac=DACSpec(
+            step_time_s=IJCNN_STEP_TIME_S, drive_energy_j=ISAAC_DAC_DRIVE_J, area_um2=ISAAC_DAC_AREA_UM2
+        ),
+        adc=ADCSpec(
+            kind="sar",
+            fixed_energy_j=0.0,
+            step_energy_j=IJCNN_ADC_PER_BIT_J,
+            step_time_s=IJCNN_STEP_TIME_S,
+            cols_per_adc=1,
+            area_um2=IJCNN_ADC_AREA_UM2,
+            subtract_energy_j=10e-15,
+            subtract_area_um2=5.0,  # ASSUMED (only for in-cell pairs)
+            gain_energy_j=20e-15,
+            gain_area_um2=10.0,
+        ),  # ASSUMED: a layer's own reference, per conversion
         layout=LayoutSpec(differential="columns", slicing="digital", input_encoding="pulse-width"),
-        digital=DigitalSpec(multiply_energy_j=MULTIPLY_8B_J, add_energy_j=ADD_8B_J, activation_energy_j=ADD_8B_J,
-                            sram_energy_per_bit_j=SRAM_READ_BIT_J, leakage_power_w=0.0, sram_kib=16.0,
-                            sram_area_mm2_per_kib=SRAM_AREA_MM2_PER_KIB, logic_area_mm2=0.01),  # ASSUMED: HAR-sized
+        digital=DigitalSpec(
+            multiply_energy_j=MULTIPLY_8B_J,
+            add_energy_j=ADD_8B_J,
+            activation_energy_j=ADD_8B_J,
+            sram_energy_per_bit_j=SRAM_READ_BIT_J,
+            leakage_power_w=0.0,
+            sram_kib=16.0,
+            sram_area_mm2_per_kib=SRAM_AREA_MM2_PER_KIB,
+            logic_area_mm2=0.01,
+        ),  # ASSUMED: HAR-sized
     )
 
 
-ACCELERATORS = {"aon-cim": aon_cim, "hermes": hermes, "hamq-bitcell": hamq_bitcell, "unipolar-ijcnn": unipolar_ijcnn}
+ACCELERATORS = {
+    "aon-cim": aon_cim,
+    "hermes": hermes,
+    "hamq-bitcell": hamq_bitcell,
+    "unipolar-ijcnn": unipolar_ijcnn,
+}
 
 
 def get_accelerator(name: str) -> Accelerator:

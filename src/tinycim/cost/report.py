@@ -5,6 +5,7 @@ Counting rules: 1 MAC = 2 ops, useful MACs only (a block-diagonal layer's empty 
 work); TOPS/W = ops / total energy (dynamic + leakage) / 1e12; TOPS/mm^2 = ops per second at the
 report's throughput / area / 1e12.
 """
+
 from __future__ import annotations
 
 import json
@@ -93,7 +94,9 @@ class CostReport:
 
     @property
     def tops_per_mm2(self) -> float:
-        return self.ops * self.throughput_inferences_per_s / self.area_mm2 / 1e12 if self.area_mm2 > 0 else 0.0
+        return (
+            self.ops * self.throughput_inferences_per_s / self.area_mm2 / 1e12 if self.area_mm2 > 0 else 0.0
+        )
 
     @property
     def utilization(self) -> float:
@@ -103,31 +106,50 @@ class CostReport:
     # ---- export --------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {
-            "model": self.model, "accelerator": self.accelerator, "execution": self.execution,
-            "act_bits": self.act_bits, "polarity": self.polarity, "periphery": self.periphery,
-            "activity": self.activity, "macs": self.macs, "ops": self.ops,
-            "tops_per_watt": self.tops_per_watt, "tops_per_mm2": self.tops_per_mm2,
-            "energy_per_inference_j": self.energy_per_inference_j, "latency_s": self.latency_s,
-            "throughput_inferences_per_s": self.throughput_inferences_per_s, "power_w": self.power_w,
-            "area_mm2": self.area_mm2, "area_breakdown_mm2": dict(self.area_breakdown_mm2),
-            "utilization": self.utilization, "cores_used": self.cores_used, "devices": self.devices,
+            "model": self.model,
+            "accelerator": self.accelerator,
+            "execution": self.execution,
+            "act_bits": self.act_bits,
+            "polarity": self.polarity,
+            "periphery": self.periphery,
+            "activity": self.activity,
+            "macs": self.macs,
+            "ops": self.ops,
+            "tops_per_watt": self.tops_per_watt,
+            "tops_per_mm2": self.tops_per_mm2,
+            "energy_per_inference_j": self.energy_per_inference_j,
+            "latency_s": self.latency_s,
+            "throughput_inferences_per_s": self.throughput_inferences_per_s,
+            "power_w": self.power_w,
+            "area_mm2": self.area_mm2,
+            "area_breakdown_mm2": dict(self.area_breakdown_mm2),
+            "utilization": self.utilization,
+            "cores_used": self.cores_used,
+            "devices": self.devices,
             "energy_by_component_j": self.energy_by_component_j,
-            "layers": [layer.to_dict() for layer in self.layers], **self.extra,
+            "layers": [layer.to_dict() for layer in self.layers],
+            **self.extra,
         }
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
     def summary(self) -> str:
-        lines = [f"{self.model} on {self.accelerator} ({self.execution}, {self.act_bits}-bit, {self.polarity}, "
-                 f"{self.periphery} periphery, {self.activity} activity)",
-                 f"{'layer':<24} {'MACs':>11} {'util':>7} {'energy':>11} {'latency (us)':>13}"]
+        lines = [
+            f"{self.model} on {self.accelerator} ({self.execution}, {self.act_bits}-bit, {self.polarity}, "
+            f"{self.periphery} periphery, {self.activity} activity)",
+            f"{'layer':<24} {'MACs':>11} {'util':>7} {'energy':>11} {'latency (us)':>13}",
+        ]
         for layer in self.layers:
-            lines.append(f"{layer.name:<24} {layer.macs:>11,} {layer.utilization:>7.1%} "
-                         f"{format_energy(layer.total_energy_j):>11} {layer.latency_s * 1e6:>13.2f}")
-        lines.append(f"total: {format_energy(self.energy_per_inference_j)}, {self.latency_s * 1e6:.1f} us, "
-                     f"{self.tops_per_watt:.2f} TOPS/W, {self.area_mm2:.3f} mm^2, {self.tops_per_mm2:.3f} TOPS/mm^2, "
-                     f"utilisation {self.utilization:.1%}")
+            lines.append(
+                f"{layer.name:<24} {layer.macs:>11,} {layer.utilization:>7.1%} "
+                f"{format_energy(layer.total_energy_j):>11} {layer.latency_s * 1e6:>13.2f}"
+            )
+        lines.append(
+            f"total: {format_energy(self.energy_per_inference_j)}, {self.latency_s * 1e6:.1f} us, "
+            f"{self.tops_per_watt:.2f} TOPS/W, {self.area_mm2:.3f} mm^2, {self.tops_per_mm2:.3f} TOPS/mm^2, "
+            f"utilisation {self.utilization:.1%}"
+        )
         return "\n".join(lines)
 
     def plot(self, path: str | Path) -> Path:
@@ -148,7 +170,9 @@ class CostReport:
                 bottom = [b + v for b, v in zip(bottom, values)]
             ax.set_xticks(list(x), [layer.name for layer in self.layers], rotation=45, ha="right", fontsize=8)
             ax.set_ylabel("energy per inference (nJ)")
-            ax.set_title(f"{self.model} on {self.accelerator}, {self.act_bits}-bit: {self.tops_per_watt:.2f} TOPS/W")
+            ax.set_title(
+                f"{self.model} on {self.accelerator}, {self.act_bits}-bit: {self.tops_per_watt:.2f} TOPS/W"
+            )
             ax.legend(fontsize=8)
             fig.tight_layout()
             fig.savefig(path, dpi=120)

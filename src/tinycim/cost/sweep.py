@@ -4,6 +4,7 @@ Pareto plot of a recipe run's bits sweep (what `tinycim cost --sweep / --set / -
     acc = apply_overrides(get_accelerator("hamq-bitcell"), [("adc.column_current_w_per_s", 0.0)])
     rows = sweep_grid("analognet_kws", acc, [("act_bits", [4, 6, 8]), ("tile", [(256, 256), (512, 512)])])
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -69,7 +70,9 @@ def apply_overrides(acc: Accelerator, assignments: Sequence[tuple[str, Any]]) ->
         owner = getattr(acc, section) if section else acc
         known = [f.name for f in dataclasses.fields(owner)]
         if name not in known or (not section and name in _SECTIONS):
-            raise ConfigError(f"{key!r}: unknown field of {section or 'accelerator'}: allowed {', '.join(known)}")
+            raise ConfigError(
+                f"{key!r}: unknown field of {section or 'accelerator'}: allowed {', '.join(known)}"
+            )
         if section:
             acc = dataclasses.replace(acc, **{section: dataclasses.replace(owner, **{name: value})})
         else:
@@ -77,9 +80,16 @@ def apply_overrides(acc: Accelerator, assignments: Sequence[tuple[str, Any]]) ->
     return acc
 
 
-def sweep_grid(model: nn.Module | str, acc: Accelerator, axes: Sequence[tuple[str, list]], *, act_bits: int = 8,
-               polarity: str | None = None, periphery: str | None = None,
-               input_shape: Sequence[int] | None = None) -> list[dict]:
+def sweep_grid(
+    model: nn.Module | str,
+    acc: Accelerator,
+    axes: Sequence[tuple[str, list]],
+    *,
+    act_bits: int = 8,
+    polarity: str | None = None,
+    periphery: str | None = None,
+    input_shape: Sequence[int] | None = None,
+) -> list[dict]:
     """One estimate per point of the grid `axes` [(key, values)]: rows {"point": {key: value}, headline
     figures}. A zoo model name is built once (seed 0) so every point sees the same weights."""
     if isinstance(model, str):
@@ -92,12 +102,21 @@ def sweep_grid(model: nn.Module | str, acc: Accelerator, axes: Sequence[tuple[st
         point = dict(zip((k for k, _ in axes), values))
         args = {"act_bits": act_bits, "polarity": polarity, "periphery": periphery}
         args.update({k: v for k, v in point.items() if k in ("act_bits", "periphery", "polarity")})
-        here = apply_overrides(acc, [(k, v) for k, v in point.items() if k not in ("act_bits", "periphery", "polarity")])
+        here = apply_overrides(
+            acc, [(k, v) for k, v in point.items() if k not in ("act_bits", "periphery", "polarity")]
+        )
         r = estimate(model, here, input_shape=input_shape, **args)
-        rows.append({"point": {k: ("x".join(map(str, v)) if k == "tile" else v) for k, v in point.items()},
-                     "energy_per_inference_j": r.energy_per_inference_j, "tops_per_watt": r.tops_per_watt,
-                     "area_mm2": r.area_mm2, "latency_s": r.latency_s, "conversions": r.extra["conversions"],
-                     "energy_by_component_j": r.energy_by_component_j})
+        rows.append(
+            {
+                "point": {k: ("x".join(map(str, v)) if k == "tile" else v) for k, v in point.items()},
+                "energy_per_inference_j": r.energy_per_inference_j,
+                "tops_per_watt": r.tops_per_watt,
+                "area_mm2": r.area_mm2,
+                "latency_s": r.latency_s,
+                "conversions": r.extra["conversions"],
+                "energy_by_component_j": r.energy_by_component_j,
+            }
+        )
     return rows
 
 
@@ -107,19 +126,28 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[bool]:
     return [not any(e2 <= e and a2 >= a and (e2 < e or a2 > a) for e2, a2 in points) for e, a in points]
 
 
-def pareto_plot(model: nn.Module, acc: Accelerator, report: dict, path: str | Path, *,
-                periphery: str | None = None) -> list[dict]:
+def pareto_plot(
+    model: nn.Module, acc: Accelerator, report: dict, path: str | Path, *, periphery: str | None = None
+) -> list[dict]:
     """Accuracy after 1 day (the run's bits sweep, report["bits"]) against energy per inference at the
     same activation bits on `acc`; writes a PNG and returns the rows (with their Pareto flag)."""
     sweep = report.get("bits") or []
     if not sweep:
-        raise ConfigError("the run's report.json has no bits sweep (recipes with bits_sweep: record accuracy per bits)")
+        raise ConfigError(
+            "the run's report.json has no bits sweep (recipes with bits_sweep: record accuracy per bits)"
+        )
     shape = tuple(report.get("model", {}).get("input_shape") or ()) or None
     rows = []
     for entry in sweep:
         r = estimate(model, acc, act_bits=int(entry["bits"]), input_shape=shape, periphery=periphery)
-        rows.append({"bits": int(entry["bits"]), "acc_1d": float(entry["mean"]), "acc_1d_std": float(entry["std"]),
-                     "energy_j": r.energy_per_inference_j})
+        rows.append(
+            {
+                "bits": int(entry["bits"]),
+                "acc_1d": float(entry["mean"]),
+                "acc_1d_std": float(entry["std"]),
+                "energy_j": r.energy_per_inference_j,
+            }
+        )
     for row, front in zip(rows, pareto_front([(r["energy_j"], r["acc_1d"]) for r in rows])):
         row["pareto"] = front
     _draw(rows, acc.name, report.get("recipe", ""), Path(path))
@@ -132,14 +160,22 @@ def _draw(rows: list[dict], accelerator: str, title: str, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    scale, unit = next(((s, u) for s, u in ((1e-3, "mJ"), (1e-6, "uJ"), (1e-9, "nJ"), (1e-12, "pJ"))
-                        if min(r["energy_j"] for r in rows) >= s), (1e-15, "fJ"))
+    scale, unit = next(
+        (
+            (s, u)
+            for s, u in ((1e-3, "mJ"), (1e-6, "uJ"), (1e-9, "nJ"), (1e-12, "pJ"))
+            if min(r["energy_j"] for r in rows) >= s
+        ),
+        (1e-15, "fJ"),
+    )
     fig, ax = plt.subplots(figsize=(5.5, 4))
     try:
         x = [r["energy_j"] / scale for r in rows]
         ax.errorbar(x, [r["acc_1d"] for r in rows], yerr=[r["acc_1d_std"] for r in rows], fmt="o", capsize=3)
         for r, xi in zip(rows, x):
-            ax.annotate(f"{r['bits']}-bit", (xi, r["acc_1d"]), textcoords="offset points", xytext=(5, -10), fontsize=8)
+            ax.annotate(
+                f"{r['bits']}-bit", (xi, r["acc_1d"]), textcoords="offset points", xytext=(5, -10), fontsize=8
+            )
         front = sorted((xi, r["acc_1d"]) for r, xi in zip(rows, x) if r["pareto"])
         ax.plot([p[0] for p in front], [p[1] for p in front], "--", color="grey", label="Pareto front")
         ax.set_xlabel(f"energy per inference on {accelerator} ({unit})")
@@ -154,4 +190,11 @@ def _draw(rows: list[dict], accelerator: str, title: str, path: Path) -> None:
         plt.close(fig)
 
 
-__all__ = ["ESTIMATE_KEYS", "apply_overrides", "parse_assignment", "pareto_front", "pareto_plot", "sweep_grid"]
+__all__ = [
+    "ESTIMATE_KEYS",
+    "apply_overrides",
+    "parse_assignment",
+    "pareto_front",
+    "pareto_plot",
+    "sweep_grid",
+]

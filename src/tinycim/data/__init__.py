@@ -16,9 +16,29 @@ with advice; `check` reports degenerate splits (missing train, classes missing f
 Derived features are cached in the user cache folder (`$TINYCIM_CACHE_DIR` or platformdirs),
 never in the dataset folder; a corrupt cache entry is recomputed.
 """
-from tinycim.data.dataset import SPLITS, CheckReport, DataWarning, Dataset, MissingSplitError
-from tinycim.data.registry import (DatasetInfo, check, dataset_info, dataset_options, list_datasets, load,
-                                   split_record)
 
-__all__ = ["SPLITS", "CheckReport", "DataWarning", "Dataset", "DatasetInfo", "MissingSplitError", "check",
-           "dataset_info", "dataset_options", "list_datasets", "load", "split_record"]
+from tinycim.data.dataset import SPLITS, CheckReport, DataWarning, Dataset, MissingSplitError
+from tinycim.data.registry import (
+    DatasetInfo,
+    check,
+    dataset_info,
+    dataset_options,
+    list_datasets,
+    load,
+    split_record,
+)
+
+__all__ = [
+    "SPLITS",
+    "CheckReport",
+    "DataWarning",
+    "Dataset",
+    "DatasetInfo",
+    "MissingSplitError",
+    "check",
+    "dataset_info",
+    "dataset_options",
+    "list_datasets",
+    "load",
+    "split_record",
+]

@@ -4,6 +4,7 @@ Defaults follow the MLPerf Tiny keyword-spotting front end (benchmark/training/k
 in github.com/mlcommons/tiny): 16 kHz audio, 40 ms windows every 20 ms, 40 mel bands between
 20 Hz and 4 kHz, 10 cepstral coefficients: 49 frames x 10 coefficients per 1-s clip.
 """
+
 from __future__ import annotations
 
 import io
@@ -16,7 +17,9 @@ try:
 except ImportError:  # the [audio] extra
     from tinycim.errors import MissingDependencyError
 
-    raise MissingDependencyError("reading audio needs soundfile and librosa: pip install 'tinycim[audio]'") from None
+    raise MissingDependencyError(
+        "reading audio needs soundfile and librosa: pip install 'tinycim[audio]'"
+    ) from None
 
 MFCC_BATCH_CLIPS = 256  # clips per librosa call: big enough to amortise overhead, small enough for cache
 # Full scale of decoded audio: integer PCM decodes to [-1, 1) by construction (libsndfile); a float
@@ -79,8 +82,10 @@ def decode_clip(data: bytes, expected_rate_hz: int) -> np.ndarray:
     peak = float(np.max(np.abs(samples)))
     if peak > FULL_SCALE:
         first = int(np.argmax(np.abs(samples) > FULL_SCALE))
-        raise ValueError(f"sample {first}: {samples[first]:.6g} is outside [-1, 1] (peak {peak:.6g}); "
-                         "a float WAV/FLAC must hold samples scaled to [-1, 1]")
+        raise ValueError(
+            f"sample {first}: {samples[first]:.6g} is outside [-1, 1] (peak {peak:.6g}); "
+            "a float WAV/FLAC must hold samples scaled to [-1, 1]"
+        )
     return samples
 
 
@@ -94,7 +99,7 @@ def wav_missing_bytes(data: bytes) -> int:
         return 0
     pos = 12
     while pos + 8 <= len(data):
-        chunk_id, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        chunk_id, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
         if chunk_id == b"data":
             return max(0, size - (len(data) - pos - 8))
         pos += 8 + size + (size & 1)  # chunks are word-aligned
@@ -121,15 +126,23 @@ def mfcc_batch(clips: np.ndarray, params: MfccParams) -> np.ndarray:
     clips = np.asarray(clips, dtype=np.float32)
     out = np.empty((len(clips), params.n_frames, params.n_mfcc), dtype=np.float32)
     for start in range(0, len(clips), MFCC_BATCH_CLIPS):
-        batch = clips[start:start + MFCC_BATCH_CLIPS]
+        batch = clips[start : start + MFCC_BATCH_CLIPS]
         power = librosa.feature.melspectrogram(
-            y=batch, sr=params.sample_rate_hz, n_fft=params.window_samples, hop_length=params.hop_samples,
-            win_length=params.window_samples, center=False, n_mels=params.n_mels,
-            fmin=params.fmin_hz, fmax=params.fmax_hz, power=2.0)
+            y=batch,
+            sr=params.sample_rate_hz,
+            n_fft=params.window_samples,
+            hop_length=params.hop_samples,
+            win_length=params.window_samples,
+            center=False,
+            n_mels=params.n_mels,
+            fmin=params.fmin_hz,
+            fmax=params.fmax_hz,
+            power=2.0,
+        )
         db = 10.0 * np.log10(np.maximum(power, 1e-10))
         # librosa's top_db floor uses the max of its whole input; take it per clip instead so a
         # clip's features never depend on which other clips share its batch.
         db = np.maximum(db, db.max(axis=(-2, -1), keepdims=True) - params.top_db)
         ceps = scipy.fft.dct(db, axis=-2, type=2, norm="ortho")[..., : params.n_mfcc, :]
-        out[start:start + len(batch)] = np.swapaxes(ceps, -1, -2)
+        out[start : start + len(batch)] = np.swapaxes(ceps, -1, -2)
     return out

@@ -9,6 +9,7 @@ the dataset's resolved path and the list of source files with their sizes and mo
 times), so a changed file or parameter can never return stale features: it simply misses. An
 entry that cannot be read, or that fails its reader's checks, is a miss too and is rewritten.
 """
+
 from __future__ import annotations
 
 import hashlib

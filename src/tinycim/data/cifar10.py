@@ -14,6 +14,7 @@ test files are the test split; `all` is every image present. A missing test set 
 
 Output: `x` float32 [N, 3, 32, 32] in [0, 1]; `y` int64 class index into `CLASSES`.
 """
+
 from __future__ import annotations
 
 import re
@@ -65,8 +66,9 @@ def _read_bin(path: Path, bad: BadFiles) -> tuple[np.ndarray, np.ndarray]:
         bad.add(str(path), "empty file (0 bytes)")
         return _empty()
     if len(data) % RECORD_BYTES:
-        bad.add(str(path), f"{len(data)} bytes is not a whole number of {RECORD_BYTES}-byte records "
-                           "(truncated?)")
+        bad.add(
+            str(path), f"{len(data)} bytes is not a whole number of {RECORD_BYTES}-byte records (truncated?)"
+        )
         return _empty()
     records = np.frombuffer(data, dtype=np.uint8).reshape(-1, RECORD_BYTES)
     labels = records[:, 0].astype(np.int64)
@@ -110,12 +112,18 @@ def _pixel_problem(images: np.ndarray) -> str:
     if images.dtype == np.uint8:
         return ""
     if images.dtype.kind not in "iu":
-        hint = " (already scaled to [0, 1]?)" if images.dtype.kind == "f" and images.size and images.max() <= 1 else ""
+        hint = (
+            " (already scaled to [0, 1]?)"
+            if images.dtype.kind == "f" and images.size and images.max() <= 1
+            else ""
+        )
         return f"is {images.dtype}{hint}; expected uint8 pixels 0..255"
     if images.size and (images.min() < 0 or images.max() > 255):
         row, col = (int(i) for i in np.argwhere((images < 0) | (images > 255))[0])
-        return (f"is {images.dtype} with value {images[row, col]} at image {row}, byte {col}; "
-                "expected uint8 pixels 0..255")
+        return (
+            f"is {images.dtype} with value {images[row, col]} at image {row}, byte {col}; "
+            "expected uint8 pixels 0..255"
+        )
     return ""
 
 
@@ -143,29 +151,38 @@ def _read_files(paths: list[Path], reader, bad: BadFiles):
 
 
 def _read_image_split(folder: Path, bad: BadFiles):
-    images, labels = read_class_folders(folder, CLASSES, bad, resolution=None, greyscale=False,
-                                        expect_size=(SIDE, SIDE))
+    images, labels = read_class_folders(
+        folder, CLASSES, bad, resolution=None, greyscale=False, expect_size=(SIDE, SIDE)
+    )
     chw = np.stack(images).transpose(0, 3, 1, 2) if images else _empty()[0]
     return chw, np.array(labels, dtype=np.int64)
 
 
 def _sources(root: Path, bad: BadFiles) -> dict[str, tuple[np.ndarray, np.ndarray] | None]:
     """{'train': (chw uint8, labels) | None, 'test': ... | None} from whichever layout is present."""
-    for subdir, reader, suffix in (("cifar-10-batches-bin", _read_bin, ".bin"),
-                                   ("cifar-10-batches-py", _read_py, "")):
+    for subdir, reader, suffix in (
+        ("cifar-10-batches-bin", _read_bin, ".bin"),
+        ("cifar-10-batches-py", _read_py, ""),
+    ):
         folder = _find(root, subdir, f"data_batch_1{suffix}") or _find(root, subdir, f"{TEST_STEM}{suffix}")
         if folder is None:
             continue
         train = sorted(p for p in folder.iterdir() if TRAIN_FILE.match(p.name) and p.suffix == suffix)
         test = [p for p in (folder / f"{TEST_STEM}{suffix}",) if p.is_file()]
-        return {"train": _read_files(train, reader, bad) if train else None,
-                "test": _read_files(test, reader, bad) if test else None}
+        return {
+            "train": _read_files(train, reader, bad) if train else None,
+            "test": _read_files(test, reader, bad) if test else None,
+        }
     image_splits = {s: root / s for s in ("train", "test") if any((root / s / c).is_dir() for c in CLASSES)}
     if image_splits:
-        return {s: _read_image_split(image_splits[s], bad) if s in image_splits else None
-                for s in ("train", "test")}
-    raise DataError(f"{root}: no CIFAR-10 files found (expected cifar-10-batches-bin/, cifar-10-batches-py/ "
-                    "or train/<class>/ image folders)")
+        return {
+            s: _read_image_split(image_splits[s], bad) if s in image_splits else None
+            for s in ("train", "test")
+        }
+    raise DataError(
+        f"{root}: no CIFAR-10 files found (expected cifar-10-batches-bin/, cifar-10-batches-py/ "
+        "or train/<class>/ image folders)"
+    )
 
 
 def load(data_dir: Path, split: str, *, seed: int = 0, bad: BadFiles) -> Dataset:

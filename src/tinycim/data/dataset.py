@@ -1,4 +1,5 @@
 """The object every loader returns, the split names, and the bad-file policy they share."""
+
 from __future__ import annotations
 
 import warnings
@@ -61,8 +62,10 @@ class Dataset(TensorDataset):
         return dict(zip(self.classes, counts))
 
     def __repr__(self) -> str:
-        return (f"Dataset(name={self.name!r}, split={self.split!r}, n={len(self)}, "
-                f"input_shape={self.input_shape}, classes={len(self.classes)})")
+        return (
+            f"Dataset(name={self.name!r}, split={self.split!r}, n={len(self)}, "
+            f"input_shape={self.input_shape}, classes={len(self.classes)})"
+        )
 
 
 class BadFiles:

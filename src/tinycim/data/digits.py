@@ -3,6 +3,7 @@
 The quickstart's default dataset. `x` float32 [N, 1, 8, 8] in [0, 1] (pixel counts 0..16 / 16);
 `y` int64 digit 0..9. Splits: a seeded stratified 70 / 10 / 20 % train / val / test.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -29,6 +29,7 @@ are present; if none are (the copy with only the 21 UCI HAR training subjects), 
 hold-out of 30 % of the subjects (UCI HAR's own 70/30 proportion); val = a seeded 20 % of the
 remaining subjects. `all` = every window.
 """
+
 from __future__ import annotations
 
 import io
@@ -46,8 +47,17 @@ from tinycim.data.splits import holdout_subjects
 from tinycim.errors import DataError
 
 CLASSES = ["WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING", "STANDING", "LAYING"]
-SIGNALS = ["body_acc_x", "body_acc_y", "body_acc_z", "body_gyro_x", "body_gyro_y", "body_gyro_z",
-           "total_acc_x", "total_acc_y", "total_acc_z"]
+SIGNALS = [
+    "body_acc_x",
+    "body_acc_y",
+    "body_acc_z",
+    "body_gyro_x",
+    "body_gyro_y",
+    "body_gyro_z",
+    "total_acc_x",
+    "total_acc_y",
+    "total_acc_z",
+]
 WINDOW_SAMPLES = 128  # 2.56 s at 50 Hz
 WINDOW_STEP = 64  # 50 % overlap
 N_FEATURES = 561
@@ -76,8 +86,9 @@ def _check_split_by(split_by: str) -> None:
         raise DataError(f"split_by={split_by!r}: only 'subject' is supported (windows overlap)")
 
 
-def _select(split: str, subjects: np.ndarray, test_subjects: list[int],
-            val_subjects: list[int]) -> np.ndarray:
+def _select(
+    split: str, subjects: np.ndarray, test_subjects: list[int], val_subjects: list[int]
+) -> np.ndarray:
     if split == "all":
         return np.ones(len(subjects), dtype=bool)
     in_test = np.isin(subjects, test_subjects)
@@ -104,8 +115,15 @@ def _line_number(data: bytes, row: int) -> int:
     return row + 1
 
 
-def parse_table(data: bytes, columns: int, *, limit: float | None = None, integer: bool = False,
-                low: float | None = None, high: float | None = None) -> np.ndarray:
+def parse_table(
+    data: bytes,
+    columns: int,
+    *,
+    limit: float | None = None,
+    integer: bool = False,
+    low: float | None = None,
+    high: float | None = None,
+) -> np.ndarray:
     """A whitespace-separated numeric table [rows, columns] as float64, checked value by value.
 
     `limit`: every |value| <= limit; `integer`: whole numbers only; `low`/`high`: inclusive bounds.
@@ -132,11 +150,14 @@ def parse_table(data: bytes, columns: int, *, limit: float | None = None, intege
     for wrong, why in checks:
         if wrong.any():
             row, col = (int(i) for i in np.argwhere(wrong)[0])
-            raise ValueError(f"line {_line_number(data, row)}, column {col + 1}: value {arr[row, col]:.6g} {why}")
+            raise ValueError(
+                f"line {_line_number(data, row)}, column {col + 1}: value {arr[row, col]:.6g} {why}"
+            )
     return arr
 
 
 # ---------------------------------------------------------------- UCI HAR (pre-windowed)
+
 
 def _read_matrix(path: Path, columns: int, **checks) -> np.ndarray:
     """`parse_table` of a file; `DataError` naming the file (never blocks on a FIFO)."""
@@ -165,16 +186,24 @@ def _read_uci_part(root: Path, part: str, features: str) -> tuple[np.ndarray, np
         files = [folder / f"X_{part}.txt"]
     else:
         files = [folder / "Inertial Signals" / f"{s}_{part}.txt" for s in SIGNALS]
-        x = np.stack([_read_matrix(f, WINDOW_SAMPLES, limit=SENSOR_LIMIT).astype(np.float32) for f in files],
-                     axis=1)
+        x = np.stack(
+            [_read_matrix(f, WINDOW_SAMPLES, limit=SENSOR_LIMIT).astype(np.float32) for f in files], axis=1
+        )
     for f, n in [*((f, len(x)) for f in files), (folder / f"subject_{part}.txt", len(subjects))]:
         if n != len(labels):
             raise DataError(f"{f}: {n} rows but y_{part}.txt has {len(labels)}")
     return x, labels - 1, subjects
 
 
-def load(data_dir: Path, split: str, *, seed: int = 0, bad: BadFiles, features: str = "raw",
-         split_by: str = "subject") -> Dataset:
+def load(
+    data_dir: Path,
+    split: str,
+    *,
+    seed: int = 0,
+    bad: BadFiles,
+    features: str = "raw",
+    split_by: str = "subject",
+) -> Dataset:
     """UCI HAR windows [N, 9, 128] (`features="raw"`) or features [N, 561] (`features="561"`).
 
     Malformed files always raise `DataError` (a table cannot be half-read); `bad` is unused.
@@ -207,6 +236,7 @@ def load(data_dir: Path, split: str, *, seed: int = 0, bad: BadFiles, features: 
 
 # ---------------------------------------------------------------- HAPT (raw recordings)
 
+
 def segment_windows(length: int) -> int:
     """Windows of WINDOW_SAMPLES, step WINDOW_STEP, that fit in a segment of `length` samples."""
     return 0 if length < WINDOW_SAMPLES else (length - WINDOW_SAMPLES) // WINDOW_STEP + 1
@@ -217,8 +247,9 @@ def uci_har_channels(acc: np.ndarray, gyro: np.ndarray) -> np.ndarray:
     from scipy.signal import butter, medfilt, sosfiltfilt
 
     noise_sos = butter(NOISE_FILTER_ORDER, NOISE_CUTOFF_HZ, btype="low", fs=SAMPLE_RATE_HZ, output="sos")
-    gravity_sos = butter(GRAVITY_FILTER_ORDER, GRAVITY_CUTOFF_HZ, btype="low", fs=SAMPLE_RATE_HZ,
-                         output="sos")
+    gravity_sos = butter(
+        GRAVITY_FILTER_ORDER, GRAVITY_CUTOFF_HZ, btype="low", fs=SAMPLE_RATE_HZ, output="sos"
+    )
 
     def denoise(sig: np.ndarray) -> np.ndarray:
         med = np.stack([medfilt(sig[:, k], MEDIAN_KERNEL) for k in range(3)])
@@ -241,8 +272,11 @@ def _hapt_windows(path: str, stamp: tuple, skip: bool) -> tuple[np.ndarray, np.n
     except KeyError:
         raise DataError(f"{path}: no RawData/labels.txt (expected the UCI HAPT raw data)") from None
     labels_name = f"{prefix}RawData/labels.txt"
-    recordings = {m.name for m in members if re.fullmatch(
-        re.escape(prefix) + r"RawData/(acc|gyro)_exp\d+_user\d+\.txt", m.name)}
+    recordings = {
+        m.name
+        for m in members
+        if re.fullmatch(re.escape(prefix) + r"RawData/(acc|gyro)_exp\d+_user\d+\.txt", m.name)
+    }
     contents = dict(tree.read(recordings | {labels_name}))
     try:
         segments = parse_table(contents[labels_name], 5, integer=True, low=1, high=LABEL_MAX).astype(np.int64)
@@ -274,7 +308,7 @@ def _hapt_windows(path: str, stamp: tuple, skip: bool) -> tuple[np.ndarray, np.n
             first, stop = start - 1, min(end, channels.shape[1])  # 1-based inclusive -> [first, stop)
             for k in range(segment_windows(stop - first)):
                 lo = first + k * WINDOW_STEP
-                windows.append(channels[:, lo:lo + WINDOW_SAMPLES])
+                windows.append(channels[:, lo : lo + WINDOW_SAMPLES])
                 labels.append(activity - 1)
                 subjects.append(user)
     x = np.stack(windows) if windows else np.zeros((0, len(SIGNALS), WINDOW_SAMPLES), np.float32)
@@ -301,14 +335,16 @@ def hapt_subject_split(subjects: list[int], seed: int) -> tuple[list[int], list[
     present = sorted(set(int(s) for s in subjects))
     test = [s for s in UCI_HAR_TEST_SUBJECTS if s in present]
     if not test:
-        test = holdout_subjects(present, fraction=FALLBACK_TEST_SUBJECT_FRACTION,
-                                seed=[seed, TEST_SEED_STREAM])
+        test = holdout_subjects(
+            present, fraction=FALLBACK_TEST_SUBJECT_FRACTION, seed=[seed, TEST_SEED_STREAM]
+        )
     rest = [s for s in present if s not in test]
     return test, holdout_subjects(rest, fraction=VAL_SUBJECT_FRACTION, seed=[seed, VAL_SEED_STREAM])
 
 
-def load_hapt(data_dir: Path, split: str, *, seed: int = 0, bad: BadFiles,
-              split_by: str = "subject") -> Dataset:
+def load_hapt(
+    data_dir: Path, split: str, *, seed: int = 0, bad: BadFiles, split_by: str = "subject"
+) -> Dataset:
     """HAPT raw recordings cut into UCI HAR windows [N, 9, 128] for one split."""
     check_split(split)
     _check_split_by(split_by)
@@ -323,5 +359,6 @@ def load_hapt(data_dir: Path, split: str, *, seed: int = 0, bad: BadFiles,
         bad.add(where, reason)
     test, val = hapt_subject_split(list(subjects), seed)
     keep = _select(split, subjects, test, val)
-    return Dataset(torch.from_numpy(x[keep]), torch.from_numpy(y[keep]), classes=CLASSES, name="hapt",
-                   split=split)
+    return Dataset(
+        torch.from_numpy(x[keep]), torch.from_numpy(y[keep]), classes=CLASSES, name="hapt", split=split
+    )

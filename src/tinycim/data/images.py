@@ -1,4 +1,5 @@
 """Shared image helpers: decode with Pillow, read `<root>/<class>/*` folders, build [N,C,H,W] tensors."""
+
 from __future__ import annotations
 
 import hashlib
@@ -53,9 +54,16 @@ def fit_image(img: Image.Image, resolution: int | None, greyscale: bool) -> np.n
     return np.asarray(img, dtype=np.uint8)
 
 
-def read_class_folders(root: Path, classes: list[str], bad: BadFiles, *, resolution: int | None,
-                       greyscale: bool, expect_size: tuple[int, int] | None = None,
-                       duplicates: Duplicates | None = None) -> tuple[list[np.ndarray], list[int]]:
+def read_class_folders(
+    root: Path,
+    classes: list[str],
+    bad: BadFiles,
+    *,
+    resolution: int | None,
+    greyscale: bool,
+    expect_size: tuple[int, int] | None = None,
+    duplicates: Duplicates | None = None,
+) -> tuple[list[np.ndarray], list[int]]:
     """Images under `root/<class>/` for each class (sorted names) and their class indices.
 
     `expect_size` (width, height): images of another size are bad files (e.g. CIFAR's 32x32).
@@ -77,8 +85,9 @@ def read_class_folders(root: Path, classes: list[str], bad: BadFiles, *, resolut
                     raise ValueError(f"duplicate: same bytes as {earlier}")
                 img = decode_image(data)
                 if expect_size is not None and img.size != expect_size:
-                    raise ValueError(f"image is {img.size[0]}x{img.size[1]}, expected "
-                                     f"{expect_size[0]}x{expect_size[1]}")
+                    raise ValueError(
+                        f"image is {img.size[0]}x{img.size[1]}, expected {expect_size[0]}x{expect_size[1]}"
+                    )
             except ValueError as err:
                 bad.add(str(path), str(err))
                 continue

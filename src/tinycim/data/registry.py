@@ -3,6 +3,7 @@
 Each dataset module exposes `load(data_dir, split, *, seed, bad, **opts) -> Dataset`; modules are
 imported only when used, so `import tinycim.data` stays cheap (librosa is slow to import).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -38,17 +39,22 @@ class DatasetInfo:
 
 
 _DATASETS = {
-    info.name: info for info in (
-        DatasetInfo("speech_commands", "speech_commands",
-                    "Speech Commands, 12-class KWS; MFCC [1,49,10]; .wav/.flac class folders or .tar.gz",
-                    input_norm="feature",
-                    split_hint="split it by speaker instead: --split-by speaker (split_by='speaker')"),
+    info.name: info
+    for info in (
+        DatasetInfo(
+            "speech_commands",
+            "speech_commands",
+            "Speech Commands, 12-class KWS; MFCC [1,49,10]; .wav/.flac class folders or .tar.gz",
+            input_norm="feature",
+            split_hint="split it by speaker instead: --split-by speaker (split_by='speaker')",
+        ),
         DatasetInfo("vww", "vww", "Visual Wake Words person/non_person; [3,96,96] in [0,1]"),
         DatasetInfo("cifar10", "cifar10", "CIFAR-10; [3,32,32] in [0,1]; binary, python or image layouts"),
         DatasetInfo("uci_har", "har", "UCI HAR Dataset; raw [9,128] signals or the 561 features"),
         DatasetInfo("hapt", "har", "UCI HAPT raw recordings cut into UCI HAR windows [9,128]"),
-        DatasetInfo("digits", "digits", "scikit-learn's bundled 8x8 digits; [1,8,8] in [0,1]",
-                    needs_dir=False),
+        DatasetInfo(
+            "digits", "digits", "scikit-learn's bundled 8x8 digits; [1,8,8] in [0,1]", needs_dir=False
+        ),
     )
 }
 
@@ -87,8 +93,10 @@ def _check_options(info: DatasetInfo, opts: dict) -> None:
     allowed = dataset_options(info.name)
     unknown = sorted(set(opts) - set(allowed))
     if unknown:
-        raise ConfigError(f"{info.name}: unknown loader option(s) {', '.join(unknown)}; "
-                          f"allowed: {', '.join(allowed) or 'none'}")
+        raise ConfigError(
+            f"{info.name}: unknown loader option(s) {', '.join(unknown)}; "
+            f"allowed: {', '.join(allowed) or 'none'}"
+        )
 
 
 def _resolve_dir(info: DatasetInfo, data_dir: str | Path | None) -> Path | None:
@@ -116,12 +124,21 @@ def _check_finite(dataset: Dataset, where: str | Path) -> None:
     finite = torch.isfinite(x).all(dim=1)
     if not bool(finite.all()):
         first = int((~finite).nonzero()[0, 0])
-        raise DataError(f"{where}: {dataset.name} {dataset.split} sample {first} holds NaN or inf "
-                        f"({int((~finite).sum())} samples in all)")
+        raise DataError(
+            f"{where}: {dataset.name} {dataset.split} sample {first} holds NaN or inf "
+            f"({int((~finite).sum())} samples in all)"
+        )
 
 
-def load(name: str, data_dir: str | Path | None = None, split: str = "train", *, seed: int = 0,
-         skip_bad: bool = False, **opts) -> Dataset:
+def load(
+    name: str,
+    data_dir: str | Path | None = None,
+    split: str = "train",
+    *,
+    seed: int = 0,
+    skip_bad: bool = False,
+    **opts,
+) -> Dataset:
     """Load one split (`train`, `val`, `test` or `all`) of dataset `name` from `data_dir`.
 
     Never downloads. Bad files raise `DataError` naming the file, or with `skip_bad=True` are
@@ -136,8 +153,10 @@ def load(name: str, data_dir: str | Path | None = None, split: str = "train", *,
     bad.finish()
     _check_finite(dataset, data_dir if data_dir is not None else name)
     if split == "train" and len(dataset) == 0:
-        raise DataError(f"{data_dir if data_dir is not None else name}: the train split of {name} is empty; "
-                        f"nothing to train on{_hint(info, opts)}")
+        raise DataError(
+            f"{data_dir if data_dir is not None else name}: the train split of {name} is empty; "
+            f"nothing to train on{_hint(info, opts)}"
+        )
     return dataset
 
 
@@ -185,8 +204,11 @@ def check(name: str, data_dir: str | Path | None = None, *, seed: int = 0, **opt
     elif "train" in report.counts and not report.total("train"):
         report.problems.append(f"train: empty split, nothing to train on{hint}")
     nonempty = [s for s in report.counts if report.total(s)]
-    absent = [c for c in (next(iter(report.counts.values())) if report.counts else {})
-              if nonempty and all(report.counts[s][c] == 0 for s in nonempty)]
+    absent = [
+        c
+        for c in (next(iter(report.counts.values())) if report.counts else {})
+        if nonempty and all(report.counts[s][c] == 0 for s in nonempty)
+    ]
     if absent:
         report.problems.append(f"no samples of class(es) {', '.join(absent)} in any split")
     for split, counts in report.counts.items():
@@ -196,6 +218,8 @@ def check(name: str, data_dir: str | Path | None = None, *, seed: int = 0, **opt
             continue
         empty = [c for c, n in counts.items() if n == 0 and c not in absent]
         if empty:
-            report.problems.append(f"{split}: no samples of class(es) {', '.join(empty)} "
-                                   f"({report.total(split)} samples of the others){hint}")
+            report.problems.append(
+                f"{split}: no samples of class(es) {', '.join(empty)} "
+                f"({report.total(split)} samples of the others){hint}"
+            )
     return report

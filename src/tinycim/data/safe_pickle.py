@@ -12,6 +12,7 @@ What each pickle protocol needs for a numpy array (numpy 1.x writes `numpy.core.
     "latin1")`, which is allowed for the latin-1 codec only;
   * protocol 5: `numeric._frombuffer` (the array's bytes travel in-band as a bytearray).
 """
+
 from __future__ import annotations
 
 import codecs
@@ -78,6 +79,14 @@ def safe_load(data: bytes, where: str):
         return RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
     except pickle.UnpicklingError as err:
         raise DataError(f"{where}: not a plain-data pickle ({err}); refusing to load it") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError,
-            OverflowError) as err:
+    except (
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        MemoryError,
+        OverflowError,
+    ) as err:
         raise DataError(f"{where}: truncated or corrupt pickle ({type(err).__name__}: {err})") from None

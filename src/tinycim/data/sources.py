@@ -9,6 +9,7 @@ block a reader forever, so `read_regular` opens without blocking and refuses any
 `FolderTree.members()` lists such entries in `irregular` instead of `members`. Paths named inside
 a dataset (a CSV row, a list file) go through `resolve_inside`, which keeps them in the folder.
 """
+
 from __future__ import annotations
 
 import os
@@ -83,7 +84,9 @@ def resolve_inside(root: Path, name: str) -> Path:
     if posix.startswith("/") or os.path.isabs(name) or re.match(r"[A-Za-z]:/", posix):
         raise ValueError(f"file name {name!r} is an absolute path; expected a path inside {root}")
     if ".." in posix.split("/"):
-        raise ValueError(f"file name {name!r} leaves the dataset folder ('..'); expected a path inside {root}")
+        raise ValueError(
+            f"file name {name!r} leaves the dataset folder ('..'); expected a path inside {root}"
+        )
     path = root / posix
     real_root = root.resolve()
     real = path.resolve()
@@ -187,8 +190,11 @@ class ZipTree(FileTree):
         import datetime
 
         with self._open() as zf:
-            return [Member(_clean(i.filename), i.file_size, datetime.datetime(*i.date_time).timestamp())
-                    for i in zf.infolist() if not i.is_dir()]
+            return [
+                Member(_clean(i.filename), i.file_size, datetime.datetime(*i.date_time).timestamp())
+                for i in zf.infolist()
+                if not i.is_dir()
+            ]
 
     def read(self, names: Iterable[str]) -> Iterator[tuple[str, bytes]]:
         wanted = set(names)
@@ -221,8 +227,10 @@ def open_tree(path: str | os.PathLike) -> FileTree:
     except OSError:
         raise DataError(f"{path}: no such file or folder") from None
     if not stat.S_ISREG(mode):
-        raise DataError(f"{path}: not a regular file (a {file_kind(mode)}); expected a folder, "
-                        "a .tar(.gz/.xz/.bz2) or a .zip archive")
+        raise DataError(
+            f"{path}: not a regular file (a {file_kind(mode)}); expected a folder, "
+            "a .tar(.gz/.xz/.bz2) or a .zip archive"
+        )
     name = path.name.lower()
     if name.endswith(TAR_SUFFIXES):
         return TarTree(path)

@@ -33,6 +33,7 @@ mixing (probability 0.8, volume uniform in [0, 0.1)), the TF `train.py` defaults
 `generator` (a `torch.Generator`; default: seeded with `seed`). Augmented features are one draw,
 not cached: load again with another seed for another epoch's draw.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -86,8 +87,11 @@ def speaker_id(filename: str) -> str:
     return hash_name.rsplit("_", 1)[-1] if "_nohash_" in Path(filename).name else hash_name
 
 
-def which_set(filename: str, validation_percentage: float = VALIDATION_PERCENTAGE,
-              testing_percentage: float = TESTING_PERCENTAGE) -> str:
+def which_set(
+    filename: str,
+    validation_percentage: float = VALIDATION_PERCENTAGE,
+    testing_percentage: float = TESTING_PERCENTAGE,
+) -> str:
     """'train', 'val' or 'test' for a clip, as the Speech Commands README's `which_set`."""
     hashed = hashlib.sha1(speaker_id(filename).encode("utf-8")).hexdigest()
     percentage_hash = (int(hashed, 16) % (MAX_NUM_WAVS_PER_CLASS + 1)) * (100.0 / MAX_NUM_WAVS_PER_CLASS)
@@ -155,8 +159,9 @@ def _listed_splits(tree: FileTree, layout: _Layout) -> np.ndarray:
         if fname in layout.lists:
             text = contents[layout.lists[fname].name].decode("utf-8", errors="replace")
             listed.update({_list_key(line): split for line in text.splitlines() if line.strip()})
-    return np.array([SPLIT_CODES.index(listed.get(_list_key(m.name), "train")) for m in layout.clips],
-                    dtype=np.int8)
+    return np.array(
+        [SPLIT_CODES.index(listed.get(_list_key(m.name), "train")) for m in layout.clips], dtype=np.int8
+    )
 
 
 def assign_splits(names: list[str], listed: np.ndarray, split_by: str, seed: int) -> np.ndarray:
@@ -221,15 +226,25 @@ def _valid_entry(arrays: dict[str, np.ndarray], params: MfccParams) -> bool:
         names, labels, listed = arrays["names"], arrays["labels"], arrays["listed"]
         feats, errors = arrays["features"], arrays["errors"]
         n = len(names)
-        return (names.dtype.kind == "U" and errors.dtype.kind == "U" and len(errors) == n
-                and labels.dtype == np.int64 and labels.shape == (n,)
-                and bool(np.all((labels >= 0) & (labels < len(CLASSES))))
-                and listed.shape == (n,) and bool(np.all((listed >= -1) & (listed < len(SPLIT_CODES))))
-                and feats.dtype == np.float32 and feats.shape == (n, *params.feature_shape)
-                and bool(np.isfinite(feats).all())
-                and all(arrays[k].dtype == np.float32 and arrays[k].ndim == 1
-                        for k in arrays if k.startswith("noise_") and k != "noise_errors")
-                and ("noise_errors" not in arrays or arrays["noise_errors"].shape[1:] == (2,)))
+        return (
+            names.dtype.kind == "U"
+            and errors.dtype.kind == "U"
+            and len(errors) == n
+            and labels.dtype == np.int64
+            and labels.shape == (n,)
+            and bool(np.all((labels >= 0) & (labels < len(CLASSES))))
+            and listed.shape == (n,)
+            and bool(np.all((listed >= -1) & (listed < len(SPLIT_CODES))))
+            and feats.dtype == np.float32
+            and feats.shape == (n, *params.feature_shape)
+            and bool(np.isfinite(feats).all())
+            and all(
+                arrays[k].dtype == np.float32 and arrays[k].ndim == 1
+                for k in arrays
+                if k.startswith("noise_") and k != "noise_errors"
+            )
+            and ("noise_errors" not in arrays or arrays["noise_errors"].shape[1:] == (2,))
+        )
     except (KeyError, AttributeError, TypeError, ValueError):
         return False
 
@@ -242,10 +257,12 @@ def _index_and_features(tree: FileTree, params: MfccParams, cache_dir: Path | No
         members = None
     else:
         members = tree.members()
-        identity = [[m.name, m.size, m.mtime] for m in members
-                    if m.name.lower().endswith(AUDIO_SUFFIXES + (".txt",))]
-    key = cache_key({"dataset": NAME, "mfcc": params.as_key(), "path": str(tree.path.resolve()),
-                     "files": identity})
+        identity = [
+            [m.name, m.size, m.mtime] for m in members if m.name.lower().endswith(AUDIO_SUFFIXES + (".txt",))
+        ]
+    key = cache_key(
+        {"dataset": NAME, "mfcc": params.as_key(), "path": str(tree.path.resolve()), "files": identity}
+    )
     path = (cache_dir or default_cache_dir()) / NAME / f"mfcc-{key}.npz"
     cached = load_arrays(path)
     if cached is not None and _valid_entry(cached, params):
@@ -253,8 +270,9 @@ def _index_and_features(tree: FileTree, params: MfccParams, cache_dir: Path | No
 
     layout = _scan(members if members is not None else tree.members())
     if not layout.clips:
-        raise DataError(f"{tree.path}: no .wav/.flac clips in class folders "
-                        "(expected <dir>/<word>/<clip>.wav)")
+        raise DataError(
+            f"{tree.path}: no .wav/.flac clips in class folders (expected <dir>/<word>/<clip>.wav)"
+        )
     names = [m.name for m in layout.clips]
     feats, errors = _decode_all(tree, names, params)
     arrays = {
@@ -280,8 +298,9 @@ def _index_and_features(tree: FileTree, params: MfccParams, cache_dir: Path | No
     return arrays
 
 
-def _noise_recordings(tree: FileTree, arrays: dict[str, np.ndarray], noise_dir: Path | None,
-                      params: MfccParams, bad: BadFiles) -> list[np.ndarray]:
+def _noise_recordings(
+    tree: FileTree, arrays: dict[str, np.ndarray], noise_dir: Path | None, params: MfccParams, bad: BadFiles
+) -> list[np.ndarray]:
     """The background-noise recordings, float32 mono, from `noise_dir`, the folder or the cache."""
     if noise_dir is None and tree.is_archive:
         for where, reason in arrays.get("noise_errors", np.zeros((0, 2), dtype=str)).tolist():
@@ -310,8 +329,9 @@ def _report_irregular(tree: FileTree, bad: BadFiles) -> None:
             bad.add(tree.where(name), "not a regular file (FIFO, socket, device or broken link); not read")
 
 
-def _silence_clips(noise: list[np.ndarray], counts: dict[str, int], seed: int,
-                   params: MfccParams) -> np.ndarray:
+def _silence_clips(
+    noise: list[np.ndarray], counts: dict[str, int], seed: int, params: MfccParams
+) -> np.ndarray:
     """1-s chunks at seeded offsets inside each split's region of the noise recordings."""
     chunks = []
     for split, count in counts.items():
@@ -326,8 +346,9 @@ def _silence_clips(noise: list[np.ndarray], counts: dict[str, int], seed: int,
     return np.stack(chunks) if chunks else np.zeros((0, params.clip_samples), dtype=np.float32)
 
 
-def augment_clips(clips: np.ndarray, noise: list[np.ndarray], generator: torch.Generator,
-                  sample_rate_hz: int = 16_000) -> np.ndarray:
+def augment_clips(
+    clips: np.ndarray, noise: list[np.ndarray], generator: torch.Generator, sample_rate_hz: int = 16_000
+) -> np.ndarray:
     """Random time shift (zero fill) up to TIME_SHIFT_MS, then background mixing; clipped to [-1, 1]."""
     n, length = clips.shape
     max_shift = TIME_SHIFT_MS * sample_rate_hz // 1000
@@ -346,7 +367,7 @@ def augment_clips(clips: np.ndarray, noise: list[np.ndarray], generator: torch.G
         if noise and mix[i]:
             rec = noise[picks[i]]
             start = int(offsets[i] * (len(rec) - length))
-            out[i] += volumes[i] * rec[start:start + length]
+            out[i] += volumes[i] * rec[start : start + length]
     return np.clip(out, -1.0, 1.0)
 
 
@@ -358,9 +379,15 @@ SPEC_FREQ_MASKS = 1
 SPEC_FREQ_WIDTH = 2  # cepstral coefficients (of 10)
 
 
-def spec_augment(x: torch.Tensor, generator: torch.Generator, *, time_masks: int = SPEC_TIME_MASKS,
-                 time_width: int = SPEC_TIME_WIDTH, freq_masks: int = SPEC_FREQ_MASKS,
-                 freq_width: int = SPEC_FREQ_WIDTH) -> torch.Tensor:
+def spec_augment(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    *,
+    time_masks: int = SPEC_TIME_MASKS,
+    time_width: int = SPEC_TIME_WIDTH,
+    freq_masks: int = SPEC_FREQ_MASKS,
+    freq_width: int = SPEC_FREQ_WIDTH,
+) -> torch.Tensor:
     """Mask random frame bands and coefficient bands of MFCC images x [N, 1, T, F] (a new tensor).
 
     Each sample gets `time_masks` bands of width uniform in [0, time_width] frames and `freq_masks`
@@ -372,7 +399,10 @@ def spec_augment(x: torch.Tensor, generator: torch.Generator, *, time_masks: int
         raise ValueError(f"spec_augment expects MFCC images [N, 1, T, F], got shape {tuple(x.shape)}")
     n, _, frames, coeffs = x.shape
     keep = torch.ones(n, 1, frames, coeffs, dtype=torch.bool, device=x.device)
-    for count, width, size, axis in ((time_masks, time_width, frames, 2), (freq_masks, freq_width, coeffs, 3)):
+    for count, width, size, axis in (
+        (time_masks, time_width, frames, 2),
+        (freq_masks, freq_width, coeffs, 3),
+    ):
         pos = torch.arange(size, device=x.device)
         for _ in range(count):
             w = torch.randint(0, width + 1, (n,), generator=generator, device=x.device)
@@ -383,23 +413,36 @@ def spec_augment(x: torch.Tensor, generator: torch.Generator, *, time_masks: int
     return torch.where(keep, x, fill)
 
 
-def mix_augmented(clean: torch.Tensor, augmented: torch.Tensor, generator: torch.Generator,
-                  fraction: float = 0.5) -> torch.Tensor:
+def mix_augmented(
+    clean: torch.Tensor, augmented: torch.Tensor, generator: torch.Generator, fraction: float = 0.5
+) -> torch.Tensor:
     """Per sample, the augmented features (time shift + background noise, `load(augment=True)`)
     with probability `fraction`, else the clean ones: [N, ...] from two [N, ...] tensors of the
     same clips in the same order. A training set as large (and as fast to train on) as the clean
     one that still sees the augmentations."""
     if clean.shape != augmented.shape:
-        raise ValueError(f"mix_augmented: clean {tuple(clean.shape)} and augmented {tuple(augmented.shape)} "
-                         "must hold the same clips")
+        raise ValueError(
+            f"mix_augmented: clean {tuple(clean.shape)} and augmented {tuple(augmented.shape)} "
+            "must hold the same clips"
+        )
     pick = torch.rand(clean.shape[0], generator=generator) < fraction
     return torch.where(pick.view(-1, *([1] * (clean.dim() - 1))), augmented, clean)
 
 
-def load(data_dir: str | Path, split: str, *, seed: int = 0, bad: BadFiles,
-         feature_params: MfccParams | None = None, cache_dir: str | Path | None = None,
-         noise_dir: str | Path | None = None, silence_percentage: float = SILENCE_PERCENTAGE,
-         split_by: str = "hash", augment: bool = False, generator: torch.Generator | None = None) -> Dataset:
+def load(
+    data_dir: str | Path,
+    split: str,
+    *,
+    seed: int = 0,
+    bad: BadFiles,
+    feature_params: MfccParams | None = None,
+    cache_dir: str | Path | None = None,
+    noise_dir: str | Path | None = None,
+    silence_percentage: float = SILENCE_PERCENTAGE,
+    split_by: str = "hash",
+    augment: bool = False,
+    generator: torch.Generator | None = None,
+) -> Dataset:
     """Speech Commands MFCCs [N, 1, 49, 10] for one split (see the module docstring)."""
     check_split(split)
     params = feature_params or MfccParams()
@@ -409,9 +452,15 @@ def load(data_dir: str | Path, split: str, *, seed: int = 0, bad: BadFiles,
     names, labels, errors = arrays["names"], arrays["labels"], arrays["errors"]
     name_list = [str(n) for n in names]
     splits = assign_splits(name_list, arrays["listed"], split_by, seed)
-    if split in ("train", "val") and split_by == "hash" and is_canonical_test_set(name_list, arrays["listed"]):
-        raise MissingSplitError(f"{tree.path}: the canonical Speech Commands test set (a _unknown_ folder, no "
-                                f"validation/testing lists) is all 'test' and has no {split} split; {SPLIT_HINT}")
+    if (
+        split in ("train", "val")
+        and split_by == "hash"
+        and is_canonical_test_set(name_list, arrays["listed"])
+    ):
+        raise MissingSplitError(
+            f"{tree.path}: the canonical Speech Commands test set (a _unknown_ folder, no "
+            f"validation/testing lists) is all 'test' and has no {split} split; {SPLIT_HINT}"
+        )
     wanted = SPLIT_CODES if split == "all" else (split,)
     in_split = np.isin(splits, [SPLIT_CODES.index(s) for s in wanted])
     for i in np.flatnonzero(in_split & (errors != "")):
@@ -430,9 +479,12 @@ def load(data_dir: str | Path, split: str, *, seed: int = 0, bad: BadFiles,
         noise = _noise_recordings(tree, arrays, noise_path, params, bad)
     silence = np.zeros((0, params.clip_samples), dtype=np.float32)
     if not np.any(labels == silence_idx) and noise:
-        counts = {s: math.ceil(silence_percentage / 100.0 * int(np.sum((splits == SPLIT_CODES.index(s))
-                                                                      & (errors == ""))))
-                  for s in wanted}
+        counts = {
+            s: math.ceil(
+                silence_percentage / 100.0 * int(np.sum((splits == SPLIT_CODES.index(s)) & (errors == "")))
+            )
+            for s in wanted
+        }
         silence = _silence_clips(noise, counts, seed, params)
 
     if augment:
@@ -443,8 +495,13 @@ def load(data_dir: str | Path, split: str, *, seed: int = 0, bad: BadFiles,
     elif len(silence):
         x = np.concatenate([x, mfcc_batch(silence, params)])
     y = np.concatenate([y, np.full(len(silence), silence_idx, dtype=np.int64)])
-    return Dataset(torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(1), torch.from_numpy(y),
-                   classes=CLASSES, name=NAME, split=split)
+    return Dataset(
+        torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(1),
+        torch.from_numpy(y),
+        classes=CLASSES,
+        name=NAME,
+        split=split,
+    )
 
 
 def _refuse_wordless_train(path: Path, kept: np.ndarray, split_by: str, in_split: int) -> None:
@@ -453,10 +510,14 @@ def _refuse_wordless_train(path: Path, kept: np.ndarray, split_by: str, in_split
     if in_split > len(kept):
         held += f" ({in_split - len(kept)} unreadable)"
     if split_by == "hash":
-        raise DataError(f"{path}: the train split holds {held} and no word clip: its speakers all hash to "
-                        f"val/test (e.g. a copy of the test set); {SPLIT_HINT}")
-    raise DataError(f"{path}: the train split holds {held} and no word clip (split_by={split_by!r}); "
-                    "expected class folders of word clips (<dir>/<word>/<speaker>_nohash_<n>.wav)")
+        raise DataError(
+            f"{path}: the train split holds {held} and no word clip: its speakers all hash to "
+            f"val/test (e.g. a copy of the test set); {SPLIT_HINT}"
+        )
+    raise DataError(
+        f"{path}: the train split holds {held} and no word clip (split_by={split_by!r}); "
+        "expected class folders of word clips (<dir>/<word>/<speaker>_nohash_<n>.wav)"
+    )
 
 
 def _raw_clips(tree: FileTree, names: list[str], params: MfccParams) -> np.ndarray:

@@ -2,13 +2,15 @@
 
 All randomness comes from `numpy.random.default_rng(seed)`; the global RNG is never touched.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 
-def stratified_split(labels: np.ndarray, *, seed: int, val_fraction: float, test_fraction: float
-                     ) -> dict[str, np.ndarray]:
+def stratified_split(
+    labels: np.ndarray, *, seed: int, val_fraction: float, test_fraction: float
+) -> dict[str, np.ndarray]:
     """Sample indices per split, the same fraction of every class in each, sorted ascending.
 
     Each class is shuffled with the seeded generator; its first `round(n*test_fraction)` samples go
@@ -22,8 +24,8 @@ def stratified_split(labels: np.ndarray, *, seed: int, val_fraction: float, test
         n_test = int(round(len(idx) * test_fraction))
         n_val = int(round(len(idx) * val_fraction))
         parts["test"].append(idx[:n_test])
-        parts["val"].append(idx[n_test:n_test + n_val])
-        parts["train"].append(idx[n_test + n_val:])
+        parts["val"].append(idx[n_test : n_test + n_val])
+        parts["train"].append(idx[n_test + n_val :])
     out = {k: np.sort(np.concatenate(v)) if v else np.zeros(0, dtype=np.int64) for k, v in parts.items()}
     out["all"] = np.arange(len(labels))
     return out

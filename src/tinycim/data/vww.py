@@ -16,6 +16,7 @@ picture under two names leaks across splits, or carries two labels).
 Output: `x` float32 [N, 3, R, R] in [0, 1] (R = `resolution`, default 96; bilinear resize), or
 [N, 1, R, R] with `greyscale=True` (ITU-R 601-2 luma); `y` 0 = non_person, 1 = person.
 """
+
 from __future__ import annotations
 
 import csv
@@ -50,8 +51,11 @@ def _csv_rows(csv_path: Path) -> list[tuple[int, list[str]]]:
         raise DataError(f"{csv_path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     except ValueError as err:
         raise DataError(f"{csv_path}: {err}") from None
-    rows = [(n, r) for n, r in enumerate(csv.reader(text.splitlines()), start=1)
-            if r and any(c.strip() for c in r)]
+    rows = [
+        (n, r)
+        for n, r in enumerate(csv.reader(text.splitlines()), start=1)
+        if r and any(c.strip() for c in r)
+    ]
     if not rows:
         raise DataError(f"{csv_path}: empty label file (expected rows file,num_classes,label)")
     return rows
@@ -107,8 +111,15 @@ def _read_bin_layout(root: Path, bad: BadFiles, resolution: int, greyscale: bool
     return images, labels
 
 
-def load(data_dir: Path, split: str, *, seed: int = 0, bad: BadFiles,
-         resolution: int = NATIVE_RESOLUTION, greyscale: bool = False) -> Dataset:
+def load(
+    data_dir: Path,
+    split: str,
+    *,
+    seed: int = 0,
+    bad: BadFiles,
+    resolution: int = NATIVE_RESOLUTION,
+    greyscale: bool = False,
+) -> Dataset:
     """VWW images [N, 3|1, resolution, resolution] in [0, 1] for one split."""
     check_split(split)
     root = Path(data_dir)
@@ -116,13 +127,23 @@ def load(data_dir: Path, split: str, *, seed: int = 0, bad: BadFiles,
     if split_folders:
         if split == "all":
             duplicates = Duplicates()
-            parts = [read_class_folders(root / s, CLASSES, bad, resolution=resolution, greyscale=greyscale,
-                                        duplicates=duplicates) for s in split_folders]
+            parts = [
+                read_class_folders(
+                    root / s, CLASSES, bad, resolution=resolution, greyscale=greyscale, duplicates=duplicates
+                )
+                for s in split_folders
+            ]
             images = [im for p in parts for im in p[0]]
             labels = [lb for p in parts for lb in p[1]]
         elif split in split_folders:
-            images, labels = read_class_folders(root / split, CLASSES, bad, resolution=resolution,
-                                                greyscale=greyscale, duplicates=Duplicates())
+            images, labels = read_class_folders(
+                root / split,
+                CLASSES,
+                bad,
+                resolution=resolution,
+                greyscale=greyscale,
+                duplicates=Duplicates(),
+            )
         else:
             found = ", ".join(split_folders)
             raise MissingSplitError(f"{root / split}: no such split folder (found {found})")
@@ -130,13 +151,19 @@ def load(data_dir: Path, split: str, *, seed: int = 0, bad: BadFiles,
         if (root / LABELS_CSV).exists():  # a FIFO in its place is refused by _csv_rows, never opened
             images, labels = _read_bin_layout(root, bad, resolution, greyscale)
         elif any((root / c).is_dir() for c in CLASSES):
-            images, labels = read_class_folders(root, CLASSES, bad, resolution=resolution,
-                                                greyscale=greyscale, duplicates=Duplicates())
+            images, labels = read_class_folders(
+                root, CLASSES, bad, resolution=resolution, greyscale=greyscale, duplicates=Duplicates()
+            )
         else:
-            raise DataError(f"{root}: expected person/ and non_person/ folders, "
-                            f"or .bin files with {LABELS_CSV}")
-        index = stratified_split(np.array(labels, dtype=np.int64), seed=seed, val_fraction=VAL_FRACTION,
-                                 test_fraction=TEST_FRACTION)[split]
+            raise DataError(
+                f"{root}: expected person/ and non_person/ folders, or .bin files with {LABELS_CSV}"
+            )
+        index = stratified_split(
+            np.array(labels, dtype=np.int64),
+            seed=seed,
+            val_fraction=VAL_FRACTION,
+            test_fraction=TEST_FRACTION,
+        )[split]
         images = [images[i] for i in index]
         labels = [labels[i] for i in index]
     channels = 1 if greyscale else 3

@@ -9,6 +9,7 @@ distributions, `devices.empirical`) and "faulty" (stuck cells, dead columns and 
 on top of another kind, `devices.faults`). `from_file` reads a device JSON or fits a measurement
 file (`devices.measurements`, `devices.fitting`); see docs/devices.md.
 """
+
 from tinycim.devices.base import ProgrammedCells, check_time
 from tinycim.devices.empirical import EmpiricalDevice
 from tinycim.devices.faults import FaultyDevice
@@ -19,8 +20,25 @@ from tinycim.devices.rram import RRAMDevice
 
 Device = PCMDevice | RRAMDevice | IdealDevice | EmpiricalDevice | FaultyDevice
 
-DEVICE_KINDS: dict[str, type] = {"pcm": PCMDevice, "rram": RRAMDevice, "ideal": IdealDevice,
-                                 "empirical": EmpiricalDevice, "faulty": FaultyDevice}
+DEVICE_KINDS: dict[str, type] = {
+    "pcm": PCMDevice,
+    "rram": RRAMDevice,
+    "ideal": IdealDevice,
+    "empirical": EmpiricalDevice,
+    "faulty": FaultyDevice,
+}
 
-__all__ = ["DEVICE_KINDS", "Device", "EmpiricalDevice", "FaultyDevice", "IdealDevice", "PCMDevice",
-           "ProgrammedCells", "RRAMDevice", "check_time", "from_file", "load_device", "save_device"]
+__all__ = [
+    "DEVICE_KINDS",
+    "Device",
+    "EmpiricalDevice",
+    "FaultyDevice",
+    "IdealDevice",
+    "PCMDevice",
+    "ProgrammedCells",
+    "RRAMDevice",
+    "check_time",
+    "from_file",
+    "load_device",
+    "save_device",
+]

@@ -1,4 +1,5 @@
 """Shared pieces of the device models."""
+
 from __future__ import annotations
 
 import math
@@ -23,7 +24,9 @@ class ProgrammedCells:
 
 def check_positive(owner: str, name: str, value: float, *, allow_zero: bool = False) -> None:
     """Raise ConfigError unless `value` is a finite number > 0 (or >= 0 with allow_zero)."""
-    ok = isinstance(value, (int, float)) and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    ok = (
+        isinstance(value, (int, float)) and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    )
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigError(f"{owner}.{name} = {value!r} is invalid: allowed range {bound} (a finite number)")

@@ -20,6 +20,7 @@ Interpolation (documented assumptions, ASSUMED):
   quantile linearly in tau from the last two times (clamped at 0);
 - between quantiles: linear; outside the outermost quantiles: the outermost value.
 """
+
 from __future__ import annotations
 
 import math
@@ -59,30 +60,41 @@ class EmpiricalDevice:
         check_positive(_OWNER, "g_max_us", self.g_max_us)
         check_positive(_OWNER, "time_ref_s", self.time_ref_s)
         if self.after_last_time not in ("hold", "extrapolate"):
-            raise ConfigError(f"{_OWNER}.after_last_time = {self.after_last_time!r} is invalid: allowed "
-                              "'hold', 'extrapolate'")
+            raise ConfigError(
+                f"{_OWNER}.after_last_time = {self.after_last_time!r} is invalid: allowed "
+                "'hold', 'extrapolate'"
+            )
         levels, times = self.levels_us, self.times_s
         _increasing("levels_us", levels, minimum=0.0, at_least=1)
         _increasing("times_s", times, minimum=0.0, at_least=1)
         if len(self.quantiles_us) != len(levels):
-            raise ConfigError(f"{_OWNER}.quantiles_us has {len(self.quantiles_us)} levels: allowed exactly "
-                              f"{len(levels)} (one per levels_us entry)")
+            raise ConfigError(
+                f"{_OWNER}.quantiles_us has {len(self.quantiles_us)} levels: allowed exactly "
+                f"{len(levels)} (one per levels_us entry)"
+            )
         n_q = None
         for li, per_level in enumerate(self.quantiles_us):
             if len(per_level) != len(times):
-                raise ConfigError(f"{_OWNER}.quantiles_us[{li}] has {len(per_level)} times: allowed exactly "
-                                  f"{len(times)} (one per times_s entry)")
+                raise ConfigError(
+                    f"{_OWNER}.quantiles_us[{li}] has {len(per_level)} times: allowed exactly "
+                    f"{len(times)} (one per times_s entry)"
+                )
             for ti, q in enumerate(per_level):
                 n_q = len(q) if n_q is None else n_q
                 if len(q) != n_q or n_q < 2:
-                    raise ConfigError(f"{_OWNER}.quantiles_us[{li}][{ti}] has {len(q)} quantiles: allowed "
-                                      f"the same count >= 2 everywhere ({n_q})")
+                    raise ConfigError(
+                        f"{_OWNER}.quantiles_us[{li}][{ti}] has {len(q)} quantiles: allowed "
+                        f"the same count >= 2 everywhere ({n_q})"
+                    )
                 if any(not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0) for v in q):
-                    raise ConfigError(f"{_OWNER}.quantiles_us[{li}][{ti}] has a value that is not a finite "
-                                      "conductance >= 0 uS")
+                    raise ConfigError(
+                        f"{_OWNER}.quantiles_us[{li}][{ti}] has a value that is not a finite "
+                        "conductance >= 0 uS"
+                    )
                 if any(b < a for a, b in zip(q, q[1:])):
-                    raise ConfigError(f"{_OWNER}.quantiles_us[{li}][{ti}] is not non-decreasing (quantiles "
-                                      "must be sorted)")
+                    raise ConfigError(
+                        f"{_OWNER}.quantiles_us[{li}][{ti}] is not non-decreasing (quantiles must be sorted)"
+                    )
         if len(self.rank_corr) != len(levels) or any(len(r) != len(times) for r in self.rank_corr):
             raise ConfigError(f"{_OWNER}.rank_corr must be [{len(levels)}][{len(times)}] (levels x times)")
         for li, row in enumerate(self.rank_corr):
@@ -231,8 +243,10 @@ class EmpiricalDevice:
     def read(self, cells: ProgrammedCells, t_inf_s: float, generator: torch.Generator) -> torch.Tensor:
         """Conductances (uS) t_inf seconds after programming, resampled from the measured quantiles."""
         if cells.nu is None:
-            raise ConfigError("device(empirical).read needs cells programmed by an empirical device "
-                              "(their nu holds the targets)")
+            raise ConfigError(
+                "device(empirical).read needs cells programmed by an empirical device "
+                "(their nu holds the targets)"
+            )
         target, g0 = cells.nu, cells.g_prog
         q0, _ = self._at_time(self.times_s[0], target.device)
         z0 = _phi_inv(self._rank(target, g0, q0))
@@ -264,9 +278,14 @@ def _tuples(value: Any, depth: int) -> Any:
 
 
 def _increasing(name: str, values: tuple, *, minimum: float, at_least: int) -> None:
-    ok = (isinstance(values, tuple) and len(values) >= at_least
-          and all(isinstance(v, (int, float)) and math.isfinite(v) and v >= minimum for v in values)
-          and all(b > a for a, b in zip(values, values[1:])))
+    ok = (
+        isinstance(values, tuple)
+        and len(values) >= at_least
+        and all(isinstance(v, (int, float)) and math.isfinite(v) and v >= minimum for v in values)
+        and all(b > a for a, b in zip(values, values[1:]))
+    )
     if not ok:
-        raise ConfigError(f"{_OWNER}.{name} = {values!r} is invalid: allowed >= {at_least} finite values "
-                          f">= {minimum:g}, strictly increasing")
+        raise ConfigError(
+            f"{_OWNER}.{name} = {values!r} is invalid: allowed >= {at_least} finite values "
+            f">= {minimum:g}, strictly increasing"
+        )

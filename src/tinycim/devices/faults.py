@@ -25,6 +25,7 @@ The fault map is stored in the cells' `nu` (values >= FAULT_CODE), so programmed
 faults through `tinycim.save` / `tinycim.load`.
 With every rate 0 the wrapper is bit-identical to its base (it draws nothing extra).
 """
+
 from __future__ import annotations
 
 import math
@@ -68,27 +69,40 @@ class FaultyDevice:
             object.__setattr__(self, "base", DEVICE_KINDS["pcm"]())
         allowed = tuple(v for k, v in DEVICE_KINDS.items() if k != "faulty")
         if not isinstance(self.base, allowed):
-            raise ConfigError(f"{_OWNER}.base = {self.base!r} is invalid: allowed kinds "
-                              f"{', '.join(k for k in DEVICE_KINDS if k != 'faulty')}")
+            raise ConfigError(
+                f"{_OWNER}.base = {self.base!r} is invalid: allowed kinds "
+                f"{', '.join(k for k in DEVICE_KINDS if k != 'faulty')}"
+            )
         for name in ("stuck_on_rate", "stuck_off_rate", "dead_column_rate"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise ConfigError(f"{_OWNER}.{name} = {value!r} is invalid: allowed range 0..1 (a probability)")
+                raise ConfigError(
+                    f"{_OWNER}.{name} = {value!r} is invalid: allowed range 0..1 (a probability)"
+                )
         if self.stuck_on_rate + self.stuck_off_rate > 1:
-            raise ConfigError(f"{_OWNER}.stuck_on_rate + stuck_off_rate = "
-                              f"{self.stuck_on_rate + self.stuck_off_rate!r} is invalid: allowed range 0..1")
+            raise ConfigError(
+                f"{_OWNER}.stuck_on_rate + stuck_off_rate = "
+                f"{self.stuck_on_rate + self.stuck_off_rate!r} is invalid: allowed range 0..1"
+            )
         check_positive(_OWNER, "nu_d2d_sigma", self.nu_d2d_sigma, allow_zero=True)
         check_positive(_OWNER, "g_stuck_off_us", self.g_stuck_off_us, allow_zero=True)
         if self.g_stuck_on_us is not None:
             check_positive(_OWNER, "g_stuck_on_us", self.g_stuck_on_us, allow_zero=True)
-        if self.tile_rows is not None and (isinstance(self.tile_rows, bool) or not isinstance(self.tile_rows, int)
-                                           or not 1 <= self.tile_rows <= 1 << 20):
-            raise ConfigError(f"{_OWNER}.tile_rows = {self.tile_rows!r} is invalid: allowed range 1..{1 << 20} "
-                              "(or null: one row tile)")
+        if self.tile_rows is not None and (
+            isinstance(self.tile_rows, bool)
+            or not isinstance(self.tile_rows, int)
+            or not 1 <= self.tile_rows <= 1 << 20
+        ):
+            raise ConfigError(
+                f"{_OWNER}.tile_rows = {self.tile_rows!r} is invalid: allowed range 1..{1 << 20} "
+                "(or null: one row tile)"
+            )
         check_positive(_OWNER, "t0_s", self.t0_s)
         if self.nu_d2d_sigma > 0 and self.base.kind == "empirical":
-            raise ConfigError(f"{_OWNER}.nu_d2d_sigma = {self.nu_d2d_sigma!r} is invalid on an empirical base: "
-                              "allowed 0 (its measured distributions already hold its drift)")
+            raise ConfigError(
+                f"{_OWNER}.nu_d2d_sigma = {self.nu_d2d_sigma!r} is invalid on an empirical base: "
+                "allowed 0 (its measured distributions already hold its drift)"
+            )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FaultyDevice:
@@ -131,8 +145,9 @@ class FaultyDevice:
         if self.stuck_on_rate > 0 or self.stuck_off_rate > 0:
             u = torch.rand(shape, generator=generator, device=dev)
             code = torch.where(u < self.stuck_on_rate, STUCK_ON, code)
-            code = torch.where((u >= self.stuck_on_rate) & (u < self.stuck_on_rate + self.stuck_off_rate),
-                               STUCK_OFF, code)
+            code = torch.where(
+                (u >= self.stuck_on_rate) & (u < self.stuck_on_rate + self.stuck_off_rate), STUCK_OFF, code
+            )
         if self.dead_column_rate > 0:
             code = torch.where(self._dead_columns(g_target, generator), DEAD, code)
         nu = torch.zeros_like(base_cells.g_prog) if nu is None else nu
@@ -156,8 +171,12 @@ class FaultyDevice:
 
     # ---- helpers ---------------------------------------------------------------------------------
     def _any_fault(self) -> bool:
-        return (self.stuck_on_rate > 0 or self.stuck_off_rate > 0 or self.dead_column_rate > 0
-                or self.nu_d2d_sigma > 0)
+        return (
+            self.stuck_on_rate > 0
+            or self.stuck_off_rate > 0
+            or self.dead_column_rate > 0
+            or self.nu_d2d_sigma > 0
+        )
 
     def _apply(self, g: torch.Tensor, nu: torch.Tensor) -> torch.Tensor:
         """Conductances with the fault map in `nu` applied (uS)."""
@@ -171,10 +190,12 @@ class FaultyDevice:
         if g_target.dim() >= 4:  # [K, S, P, C_out, C_in/g, *k]
             col_dim, pair_dim = 3, 2
         else:
-            raise ConfigError(f"{_OWNER}: dead columns need targets with a column dimension, got shape {tuple(shape)}")
+            raise ConfigError(
+                f"{_OWNER}: dead columns need targets with a column dimension, got shape {tuple(shape)}"
+            )
         row_dim = col_dim + 1
         n_rows_in = shape[row_dim] if g_target.dim() > row_dim else 1
-        kernel = math.prod(shape[row_dim + 1:]) if g_target.dim() > row_dim + 1 else 1
+        kernel = math.prod(shape[row_dim + 1 :]) if g_target.dim() > row_dim + 1 else 1
         bounds = _row_tiles(n_rows_in, kernel, self.tile_rows)
         # One draw per (everything except pair and rows) per row tile.
         draw_shape = [1 if d in (pair_dim,) or d >= row_dim else s for d, s in enumerate(shape)]

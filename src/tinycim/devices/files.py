@@ -5,6 +5,7 @@ A device JSON is `{"format": "tinycim-device", "version": 1, "device": {"kind": 
 (a bare `{"kind": ...}` object is read too), validated on load by the device classes themselves:
 a bad field raises ConfigError naming it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -66,8 +67,10 @@ def load_device(path: str | Path) -> Any:
     elif isinstance(doc.get("device"), dict):  # an AnalogConfig JSON
         data = doc["device"]
     else:
-        raise ConfigError(f"{path}: not a device file (expected format {FORMAT!r}, a device object with a "
-                          "'kind', or an analog config with a 'device')")
+        raise ConfigError(
+            f"{path}: not a device file (expected format {FORMAT!r}, a device object with a "
+            "'kind', or an analog config with a 'device')"
+        )
     try:
         return device_from_dict(data)
     except ConfigError as err:

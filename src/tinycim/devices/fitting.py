@@ -17,6 +17,7 @@ per-level parameters by the difference and refits the curves, a few times. Confi
 come from a parametric bootstrap: refit `bootstrap` datasets simulated from the fitted device
 on the same design (95 % intervals: estimate +- 1.96 bootstrap std).
 """
+
 from __future__ import annotations
 
 import math
@@ -81,14 +82,23 @@ class FitResult:
         return max((row["ks"] for row in self.gof), default=0.0)
 
 
-def fit_device(m: Measurements, model: str = "pcm", *, bootstrap: int = 20, iterations: int = 6, seed: int = 0,
-               n_quantiles: int = 100) -> FitResult:
+def fit_device(
+    m: Measurements,
+    model: str = "pcm",
+    *,
+    bootstrap: int = 20,
+    iterations: int = 6,
+    seed: int = 0,
+    n_quantiles: int = 100,
+) -> FitResult:
     """Fit `model` ("pcm", "rram", "empirical") to measurements; see the module docstring."""
     if model not in MODELS:
         raise DataError(f"unknown device model {model!r}: allowed {', '.join(MODELS)}")
     if np.unique(m.t_s).size > MAX_TIMES:
-        raise DataError(f"{m.source}: column t_s has {np.unique(m.t_s).size} distinct read times: allowed "
-                        f"<= {MAX_TIMES} (round the times to the read schedule)")
+        raise DataError(
+            f"{m.source}: column t_s has {np.unique(m.t_s).size} distinct read times: allowed "
+            f"<= {MAX_TIMES} (round the times to the read schedule)"
+        )
     if model == "empirical":
         result = _fit_empirical(m, n_quantiles)
     else:
@@ -114,8 +124,14 @@ def simulate_like(device, m: Measurements, seed: int, replicas: int = 1) -> Meas
         rows = t_s == t
         g_all = device.read(cells, float(t), gen).numpy()
         g[rows] = g_all[cell[rows]]
-    return Measurements(cell=cell, cell_ids=tuple(range(n * replicas)), target_us=np.tile(m.target_us, replicas),
-                        t_s=t_s, g_us=g, source="simulated")
+    return Measurements(
+        cell=cell,
+        cell_ids=tuple(range(n * replicas)),
+        target_us=np.tile(m.target_us, replicas),
+        t_s=t_s,
+        g_us=g,
+        source="simulated",
+    )
 
 
 # ---- per-cell statistics -----------------------------------------------------------------------
@@ -168,9 +184,9 @@ def _cell_stats(m: Measurements, levels: np.ndarray, t0_s: float, t_read_s: floa
         # Linear-domain within-cell spread (RRAM read noise): var(g) / mean(g)^2 over all reads.
         kk = np.bincount(m.cell, minlength=n).astype(float)
         g1 = np.bincount(m.cell, weights=m.g_us, minlength=n)
-        g2 = np.bincount(m.cell, weights=m.g_us ** 2, minlength=n)
+        g2 = np.bincount(m.cell, weights=m.g_us**2, minlength=n)
         mean_g = g1 / kk
-        within = np.where((kk >= 2) & (mean_g > 0), (g2 - kk * mean_g ** 2) / (kk - 1) / mean_g ** 2, np.nan)
+        within = np.where((kk >= 2) & (mean_g > 0), (g2 - kk * mean_g**2) / (kk - 1) / mean_g**2, np.nan)
     return _CellStats(level, first_g, first_f2, usable, slope, unit, resid, mean_f2, log_mean, within, kk)
 
 
@@ -196,8 +212,10 @@ class _PCMFamily:
             raise DataError(f"{m.source}: column target_us: the highest level must be > 0 uS")
         cs = _cell_stats(m, self.levels, _PCM.t0_s, _PCM.t_read_s)
         if not cs.usable.any() or np.unique(m.t_s).size < 3:
-            raise DataError(f"{m.source}: column t_s: the pcm fit needs each cell read at >= 3 distinct times "
-                            "(drift and read noise are separated per cell); use --model empirical otherwise")
+            raise DataError(
+                f"{m.source}: column t_s: the pcm fit needs each cell read at >= 3 distinct times "
+                "(drift and read noise are separated per cell); use --model empirical otherwise"
+            )
         self.x = self.levels / self.g_max
         self.bad: np.ndarray | None = None  # levels without drift/read-noise statistics, fixed by the data
         self.bad = self._bad_levels(m, cs)
@@ -221,7 +239,7 @@ class _PCMFamily:
         snu = np.sqrt(np.maximum(_group(cs.slope, cs.level, ok, n_l, np.var) - slope_noise, 0.0))
         allc = np.ones_like(ok)
         var0 = _group(cs.first_g, cs.level, allc, n_l, np.var)
-        read0 = _group((cs.first_g ** 2) * cs.first_f2, cs.level, allc, n_l, np.mean) * np.nan_to_num(q2)
+        read0 = _group((cs.first_g**2) * cs.first_f2, cs.level, allc, n_l, np.mean) * np.nan_to_num(q2)
         # Floored at a quarter of the total: keeps the statistic sensitive to the programming noise
         # where read noise dominates (the simulation correction removes the bias).
         # Where read noise is too large to estimate per cell, the plain spread of the first read
@@ -237,7 +255,9 @@ class _PCMFamily:
         sp = c0 + c1 * x + c2 * x * x
         lx = np.log(np.maximum(x, 1e-7))
         mu = np.clip(theta["drift_mu_coeffs"][0] * lx + theta["drift_mu_coeffs"][1], *theta["drift_mu_clip"])
-        sn = np.clip(theta["drift_sigma_coeffs"][0] * lx + theta["drift_sigma_coeffs"][1], *theta["drift_sigma_clip"])
+        sn = np.clip(
+            theta["drift_sigma_coeffs"][0] * lx + theta["drift_sigma_coeffs"][1], *theta["drift_sigma_clip"]
+        )
         rel = np.maximum(np.power(np.abs(x), theta["read_noise_exponent"]), _PCM.read_noise_floor)
         q = np.minimum(theta["read_noise_q"] / rel, _PCM.read_noise_q_max)
         return np.stack([sp, mu, sn, q], axis=1)
@@ -259,44 +279,58 @@ class _PCMFamily:
         ok = np.isfinite(p[:, 3]) & (x > 0) & (p[:, 3] > 0) & (p[:, 3] < 0.9 * _PCM.read_noise_q_max)
         if ok.sum() >= 2:
             wl = w[ok, 3] * p[ok, 3] ** 2  # var(ln Q) = var(Q) / Q^2
-            slope, icpt = np.polynomial.polynomial.polyfit(np.log(x[ok]), np.log(p[ok, 3]), 1, w=np.sqrt(wl))[::-1]
+            slope, icpt = np.polynomial.polynomial.polyfit(np.log(x[ok]), np.log(p[ok, 3]), 1, w=np.sqrt(wl))[
+                ::-1
+            ]
             theta["read_noise_q"], theta["read_noise_exponent"] = float(math.exp(icpt)), float(-slope)
         elif ok.sum() == 1:
             e = _PCM.read_noise_exponent
             theta["read_noise_q"], theta["read_noise_exponent"] = float(p[ok, 3][0] * x[ok][0] ** e), e
         else:
-            raise DataError("pcm fit: no level has a read-noise estimate (every level too noisy or too few cells)")
+            raise DataError(
+                "pcm fit: no level has a read-noise estimate (every level too noisy or too few cells)"
+            )
         return theta
 
     def device(self, theta: dict) -> PCMDevice:
-        return PCMDevice(g_max_us=self.g_max, prog_noise_reference_g_max_us=self.g_max,
-                         **{k: v for k, v in theta.items()})
+        return PCMDevice(
+            g_max_us=self.g_max, prog_noise_reference_g_max_us=self.g_max, **{k: v for k, v in theta.items()}
+        )
 
     def params(self, theta: dict) -> list[tuple[str, float, str]]:
         c = theta["prog_noise_coeffs_us"]
         out = [(f"prog_noise_c{i}", c[i], "uS") for i in range(3)]
-        out += [("drift_mu_a", theta["drift_mu_coeffs"][0], ""), ("drift_mu_b", theta["drift_mu_coeffs"][1], ""),
-                ("drift_mu_lo", theta["drift_mu_clip"][0], ""), ("drift_mu_hi", theta["drift_mu_clip"][1], ""),
-                ("drift_sigma_a", theta["drift_sigma_coeffs"][0], ""),
-                ("drift_sigma_b", theta["drift_sigma_coeffs"][1], ""),
-                ("drift_sigma_lo", theta["drift_sigma_clip"][0], ""),
-                ("drift_sigma_hi", theta["drift_sigma_clip"][1], ""),
-                ("read_noise_q", theta["read_noise_q"], ""), ("read_noise_exponent", theta["read_noise_exponent"], ""),
-                ("g_max_us", self.g_max, "uS")]
+        out += [
+            ("drift_mu_a", theta["drift_mu_coeffs"][0], ""),
+            ("drift_mu_b", theta["drift_mu_coeffs"][1], ""),
+            ("drift_mu_lo", theta["drift_mu_clip"][0], ""),
+            ("drift_mu_hi", theta["drift_mu_clip"][1], ""),
+            ("drift_sigma_a", theta["drift_sigma_coeffs"][0], ""),
+            ("drift_sigma_b", theta["drift_sigma_coeffs"][1], ""),
+            ("drift_sigma_lo", theta["drift_sigma_clip"][0], ""),
+            ("drift_sigma_hi", theta["drift_sigma_clip"][1], ""),
+            ("read_noise_q", theta["read_noise_q"], ""),
+            ("read_noise_exponent", theta["read_noise_exponent"], ""),
+            ("g_max_us", self.g_max, "uS"),
+        ]
         return out
 
-    notes = (f"held at the PCM family's published values (Nandakumar et al. 2019): t0_s = {_PCM.t0_s:g} s, "
-             f"t_read_s = {_PCM.t_read_s:g} s, read_noise_q_max = {_PCM.read_noise_q_max:g}, "
-             f"read_noise_floor = {_PCM.read_noise_floor:g}",
-             "g_max_us = the highest target level; programming-noise coefficients are in uS at that g_max")
+    notes = (
+        f"held at the PCM family's published values (Nandakumar et al. 2019): t0_s = {_PCM.t0_s:g} s, "
+        f"t_read_s = {_PCM.t_read_s:g} s, read_noise_q_max = {_PCM.read_noise_q_max:g}, "
+        f"read_noise_floor = {_PCM.read_noise_floor:g}",
+        "g_max_us = the highest target level; programming-noise coefficients are in uS at that g_max",
+    )
 
 
 class _RRAMFamily:
     """Per-level parameters P [L, 2] = (lognormal programming sigma, relative read noise)."""
 
     names = ("prog_sigma_log", "read_noise_rel")
-    notes = ("RRAM family: lognormal programming spread and relative read noise, constant across levels; "
-             "no drift (a drift in the data shows up as read noise)",)
+    notes = (
+        "RRAM family: lognormal programming spread and relative read noise, constant across levels; "
+        "no drift (a drift in the data shows up as read noise)",
+    )
 
     def __init__(self, m: Measurements) -> None:
         self.levels = m.levels_us
@@ -311,7 +345,9 @@ class _RRAMFamily:
         rel = _group(cs.within_var, cs.level, np.isfinite(cs.within_var), n_l, np.mean)
         read = np.sqrt(np.maximum(rel, 0.0))
         # ln of the cell's mean read: the programming error plus read noise / sqrt(reads).
-        log_var = _group(cs.log_mean - np.log(np.maximum(self.levels[cs.level], 1e-30)), cs.level, ok, n_l, np.var)
+        log_var = _group(
+            cs.log_mean - np.log(np.maximum(self.levels[cs.level], 1e-30)), cs.level, ok, n_l, np.var
+        )
         mean_reads = _group(cs.n_reads, cs.level, ok, n_l, np.mean)
         sig = np.sqrt(np.maximum(log_var - np.nan_to_num(rel) / mean_reads, 0.0))
         bad = self.levels <= 0
@@ -320,7 +356,9 @@ class _RRAMFamily:
 
     def curves(self, theta: dict) -> np.ndarray:
         n_l = len(self.levels)
-        return np.stack([np.full(n_l, theta["prog_sigma_log"]), np.full(n_l, theta["read_noise_rel"])], axis=1)
+        return np.stack(
+            [np.full(n_l, theta["prog_sigma_log"]), np.full(n_l, theta["read_noise_rel"])], axis=1
+        )
 
     def fit_curves(self, p: np.ndarray, w: np.ndarray) -> dict:
         out = {}
@@ -335,8 +373,11 @@ class _RRAMFamily:
         return RRAMDevice(g_max_us=self.g_max, **theta)
 
     def params(self, theta: dict) -> list[tuple[str, float, str]]:
-        return [("prog_sigma_log", theta["prog_sigma_log"], "ln units"),
-                ("read_noise_rel", theta["read_noise_rel"], ""), ("g_max_us", self.g_max, "uS")]
+        return [
+            ("prog_sigma_log", theta["prog_sigma_log"], "ln units"),
+            ("read_noise_rel", theta["read_noise_rel"], ""),
+            ("g_max_us", self.g_max, "uS"),
+        ]
 
 
 def _weights(m: Measurements, p: np.ndarray) -> np.ndarray:
@@ -349,7 +390,7 @@ def _weights(m: Measurements, p: np.ndarray) -> np.ndarray:
     se = (np.nan_to_num(np.abs(p)) + 0.01 * scale) / np.sqrt(2 * n)
     if p.shape[1] == 4:  # PCM: the mean drift exponent's SE is its spread / sqrt(n)
         se[:, 1] = (np.nan_to_num(p[:, 2]) + 0.05 * np.nan_to_num(np.abs(p[:, 1])) + 1e-4) / np.sqrt(n[:, 0])
-    return 1.0 / se ** 2
+    return 1.0 / se**2
 
 
 def _clipped_line(lx: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float, float, float]:
@@ -375,7 +416,7 @@ def _clipped_line(lx: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, 
                 continue
             line = a * lx + b
             left = float(np.average(y[:j], weights=w[:j])) if j else float(line[0])
-            right = float(np.average(y[n - k:], weights=w[n - k:])) if k else float(line[-1])
+            right = float(np.average(y[n - k :], weights=w[n - k :])) if k else float(line[-1])
             lo, hi = min(left, right), max(left, right)
             pred = np.clip(line, lo, hi)
             aic = float(np.sum(w * (y - pred) ** 2)) + 2 * (2 + (j > 0) + (k > 0))
@@ -412,8 +453,9 @@ def _fit_parametric(m: Measurements, family, *, bootstrap: int, iterations: int,
         data_b = simulate_like(device, m, seed=seed * 1000 + 100 + b)
         p_b = family.raw(data_b)
         try:
-            th_b, pc_b = corrected(p_b, family.fit_curves(p_b + shift, w), max(2, iterations // 2),
-                                   seed * 1000 + 500 + b)
+            th_b, pc_b = corrected(
+                p_b, family.fit_curves(p_b + shift, w), max(2, iterations // 2), seed * 1000 + 500 + b
+            )
         except DataError:
             continue
         boot_params.append([v for _, v, _ in family.params(th_b)])
@@ -433,8 +475,10 @@ def _fit_parametric(m: Measurements, family, *, bootstrap: int, iterations: int,
             row[f"{name}_se"] = None if not np.isfinite(s) else float(s)
             row[f"{name}_model"] = float(family.curves(theta)[i, k])
         levels.append(row)
-    notes = list(family.notes) + [f"{iterations} simulation corrections ({replicas} replica(s) of the design), "
-                                  f"{len(boot_params)} bootstrap refits"]
+    notes = list(family.notes) + [
+        f"{iterations} simulation corrections ({replicas} replica(s) of the design), "
+        f"{len(boot_params)} bootstrap refits"
+    ]
     model = "pcm" if isinstance(family, _PCMFamily) else "rram"
     return FitResult(model=model, device=device, params=params, levels=levels, notes=notes)
 
@@ -456,8 +500,10 @@ def _fit_empirical(m: Measurements, n_quantiles: int) -> FitResult:
         for ti, t in enumerate(times):
             rows = np.flatnonzero((row_level == li) & (m.t_s == t))
             if rows.size == 0:
-                raise DataError(f"{m.source}: no reads of level {g:g} uS at t_s = {t:g} s: the empirical device "
-                                "needs every level read at every time")
+                raise DataError(
+                    f"{m.source}: no reads of level {g:g} uS at t_s = {t:g} s: the empirical device "
+                    "needs every level read at every time"
+                )
             table[li, ti] = np.quantile(m.g_us[rows], probs)
             # One read per cell at this time (the first row); normal scores of ranks within the level.
             cells, idx = np.unique(m.cell[rows], return_index=True)
@@ -473,19 +519,32 @@ def _fit_empirical(m: Measurements, n_quantiles: int) -> FitResult:
                 if a.std() > 0 and b.std() > 0:
                     corr[li, ti] = float(np.clip(np.corrcoef(a, b)[0, 1], -1.0, 1.0))
     device = EmpiricalDevice(
-        levels_us=tuple(float(v) for v in levels), times_s=tuple(float(t) for t in times),
+        levels_us=tuple(float(v) for v in levels),
+        times_s=tuple(float(t) for t in times),
         quantiles_us=tuple(tuple(tuple(float(v) for v in q) for q in per_t) for per_t in table),
-        rank_corr=tuple(tuple(float(v) for v in r) for r in corr), g_max_us=float(levels[-1]),
-        source=str(m.source))
+        rank_corr=tuple(tuple(float(v) for v in r) for r in corr),
+        g_max_us=float(levels[-1]),
+        source=str(m.source),
+    )
     counts = np.bincount(cell_level, minlength=len(levels))
-    rows = [{"level_us": float(g), "cells": int(counts[i]),
-             "median_us_first": float(table[i, 0, n_quantiles // 2]),
-             "median_us_last": float(table[i, -1, n_quantiles // 2])} for i, g in enumerate(levels)]
-    params = [Estimate("g_max_us", float(levels[-1]), float(levels[-1]), float(levels[-1]), "uS"),
-              Estimate("levels", float(len(levels)), float(len(levels)), float(len(levels))),
-              Estimate("times", float(len(times)), float(len(times)), float(len(times)))]
-    notes = [f"{n_quantiles} quantiles per level and time; between levels and times the quantiles are "
-             "interpolated (see tinycim.devices.empirical)"]
+    rows = [
+        {
+            "level_us": float(g),
+            "cells": int(counts[i]),
+            "median_us_first": float(table[i, 0, n_quantiles // 2]),
+            "median_us_last": float(table[i, -1, n_quantiles // 2]),
+        }
+        for i, g in enumerate(levels)
+    ]
+    params = [
+        Estimate("g_max_us", float(levels[-1]), float(levels[-1]), float(levels[-1]), "uS"),
+        Estimate("levels", float(len(levels)), float(len(levels)), float(len(levels))),
+        Estimate("times", float(len(times)), float(len(times)), float(len(times))),
+    ]
+    notes = [
+        f"{n_quantiles} quantiles per level and time; between levels and times the quantiles are "
+        "interpolated (see tinycim.devices.empirical)"
+    ]
     return FitResult(model="empirical", device=device, params=params, levels=rows, notes=notes)
 
 
@@ -521,7 +580,21 @@ def goodness_of_fit(result: FitResult, m: Measurements, seed: int, probs=None) -
             if a.size == 0 or b.size == 0:
                 continue
             grid = np.concatenate([a, b])
-            ks = float(np.max(np.abs(np.searchsorted(a, grid, side="right") / a.size
-                                     - np.searchsorted(b, grid, side="right") / b.size)))
-            result.gof.append({"level_us": float(g), "t_s": float(t), "n": int(a.size), "ks": ks,
-                               "measured_us": np.quantile(a, probs).tolist(), "model_us": np.quantile(b, probs).tolist()})
+            ks = float(
+                np.max(
+                    np.abs(
+                        np.searchsorted(a, grid, side="right") / a.size
+                        - np.searchsorted(b, grid, side="right") / b.size
+                    )
+                )
+            )
+            result.gof.append(
+                {
+                    "level_us": float(g),
+                    "t_s": float(t),
+                    "n": int(a.size),
+                    "ks": ks,
+                    "measured_us": np.quantile(a, probs).tolist(),
+                    "model_us": np.quantile(b, probs).tolist(),
+                }
+            )

@@ -1,4 +1,5 @@
 """An ideal device: conductances are exactly the targets, forever."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -15,6 +15,7 @@ discrete levels (the levels the device team programmed), at least two of them.
 `read_measurements` names the file, row and column of the first bad value in a one-line
 `DataError`; rows are numbered from 1 (the first data row; in a CSV that is line 2).
 """
+
 from __future__ import annotations
 
 import csv
@@ -76,13 +77,20 @@ class Measurements:
         """The rows where `mask` [N] is true (cells renumbered)."""
         kept_ids, cell = np.unique(self.cell[mask], return_inverse=True)
         temp = None if self.temperature_c is None else self.temperature_c[mask]
-        return Measurements(cell=cell, cell_ids=tuple(self.cell_ids[i] for i in kept_ids),
-                            target_us=self.target_us[mask], t_s=self.t_s[mask], g_us=self.g_us[mask],
-                            temperature_c=temp, source=self.source)
+        return Measurements(
+            cell=cell,
+            cell_ids=tuple(self.cell_ids[i] for i in kept_ids),
+            target_us=self.target_us[mask],
+            t_s=self.t_s[mask],
+            g_us=self.g_us[mask],
+            temperature_c=temp,
+            source=self.source,
+        )
 
 
-def from_arrays(cell, target_us, t_s, g_us, temperature_c=None, *, source: str = "<memory>",
-                min_levels: int = 2) -> Measurements:
+def from_arrays(
+    cell, target_us, t_s, g_us, temperature_c=None, *, source: str = "<memory>", min_levels: int = 2
+) -> Measurements:
     """Validate columns given as sequences [N] (same rules and messages as the file reader)."""
     columns = {"cell": [str(c) for c in cell], "target_us": target_us, "t_s": t_s, "g_us": g_us}
     if temperature_c is not None:
@@ -113,8 +121,9 @@ def write_measurements(path: str | Path, m: Measurements) -> Path:
         cols["temperature_c"] = m.temperature_c
     if path.suffix.lower() in (".parquet", ".pq"):
         pa, pq = _pyarrow(path)
-        table = pa.table({k: (list(map(str, v)) if k == "cell" else np.asarray(v, dtype=float))
-                          for k, v in cols.items()})
+        table = pa.table(
+            {k: (list(map(str, v)) if k == "cell" else np.asarray(v, dtype=float)) for k, v in cols.items()}
+        )
         pq.write_table(table, path)
         return path
     with path.open("w", newline="") as fh:
@@ -133,20 +142,26 @@ def _read_csv(path: Path) -> dict[str, list]:
         try:
             header = next(reader)
         except StopIteration:
-            raise DataError(f"{path}: empty file (expected a header with {', '.join(REQUIRED_COLUMNS)})") from None
+            raise DataError(
+                f"{path}: empty file (expected a header with {', '.join(REQUIRED_COLUMNS)})"
+            ) from None
         except csv.Error as err:
             raise DataError(f"{path}: not a readable CSV file ({err})") from None
         header = [h.strip() for h in header]
         _check_header(path, header)
-        index = {name: header.index(name) for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if name in header}
+        index = {
+            name: header.index(name) for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if name in header
+        }
         columns: dict[str, list] = {name: [] for name in index}
         try:
             for row_no, row in enumerate(reader, start=1):
                 if not row or all(not c.strip() for c in row):
                     continue
                 if len(row) < len(header):
-                    raise DataError(f"{path}: row {row_no} (line {reader.line_num}) has {len(row)} fields, "
-                                    f"the header has {len(header)}")
+                    raise DataError(
+                        f"{path}: row {row_no} (line {reader.line_num}) has {len(row)} fields, "
+                        f"the header has {len(header)}"
+                    )
                 for name, i in index.items():
                     columns[name].append(row[i].strip())
         except csv.Error as err:
@@ -159,8 +174,10 @@ def _pyarrow(path: Path):
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise DataError(f"{path}: reading or writing Parquet needs pyarrow (pip install pyarrow), "
-                        "or save the measurements as CSV") from None
+        raise DataError(
+            f"{path}: reading or writing Parquet needs pyarrow (pip install pyarrow), "
+            "or save the measurements as CSV"
+        ) from None
     return pa, pq
 
 
@@ -171,15 +188,20 @@ def _read_parquet(path: Path) -> dict[str, list]:
     except Exception as err:  # pyarrow raises several types for corrupt files
         raise DataError(f"{path}: not a readable Parquet file ({err})") from None
     _check_header(path, list(table.column_names))
-    return {name: table.column(name).to_pylist() for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
-            if name in table.column_names}
+    return {
+        name: table.column(name).to_pylist()
+        for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
+        if name in table.column_names
+    }
 
 
 def _check_header(path: Path, header: list[str]) -> None:
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (required: {', '.join(REQUIRED_COLUMNS)}; "
-                        f"optional: {', '.join(OPTIONAL_COLUMNS)}; found: {', '.join(header) or 'none'})")
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(missing)} (required: {', '.join(REQUIRED_COLUMNS)}; "
+            f"optional: {', '.join(OPTIONAL_COLUMNS)}; found: {', '.join(header) or 'none'})"
+        )
 
 
 # ---- validation -------------------------------------------------------------------------------
@@ -206,13 +228,17 @@ def _numbers(source: str, name: str, values) -> np.ndarray:
     bad = ~np.isfinite(arr)
     if bad.any():
         row_no = int(np.argmax(bad)) + 1
-        raise DataError(f"{source}: row {row_no}, column {name}: {values[row_no - 1]!r} is not a finite number "
-                        f"(NaN, inf and empty values are not allowed)")
+        raise DataError(
+            f"{source}: row {row_no}, column {name}: {values[row_no - 1]!r} is not a finite number "
+            f"(NaN, inf and empty values are not allowed)"
+        )
     lo, what = _RULES[name]
     if lo is not None and (arr < lo).any():
         row_no = int(np.argmax(arr < lo)) + 1
-        raise DataError(f"{source}: row {row_no}, column {name}: {float(arr[row_no - 1])!r} is negative "
-                        f"(a {what} must be >= {lo:g})")
+        raise DataError(
+            f"{source}: row {row_no}, column {name}: {float(arr[row_no - 1])!r} is negative "
+            f"(a {what} must be >= {lo:g})"
+        )
     return arr
 
 
@@ -241,19 +267,32 @@ def _validate(columns: dict, source: str, *, min_levels: int) -> Measurements:
     clash = target != first_target[cell]
     if clash.any():
         row_no = int(np.argmax(clash)) + 1
-        raise DataError(f"{source}: row {row_no}, column target_us: cell {ids[row_no - 1]!r} has target "
-                        f"{target[row_no - 1]:g} uS here but {first_target[cell[row_no - 1]]:g} uS in an earlier row "
-                        "(one target per cell)")
+        raise DataError(
+            f"{source}: row {row_no}, column target_us: cell {ids[row_no - 1]!r} has target "
+            f"{target[row_no - 1]:g} uS here but {first_target[cell[row_no - 1]]:g} uS in an earlier row "
+            "(one target per cell)"
+        )
     levels = np.unique(target)
     if levels.size < min_levels:
-        raise DataError(f"{source}: column target_us has {levels.size} level(s) only "
-                        f"({', '.join(f'{v:g}' for v in levels[:3])} uS) in all {n} rows: a device fit needs "
-                        f">= {min_levels} distinct target levels")
+        raise DataError(
+            f"{source}: column target_us has {levels.size} level(s) only "
+            f"({', '.join(f'{v:g}' for v in levels[:3])} uS) in all {n} rows: a device fit needs "
+            f">= {min_levels} distinct target levels"
+        )
     if levels.size > MAX_LEVELS:
-        raise DataError(f"{source}: column target_us has {levels.size} distinct values: expected a few programmed "
-                        f"levels (<= {MAX_LEVELS}); round the targets to the levels that were programmed")
-    return Measurements(cell=cell.astype(np.int64), cell_ids=cell_ids, target_us=target, t_s=arrays["t_s"],
-                        g_us=arrays["g_us"], temperature_c=arrays.get("temperature_c"), source=source)
+        raise DataError(
+            f"{source}: column target_us has {levels.size} distinct values: expected a few programmed "
+            f"levels (<= {MAX_LEVELS}); round the targets to the levels that were programmed"
+        )
+    return Measurements(
+        cell=cell.astype(np.int64),
+        cell_ids=cell_ids,
+        target_us=target,
+        t_s=arrays["t_s"],
+        g_us=arrays["g_us"],
+        temperature_c=arrays.get("temperature_c"),
+        source=source,
+    )
 
 
 def sample_measurements(device, levels_us, times_s, cells_per_level: int, seed: int) -> Measurements:
@@ -275,6 +314,11 @@ def sample_measurements(device, levels_us, times_s, cells_per_level: int, seed: 
     reads = torch.stack([device.read(cells, t, gen) for t in times], dim=1)  # [C, T]
     n_cells = targets.numel()
     cell = np.repeat(np.arange(n_cells), len(times))
-    return Measurements(cell=cell, cell_ids=tuple(f"c{i}" for i in range(n_cells)),
-                        target_us=np.repeat(targets.numpy(), len(times)), t_s=np.tile(np.asarray(times), n_cells),
-                        g_us=reads.reshape(-1).numpy().astype(np.float64), source=f"sampled from {device.kind}")
+    return Measurements(
+        cell=cell,
+        cell_ids=tuple(f"c{i}" for i in range(n_cells)),
+        target_us=np.repeat(targets.numpy(), len(times)),
+        t_s=np.tile(np.asarray(times), n_cells),
+        g_us=reads.reshape(-1).numpy().astype(np.float64),
+        source=f"sampled from {device.kind}",
+    )

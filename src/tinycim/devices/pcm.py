@@ -4,6 +4,7 @@ Source: S. R. Nandakumar et al., "Phase-change memory models for deep learning t
 inference", ICECS 2019 (the model used across IBM's PCM work and aihwkit's PCMLikeNoiseModel).
 Conductances in microsiemens (uS); a weight w maps linearly onto [0, g_max].
 """
+
 from __future__ import annotations
 
 import math

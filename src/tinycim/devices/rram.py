@@ -5,6 +5,7 @@ write-verify is well described as lognormal around the target (e.g. Wan et al., 
 compute-in-memory chip based on resistive random-access memory", Nature 2022, NeuRRAM,
 conductances 1-40 uS); retention drift is neglected on the time scales simulated here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -8,6 +8,7 @@
                              bias, unipolar signs and the drift-compensation references
 Rows of a block are unrolled as (input channel, kernel position) in torch order.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,12 +46,16 @@ def export_analog(amodel: nn.Module, out_dir: str | os.PathLike) -> Path:
         cfg = layer.analog_config
         w = layer.weight.detach().float()
         if not torch.isfinite(w).all() or (layer.bias is not None and not torch.isfinite(layer.bias).all()):
-            raise MappingError(f"layer {name!r}: weight or bias holds NaN or inf values; refusing to export it")
+            raise MappingError(
+                f"layer {name!r}: weight or bias holds NaN or inf values; refusing to export it"
+            )
         with torch.no_grad():
             scale = layer.weight_scale().float()
             slices, significance = layer.normalized_weight(scale=scale, as_read=False)
         sign = layer.unipolar_sign
-        g_target = targets_from_slices(slices.float(), None if sign is None else sign.float(), cfg.device.g_max_us)
+        g_target = targets_from_slices(
+            slices.float(), None if sign is None else sign.float(), cfg.device.g_max_us
+        )
         geo = layer.geometry
         g = g_target.reshape(*g_target.shape[:2], geo.groups, geo.out_per_group, geo.rows_per_group)
         device_names = ["G+", "G-"] if sign is None else ["G"]
@@ -90,19 +95,33 @@ def export_analog(amodel: nn.Module, out_dir: str | os.PathLike) -> Path:
             "tile_blocks": blocks,
             "polarity": cfg.mapping.polarity,
             "slice_significance": significance.tolist(),
-            "dac": {"bits": cfg.dac.bits, "range": _finite_or_none(float(layer.input_range)),
-                    "shared": layer.periphery.shared},
-            "adc": {"bits": cfg.adc.bits, "range": _finite_or_none(float(layer.output_range)),
-                    "shared": layer.periphery.shared},
+            "dac": {
+                "bits": cfg.dac.bits,
+                "range": _finite_or_none(float(layer.input_range)),
+                "shared": layer.periphery.shared,
+            },
+            "adc": {
+                "bits": cfg.adc.bits,
+                "range": _finite_or_none(float(layer.output_range)),
+                "shared": layer.periphery.shared,
+            },
             "digital_scale_per_column": scale.tolist(),
             "bias": None if layer.bias is None else layer.bias.detach().tolist(),
-            "gdc": {"mode": cfg.gdc, "reference": reference,
-                    "calibration_input": "random +-1 on every row; reference = RMS column response"},
+            "gdc": {
+                "mode": cfg.gdc,
+                "reference": reference,
+                "calibration_input": "random +-1 on every row; reference = RMS column response",
+            },
         }
         layers.append(entry)
     save_file(tensors, str(out / "conductances.safetensors"), metadata={"format": EXPORT_FORMAT})
-    doc = {"format": EXPORT_FORMAT, "g_unit": "uS", "analog_config": info.config.to_dict(),
-           "digital_layers": [f"{n} ({t})" for n, t in info.report.digital], "layers": layers}
+    doc = {
+        "format": EXPORT_FORMAT,
+        "g_unit": "uS",
+        "analog_config": info.config.to_dict(),
+        "digital_layers": [f"{n} ({t})" for n, t in info.report.digital],
+        "layers": layers,
+    }
     path = out / "deployment.json"
     atomic_write_text(path, json.dumps(doc, indent=1))
     return path
@@ -140,7 +159,9 @@ def load_export(model: nn.Module, out_dir: str | os.PathLike) -> nn.Module:
     layers = dict(analog_layers(amodel))
     exported = {entry["name"]: entry for entry in doc["layers"]}
     if set(exported) != set(layers):
-        raise DataError(f"{doc_path}: layers {sorted(exported)} do not match the model's analog layers {sorted(layers)}")
+        raise DataError(
+            f"{doc_path}: layers {sorted(exported)} do not match the model's analog layers {sorted(layers)}"
+        )
     with torch.no_grad():
         for name, layer in layers.items():
             entry = exported[name]

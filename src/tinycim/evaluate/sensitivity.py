@@ -6,6 +6,7 @@
 One call on the one hardware description: for layer L the config is the `ideal` preset with a
 `layers` override putting L (only) on the target hardware, so nothing else is simulated twice.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,9 +33,17 @@ def on_one_layer(target: AnalogConfig, name: str) -> AnalogConfig:
     return dataclasses.replace(ideal, layers={name: override})
 
 
-def layer_sensitivity(model: nn.Module, dataset: Any, analog: AnalogConfig | str = "pcm", *,
-                      seconds: float = ONE_DAY_S, instances: int = 5, seed: int = 0,
-                      calibrate_with: torch.Tensor | None = None, batch_size: int = 512) -> list[dict[str, Any]]:
+def layer_sensitivity(
+    model: nn.Module,
+    dataset: Any,
+    analog: AnalogConfig | str = "pcm",
+    *,
+    seconds: float = ONE_DAY_S,
+    instances: int = 5,
+    seed: int = 0,
+    calibrate_with: torch.Tensor | None = None,
+    batch_size: int = 512,
+) -> list[dict[str, Any]]:
     """Accuracy with each analog layer alone on `analog`'s hardware `seconds` after programming,
     the other layers ideal (FP32 weights, no converters); rows sorted by loss, largest first.
 
@@ -56,8 +65,16 @@ def layer_sensitivity(model: nn.Module, dataset: Any, analog: AnalogConfig | str
         layer = dict(analog_layers(amodel))[name]
         with warnings.catch_warnings():  # one layer's converters costing accuracy is what is measured here
             warnings.filterwarnings("ignore", message="the converters alone cost")
-            result = evaluate_drift(amodel, dataset, times=[seconds], instances=instances, seed=seed,
-                                    batch_size=batch_size)
-        rows.append({"layer": name, "params": int(layer.weight.numel()), "acc": result.mean[0],
-                     "std": result.std[0], "loss_pp": reference - result.mean[0]})
+            result = evaluate_drift(
+                amodel, dataset, times=[seconds], instances=instances, seed=seed, batch_size=batch_size
+            )
+        rows.append(
+            {
+                "layer": name,
+                "params": int(layer.weight.numel()),
+                "acc": result.mean[0],
+                "std": result.std[0],
+                "loss_pp": reference - result.mean[0],
+            }
+        )
     return sorted(rows, key=lambda r: -r["loss_pp"])

@@ -1,4 +1,5 @@
 """An accuracy-free simulation summary of a zoo model: mapping, tiles, output drift vs FP32."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,14 @@ from tinycim.units import format_duration, parse_durations
 
 
 def simulate_model(
-    name: str, *, preset: str = "pcm", config_path: str | None = None, instances: int = 4,
-    times: str = "1s,1h,1d,30d,1y", batch: int = 64, seed: int = 0,
+    name: str,
+    *,
+    preset: str = "pcm",
+    config_path: str | None = None,
+    instances: int = 4,
+    times: str = "1s,1h,1d,30d,1y",
+    batch: int = 64,
+    seed: int = 0,
 ) -> dict:
     """Convert, calibrate, program `instances` chips and drift them; compare outputs with FP32.
 
@@ -44,14 +51,34 @@ def simulate_model(
             y = amodel(x).view(instances, batch, -1)
             err = (y - ref).flatten(1).norm(dim=1) / ref.flatten().norm()
             agree = (y.argmax(-1) == ref.argmax(-1)).float().mean(dim=1)
-            rows.append({"time": format_duration(t), "seconds": t,
-                         "rel_error_mean": float(err.mean()), "rel_error_std": float(err.std()) if instances > 1 else 0.0,
-                         "agreement_mean": float(agree.mean()), "agreement_std": float(agree.std()) if instances > 1 else 0.0})
+            rows.append(
+                {
+                    "time": format_duration(t),
+                    "seconds": t,
+                    "rel_error_mean": float(err.mean()),
+                    "rel_error_std": float(err.std()) if instances > 1 else 0.0,
+                    "agreement_mean": float(agree.mean()),
+                    "agreement_std": float(agree.std()) if instances > 1 else 0.0,
+                }
+            )
     layers = []
     for lname, layer in tc.analog_layers(amodel):
         geo = layer.geometry
-        layers.append({"name": lname, "type": type(layer).__name__,
-                       "matrix": f"{geo.rows_per_group} x {geo.out_per_group} x {geo.groups}",
-                       "tiles": len(geo.tiles), "utilization": geo.utilization})
-    return {"model": name, "preset": preset, "instances": instances, "seed": seed,
-            "conversion": tc.nn.model_info(amodel).report.summary(), "layers": layers, "drift": rows}
+        layers.append(
+            {
+                "name": lname,
+                "type": type(layer).__name__,
+                "matrix": f"{geo.rows_per_group} x {geo.out_per_group} x {geo.groups}",
+                "tiles": len(geo.tiles),
+                "utilization": geo.utilization,
+            }
+        )
+    return {
+        "model": name,
+        "preset": preset,
+        "instances": instances,
+        "seed": seed,
+        "conversion": tc.nn.model_info(amodel).report.summary(),
+        "layers": layers,
+        "drift": rows,
+    }

@@ -12,15 +12,36 @@ each BatchNorm directly after the conv it normalises; and is traceable by ``torc
 The family modules are imported explicitly below so the registry is complete and deterministic
 after ``import tinycim.models``; nothing registers by import side effect of other modules.
 """
+
 from __future__ import annotations
 
 from tinycim.models import analognet, dscnn, har, mobilenet, plain, resnet  # noqa: F401  (registers models)
 from tinycim.models import recurrent  # noqa: F401  (registers lstm_kws, gru_kws, crnn_kws, kwt_tiny)
-from tinycim.models._registry import (ModelSpec, create_model, get_model_spec, is_model, list_models,
-                                      register_model)
+from tinycim.models._registry import (
+    ModelSpec,
+    create_model,
+    get_model_spec,
+    is_model,
+    list_models,
+    register_model,
+)
 from tinycim.models.builders import PlainCNN, ResBlock, ResNetLike, resnet_like
 from tinycim.models.stats import count_macs, count_params, layer_stats, model_info, summary
 
-__all__ = ["ModelSpec", "create_model", "get_model_spec", "is_model", "list_models", "register_model",
-           "PlainCNN", "ResBlock", "ResNetLike", "resnet_like",
-           "count_macs", "count_params", "layer_stats", "model_info", "summary"]
+__all__ = [
+    "ModelSpec",
+    "create_model",
+    "get_model_spec",
+    "is_model",
+    "list_models",
+    "register_model",
+    "PlainCNN",
+    "ResBlock",
+    "ResNetLike",
+    "resnet_like",
+    "count_macs",
+    "count_params",
+    "layer_stats",
+    "model_info",
+    "summary",
+]

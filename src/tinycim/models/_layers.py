@@ -4,6 +4,7 @@ The external analog converter swaps Conv/Linear modules by type and folds a Conv
 that immediately follows it, so the norm is always the very next module after the conv it normalises,
 and the conv has no bias when a norm follows (the fold produces the bias).
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -19,19 +20,35 @@ def same_padding(kernel: int | tuple[int, ...]) -> int | tuple[int, ...]:
     return tuple(int(k) // 2 for k in kernel) if isinstance(kernel, (tuple, list)) else int(kernel) // 2
 
 
-def conv_norm_act(in_channels: int, out_channels: int, kernel: int | tuple[int, ...], stride: int | tuple = 1,
-                  *, groups: int = 1, padding: int | tuple | None = None,
-                  conv_layer: ModuleFactory = nn.Conv2d,
-                  norm_layer: ModuleFactory | None = nn.BatchNorm2d, act_layer: ModuleFactory | None = nn.ReLU
-                  ) -> nn.Sequential:
+def conv_norm_act(
+    in_channels: int,
+    out_channels: int,
+    kernel: int | tuple[int, ...],
+    stride: int | tuple = 1,
+    *,
+    groups: int = 1,
+    padding: int | tuple | None = None,
+    conv_layer: ModuleFactory = nn.Conv2d,
+    norm_layer: ModuleFactory | None = nn.BatchNorm2d,
+    act_layer: ModuleFactory | None = nn.ReLU,
+) -> nn.Sequential:
     """``Sequential(conv, norm, act)``; ``norm_layer=None`` gives the conv a bias instead,
     ``act_layer=None`` ends on the norm (used before a residual add)."""
     kernel = tuple(kernel) if isinstance(kernel, list) else kernel  # lists come from YAML/JSON configs
     if isinstance(padding, list):
         padding = tuple(padding)
     pad = same_padding(kernel) if padding is None else padding
-    layers: list[nn.Module] = [conv_layer(in_channels, out_channels, kernel, stride=stride, padding=pad,
-                                          groups=groups, bias=norm_layer is None)]
+    layers: list[nn.Module] = [
+        conv_layer(
+            in_channels,
+            out_channels,
+            kernel,
+            stride=stride,
+            padding=pad,
+            groups=groups,
+            bias=norm_layer is None,
+        )
+    ]
     if norm_layer is not None:
         layers.append(norm_layer(out_channels))
     if act_layer is not None:
@@ -39,9 +56,14 @@ def conv_norm_act(in_channels: int, out_channels: int, kernel: int | tuple[int, 
     return nn.Sequential(*layers)
 
 
-def linear_norm_act(in_features: int, out_features: int, *, linear_layer: ModuleFactory = nn.Linear,
-                    norm_layer: ModuleFactory | None = nn.BatchNorm1d,
-                    act_layer: ModuleFactory | None = nn.ReLU) -> nn.Sequential:
+def linear_norm_act(
+    in_features: int,
+    out_features: int,
+    *,
+    linear_layer: ModuleFactory = nn.Linear,
+    norm_layer: ModuleFactory | None = nn.BatchNorm1d,
+    act_layer: ModuleFactory | None = nn.ReLU,
+) -> nn.Sequential:
     """``Sequential(linear, norm, act)`` for MLP hidden layers (bias only without a norm)."""
     layers: list[nn.Module] = [linear_layer(in_features, out_features, bias=norm_layer is None)]
     if norm_layer is not None:
@@ -51,16 +73,18 @@ def linear_norm_act(in_features: int, out_features: int, *, linear_layer: Module
     return nn.Sequential(*layers)
 
 
-def classifier_head(in_features: int, num_classes: int, dims: int = 2,
-                    linear_layer: ModuleFactory = nn.Linear) -> nn.Sequential:
+def classifier_head(
+    in_features: int, num_classes: int, dims: int = 2, linear_layer: ModuleFactory = nn.Linear
+) -> nn.Sequential:
     """Global average pool -> flatten -> linear. ``dims`` is 1 for [N, C, T] and 2 for [N, C, H, W];
     global pooling makes the head independent of the input's spatial size."""
     pool = nn.AdaptiveAvgPool1d(1) if dims == 1 else nn.AdaptiveAvgPool2d(1)
     return nn.Sequential(pool, nn.Flatten(1), linear_layer(in_features, num_classes))
 
 
-def resolve_input_shape(default: tuple[int, ...], in_channels: int | None,
-                        input_shape: tuple[int, ...] | None) -> tuple[int, ...]:
+def resolve_input_shape(
+    default: tuple[int, ...], in_channels: int | None, input_shape: tuple[int, ...] | None
+) -> tuple[int, ...]:
     """The model's input shape (no batch): ``input_shape`` if given, else ``default``, with the channel
     count replaced by ``in_channels`` when that is given. A contradiction between the two is an error."""
     from tinycim.errors import ConfigError

@@ -4,6 +4,7 @@ Factories register with ``@register_model``; ``tinycim.models.__init__`` imports
 explicitly, so the registry is complete and deterministic after ``import tinycim.models`` (no discovery
 by scanning or importing arbitrary modules).
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -35,8 +36,14 @@ class ModelSpec:
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
-def register_model(fn: Callable[..., nn.Module] | None = None, *, name: str | None = None, source: str = "",
-                   target_params: int | None = None, param_tol: float = 0.05):
+def register_model(
+    fn: Callable[..., nn.Module] | None = None,
+    *,
+    name: str | None = None,
+    source: str = "",
+    target_params: int | None = None,
+    param_tol: float = 0.05,
+):
     """Register a model factory under its function name (or ``name``).
 
     Usable bare (``@register_model``) or with metadata
@@ -72,7 +79,9 @@ def get_model_spec(name: str) -> ModelSpec:
         raise ConfigError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
 
 
-def create_model(name: str, num_classes: int | None = None, *, seed: int | None = None, **kwargs) -> nn.Module:
+def create_model(
+    name: str, num_classes: int | None = None, *, seed: int | None = None, **kwargs
+) -> nn.Module:
     """Build registered model ``name``. ``num_classes=None`` keeps the model's default head size;
     ``seed`` draws the initial weights from that seed (the global torch RNG is left as it was);
     other keyword arguments (``in_channels``, ``act_layer``, ``norm_layer``, ``conv_layer``,
@@ -96,4 +105,3 @@ def create_model(name: str, num_classes: int | None = None, *, seed: int | None 
         # a misspelled option from a config file: name it instead of a constructor traceback
         bad = str(err).rsplit("keyword argument", 1)[-1].strip()
         raise ConfigError(f"model {name!r} has no option {bad} (options given: {sorted(kwargs)})") from None
-

@@ -11,6 +11,7 @@ analog products, so the signal grows slowly against per-device read noise and AD
 standard conv fills the whole (k*k*C_in) x C_out array and accumulates k*k*C_in products per output,
 which averages device noise down (better SNR) and makes good use of the fixed-size tiles.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -18,7 +19,13 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from tinycim.models._layers import FeatureNorm, ModuleFactory, classifier_head, conv_norm_act, resolve_input_shape
+from tinycim.models._layers import (
+    FeatureNorm,
+    ModuleFactory,
+    classifier_head,
+    conv_norm_act,
+    resolve_input_shape,
+)
 from tinycim.models._registry import register_model
 
 __all__ = ["AnalogNetKWS", "AnalogNetVWW", "analognet_kws", "analognet_vww"]
@@ -40,12 +47,21 @@ class AnalogNetKWS(nn.Module):
 
     default_input_shape = (1, 49, 10)
 
-    def __init__(self, num_classes: int = 12, in_channels: int | None = None, *,
-                 stem_channels: int = 64, channels: Sequence[int] = (64, 64, 72, 72),
-                 expand_channels: int = 196,
-                 input_shape: tuple[int, ...] | None = None, act_layer: ModuleFactory = nn.ReLU,
-                 norm_layer: ModuleFactory | None = nn.BatchNorm2d, conv_layer: ModuleFactory = nn.Conv2d,
-                 linear_layer: ModuleFactory = nn.Linear, input_norm: bool = False):
+    def __init__(
+        self,
+        num_classes: int = 12,
+        in_channels: int | None = None,
+        *,
+        stem_channels: int = 64,
+        channels: Sequence[int] = (64, 64, 72, 72),
+        expand_channels: int = 196,
+        input_shape: tuple[int, ...] | None = None,
+        act_layer: ModuleFactory = nn.ReLU,
+        norm_layer: ModuleFactory | None = nn.BatchNorm2d,
+        conv_layer: ModuleFactory = nn.Conv2d,
+        linear_layer: ModuleFactory = nn.Linear,
+        input_norm: bool = False,
+    ):
         super().__init__()
         self.input_shape = resolve_input_shape(self.default_input_shape, in_channels, input_shape)
         self.num_classes = num_classes
@@ -78,20 +94,37 @@ class AnalogNetVWW(nn.Module):
 
     #: (out_channels, stride) of the 3x3 conv stack
     DEFAULT_LAYERS: tuple[tuple[int, int], ...] = (
-        (16, 2), (32, 2), (32, 1), (64, 2), (64, 1), (96, 2), (128, 1))
+        (16, 2),
+        (32, 2),
+        (32, 1),
+        (64, 2),
+        (64, 1),
+        (96, 2),
+        (128, 1),
+    )
 
-    def __init__(self, num_classes: int = 2, in_channels: int | None = None, *,
-                 layers: Sequence[tuple[int, int]] = DEFAULT_LAYERS,
-                 input_shape: tuple[int, ...] | None = None,
-                 act_layer: ModuleFactory = nn.ReLU, norm_layer: ModuleFactory | None = nn.BatchNorm2d,
-                 conv_layer: ModuleFactory = nn.Conv2d, linear_layer: ModuleFactory = nn.Linear):
+    def __init__(
+        self,
+        num_classes: int = 2,
+        in_channels: int | None = None,
+        *,
+        layers: Sequence[tuple[int, int]] = DEFAULT_LAYERS,
+        input_shape: tuple[int, ...] | None = None,
+        act_layer: ModuleFactory = nn.ReLU,
+        norm_layer: ModuleFactory | None = nn.BatchNorm2d,
+        conv_layer: ModuleFactory = nn.Conv2d,
+        linear_layer: ModuleFactory = nn.Linear,
+    ):
         super().__init__()
         self.input_shape = resolve_input_shape(self.default_input_shape, in_channels, input_shape)
         self.num_classes = num_classes
         body, width = [], self.input_shape[0]
         for c, s in layers:
-            body.append(conv_norm_act(width, c, 3, s, act_layer=act_layer, norm_layer=norm_layer,
-                                      conv_layer=conv_layer))
+            body.append(
+                conv_norm_act(
+                    width, c, 3, s, act_layer=act_layer, norm_layer=norm_layer, conv_layer=conv_layer
+                )
+            )
             width = c
         self.features = nn.Sequential(*body)
         self.num_features = width

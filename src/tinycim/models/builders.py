@@ -9,6 +9,7 @@
 Both use only standard torch layers, put each norm directly after its conv, and have fx-traceable
 ``forward`` methods (loops are over a fixed ``ModuleList``, never over data).
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
@@ -17,10 +18,24 @@ import torch
 from torch import nn
 
 from tinycim.errors import ConfigError
-from tinycim.models._layers import FeatureNorm, ModuleFactory, classifier_head, conv_norm_act, resolve_input_shape
+from tinycim.models._layers import (
+    FeatureNorm,
+    ModuleFactory,
+    classifier_head,
+    conv_norm_act,
+    resolve_input_shape,
+)
 
-__all__ = ["ResNetLike", "ResBlock", "PlainCNN", "resnet_like", "BLOCK_TYPES", "INPUT_NORMS",
-           "input_norm_layer", "input_norm_params"]
+__all__ = [
+    "ResNetLike",
+    "ResBlock",
+    "PlainCNN",
+    "resnet_like",
+    "BLOCK_TYPES",
+    "INPUT_NORMS",
+    "input_norm_layer",
+    "input_norm_params",
+]
 
 BLOCK_TYPES = ("basic", "bottleneck")
 #: ``input_norm`` values of PlainCNN besides False / True (True means "channel").
@@ -36,10 +51,19 @@ class ResBlock(nn.Module):
     and conv1x1(stride)-BN otherwise (option B), so every matrix op is a conv the converter can map.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, branches: int = 1,
-                 block_type: str = "basic", mid_channels: int | None = None, *,
-                 act_layer: ModuleFactory = nn.ReLU, norm_layer: ModuleFactory | None = nn.BatchNorm2d,
-                 conv_layer: ModuleFactory = nn.Conv2d):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        branches: int = 1,
+        block_type: str = "basic",
+        mid_channels: int | None = None,
+        *,
+        act_layer: ModuleFactory = nn.ReLU,
+        norm_layer: ModuleFactory | None = nn.BatchNorm2d,
+        conv_layer: ModuleFactory = nn.Conv2d,
+    ):
         super().__init__()
         kw = dict(conv_layer=conv_layer, norm_layer=norm_layer)
         mid = mid_channels or out_channels
@@ -48,17 +72,23 @@ class ResBlock(nn.Module):
             if block_type == "basic":
                 return nn.Sequential(
                     conv_norm_act(in_channels, out_channels, 3, stride, act_layer=act_layer, **kw),
-                    conv_norm_act(out_channels, out_channels, 3, 1, act_layer=None, **kw))
-            return nn.Sequential(conv_norm_act(in_channels, mid, 1, 1, act_layer=act_layer, **kw),
-                                 conv_norm_act(mid, mid, 3, stride, act_layer=act_layer, **kw),
-                                 conv_norm_act(mid, out_channels, 1, 1, act_layer=None, **kw))
+                    conv_norm_act(out_channels, out_channels, 3, 1, act_layer=None, **kw),
+                )
+            return nn.Sequential(
+                conv_norm_act(in_channels, mid, 1, 1, act_layer=act_layer, **kw),
+                conv_norm_act(mid, mid, 3, stride, act_layer=act_layer, **kw),
+                conv_norm_act(mid, out_channels, 1, 1, act_layer=None, **kw),
+            )
 
         if block_type not in BLOCK_TYPES:
             raise ConfigError(f"block_type must be one of {BLOCK_TYPES}, got {block_type!r}")
         self.branches = nn.ModuleList(branch() for _ in range(branches))
         needs_proj = stride != 1 or in_channels != out_channels
-        self.shortcut = (conv_norm_act(in_channels, out_channels, 1, stride, padding=0, act_layer=None, **kw)
-                         if needs_proj else nn.Identity())
+        self.shortcut = (
+            conv_norm_act(in_channels, out_channels, 1, stride, padding=0, act_layer=None, **kw)
+            if needs_proj
+            else nn.Identity()
+        )
         self.act = act_layer()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -71,17 +101,25 @@ class ResBlock(nn.Module):
 def _check_main_block(i: int, cfg: Mapping[str, Any]) -> dict[str, Any]:
     unknown = set(cfg) - _MAIN_BLOCK_KEYS
     if unknown:
-        raise ConfigError(f"main_blocks[{i}]: unknown keys {sorted(unknown)}; "
-                          f"allowed {sorted(_MAIN_BLOCK_KEYS)}")
-    c = {"num_res_blocks": 1, "branches": 1, "block_type": "basic", "widen_factor": 1.0,
-         "stride": 1 if i == 0 else 2, **cfg}  # real down-sampling from the second main block on
+        raise ConfigError(
+            f"main_blocks[{i}]: unknown keys {sorted(unknown)}; allowed {sorted(_MAIN_BLOCK_KEYS)}"
+        )
+    c = {
+        "num_res_blocks": 1,
+        "branches": 1,
+        "block_type": "basic",
+        "widen_factor": 1.0,
+        "stride": 1 if i == 0 else 2,
+        **cfg,
+    }  # real down-sampling from the second main block on
     if not 1 <= int(c["num_res_blocks"]) <= 15:
         raise ConfigError(f"main_blocks[{i}].num_res_blocks must be in 1..15, got {c['num_res_blocks']}")
     if not 1 <= int(c["branches"]) <= 4:
         raise ConfigError(f"main_blocks[{i}].branches must be in 1..4, got {c['branches']}")
     if c["block_type"] not in BLOCK_TYPES:
-        raise ConfigError(f"main_blocks[{i}].block_type must be one of {BLOCK_TYPES}, "
-                          f"got {c['block_type']!r}")
+        raise ConfigError(
+            f"main_blocks[{i}].block_type must be one of {BLOCK_TYPES}, got {c['block_type']!r}"
+        )
     if not float(c["widen_factor"]) > 0:
         raise ConfigError(f"main_blocks[{i}].widen_factor must be > 0, got {c['widen_factor']}")
     if int(c["stride"]) not in (1, 2):
@@ -102,12 +140,22 @@ class ResNetLike(nn.Module):
 
     default_input_shape = (3, 32, 32)
 
-    def __init__(self, in_channels: int | None = 3, num_classes: int = 10, stem_channels: int = 16,
-                 stem_kernel: int = 3, main_blocks: Sequence[Mapping[str, Any]] = ({"num_res_blocks": 3},),
-                 *, stem_stride: int = 1, bottleneck_ratio: float = 0.25,
-                 input_shape: tuple[int, ...] | None = None, act_layer: ModuleFactory = nn.ReLU,
-                 norm_layer: ModuleFactory | None = nn.BatchNorm2d, conv_layer: ModuleFactory = nn.Conv2d,
-                 linear_layer: ModuleFactory = nn.Linear):
+    def __init__(
+        self,
+        in_channels: int | None = 3,
+        num_classes: int = 10,
+        stem_channels: int = 16,
+        stem_kernel: int = 3,
+        main_blocks: Sequence[Mapping[str, Any]] = ({"num_res_blocks": 3},),
+        *,
+        stem_stride: int = 1,
+        bottleneck_ratio: float = 0.25,
+        input_shape: tuple[int, ...] | None = None,
+        act_layer: ModuleFactory = nn.ReLU,
+        norm_layer: ModuleFactory | None = nn.BatchNorm2d,
+        conv_layer: ModuleFactory = nn.Conv2d,
+        linear_layer: ModuleFactory = nn.Linear,
+    ):
         super().__init__()
         if not main_blocks:
             raise ConfigError("main_blocks must list at least one main block")
@@ -120,9 +168,18 @@ class ResNetLike(nn.Module):
         for c in self.main_block_configs:
             out = max(1, round(width * float(c["widen_factor"])))
             mid = max(1, round(out * bottleneck_ratio))
-            blocks = [ResBlock(width if r == 0 else out, out, int(c["stride"]) if r == 0 else 1,
-                               int(c["branches"]), c["block_type"], mid, **kw)
-                      for r in range(int(c["num_res_blocks"]))]
+            blocks = [
+                ResBlock(
+                    width if r == 0 else out,
+                    out,
+                    int(c["stride"]) if r == 0 else 1,
+                    int(c["branches"]),
+                    c["block_type"],
+                    mid,
+                    **kw,
+                )
+                for r in range(int(c["num_res_blocks"]))
+            ]
             stages.append(nn.Sequential(*blocks))
             width = out
         self.stages = nn.Sequential(*stages)
@@ -144,7 +201,9 @@ def _input_norm_kind(input_norm: bool | str) -> str | None:
     if input_norm is True:
         return "channel"
     if input_norm not in INPUT_NORMS:
-        raise ConfigError(f"input_norm={input_norm!r}: expected false, true or one of {', '.join(INPUT_NORMS)}")
+        raise ConfigError(
+            f"input_norm={input_norm!r}: expected false, true or one of {', '.join(INPUT_NORMS)}"
+        )
     return str(input_norm)
 
 
@@ -183,11 +242,18 @@ class PlainCNN(nn.Module):
 
     default_input_shape = (9, 128)
 
-    def __init__(self, input_shape: Sequence[int] = (9, 128), num_classes: int = 6,
-                 layers: Sequence[Mapping[str, Any]] = ({"channels": 32, "kernel": 5},), *,
-                 act_layer: ModuleFactory = nn.ReLU, norm_layer: ModuleFactory | None | str = "auto",
-                 conv_layer: ModuleFactory | str = "auto", linear_layer: ModuleFactory = nn.Linear,
-                 input_norm: bool | str = False):
+    def __init__(
+        self,
+        input_shape: Sequence[int] = (9, 128),
+        num_classes: int = 6,
+        layers: Sequence[Mapping[str, Any]] = ({"channels": 32, "kernel": 5},),
+        *,
+        act_layer: ModuleFactory = nn.ReLU,
+        norm_layer: ModuleFactory | None | str = "auto",
+        conv_layer: ModuleFactory | str = "auto",
+        linear_layer: ModuleFactory = nn.Linear,
+        input_norm: bool | str = False,
+    ):
         super().__init__()
         self.input_shape = tuple(int(s) for s in input_shape)
         dims = len(self.input_shape) - 1
@@ -204,11 +270,22 @@ class PlainCNN(nn.Module):
         for i, cfg in enumerate(layers):
             unknown = set(cfg) - {"channels", "kernel", "stride", "padding", "pool"}
             if unknown or "channels" not in cfg or "kernel" not in cfg:
-                raise ConfigError(f"layers[{i}] needs 'channels' and 'kernel' (optional stride, padding, "
-                                  f"pool); got keys {sorted(cfg)}")
-            body.append(conv_norm_act(width, int(cfg["channels"]), cfg["kernel"], cfg.get("stride", 1),
-                                      padding=cfg.get("padding"), conv_layer=conv, norm_layer=norm,
-                                      act_layer=act_layer))
+                raise ConfigError(
+                    f"layers[{i}] needs 'channels' and 'kernel' (optional stride, padding, "
+                    f"pool); got keys {sorted(cfg)}"
+                )
+            body.append(
+                conv_norm_act(
+                    width,
+                    int(cfg["channels"]),
+                    cfg["kernel"],
+                    cfg.get("stride", 1),
+                    padding=cfg.get("padding"),
+                    conv_layer=conv,
+                    norm_layer=norm,
+                    act_layer=act_layer,
+                )
+            )
             if int(cfg.get("pool", 0)) > 1:
                 body.append(pool(int(cfg["pool"])))
             width = int(cfg["channels"])

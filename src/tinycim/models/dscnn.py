@@ -4,12 +4,19 @@ Benchmark", NeurIPS Datasets & Benchmarks 2021; after Zhang et al., "Hello Edge"
 Kept as the digital baseline: its depthwise layers are exactly what AnalogNets avoid on crossbars
 (see :mod:`tinycim.models.analognet`).
 """
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from tinycim.models._layers import FeatureNorm, ModuleFactory, classifier_head, conv_norm_act, resolve_input_shape
+from tinycim.models._layers import (
+    FeatureNorm,
+    ModuleFactory,
+    classifier_head,
+    conv_norm_act,
+    resolve_input_shape,
+)
 from tinycim.models._registry import register_model
 
 __all__ = ["DSCNN", "dscnn_s"]
@@ -31,11 +38,20 @@ class DSCNN(nn.Module):
 
     default_input_shape = (1, 49, 10)
 
-    def __init__(self, num_classes: int = 12, in_channels: int | None = None, *, width: int = 64,
-                 num_blocks: int = 4, input_shape: tuple[int, ...] | None = None,
-                 act_layer: ModuleFactory = nn.ReLU, norm_layer: ModuleFactory | None = nn.BatchNorm2d,
-                 conv_layer: ModuleFactory = nn.Conv2d, linear_layer: ModuleFactory = nn.Linear,
-                 input_norm: bool = False):
+    def __init__(
+        self,
+        num_classes: int = 12,
+        in_channels: int | None = None,
+        *,
+        width: int = 64,
+        num_blocks: int = 4,
+        input_shape: tuple[int, ...] | None = None,
+        act_layer: ModuleFactory = nn.ReLU,
+        norm_layer: ModuleFactory | None = nn.BatchNorm2d,
+        conv_layer: ModuleFactory = nn.Conv2d,
+        linear_layer: ModuleFactory = nn.Linear,
+        input_norm: bool = False,
+    ):
         super().__init__()
         self.input_shape = resolve_input_shape(self.default_input_shape, in_channels, input_shape)
         self.input_norm = FeatureNorm(self.input_shape[-1], dim=-1) if input_norm else nn.Identity()

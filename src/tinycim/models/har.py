@@ -7,6 +7,7 @@
   hardware the first layer's weight noise times that offset cost about 2 pp (docs/training.md).
 * ``har_mlp``: MLP on the dataset's 561 engineered features -> 6 classes.
 """
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -27,12 +28,22 @@ class HARCNN(PlainCNN):
     wider layers run on fewer steps."""
 
     default_input_shape = (9, 128)
-    DEFAULT_LAYERS = ({"channels": 40, "kernel": 5}, {"channels": 64, "kernel": 5, "stride": 2},
-                      {"channels": 64, "kernel": 5}, {"channels": 128, "kernel": 3, "stride": 2})
+    DEFAULT_LAYERS = (
+        {"channels": 40, "kernel": 5},
+        {"channels": 64, "kernel": 5, "stride": 2},
+        {"channels": 64, "kernel": 5},
+        {"channels": 128, "kernel": 3, "stride": 2},
+    )
 
-    def __init__(self, num_classes: int = 6, in_channels: int | None = None, *,
-                 input_shape: tuple[int, ...] | None = None, layers: Sequence[dict] = DEFAULT_LAYERS,
-                 **kwargs: Any):
+    def __init__(
+        self,
+        num_classes: int = 6,
+        in_channels: int | None = None,
+        *,
+        input_shape: tuple[int, ...] | None = None,
+        layers: Sequence[dict] = DEFAULT_LAYERS,
+        **kwargs: Any,
+    ):
         shape = resolve_input_shape(self.default_input_shape, in_channels, input_shape)
         super().__init__(shape, num_classes, layers, **kwargs)
 
@@ -42,17 +53,27 @@ class HARMLP(nn.Module):
 
     default_input_shape = (561,)
 
-    def __init__(self, num_classes: int = 6, in_features: int | None = None, *,
-                 hidden: Sequence[int] = (128, 64), input_shape: tuple[int, ...] | None = None,
-                 act_layer: ModuleFactory = nn.ReLU, norm_layer: ModuleFactory | None = nn.BatchNorm1d,
-                 linear_layer: ModuleFactory = nn.Linear):
+    def __init__(
+        self,
+        num_classes: int = 6,
+        in_features: int | None = None,
+        *,
+        hidden: Sequence[int] = (128, 64),
+        input_shape: tuple[int, ...] | None = None,
+        act_layer: ModuleFactory = nn.ReLU,
+        norm_layer: ModuleFactory | None = nn.BatchNorm1d,
+        linear_layer: ModuleFactory = nn.Linear,
+    ):
         super().__init__()
         self.input_shape = resolve_input_shape(self.default_input_shape, in_features, input_shape)
         self.num_classes = num_classes
         layers, width = [], self.input_shape[0]
         for h in hidden:
-            layers.append(linear_norm_act(width, h, linear_layer=linear_layer, norm_layer=norm_layer,
-                                          act_layer=act_layer))
+            layers.append(
+                linear_norm_act(
+                    width, h, linear_layer=linear_layer, norm_layer=norm_layer, act_layer=act_layer
+                )
+            )
             width = h
         self.features = nn.Sequential(*layers)
         self.num_features = width

@@ -1,5 +1,6 @@
 """MobileNetV1 (Howard et al. 2017) as used by the MLPerf Tiny visual-wake-words reference:
 width multiplier alpha = 0.25, 96x96 RGB input, 2 classes."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -14,8 +15,20 @@ __all__ = ["MobileNetV1", "mobilenet_v1_025"]
 
 #: (pointwise out_channels at alpha=1, depthwise stride) of the 13 depthwise-separable blocks
 _BLOCKS: tuple[tuple[int, int], ...] = (
-    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
+)
 
 
 class MobileNetV1(nn.Module):
@@ -28,10 +41,19 @@ class MobileNetV1(nn.Module):
 
     default_input_shape = (3, 96, 96)
 
-    def __init__(self, num_classes: int = 2, in_channels: int | None = None, *, alpha: float = 0.25,
-                 blocks: Sequence[tuple[int, int]] = _BLOCKS, input_shape: tuple[int, ...] | None = None,
-                 act_layer: ModuleFactory = nn.ReLU, norm_layer: ModuleFactory | None = nn.BatchNorm2d,
-                 conv_layer: ModuleFactory = nn.Conv2d, linear_layer: ModuleFactory = nn.Linear):
+    def __init__(
+        self,
+        num_classes: int = 2,
+        in_channels: int | None = None,
+        *,
+        alpha: float = 0.25,
+        blocks: Sequence[tuple[int, int]] = _BLOCKS,
+        input_shape: tuple[int, ...] | None = None,
+        act_layer: ModuleFactory = nn.ReLU,
+        norm_layer: ModuleFactory | None = nn.BatchNorm2d,
+        conv_layer: ModuleFactory = nn.Conv2d,
+        linear_layer: ModuleFactory = nn.Linear,
+    ):
         super().__init__()
         self.input_shape = resolve_input_shape(self.default_input_shape, in_channels, input_shape)
         self.num_classes = num_classes

@@ -1,4 +1,5 @@
 """Small plain CNNs used by tinycim's quickstart and speed benchmarks (no residuals, no depthwise)."""
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -17,9 +18,15 @@ class DigitsCNN(PlainCNN):
     default_input_shape = (1, 8, 8)
     DEFAULT_LAYERS = ({"channels": 16, "kernel": 3, "pool": 2}, {"channels": 32, "kernel": 3})
 
-    def __init__(self, num_classes: int = 10, in_channels: int | None = None, *,
-                 input_shape: tuple[int, ...] | None = None, layers: Sequence[dict] = DEFAULT_LAYERS,
-                 **kwargs: Any):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int | None = None,
+        *,
+        input_shape: tuple[int, ...] | None = None,
+        layers: Sequence[dict] = DEFAULT_LAYERS,
+        **kwargs: Any,
+    ):
         shape = resolve_input_shape(self.default_input_shape, in_channels, input_shape)
         super().__init__(shape, num_classes, layers, **kwargs)
 
@@ -32,9 +39,15 @@ class KWSCNN5(PlainCNN):
     default_input_shape = (1, 49, 10)
     DEFAULT_LAYERS = tuple({"channels": 64, "kernel": 3} for _ in range(5))
 
-    def __init__(self, num_classes: int = 12, in_channels: int | None = None, *,
-                 input_shape: tuple[int, ...] | None = None, layers: Sequence[dict] = DEFAULT_LAYERS,
-                 **kwargs: Any):
+    def __init__(
+        self,
+        num_classes: int = 12,
+        in_channels: int | None = None,
+        *,
+        input_shape: tuple[int, ...] | None = None,
+        layers: Sequence[dict] = DEFAULT_LAYERS,
+        **kwargs: Any,
+    ):
         shape = resolve_input_shape(self.default_input_shape, in_channels, input_shape)
         super().__init__(shape, num_classes, layers, **kwargs)
 

@@ -1,4 +1,5 @@
 """Run a model once, read-only, with forward hooks: what MAC counting and the cost model both need."""
+
 from __future__ import annotations
 
 from typing import Callable

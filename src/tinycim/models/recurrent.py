@@ -16,6 +16,7 @@ Every weight matrix fits one 512x512 array (largest: crnn_kws's GRU input 192x18
 where such layers exist; the pure recurrent models have no activation or norm layer and accept the
 arguments for a uniform zoo interface.
 """
+
 from __future__ import annotations
 
 import torch
@@ -47,11 +48,21 @@ class RecurrentKWS(nn.Module):
 
     default_input_shape = (1, 49, 10)
 
-    def __init__(self, num_classes: int = 12, in_channels: int | None = None, *, cell: str = "lstm",
-                 hidden_size: int = 118, num_layers: int = 1, proj_size: int = 0,
-                 input_shape: tuple[int, ...] | None = None, act_layer: ModuleFactory | None = None,
-                 norm_layer: ModuleFactory | None = None, linear_layer: ModuleFactory = nn.Linear,
-                 input_norm: bool = False):
+    def __init__(
+        self,
+        num_classes: int = 12,
+        in_channels: int | None = None,
+        *,
+        cell: str = "lstm",
+        hidden_size: int = 118,
+        num_layers: int = 1,
+        proj_size: int = 0,
+        input_shape: tuple[int, ...] | None = None,
+        act_layer: ModuleFactory | None = None,
+        norm_layer: ModuleFactory | None = None,
+        linear_layer: ModuleFactory = nn.Linear,
+        input_norm: bool = False,
+    ):
         super().__init__()
         if cell not in ("lstm", "gru"):
             raise ConfigError(f"cell must be 'lstm' or 'gru', got {cell!r}")
@@ -60,8 +71,9 @@ class RecurrentKWS(nn.Module):
         self.input_norm = FeatureNorm(self.input_shape[-1], dim=-1) if input_norm else nn.Identity()
         features = self.input_shape[0] * self.input_shape[2]
         if cell == "lstm":
-            self.rnn: nn.Module = nn.LSTM(features, hidden_size, num_layers=num_layers, batch_first=True,
-                                          proj_size=proj_size)
+            self.rnn: nn.Module = nn.LSTM(
+                features, hidden_size, num_layers=num_layers, batch_first=True, proj_size=proj_size
+            )
         else:
             if proj_size:
                 raise ConfigError(f"proj_size is only supported for cell='lstm', got proj_size={proj_size}")
@@ -84,28 +96,49 @@ class CRNNKWS(nn.Module):
 
     default_input_shape = (1, 49, 10)
 
-    def __init__(self, num_classes: int = 12, in_channels: int | None = None, *, conv_channels: int = 48,
-                 kernel: tuple[int, int] = (10, 4), stride: tuple[int, int] = (2, 2), hidden_size: int = 60,
-                 num_layers: int = 2, fc_size: int = 84, input_shape: tuple[int, ...] | None = None,
-                 act_layer: ModuleFactory = nn.ReLU, norm_layer: ModuleFactory | None = nn.BatchNorm2d,
-                 conv_layer: ModuleFactory = nn.Conv2d, linear_layer: ModuleFactory = nn.Linear,
-                 input_norm: bool = False):
+    def __init__(
+        self,
+        num_classes: int = 12,
+        in_channels: int | None = None,
+        *,
+        conv_channels: int = 48,
+        kernel: tuple[int, int] = (10, 4),
+        stride: tuple[int, int] = (2, 2),
+        hidden_size: int = 60,
+        num_layers: int = 2,
+        fc_size: int = 84,
+        input_shape: tuple[int, ...] | None = None,
+        act_layer: ModuleFactory = nn.ReLU,
+        norm_layer: ModuleFactory | None = nn.BatchNorm2d,
+        conv_layer: ModuleFactory = nn.Conv2d,
+        linear_layer: ModuleFactory = nn.Linear,
+        input_norm: bool = False,
+    ):
         super().__init__()
         self.input_shape = resolve_input_shape(self.default_input_shape, in_channels, input_shape)
         self.num_classes = num_classes
         self.input_norm = FeatureNorm(self.input_shape[-1], dim=-1) if input_norm else nn.Identity()
         kernel = (int(kernel[0]), int(kernel[1]))  # lists from YAML configs too
         stride = (int(stride[0]), int(stride[1]))
-        self.features = conv_norm_act(self.input_shape[0], conv_channels, kernel, stride, padding=0,
-                                      conv_layer=conv_layer, norm_layer=norm_layer, act_layer=act_layer)
+        self.features = conv_norm_act(
+            self.input_shape[0],
+            conv_channels,
+            kernel,
+            stride,
+            padding=0,
+            conv_layer=conv_layer,
+            norm_layer=norm_layer,
+            act_layer=act_layer,
+        )
         t, f = self.input_shape[1], self.input_shape[2]
         out_f = (f - kernel[1]) // stride[1] + 1
         if (t - kernel[0]) // stride[0] + 1 < 1 or out_f < 1:
             raise ConfigError(f"input_shape {self.input_shape} is smaller than the conv kernel {kernel}")
         self.rnn = nn.GRU(conv_channels * out_f, hidden_size, num_layers=num_layers, batch_first=True)
         self.num_features = hidden_size
-        self.head = nn.Sequential(linear_layer(hidden_size, fc_size), act_layer(),
-                                  linear_layer(fc_size, num_classes))
+        self.head = nn.Sequential(
+            linear_layer(hidden_size, fc_size), act_layer(), linear_layer(fc_size, num_classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.features(self.input_norm(x))  # [N, C, T', F']
@@ -116,8 +149,16 @@ class CRNNKWS(nn.Module):
 class KWTBlock(nn.Module):
     """Post-norm transformer encoder block: x = norm1(x + MHA(x)); x = norm2(x + MLP(x))."""
 
-    def __init__(self, dim: int, heads: int, mlp_dim: int, *, act_layer: ModuleFactory = nn.GELU,
-                 norm_layer: ModuleFactory | None = nn.LayerNorm, linear_layer: ModuleFactory = nn.Linear):
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        mlp_dim: int,
+        *,
+        act_layer: ModuleFactory = nn.GELU,
+        norm_layer: ModuleFactory | None = nn.LayerNorm,
+        linear_layer: ModuleFactory = nn.Linear,
+    ):
         super().__init__()
         self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
         self.norm1 = norm_layer(dim) if norm_layer is not None else nn.Identity()
@@ -136,10 +177,21 @@ class KWT(nn.Module):
 
     default_input_shape = (1, 49, 10)
 
-    def __init__(self, num_classes: int = 12, in_channels: int | None = None, *, dim: int = 64, depth: int = 2,
-                 heads: int = 1, mlp_dim: int = 256, input_shape: tuple[int, ...] | None = None,
-                 act_layer: ModuleFactory = nn.GELU, norm_layer: ModuleFactory | None = nn.LayerNorm,
-                 linear_layer: ModuleFactory = nn.Linear, input_norm: bool = False):
+    def __init__(
+        self,
+        num_classes: int = 12,
+        in_channels: int | None = None,
+        *,
+        dim: int = 64,
+        depth: int = 2,
+        heads: int = 1,
+        mlp_dim: int = 256,
+        input_shape: tuple[int, ...] | None = None,
+        act_layer: ModuleFactory = nn.GELU,
+        norm_layer: ModuleFactory | None = nn.LayerNorm,
+        linear_layer: ModuleFactory = nn.Linear,
+        input_norm: bool = False,
+    ):
         super().__init__()
         self.input_shape = resolve_input_shape(self.default_input_shape, in_channels, input_shape)
         if dim % heads:
@@ -149,11 +201,18 @@ class KWT(nn.Module):
         self.embed = linear_layer(self.input_shape[0] * self.input_shape[2], dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embedding = nn.Parameter(torch.randn(1, self.input_shape[1] + 1, dim) * 0.02)
-        self.blocks = nn.Sequential(*[KWTBlock(dim, heads, mlp_dim, act_layer=act_layer, norm_layer=norm_layer,
-                                               linear_layer=linear_layer) for _ in range(depth)])
+        self.blocks = nn.Sequential(
+            *[
+                KWTBlock(
+                    dim, heads, mlp_dim, act_layer=act_layer, norm_layer=norm_layer, linear_layer=linear_layer
+                )
+                for _ in range(depth)
+            ]
+        )
         self.num_features = dim
-        self.head = nn.Sequential(norm_layer(dim) if norm_layer is not None else nn.Identity(),
-                                  linear_layer(dim, num_classes))
+        self.head = nn.Sequential(
+            norm_layer(dim) if norm_layer is not None else nn.Identity(), linear_layer(dim, num_classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tokens = self.embed(_frames(self.input_norm(x)))  # [N, T, dim]

@@ -9,6 +9,7 @@ dummy input (batch 1):
 Norms, activations, pooling and residual adds are not counted: on an analog CiM accelerator they run
 in the (cheap) digital periphery, while the counted MACs are what the crossbars execute.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,15 @@ from torch import nn
 
 from tinycim.models.probe import probe
 
-__all__ = ["count_params", "count_macs", "layer_stats", "LayerStat", "summary", "model_info",
-           "MAC_LAYER_TYPES"]
+__all__ = [
+    "count_params",
+    "count_macs",
+    "layer_stats",
+    "LayerStat",
+    "summary",
+    "model_info",
+    "MAC_LAYER_TYPES",
+]
 
 #: Module types whose MACs are counted; an analog replacement that subclasses one of these is counted too.
 MAC_LAYER_TYPES: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Linear)
@@ -57,8 +65,11 @@ def _layer_macs(module: nn.Module, out: torch.Tensor) -> int:
     return module.in_features * per_sample  # linear: every output element is an in_features-long dot
 
 
-def layer_stats(model: nn.Module, input_shape: Sequence[int] | None = None,
-                layer_types: tuple[type[nn.Module], ...] = MAC_LAYER_TYPES) -> list[LayerStat]:
+def layer_stats(
+    model: nn.Module,
+    input_shape: Sequence[int] | None = None,
+    layer_types: tuple[type[nn.Module], ...] = MAC_LAYER_TYPES,
+) -> list[LayerStat]:
     """Per-layer params and MACs of the ``layer_types`` modules, in execution order.
 
     ``input_shape`` excludes the batch dimension; default ``model.input_shape`` or
@@ -70,13 +81,22 @@ def layer_stats(model: nn.Module, input_shape: Sequence[int] | None = None,
     rows: list[LayerStat] = []
 
     def hook(module: nn.Module, _inp, out) -> None:
-        rows.append(LayerStat(names.get(module, "?"), type(module).__name__, tuple(out.shape[1:]),
-                              sum(p.numel() for p in module.parameters(recurse=False)),
-                              _layer_macs(module, out)))
+        rows.append(
+            LayerStat(
+                names.get(module, "?"),
+                type(module).__name__,
+                tuple(out.shape[1:]),
+                sum(p.numel() for p in module.parameters(recurse=False)),
+                _layer_macs(module, out),
+            )
+        )
 
     param = next(model.parameters(), None)
-    x = torch.zeros((1, *shape), device=param.device if param is not None else None,
-                    dtype=param.dtype if param is not None and param.is_floating_point() else None)
+    x = torch.zeros(
+        (1, *shape),
+        device=param.device if param is not None else None,
+        dtype=param.dtype if param is not None and param.is_floating_point() else None,
+    )
     probe(model, x, {m: hook for m in model.modules() if isinstance(m, layer_types)})
     return rows
 
@@ -109,5 +129,11 @@ def model_info(name: str, **kwargs) -> dict:
     spec = get_model_spec(name)
     model = create_model(name, **kwargs)
     shape = _default_shape(model)
-    return {"name": name, "params": count_params(model), "macs": count_macs(model, shape),
-            "input_shape": shape, "source": spec.source, "target_params": spec.target_params}
+    return {
+        "name": name,
+        "params": count_params(model),
+        "macs": count_macs(model, shape),
+        "input_shape": shape,
+        "source": spec.source,
+        "target_params": spec.target_params,
+    }

@@ -11,6 +11,7 @@
 Spaces: ``resnet-like`` (AnalogNAS macro space), ``tinyml`` (plain 1-D / 2-D conv nets),
 ``tinyml-unipolar`` (tinyml + per-layer polarity, seed B). See docs/nas.md.
 """
+
 from tinycim.nas.confirm import confirm_best, reevaluate
 from tinycim.nas.constraints import Constraints, pareto_front, record_value
 from tinycim.nas.evaluator import DRIFT_TIMES, EvalSettings, TrainEvaluator, seeded_build
@@ -26,8 +27,34 @@ from tinycim.nas.unipolar_space import UnipolarSpace
 
 SPACES = {"resnet-like": ResNetSpace, "tinyml": TinyMLSpace, "tinyml-unipolar": UnipolarSpace}
 
-__all__ = ["Constraints", "DRIFT_TIMES", "EvalSettings", "LocalExecutor", "MUTATION_KINDS", "RayExecutor",
-           "ResNetSpace", "ResultStore", "SPACES", "Search", "SearchConfig", "SearchResult", "SearchSpace",
-           "Surrogate", "SyntheticEvaluator", "TinyMLSpace", "TrainEvaluator", "UnipolarSpace", "arch_key",
-           "candidate_seed", "confirm_best", "cross_val_tau", "features", "kendall_tau", "make_executor", "pareto_front",
-           "record_value", "reevaluate", "seeded_build"]
+__all__ = [
+    "Constraints",
+    "DRIFT_TIMES",
+    "EvalSettings",
+    "LocalExecutor",
+    "MUTATION_KINDS",
+    "RayExecutor",
+    "ResNetSpace",
+    "ResultStore",
+    "SPACES",
+    "Search",
+    "SearchConfig",
+    "SearchResult",
+    "SearchSpace",
+    "Surrogate",
+    "SyntheticEvaluator",
+    "TinyMLSpace",
+    "TrainEvaluator",
+    "UnipolarSpace",
+    "arch_key",
+    "candidate_seed",
+    "confirm_best",
+    "cross_val_tau",
+    "features",
+    "kendall_tau",
+    "make_executor",
+    "pareto_front",
+    "record_value",
+    "reevaluate",
+    "seeded_build",
+]

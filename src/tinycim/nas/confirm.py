@@ -7,6 +7,7 @@ maximum of many noisy labels is then mostly the luckiest run, and it regresses o
 and picks the best mean of all their runs (the label's included). Every finished evaluation is
 stored at once, so a killed confirmation resumes without retraining any.
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,8 +24,9 @@ __all__ = ["confirm_best", "reevaluate"]
 Record = dict[str, Any]
 
 
-def reevaluate(records: Sequence[Record], evaluator: Any, executor: Any, store: str | Path,
-               rounds: int = 1) -> dict[str, list[Record]]:
+def reevaluate(
+    records: Sequence[Record], evaluator: Any, executor: Any, store: str | Path, rounds: int = 1
+) -> dict[str, list[Record]]:
     """Evaluate each record ``rounds`` more times with seeds its label did not use.
 
     Round ``r`` runs at ``seed + r * stride`` (``stride`` = the evaluator's ``settings.seeds``: a
@@ -41,28 +43,47 @@ def reevaluate(records: Sequence[Record], evaluator: Any, executor: Any, store: 
         evaluator.runs_dir = None
     settings = getattr(evaluator, "settings", None)
     stride = int(getattr(settings, "seeds", 1) or 1)
-    header = {"reevaluate": {"stride": stride},
-              "eval": settings.to_dict() if hasattr(settings, "to_dict") else None}
+    header = {
+        "reevaluate": {"stride": stride},
+        "eval": settings.to_dict() if hasattr(settings, "to_dict") else None,
+    }
     results = ResultStore(store, header)
-    tasks = [{"name": f"{r}:{rec['key']}", "arch": rec["arch"], "seed": (int(rec["seed"]) + r * stride) % 2**32}
-             for rec in records for r in range(1, rounds + 1)]
+    tasks = [
+        {"name": f"{r}:{rec['key']}", "arch": rec["arch"], "seed": (int(rec["seed"]) + r * stride) % 2**32}
+        for rec in records
+        for r in range(1, rounds + 1)
+    ]
     todo = [t for t in tasks if t["name"] not in results]
     for i, metrics in executor.map(evaluator, [{"arch": t["arch"], "seed": t["seed"]} for t in todo]):
-        results.add({"key": todo[i]["name"], "arch": todo[i]["arch"], "seed": todo[i]["seed"],
-                     "metrics": dict(metrics)})
+        results.add(
+            {
+                "key": todo[i]["name"],
+                "arch": todo[i]["arch"],
+                "seed": todo[i]["seed"],
+                "metrics": dict(metrics),
+            }
+        )
     return {rec["key"]: [results.get(f"{r}:{rec['key']}") for r in range(1, rounds + 1)] for rec in records}
 
 
-def confirm_best(records: Sequence[Record], evaluator: Any, executor: Any, constraints: Constraints,
-                 store: str | Path, top: int = 3, rounds: int = 1) -> Record | None:
+def confirm_best(
+    records: Sequence[Record],
+    evaluator: Any,
+    executor: Any,
+    constraints: Constraints,
+    store: str | Path,
+    top: int = 3,
+    rounds: int = 1,
+) -> Record | None:
     """The best of the ``top`` feasible ``records`` (by label) after ``rounds`` more evaluations each
     (:func:`reevaluate`; a call is weighted like the label, each being a mean over the same number
     of training runs). Returns a copy of the chosen record with ``"confirmed": {"acc_1d": mean,
     "runs": [label, round 1, ...]}``, or None if no record is feasible."""
     if top < 1 or rounds < 1:
         raise ConfigError(f"confirm_best needs top >= 1 and rounds >= 1, got top={top}, rounds={rounds}")
-    ranked = sorted((r for r in records if constraints.ok(r)),
-                    key=lambda r: (-record_value(r, "acc_1d"), r["key"]))[:top]
+    ranked = sorted(
+        (r for r in records if constraints.ok(r)), key=lambda r: (-record_value(r, "acc_1d"), r["key"])
+    )[:top]
     if not ranked:
         return None
     more = reevaluate(ranked, evaluator, executor, store, rounds)

@@ -5,6 +5,7 @@ breaks one is never trained; the AVM constraint (accuracy at 1 s minus accuracy 
 AnalogNAS) is known only after the drift evaluation, so such a candidate is trained but never enters a
 population, the front or the answer.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,8 +46,11 @@ class Constraints:
     def static_violations(self, static: Mapping[str, Any]) -> list[str]:
         """What a candidate breaks before training (empty list: fine)."""
         out = []
-        for limit, key in ((self.max_params, "params"), (self.max_energy_j, "energy_j"),
-                           (self.max_devices, "devices")):
+        for limit, key in (
+            (self.max_params, "params"),
+            (self.max_energy_j, "energy_j"),
+            (self.max_devices, "devices"),
+        ):
             if limit is None:
                 continue
             value = static.get(key)
@@ -56,8 +60,15 @@ class Constraints:
 
     def needs(self) -> set[str]:
         """Static metrics the checks need (the evaluator skips costly ones nobody asked for)."""
-        return {k for limit, k in ((self.max_params, "params"), (self.max_energy_j, "energy_j"),
-                                   (self.max_devices, "devices")) if limit is not None}
+        return {
+            k
+            for limit, k in (
+                (self.max_params, "params"),
+                (self.max_energy_j, "energy_j"),
+                (self.max_devices, "devices"),
+            )
+            if limit is not None
+        }
 
     def ok(self, record: Mapping[str, Any]) -> bool:
         """True if a finished candidate meets every constraint."""
@@ -70,13 +81,17 @@ class Constraints:
         return math.isfinite(record_value(record, "acc_1d"))
 
 
-def pareto_front(records: Sequence[Mapping[str, Any]], maximize: str = "acc_1d",
-                 minimize: str = "energy_j") -> list[Mapping[str, Any]]:
+def pareto_front(
+    records: Sequence[Mapping[str, Any]], maximize: str = "acc_1d", minimize: str = "energy_j"
+) -> list[Mapping[str, Any]]:
     """Records not dominated in (higher ``maximize``, lower ``minimize``), sorted by ``minimize``.
 
     Ties are broken by key so the front is a deterministic function of the set of records."""
-    rows = [r for r in records
-            if math.isfinite(record_value(r, maximize)) and math.isfinite(record_value(r, minimize))]
+    rows = [
+        r
+        for r in records
+        if math.isfinite(record_value(r, maximize)) and math.isfinite(record_value(r, minimize))
+    ]
     rows.sort(key=lambda r: (record_value(r, minimize), -record_value(r, maximize), r["key"]))
     front, best = [], -math.inf
     for r in rows:

@@ -10,6 +10,7 @@
 
 The object is picklable (datasets are plain tensors), so Ray ships it once to every worker.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,7 +45,9 @@ class EvalSettings:
     accelerator: str = "aon-cim"
     act_bits: int = 8
     threads: int = 1  # torch threads per evaluation: parallelism comes from running candidates side by side
-    seeds: int = 1  # training runs per candidate (seed, seed + 1, ...); metrics are their mean (less label noise)
+    seeds: int = (
+        1  # training runs per candidate (seed, seed + 1, ...); metrics are their mean (less label noise)
+    )
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -53,8 +56,13 @@ class EvalSettings:
         return out
 
 
-def static_cost(model: nn.Module, input_shape: tuple[int, ...], accelerator: str, act_bits: int,
-                polarities: dict[str, str] | None = None) -> dict[str, Any]:
+def static_cost(
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    accelerator: str,
+    act_bits: int,
+    polarities: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Energy (J/inference), area (mm^2), TOPS/W and devices from ``tinycim.cost.estimate``.
 
     The cost model takes one polarity for the whole model, so a per-layer mix (unipolar space) is
@@ -62,21 +70,33 @@ def static_cost(model: nn.Module, input_shape: tuple[int, ...], accelerator: str
     interpolated by the share of unipolar weights."""
     import tinycim.cost
 
-    diff = tinycim.cost.estimate(model, accelerator=accelerator, input_shape=input_shape, act_bits=act_bits,
-                                 polarity="differential")
+    diff = tinycim.cost.estimate(
+        model, accelerator=accelerator, input_shape=input_shape, act_bits=act_bits, polarity="differential"
+    )
     if not polarities or all(p == "differential" for p in polarities.values()):
-        return {"energy_j": diff.energy_per_inference_j, "area_mm2": diff.area_mm2,
-                "tops_per_watt": diff.tops_per_watt, "devices": diff.devices}
-    uni = tinycim.cost.estimate(model, accelerator=accelerator, input_shape=input_shape, act_bits=act_bits,
-                                polarity="unipolar")
-    pick = [u if polarities.get(d.name, "differential") != "differential" else d
-            for d, u in zip(diff.layers, uni.layers)]
+        return {
+            "energy_j": diff.energy_per_inference_j,
+            "area_mm2": diff.area_mm2,
+            "tops_per_watt": diff.tops_per_watt,
+            "devices": diff.devices,
+        }
+    uni = tinycim.cost.estimate(
+        model, accelerator=accelerator, input_shape=input_shape, act_bits=act_bits, polarity="unipolar"
+    )
+    pick = [
+        u if polarities.get(d.name, "differential") != "differential" else d
+        for d, u in zip(diff.layers, uni.layers)
+    ]
     energy = sum(layer.total_energy_j for layer in pick)
     uni_share = sum(u.devices * 2 for d, u in zip(diff.layers, pick) if u is not d) / max(diff.devices, 1)
     area = diff.area_mm2 + (uni.area_mm2 - diff.area_mm2) * uni_share
     ops = 2 * sum(layer.macs for layer in diff.layers)
-    return {"energy_j": energy, "area_mm2": area, "tops_per_watt": ops / energy / 1e12 if energy > 0 else 0.0,
-            "devices": sum(layer.devices for layer in pick)}
+    return {
+        "energy_j": energy,
+        "area_mm2": area,
+        "tops_per_watt": ops / energy / 1e12 if energy > 0 else 0.0,
+        "devices": sum(layer.devices for layer in pick),
+    }
 
 
 class TrainEvaluator:
@@ -89,9 +109,15 @@ class TrainEvaluator:
     candidate's training seed is a hash, not the split seed).
     """
 
-    def __init__(self, space: SearchSpace, train_ds: Any, val_ds: Any,
-                 settings: EvalSettings = EvalSettings(), runs_dir: str | Path | None = None,
-                 data: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        space: SearchSpace,
+        train_ds: Any,
+        val_ds: Any,
+        settings: EvalSettings = EvalSettings(),
+        runs_dir: str | Path | None = None,
+        data: dict[str, Any] | None = None,
+    ):
         self.space, self.train_ds, self.val_ds, self.settings = space, train_ds, val_ds, settings
         self.runs_dir = None if runs_dir is None else str(runs_dir)
         self.data = dict(data or {})
@@ -101,8 +127,10 @@ class TrainEvaluator:
         from tinycim.models import count_macs
 
         model = self.space.build(arch)
-        out: dict[str, Any] = {"params": self.space.count_params(arch),
-                               "macs": count_macs(model, self.space.input_shape)}
+        out: dict[str, Any] = {
+            "params": self.space.count_params(arch),
+            "macs": count_macs(model, self.space.input_shape),
+        }
         out.update(self.static_model(model, self._polarities(arch)))
         return out
 
@@ -118,8 +146,9 @@ class TrainEvaluator:
 
     def static_model(self, model: nn.Module, polarities: dict[str, str] | None = None) -> dict[str, Any]:
         """Cost-model figures of any model of this task (e.g. a zoo baseline)."""
-        return static_cost(model, self.space.input_shape, self.settings.accelerator, self.settings.act_bits,
-                           polarities)
+        return static_cost(
+            model, self.space.input_shape, self.settings.accelerator, self.settings.act_bits, polarities
+        )
 
     def _polarities(self, arch: Arch) -> dict[str, str] | None:
         layer_polarities = getattr(self.space, "layer_polarities", None)
@@ -141,8 +170,13 @@ class TrainEvaluator:
             except TrainingDivergedError as err:
                 # A diverged candidate is a result (infeasible: no accuracy), not a crash of the search;
                 # stored like any other, so a resume does not retry it.
-                return {"acc_1d": None, "avm": None, "std_1d": None, "error": str(err),
-                        "train_s": time.perf_counter() - start}
+                return {
+                    "acc_1d": None,
+                    "avm": None,
+                    "std_1d": None,
+                    "error": str(err),
+                    "train_s": time.perf_counter() - start,
+                }
             runs.append(metrics)
             first = first or (model, artifacts)
         metrics = mean_metrics(runs)
@@ -151,8 +185,9 @@ class TrainEvaluator:
             self.save(arch, first[0], first[1], metrics)  # the first seed's model, the mean metrics
         return metrics
 
-    def train_and_measure(self, model: nn.Module, seed: int, polarities: dict[str, str] | None = None,
-                          eval_ds: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def train_and_measure(
+        self, model: nn.Module, seed: int, polarities: dict[str, str] | None = None, eval_ds: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """HWA-train ``model`` (in a prepared copy), convert it, measure drift on ``eval_ds`` (default
         the validation set). Returns (metrics, {"prepared", "hwa", "analog", "train"})."""
         from tinycim.config import AnalogConfig
@@ -172,19 +207,31 @@ class TrainEvaluator:
             # the same per-layer polarity.
             fp_hw = dataclasses.replace(AnalogConfig.preset("ideal"), fold_bn=False, layers=analog.layers)
             plain = prepare(model, HWAConfig(unipolar_init="magnitude"), fp_hw, seed=seed)
-            fit(plain, self.train_ds, None, TrainConfig(epochs=s.fp_epochs, lr=s.lr, batch_size=s.batch_size,
-                                                        seed=seed), out_dir=None, progress=False)
+            fit(
+                plain,
+                self.train_ds,
+                None,
+                TrainConfig(epochs=s.fp_epochs, lr=s.lr, batch_size=s.batch_size, seed=seed),
+                out_dir=None,
+                progress=False,
+            )
             model = to_digital(plain)
         hwa = HWAConfig.preset(s.hwa_preset)
         if s.fp_epochs == 0:
             hwa = dataclasses.replace(hwa, unipolar_init="magnitude")
         prepared = prepare(model, hwa, analog, seed=seed)
-        tcfg = TrainConfig(epochs=s.epochs, lr=s.lr / 4 if s.fp_epochs > 0 else s.lr, batch_size=s.batch_size,
-                           seed=seed)
+        tcfg = TrainConfig(
+            epochs=s.epochs, lr=s.lr / 4 if s.fp_epochs > 0 else s.lr, batch_size=s.batch_size, seed=seed
+        )
         fit(prepared, self.train_ds, self.val_ds, tcfg, out_dir=None, progress=False)
         amodel = to_analog(prepared)  # the same layers: a unipolar layer is programmed one device per weight
-        dr = evaluate_drift(amodel, eval_ds if eval_ds is not None else self.val_ds,
-                            times=list(DRIFT_TIMES.values()), instances=s.instances, seed=seed)
+        dr = evaluate_drift(
+            amodel,
+            eval_ds if eval_ds is not None else self.val_ds,
+            times=list(DRIFT_TIMES.values()),
+            instances=s.instances,
+            seed=seed,
+        )
         metrics = drift_metrics(dr)
         return metrics, {"prepared": prepared, "hwa": hwa, "analog": analog, "train": tcfg}
 
@@ -198,9 +245,17 @@ class TrainEvaluator:
         # Without a zoo factory for the space (resnet-like: none is registered) the run keeps the arch
         # in `extra` but cannot be rebuilt by load_run; see docs/nas.md.
         model_name, kwargs = zoo_spec(arch) if zoo_spec is not None else (f"nas-{self.space.name}", {})
-        save_run(out, model_name, artifacts["prepared"], artifacts["hwa"], artifacts["analog"],
-                 artifacts["train"], metrics, model_kwargs=kwargs,
-                 extra={**self.data, "nas": {"space": self.space.name, "arch": arch}})
+        save_run(
+            out,
+            model_name,
+            artifacts["prepared"],
+            artifacts["hwa"],
+            artifacts["analog"],
+            artifacts["train"],
+            metrics,
+            model_kwargs=kwargs,
+            extra={**self.data, "nas": {"space": self.space.name, "arch": arch}},
+        )
         return out
 
 
@@ -242,5 +297,8 @@ def _at(dr: Any, t: float) -> tuple[float, float]:
 def polarity_overrides(polarities: dict[str, str]) -> dict[str, Any]:
     """The `AnalogConfig.layers` entries of a candidate's per-layer polarity genes: one device per
     weight, of a fixed sign, for every "positive" / "negative" layer."""
-    return {name: {"mapping": {"polarity": "unipolar", "unipolar_sign": p}}
-            for name, p in polarities.items() if p != "differential"}
+    return {
+        name: {"mapping": {"polarity": "unipolar", "unipolar_sign": p}}
+        for name, p in polarities.items()
+        if p != "differential"
+    }

@@ -4,6 +4,7 @@ Both expose ``map(fn, items)``, yielding ``(index, result)`` as each evaluation 
 completion order), so the caller can persist every result the moment it exists. ``fn`` must be a
 picklable callable for Ray; big constant state (datasets) travels once through the object store.
 """
+
 from __future__ import annotations
 
 import os
@@ -90,5 +91,3 @@ def make_executor(kind: str, address: str | None = None, num_cpus: int | None = 
     if kind == "ray":
         return RayExecutor(address=address, num_cpus=num_cpus)
     raise ConfigError(f"executor {kind!r} unknown: allowed 'local', 'ray'")
-
-

@@ -1,4 +1,5 @@
 """Outputs of a search: the candidates table (CSV + JSON), the Pareto plot (PNG) and the best run."""
+
 from __future__ import annotations
 
 import csv
@@ -15,9 +16,27 @@ from tinycim.nas.constraints import Constraints
 
 __all__ = ["write_table", "plot_pareto", "copy_best_run", "run_dir_name"]
 
-COLUMNS = ("key", "origin", "generation", "feasible", "pareto",
-           "acc_fp", "acc_1s", "acc_1h", "acc_1d", "acc_30d",
-           "std_1d", "avm", "params", "macs", "energy_j", "area_mm2", "tops_per_watt", "devices", "train_s")
+COLUMNS = (
+    "key",
+    "origin",
+    "generation",
+    "feasible",
+    "pareto",
+    "acc_fp",
+    "acc_1s",
+    "acc_1h",
+    "acc_1d",
+    "acc_30d",
+    "std_1d",
+    "avm",
+    "params",
+    "macs",
+    "energy_j",
+    "area_mm2",
+    "tops_per_watt",
+    "devices",
+    "train_s",
+)
 
 
 def run_dir_name(key: str) -> str:
@@ -26,16 +45,24 @@ def run_dir_name(key: str) -> str:
 
 
 def _row(record: dict[str, Any], constraints: Constraints, front_keys: set[str]) -> dict[str, Any]:
-    row: dict[str, Any] = {"key": record["key"], "origin": record.get("origin"),
-                           "generation": record.get("generation"), "feasible": constraints.ok(record),
-                           "pareto": record["key"] in front_keys}
+    row: dict[str, Any] = {
+        "key": record["key"],
+        "origin": record.get("origin"),
+        "generation": record.get("generation"),
+        "feasible": constraints.ok(record),
+        "pareto": record["key"] in front_keys,
+    }
     for col in COLUMNS[5:]:
         row[col] = record.get("metrics", {}).get(col, record.get("static", {}).get(col))
     return row
 
 
-def write_table(out_dir: str | Path, records: Sequence[dict[str, Any]], constraints: Constraints,
-                front: Sequence[dict[str, Any]]) -> tuple[Path, Path]:
+def write_table(
+    out_dir: str | Path,
+    records: Sequence[dict[str, Any]],
+    constraints: Constraints,
+    front: Sequence[dict[str, Any]],
+) -> tuple[Path, Path]:
     """``candidates.csv`` (one row per candidate, arch as its JSON key) and ``candidates.json``
     (full records, with feasibility and front membership)."""
     out = Path(out_dir)
@@ -47,13 +74,24 @@ def write_table(out_dir: str | Path, records: Sequence[dict[str, Any]], constrai
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(csv_path, table.getvalue())
-    atomic_write_text(json_path, json.dumps([{**r, "feasible": row["feasible"], "pareto": row["pareto"]}
-                                             for r, row in zip(records, rows)], indent=2, sort_keys=True))
+    atomic_write_text(
+        json_path,
+        json.dumps(
+            [{**r, "feasible": row["feasible"], "pareto": row["pareto"]} for r, row in zip(records, rows)],
+            indent=2,
+            sort_keys=True,
+        ),
+    )
     return csv_path, json_path
 
 
-def plot_pareto(path: str | Path, records: Sequence[dict[str, Any]], constraints: Constraints,
-                front: Sequence[dict[str, Any]], title: str = "") -> Path:
+def plot_pareto(
+    path: str | Path,
+    records: Sequence[dict[str, Any]],
+    constraints: Constraints,
+    front: Sequence[dict[str, Any]],
+    title: str = "",
+) -> Path:
     """Scatter of 1-day accuracy vs energy per inference: feasible, infeasible (AVM), and the front."""
     import matplotlib
 
@@ -62,8 +100,11 @@ def plot_pareto(path: str | Path, records: Sequence[dict[str, Any]], constraints
 
     def xy(rows):
         pts = [(r["static"].get("energy_j"), r["metrics"].get("acc_1d")) for r in rows]
-        pts = [(x * 1e9, y) for x, y in pts if x is not None and y is not None and math.isfinite(x)
-               and math.isfinite(y)]
+        pts = [
+            (x * 1e9, y)
+            for x, y in pts
+            if x is not None and y is not None and math.isfinite(x) and math.isfinite(y)
+        ]
         return [p[0] for p in pts], [p[1] for p in pts]
 
     feasible = [r for r in records if constraints.ok(r)]

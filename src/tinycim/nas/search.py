@@ -6,6 +6,7 @@ was killed and restarted proposes the same candidates again; those already in th
 back instead of trained. That is what makes "resume" exact: no finished candidate runs twice and the
 final front equals the uninterrupted one.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -81,10 +82,19 @@ class Search:
     value) ends the search early at a batch boundary, so a time-capped run is not reproducible.
     """
 
-    def __init__(self, space: SearchSpace, evaluator: Any, constraints: Constraints, store: Any,
-                 executor: Any, config: SearchConfig, on_result: Callable[[Record], None] | None = None,
-                 progress: Callable[[int, int, Record | None], None] | None = None,
-                 deadline: float | None = None, header: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        space: SearchSpace,
+        evaluator: Any,
+        constraints: Constraints,
+        store: Any,
+        executor: Any,
+        config: SearchConfig,
+        on_result: Callable[[Record], None] | None = None,
+        progress: Callable[[int, int, Record | None], None] | None = None,
+        deadline: float | None = None,
+        header: dict[str, Any] | None = None,
+    ):
         self.space, self.evaluator, self.constraints = space, evaluator, constraints
         self.executor, self.config = executor, config
         if isinstance(store, (str, os.PathLike)):  # a folder: open it, checking it holds this search
@@ -127,8 +137,10 @@ class Search:
             arch = self.space.sample(rng)
             if arch_key(arch) not in taken and self.feasible_before_training(arch):
                 return arch
-        raise ConfigError(f"no new arch meeting {self.constraints} in {self.config.sample_tries} random "
-                          "draws; loosen the budget or narrow the space")
+        raise ConfigError(
+            f"no new arch meeting {self.constraints} in {self.config.sample_tries} random "
+            "draws; loosen the budget or narrow the space"
+        )
 
     def _evaluate(self, archs: list[Arch], origin: str, generation: int) -> list[Record]:
         """Train the batch (or read stored results back); results return in proposal order."""
@@ -143,9 +155,15 @@ class Search:
                 todo.append((i, {"arch": arch, "seed": candidate_seed(self.config.seed, key)}))
         for j, metrics in self.executor.map(self.evaluator, [t for _, t in todo]):
             i, task = todo[j]
-            rec = {"key": arch_key(task["arch"]), "arch": task["arch"], "seed": task["seed"],
-                   "origin": origin, "generation": generation, "static": self.static(task["arch"]),
-                   "metrics": dict(metrics)}
+            rec = {
+                "key": arch_key(task["arch"]),
+                "arch": task["arch"],
+                "seed": task["seed"],
+                "origin": origin,
+                "generation": generation,
+                "static": self.static(task["arch"]),
+                "metrics": dict(metrics),
+            }
             self.store.add(rec)  # durable before anything else can fail
             self.evaluated += 1
             out[i] = rec
@@ -159,8 +177,9 @@ class Search:
         if self.on_result is not None:
             self.on_result(rec)
         if self.progress is not None:
-            self.progress(len(self._seen) + len(batch_done), self.config.trials,
-                          self.best(self.records + batch_done))
+            self.progress(
+                len(self._seen) + len(batch_done), self.config.trials, self.best(self.records + batch_done)
+            )
 
     def best(self, records: Iterable[Record] | None = None) -> Record | None:
         ok = [r for r in (self.records if records is None else records) if self.constraints.ok(r)]
@@ -199,6 +218,7 @@ class Search:
             feasible.sort(key=lambda r: (-record_value(r, "acc_1d"), r["key"]))
             return feasible[: self.config.population]
         rest = [r for r in pool if math.isfinite(record_value(r, "acc_1d"))]
+
         def violation(r: Record) -> float:
             avm = record_value(r, "avm")
             return avm if math.isfinite(avm) else math.inf
@@ -207,8 +227,11 @@ class Search:
         return rest[: self.config.population]
 
     def _fit_surrogate(self) -> Surrogate | None:
-        rows = [r for r in sorted(self.records, key=lambda r: r["key"])
-                if math.isfinite(record_value(r, "acc_1d"))]
+        rows = [
+            r
+            for r in sorted(self.records, key=lambda r: r["key"])
+            if math.isfinite(record_value(r, "acc_1d"))
+        ]
         if not self.config.surrogate or len(rows) < 4:
             return None
         X = np.stack([features(self.space, r["arch"], r["static"]) for r in rows])
@@ -226,8 +249,9 @@ class Search:
                     pool.append(child)
         return pool
 
-    def _choose(self, pool: list[Arch], k: int, rng: np.random.Generator, model: Surrogate | None,
-                generation: int) -> list[Arch]:
+    def _choose(
+        self, pool: list[Arch], k: int, rng: np.random.Generator, model: Surrogate | None, generation: int
+    ) -> list[Arch]:
         if model is None or "acc_1d" not in model.models:
             return [pool[i] for i in rng.permutation(len(pool))[:k]]
         X = np.stack([features(self.space, a, self.cheap_static(a)) for a in pool])
@@ -238,9 +262,14 @@ class Search:
             # wrong about AVM cannot starve the search.
             score[pred["avm"] >= self.constraints.max_avm] -= 1e6
         order = sorted(range(len(pool)), key=lambda i: (-score[i], arch_key(pool[i])))[:k]
-        self.surrogate_log.append({"generation": generation, "pool": len(pool),
-                                   "picked": [arch_key(pool[i]) for i in order],
-                                   "predicted": [float(pred["acc_1d"][i]) for i in order]})
+        self.surrogate_log.append(
+            {
+                "generation": generation,
+                "pool": len(pool),
+                "picked": [arch_key(pool[i]) for i in order],
+                "predicted": [float(pred["acc_1d"][i]) for i in order],
+            }
+        )
         return [pool[i] for i in order]
 
     def run_evolution(self) -> SearchResult:
@@ -255,7 +284,7 @@ class Search:
             first.append(self._sample(init_rng, taken))
             taken.add(arch_key(first[-1]))
         for start in range(0, len(first), cfg.batch):
-            self._evaluate(first[start:start + cfg.batch], "init", 0)
+            self._evaluate(first[start : start + cfg.batch], "init", 0)
         population = self._select(self.records)
         generation = 0
         while self._remaining() > 0:
@@ -267,8 +296,9 @@ class Search:
             while len(pool) < k:  # population stuck in a corner of the space: refill with random archs
                 pool.append(self._sample(rng, keys))
                 keys.add(arch_key(pool[-1]))
-            children = self._evaluate(self._choose(pool, k, rng, self._fit_surrogate(), generation),
-                                      "mutant", generation)
+            children = self._evaluate(
+                self._choose(pool, k, rng, self._fit_surrogate(), generation), "mutant", generation
+            )
             population = self._select(population + children)
         return self._result()
 

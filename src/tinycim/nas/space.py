@@ -4,6 +4,7 @@ An architecture ("arch") is a plain JSON-able dict, so candidates persist as JSO
 workers without pickling model objects. Each space maps an arch to a fixed-length float vector
 (``encode``) and back (``decode``), so surrogates see every candidate as one row of a feature matrix.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,16 @@ from torch import nn
 
 from tinycim.errors import ConfigError
 
-__all__ = ["Arch", "SearchSpace", "MUTATION_KINDS", "arch_key", "check_in", "choice", "nearest",
-           "step_choice"]
+__all__ = [
+    "Arch",
+    "SearchSpace",
+    "MUTATION_KINDS",
+    "arch_key",
+    "check_in",
+    "choice",
+    "nearest",
+    "step_choice",
+]
 
 Arch = dict[str, Any]
 
@@ -108,8 +117,9 @@ class SearchSpace(ABC):
             raise ConfigError(f"mutation kind {kind!r} unknown: allowed {MUTATION_KINDS}")
         return kind
 
-    def mutate_new(self, arch: Arch, rng: np.random.Generator, kind: str | None = None,
-                   tries: int = 20) -> Arch:
+    def mutate_new(
+        self, arch: Arch, rng: np.random.Generator, kind: str | None = None, tries: int = 20
+    ) -> Arch:
         """Like ``mutate`` but retries until the mutant differs from ``arch`` (a no-op mutation, e.g.
         shrinking an already minimal gene, wastes a slot). Returns ``arch`` if nothing changes."""
         key = arch_key(arch)

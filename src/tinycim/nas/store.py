@@ -6,6 +6,7 @@ trained. A torn last line (killed mid-write) is detected on open and cut off. Th
 (``search.json``, written by tmp + rename) records the space and settings; resuming with different
 ones is refused, since the stored results would then describe a different experiment.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,10 @@ class ResultStore:
             old = json.loads(path.read_text(encoding="utf-8"))
             if old != normal:
                 diff = sorted(k for k in set(old) | set(normal) if old.get(k) != normal.get(k))
-                raise ConfigError(f"{self.dir} holds a different search (differs in {diff}); "
-                                  f"use a new --out directory or the same settings to resume")
+                raise ConfigError(
+                    f"{self.dir} holds a different search (differs in {diff}); "
+                    f"use a new --out directory or the same settings to resume"
+                )
         else:
             atomic_write_text(path, json.dumps(normal, indent=2, sort_keys=True))
 

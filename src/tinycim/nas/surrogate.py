@@ -5,6 +5,7 @@ data. The accuracy model is a pairwise ranker (``XGBRanker``, ``rank:pairwise``)
 only needs the order of candidates; AVM and std get regressors because the AVM constraint compares
 against an absolute threshold. ``nthread=1`` and a fixed seed keep the fits deterministic.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
@@ -32,12 +33,26 @@ def kendall_tau(truth: Sequence[float], pred: Sequence[float]) -> float:
 class Surrogate:
     """One model per target of :data:`TARGETS`; ``fit(X, targets)``, ``predict(X) -> {name: [N]}``."""
 
-    def __init__(self, seed: int = 0, n_estimators: int = 200, max_depth: int = 3, learning_rate: float = 0.1,
-                 ranker: bool = True):
+    def __init__(
+        self,
+        seed: int = 0,
+        n_estimators: int = 200,
+        max_depth: int = 3,
+        learning_rate: float = 0.1,
+        ranker: bool = True,
+    ):
         self.seed, self.ranker = int(seed), ranker
-        self.params = dict(n_estimators=n_estimators, max_depth=max_depth, learning_rate=learning_rate,
-                           subsample=0.9, colsample_bytree=0.9, min_child_weight=1.0, random_state=self.seed,
-                           n_jobs=1, tree_method="hist")
+        self.params = dict(
+            n_estimators=n_estimators,
+            max_depth=max_depth,
+            learning_rate=learning_rate,
+            subsample=0.9,
+            colsample_bytree=0.9,
+            min_child_weight=1.0,
+            random_state=self.seed,
+            n_jobs=1,
+            tree_method="hist",
+        )
         self.models: dict[str, Any] = {}
 
     def _model(self, kind: str) -> Any:
@@ -47,8 +62,12 @@ class Surrogate:
             # Pairs drawn across the whole list ("mean"): XGBoost >= 2's default ("topk") pairs only the
             # top of each group, which orders the best few and leaves the rest of the list unranked; on
             # the KWS search's 216 candidates it cut held-out tau from 0.73 to 0.62 (docs/nas.md).
-            return xgb.XGBRanker(objective="rank:pairwise", lambdarank_pair_method="mean",
-                                 lambdarank_num_pair_per_sample=8, **self.params)
+            return xgb.XGBRanker(
+                objective="rank:pairwise",
+                lambdarank_pair_method="mean",
+                lambdarank_num_pair_per_sample=8,
+                **self.params,
+            )
         return xgb.XGBRegressor(objective="reg:squarederror", **self.params)
 
     def fit(self, X: np.ndarray, targets: Mapping[str, Sequence[float]]) -> Surrogate:
@@ -76,8 +95,14 @@ class Surrogate:
         return {name: np.asarray(m.predict(X), dtype=float) for name, m in self.models.items()}
 
 
-def cross_val_tau(X: np.ndarray, targets: Mapping[str, Sequence[float]], folds: int = 5, seed: int = 0,
-                  held_out: Sequence[bool] | None = None, **kwargs: Any) -> dict[str, float]:
+def cross_val_tau(
+    X: np.ndarray,
+    targets: Mapping[str, Sequence[float]],
+    folds: int = 5,
+    seed: int = 0,
+    held_out: Sequence[bool] | None = None,
+    **kwargs: Any,
+) -> dict[str, float]:
     """Kendall tau of each target on held-out candidates: ``folds``-fold cross-validation, each
     candidate predicted by a surrogate that never saw it; the held-out predictions are pooled.
 
@@ -91,8 +116,10 @@ def cross_val_tau(X: np.ndarray, targets: Mapping[str, Sequence[float]], folds: 
         raise ConfigError(f"cross_val_tau: held_out has shape {mask.shape}, expected ({n},)")
     scored = np.flatnonzero(mask)
     if len(scored) < 2 * folds:
-        raise ConfigError(f"cross_val_tau needs at least {2 * folds} held-out candidates for {folds} folds, "
-                          f"got {len(scored)}")
+        raise ConfigError(
+            f"cross_val_tau needs at least {2 * folds} held-out candidates for {folds} folds, "
+            f"got {len(scored)}"
+        )
     order = scored[np.random.default_rng(seed).permutation(len(scored))]
     pred = {name: np.full(n, np.nan) for name in TARGETS}
     for f in range(folds):
@@ -102,4 +129,6 @@ def cross_val_tau(X: np.ndarray, targets: Mapping[str, Sequence[float]], folds: 
         model = Surrogate(seed=seed, **kwargs).fit(X[train], fold_targets)
         for name, values in model.predict(X[test]).items():
             pred[name][test] = values
-    return {name: kendall_tau(np.asarray(targets[name], float)[scored], pred[name][scored]) for name in TARGETS}
+    return {
+        name: kendall_tau(np.asarray(targets[name], float)[scored], pred[name][scored]) for name in TARGETS
+    }

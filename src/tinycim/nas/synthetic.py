@@ -5,6 +5,7 @@ try a search's plumbing in seconds. The formulas only mimic the trends that matt
 (more capacity -> more accuracy with diminishing returns; depth and width raise drift sensitivity);
 they are not a model of any dataset.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,7 +21,7 @@ ENERGY_PER_MAC_J = 2 * 117e-15  # 2 ops per MAC at AON-CiM's 117 fJ/op for KWS a
 
 def _unit(key: str, salt: str) -> float:
     """Deterministic pseudo-random number in [0, 1) from an arch key (no global RNG)."""
-    return int.from_bytes(hashlib.sha256(f"{salt}:{key}".encode()).digest()[:8], "little") / 2.0 ** 64
+    return int.from_bytes(hashlib.sha256(f"{salt}:{key}".encode()).digest()[:8], "little") / 2.0**64
 
 
 class SyntheticEvaluator:
@@ -37,8 +38,13 @@ class SyntheticEvaluator:
         params = self.space.count_params(arch)
         macs = self.space.count_macs(arch) if hasattr(self.space, "count_macs") else 20 * params
         devices = self.space.count_devices(arch) if hasattr(self.space, "count_devices") else 2 * params
-        return {"params": params, "macs": macs, "energy_j": macs * ENERGY_PER_MAC_J,
-                "area_mm2": devices * 0.05e-6, "devices": devices}
+        return {
+            "params": params,
+            "macs": macs,
+            "energy_j": macs * ENERGY_PER_MAC_J,
+            "area_mm2": devices * 0.05e-6,
+            "devices": devices,
+        }
 
     def __call__(self, task: dict[str, Any]) -> dict[str, Any]:
         arch = task["arch"]
@@ -52,5 +58,12 @@ class SyntheticEvaluator:
         avm = 0.5 + 3.0 * _unit(key, "avm") + 0.2 * min(depth, 10)
         acc_30d = acc_1s - avm
         acc_1d = acc_1s - 0.6 * avm
-        return {"acc_fp": acc_1s + 0.5, "acc_1s": acc_1s, "acc_1h": acc_1s - 0.3 * avm, "acc_1d": acc_1d,
-                "acc_30d": acc_30d, "std_1d": 0.2 + 1.0 * _unit(key, "std"), "avm": avm}
+        return {
+            "acc_fp": acc_1s + 0.5,
+            "acc_1s": acc_1s,
+            "acc_1h": acc_1s - 0.3 * avm,
+            "acc_1d": acc_1d,
+            "acc_30d": acc_30d,
+            "std_1d": 0.2 + 1.0 * _unit(key, "std"),
+            "avm": avm,
+        }

@@ -5,6 +5,7 @@ per-layer width, kernel and stride. Inputs may be 1-D ([C, T], e.g. HAR [9, 128]
 ([C, H, W], e.g. KWS MFCC [1, 49, 10]); 2-D kernels are square. Plain convs (no depthwise) because
 a depthwise layer maps badly onto a crossbar (seed paper A).
 """
+
 from __future__ import annotations
 
 import math
@@ -35,10 +36,18 @@ class TinyMLSpace(SearchSpace):
     name = "tinyml"
     layer_genes: tuple[str, ...] = _LAYER_GENES
 
-    def __init__(self, input_shape: Sequence[int] = (9, 128), num_classes: int = 6, *,
-                 widths: Sequence[int] = (8, 12, 16, 24, 32, 48, 64, 96, 128),
-                 kernels: Sequence[int] = (3, 5, 7), strides: Sequence[int] = (1, 2),
-                 min_layers: int = 1, max_layers: int = 6, input_norm: bool | str = False):
+    def __init__(
+        self,
+        input_shape: Sequence[int] = (9, 128),
+        num_classes: int = 6,
+        *,
+        widths: Sequence[int] = (8, 12, 16, 24, 32, 48, 64, 96, 128),
+        kernels: Sequence[int] = (3, 5, 7),
+        strides: Sequence[int] = (1, 2),
+        min_layers: int = 1,
+        max_layers: int = 6,
+        input_norm: bool | str = False,
+    ):
         self.input_shape = tuple(int(s) for s in input_shape)
         if len(self.input_shape) not in (2, 3):
             raise ConfigError(f"tinyml space needs a [C, T] or [C, H, W] input, got {self.input_shape}")
@@ -118,15 +127,16 @@ class TinyMLSpace(SearchSpace):
         vec = np.zeros(1 + n * self.max_layers)
         vec[0] = len(arch["layers"])
         for i, layer in enumerate(arch["layers"]):
-            vec[1 + n * i: 1 + n * (i + 1)] = [self._gene_value(g, layer[g]) for g in self.layer_genes]
+            vec[1 + n * i : 1 + n * (i + 1)] = [self._gene_value(g, layer[g]) for g in self.layer_genes]
         return vec
 
     def decode(self, vector: Sequence[float]) -> Arch:
         n = len(self.layer_genes)
         vec = np.asarray(vector, dtype=float)
         if vec.shape != (1 + n * self.max_layers,):
-            raise ConfigError(f"{self.name} vector must have length {1 + n * self.max_layers}, "
-                              f"got {vec.shape}")
+            raise ConfigError(
+                f"{self.name} vector must have length {1 + n * self.max_layers}, got {vec.shape}"
+            )
         depth = int(round(vec[0]))
         if not self.min_layers <= depth <= self.max_layers:
             raise ConfigError(f"encoded depth {vec[0]} outside {self.min_layers}..{self.max_layers}")
@@ -135,23 +145,33 @@ class TinyMLSpace(SearchSpace):
             layer = {}
             for j, g in enumerate(self.layer_genes):
                 opts, v = self.gene_options(g), vec[1 + n * i + j]
-                layer[g] = (int(nearest(opts, v)) if isinstance(opts[0], (int, float))
-                            else opts[int(nearest(range(len(opts)), v))])
+                layer[g] = (
+                    int(nearest(opts, v))
+                    if isinstance(opts[0], (int, float))
+                    else opts[int(nearest(range(len(opts)), v))]
+                )
             layers.append(layer)
         return {"layers": layers}
 
     # ---- models ------------------------------------------------------------------------------
     def build(self, arch: Arch) -> nn.Module:
         self.validate(arch)
-        return PlainCNN(self.input_shape, self.num_classes,
-                        [{g: layer[g] for g in _LAYER_GENES} for layer in arch["layers"]], input_norm=self.input_norm)
+        return PlainCNN(
+            self.input_shape,
+            self.num_classes,
+            [{g: layer[g] for g in _LAYER_GENES} for layer in arch["layers"]],
+            input_norm=self.input_norm,
+        )
 
     def zoo_spec(self, arch: Arch) -> tuple[str, dict[str, Any]]:
         """(registered model name, kwargs) that rebuild ``arch`` with ``create_model``, so a saved run
         loads with ``tinycim.train.load_run`` / ``tinycim drift``: the zoo's PlainCNN subclasses take
         ``layers`` and ``input_shape`` (har_cnn for [C, T], kws_cnn5 for [C, H, W])."""
-        kwargs = {"num_classes": self.num_classes, "input_shape": list(self.input_shape),
-                  "layers": [{g: layer[g] for g in _LAYER_GENES} for layer in arch["layers"]]}
+        kwargs = {
+            "num_classes": self.num_classes,
+            "input_shape": list(self.input_shape),
+            "layers": [{g: layer[g] for g in _LAYER_GENES} for layer in arch["layers"]],
+        }
         kwargs["input_norm"] = self.input_norm  # always: the zoo default may differ (har_cnn standardizes)
         return ("har_cnn" if self.dims == 1 else "kws_cnn5", kwargs)
 
@@ -160,7 +180,7 @@ class TinyMLSpace(SearchSpace):
         total, width = input_norm_params(self.input_norm, self.input_shape), self.input_shape[0]
         for layer in arch["layers"]:
             c, k = int(layer["channels"]), int(layer["kernel"])
-            total += width * c * k ** self.dims + 2 * c
+            total += width * c * k**self.dims + 2 * c
             width = c
         return total + width * self.num_classes + self.num_classes
 
@@ -170,11 +190,19 @@ class TinyMLSpace(SearchSpace):
         for layer in arch["layers"]:
             c, k, s = int(layer["channels"]), int(layer["kernel"]), int(layer["stride"])
             sizes = [(n - 1) // s + 1 for n in sizes]
-            total += width * c * k ** self.dims * math.prod(sizes)
+            total += width * c * k**self.dims * math.prod(sizes)
             width = c
         return total + width * self.num_classes
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "input_shape": list(self.input_shape), "num_classes": self.num_classes,
-                "widths": list(self.widths), "kernels": list(self.kernels), "strides": list(self.strides),
-                "min_layers": self.min_layers, "max_layers": self.max_layers, "input_norm": self.input_norm}
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "widths": list(self.widths),
+            "kernels": list(self.kernels),
+            "strides": list(self.strides),
+            "min_layers": self.min_layers,
+            "max_layers": self.max_layers,
+            "input_norm": self.input_norm,
+        }

@@ -7,6 +7,7 @@ negated digitally). Unipolar layers halve that layer's devices and columns and d
 subtractor; the search trades that against accuracy. The linear head always stays differential:
 it is tiny and a sign-restricted classifier loses whole classes.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """The verbs on a converted model: program, drift, calibrate, save and load."""
+
 from __future__ import annotations
 
 import math
@@ -58,9 +59,11 @@ def _check_memory(model: nn.Module, instances: int) -> None:
         return
     need, per_chip = programmed_bytes(model, instances), programmed_bytes(model, 1)
     if per_chip and need > ram // 2:
-        raise ConfigError(f"instances = {instances} needs about {need / 2**30:.1f} GiB for the programmed state "
-                          f"({per_chip / 2**20:.1f} MiB per chip): at most {max(1, ram // 2 // per_chip)} chips fit in "
-                          f"half of this machine's {ram / 2**30:.0f} GiB")
+        raise ConfigError(
+            f"instances = {instances} needs about {need / 2**30:.1f} GiB for the programmed state "
+            f"({per_chip / 2**20:.1f} MiB per chip): at most {max(1, ram // 2 // per_chip)} chips fit in "
+            f"half of this machine's {ram / 2**30:.0f} GiB"
+        )
 
 
 def drift(model: nn.Module, seconds: float) -> nn.Module:
@@ -86,8 +89,9 @@ def unprogram(model: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def calibrate(model: nn.Module, inputs: torch.Tensor, percentile: float = 99.99, *,
-              keep_calibrated: bool = False) -> nn.Module:
+def calibrate(
+    model: nn.Module, inputs: torch.Tensor, percentile: float = 99.99, *, keep_calibrated: bool = False
+) -> nn.Module:
     """Fix each layer's DAC input range and ADC full scale from a representative batch.
 
     Runs `inputs` ([B, ...]) through the model with ideal (unprogrammed) weights; each layer's
@@ -106,8 +110,12 @@ def calibrate(model: nn.Module, inputs: torch.Tensor, percentile: float = 99.99,
         inputs = inputs.to(param.device)
     layers = [layer for _, layer in analog_layers(model)]
     saved = [layer.prog_w for layer in layers]
-    converters = {id(c): c for layer in layers for c in layer.periphery.converters()
-                  if c.fixed is None and not (keep_calibrated and c.calibrated)}
+    converters = {
+        id(c): c
+        for layer in layers
+        for c in layer.periphery.converters()
+        if c.fixed is None and not (keep_calibrated and c.calibrated)
+    }
     was_training = model.training
     try:
         model.eval()
@@ -144,8 +152,13 @@ def save(model: nn.Module, path: str | os.PathLike) -> None:
             tensors[f"{prefix}.nu"] = layer.prog_nu.cpu().contiguous()
         if layer.prog_gdc_ref is not None:
             tensors[f"{prefix}.gdc_ref"] = layer.prog_gdc_ref.cpu().contiguous()
-    meta = {"format": SAVE_FORMAT, "config": info.config.to_dict(), "seed": info.seed,
-            "instances": info.instances, "t_inf": info.t_inf}
+    meta = {
+        "format": SAVE_FORMAT,
+        "config": info.config.to_dict(),
+        "seed": info.seed,
+        "instances": info.instances,
+        "t_inf": info.t_inf,
+    }
     save_tensors(path, tensors, meta)
 
 
@@ -158,20 +171,27 @@ def load(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     try:
-        tensors, meta = read_tensors(path, expected_format=SAVE_FORMAT, readable_as="safetensors file",
-                                     kind="tinycim analog model")
+        tensors, meta = read_tensors(
+            path, expected_format=SAVE_FORMAT, readable_as="safetensors file", kind="tinycim analog model"
+        )
         legacy = False
     except DataError:
-        tensors, meta = read_tensors(path, expected_format=_V1_FORMAT, readable_as="safetensors file",
-                                     kind="tinycim analog model")
+        tensors, meta = read_tensors(
+            path, expected_format=_V1_FORMAT, readable_as="safetensors file", kind="tinycim analog model"
+        )
         tensors, legacy = _migrate_v1(tensors), True
     try:
         config = AnalogConfig.from_dict(meta["config"])
     except (ConfigError, KeyError, TypeError) as err:
         raise DataError(f"{path}: its analog config is invalid ({err})") from None
     for key, value in tensors.items():
-        if value.is_floating_point() and key.startswith("model.") and not key.endswith("log_range") \
-                and not key.endswith("w_max") and not torch.isfinite(value).all():
+        if (
+            value.is_floating_point()
+            and key.startswith("model.")
+            and not key.endswith("log_range")
+            and not key.endswith("w_max")
+            and not torch.isfinite(value).all()
+        ):
             raise DataError(f"{path}: tensor {key!r} holds NaN or inf values")
     amodel = convert(model, config)
     if legacy:  # derived state 0.1 did not store: taken from the loaded weights below
@@ -190,8 +210,13 @@ def load(model: nn.Module, path: str | os.PathLike) -> nn.Module:
             if f"{prefix}.g_prog" not in tensors:
                 raise DataError(f"{path}: layer {name!r} has no programmed conductances ({prefix}.g_prog)")
             try:
-                restore_programmed(layer, tensors[f"{prefix}.g_prog"], tensors.get(f"{prefix}.nu"),
-                                   tensors.get(f"{prefix}.gdc_ref"), meta.get("t_inf") or 0.0)
+                restore_programmed(
+                    layer,
+                    tensors[f"{prefix}.g_prog"],
+                    tensors.get(f"{prefix}.nu"),
+                    tensors.get(f"{prefix}.gdc_ref"),
+                    meta.get("t_inf") or 0.0,
+                )
             except MappingError as err:
                 raise DataError(f"{path}: {err}") from None
         model_info(amodel).t_inf = meta.get("t_inf") or 0.0
@@ -206,14 +231,16 @@ def refresh_derived(model: nn.Module) -> None:
     shared: dict[int, list] = {}
     for _, layer in analog_layers(model):
         if layer.unipolar_sign is not None:
-            layer.unipolar_sign.copy_(unipolar_signs(layer.weight, layer.geometry,
-                                                     layer.analog_config.mapping.unipolar_sign))
+            layer.unipolar_sign.copy_(
+                unipolar_signs(layer.weight, layer.geometry, layer.analog_config.mapping.unipolar_sign)
+            )
         if layer.periphery.shared:
             shared.setdefault(id(layer.periphery), []).append(layer)
     for layers in shared.values():
         w_max = layers[0].analog_config.mapping.weight_max
-        layers[0].periphery.set_w_max(w_max if w_max is not None else
-                                           max(float(la.weight.abs().max()) for la in layers))
+        layers[0].periphery.set_w_max(
+            w_max if w_max is not None else max(float(la.weight.abs().max()) for la in layers)
+        )
 
 
 def _migrate_v1(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -221,7 +248,10 @@ def _migrate_v1(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     converters' log ranges."""
     out = {}
     for key, value in tensors.items():
-        for old, new in ((".input_range", ".periphery.dac.log_range"), (".output_range", ".periphery.adc.log_range")):
+        for old, new in (
+            (".input_range", ".periphery.dac.log_range"),
+            (".output_range", ".periphery.adc.log_range"),
+        ):
             if key.endswith(old) or key in ("model" + old,):
                 key = key[: -len(old)] + new
                 value = value.log()

@@ -5,6 +5,7 @@ Linear, Conv1d and Conv2d become analog layers (each with its own config: the mo
 (found by tracing with torch.fx); everything else stays digital and is listed in the conversion
 report, and weight matrices left digital are warned about, so nothing is hidden.
 """
+
 from __future__ import annotations
 
 import copy
@@ -32,7 +33,9 @@ class ConversionReport:
     folded_bn: list[tuple[str, str]] = field(default_factory=list)
     digital: list[tuple[str, str]] = field(default_factory=list)  # (name, type)
     kept_digital: list[str] = field(default_factory=list)  # by a "digital" override
-    decomposed: list = field(default_factory=list)  # recurrent / attention / transposed convs (DecomposedModule)
+    decomposed: list = field(
+        default_factory=list
+    )  # recurrent / attention / transposed convs (DecomposedModule)
     analog_params: int = 0
     digital_weight_params: dict[str, int] = field(default_factory=dict)  # matrices left digital, by module
 
@@ -47,8 +50,10 @@ class ConversionReport:
         if self.kept_digital:
             lines.append(f"kept digital by config: {', '.join(self.kept_digital)}")
         for row in self.decomposed:
-            lines.append(f"{row.name or '<root>'} ({row.original}) on tiles as {row.replacement or 'digital'}"
-                         + (f", digital: {row.digital}" if row.digital else ""))
+            lines.append(
+                f"{row.name or '<root>'} ({row.original}) on tiles as {row.replacement or 'digital'}"
+                + (f", digital: {row.digital}" if row.digital else "")
+            )
         if self.digital:
             kinds = sorted({t for _, t in self.digital})
             lines.append(f"left digital: {len(self.digital)} modules ({', '.join(kinds)})")
@@ -117,12 +122,19 @@ def convert(model: nn.Module, config: AnalogConfig | str = "pcm", *, strict: boo
         holder.add_module("root", amodel)
         candidates = [("", holder, "root", amodel)]
     else:
-        candidates = [(f"{p}.{c}" if p else c, parent, c, child) for p, parent in list(amodel.named_modules())
-                      for c, child in list(parent.named_children()) if type(child) in ANALOG_FOR]
+        candidates = [
+            (f"{p}.{c}" if p else c, parent, c, child)
+            for p, parent in list(amodel.named_modules())
+            for c, child in list(parent.named_children())
+            if type(child) in ANALOG_FOR
+        ]
     unmatched = cfg.unmatched([name for name, *_ in candidates])
     if unmatched:
-        _complain(strict, f"layers override(s) {unmatched} match no Linear/Conv layer of the model "
-                          f"(layers: {', '.join(n for n, *_ in candidates[:8])}{', ...' if len(candidates) > 8 else ''})")
+        _complain(
+            strict,
+            f"layers override(s) {unmatched} match no Linear/Conv layer of the model "
+            f"(layers: {', '.join(n for n, *_ in candidates[:8])}{', ...' if len(candidates) > 8 else ''})",
+        )
     shared: dict[tuple, Periphery] = {}
     uniform: list[AnalogLayerMixin] = []
     for full, parent, child_name, child in candidates:
@@ -160,11 +172,16 @@ def convert(model: nn.Module, config: AnalogConfig | str = "pcm", *, strict: boo
             report.digital.append((name, type(module).__name__))
     surprising = {n: c for n, c in report.digital_weight_params.items() if n not in report.kept_digital}
     if surprising:
-        names = ", ".join(f"{n or '<root>'} ({type(amodel.get_submodule(n)).__name__}, {c} params)"
-                          for n, c in surprising.items())
-        _complain(strict, f"weights left digital (tinycim maps Linear, Conv1d, Conv2d and the recurrent, "
-                          f"attention and transposed-conv layers built from them): {names}; "
-                          f"analog share of weight parameters {100 * report.analog_share:.1f} %")
+        names = ", ".join(
+            f"{n or '<root>'} ({type(amodel.get_submodule(n)).__name__}, {c} params)"
+            for n, c in surprising.items()
+        )
+        _complain(
+            strict,
+            f"weights left digital (tinycim maps Linear, Conv1d, Conv2d and the recurrent, "
+            f"attention and transposed-conv layers built from them): {names}; "
+            f"analog share of weight parameters {100 * report.analog_share:.1f} %",
+        )
     amodel.register_forward_pre_hook(ctx.before, with_kwargs=True)
     amodel.register_forward_hook(ctx.after, with_kwargs=True)
     amodel.tinycim = AnalogModelInfo(config=cfg, report=report, context=ctx)  # type: ignore[assignment]
@@ -211,8 +228,10 @@ def fold_batchnorm(model: nn.Module) -> list[tuple[str, str]]:
     try:
         graph = torch.fx.symbolic_trace(model).graph
     except Exception as err:  # fx cannot trace data-dependent control flow
-        warnings.warn(f"BatchNorm not folded: model could not be traced with torch.fx ({type(err).__name__})",
-                      stacklevel=3)
+        warnings.warn(
+            f"BatchNorm not folded: model could not be traced with torch.fx ({type(err).__name__})",
+            stacklevel=3,
+        )
         return []
     modules = dict(model.named_modules())
     calls: dict[str, int] = {}
@@ -271,9 +290,19 @@ def clone_as(module: nn.Module, cls: type, name: str) -> nn.Module:
         new = cls(module.in_features, module.out_features, bias=module.bias is not None)
     else:
         if module.padding_mode != "zeros":
-            raise MappingError(f"layer {name!r}: padding_mode {module.padding_mode!r} is not supported (only 'zeros')")
-        new = cls(module.in_channels, module.out_channels, module.kernel_size, stride=module.stride,
-                  padding=module.padding, dilation=module.dilation, groups=module.groups, bias=module.bias is not None)
+            raise MappingError(
+                f"layer {name!r}: padding_mode {module.padding_mode!r} is not supported (only 'zeros')"
+            )
+        new = cls(
+            module.in_channels,
+            module.out_channels,
+            module.kernel_size,
+            stride=module.stride,
+            padding=module.padding,
+            dilation=module.dilation,
+            groups=module.groups,
+            bias=module.bias is not None,
+        )
     new = new.to(dtype=w.dtype, device=w.device)
     with torch.no_grad():
         new.weight.copy_(w)
@@ -296,13 +325,24 @@ def geometry_of(module: nn.Module, name: str, tile_rows: int, tile_cols: int) ->
         assert isinstance(module, nn.modules.conv._ConvNd)
         groups, kernel_numel = module.groups, math.prod(module.kernel_size)
         in_per_group = module.in_channels // module.groups
-    return layer_geometry(name, groups=groups, in_per_group=in_per_group,
-                          out_per_group=weight.shape[0] // groups, kernel_numel=kernel_numel,
-                          tile_rows=tile_rows, tile_cols=tile_cols)
+    return layer_geometry(
+        name,
+        groups=groups,
+        in_per_group=in_per_group,
+        out_per_group=weight.shape[0] // groups,
+        kernel_numel=kernel_numel,
+        tile_rows=tile_rows,
+        tile_cols=tile_cols,
+    )
 
 
-def from_digital(module: nn.Module, config: AnalogConfig, name: str, ctx: InstanceContext,
-                 periphery: Periphery | None = None) -> AnalogLayerMixin:
+def from_digital(
+    module: nn.Module,
+    config: AnalogConfig,
+    name: str,
+    ctx: InstanceContext,
+    periphery: Periphery | None = None,
+) -> AnalogLayerMixin:
     """An analog copy of a Linear/Conv1d/Conv2d (its weight and bias copied, not shared);
     `periphery`: a shared (uniform) periphery, else the layer gets its own."""
     new = clone_as(module, ANALOG_FOR[type(module)], name)
@@ -310,8 +350,13 @@ def from_digital(module: nn.Module, config: AnalogConfig, name: str, ctx: Instan
     weight = module.weight
     assert isinstance(weight, torch.Tensor)
     per = Periphery(config) if periphery is None else periphery
-    new._init_analog(config, name, ctx, geometry_of(module, name, config.tile.rows, config.tile.cols),
-                     per.to(device=weight.device))
+    new._init_analog(
+        config,
+        name,
+        ctx,
+        geometry_of(module, name, config.tile.rows, config.tile.cols),
+        per.to(device=weight.device),
+    )
     return new
 
 

@@ -23,6 +23,7 @@ One quantizer (`tiles.quant`) with one gradient (straight-through to x, LSQ to t
 weight mapping (`normalized_weight`) serve training, calibration, programming and inference.
 With K instances programmed, a batch [B, ...] gives [K*B, ...] (instance-major).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -38,8 +39,16 @@ from tinycim.nn.state import _targets, derive_seed, effective_weights, sample_ch
 from tinycim.tiles.geometry import LayerGeometry
 from tinycim.tiles.mapping import magnitude_slices, unipolar_signs, weight_scale
 from tinycim.tiles.periphery import add_output_noise, dynamic_range
-from tinycim.tiles.quant import (_codes, codes_, fake_quant, fake_quant_split, fake_quant_tiles, levels_per_side,
-                                 percentile_abs, quantize_weight_levels)
+from tinycim.tiles.quant import (
+    _codes,
+    codes_,
+    fake_quant,
+    fake_quant_split,
+    fake_quant_tiles,
+    levels_per_side,
+    percentile_abs,
+    quantize_weight_levels,
+)
 
 if TYPE_CHECKING:
     from tinycim.train.config import HWAConfig
@@ -47,6 +56,7 @@ if TYPE_CHECKING:
 # Micro-batch size target (elements of a layer's output) for the inference path: ~4 MB of
 # float32 fits the L2 caches, so the converter passes run from cache, not DRAM.
 _CACHE_ELEMENTS = 1 << 20
+
 
 class AnalogLayerMixin:
     """Behaviour of the analog layers (mixed into subclasses of the torch layers)."""
@@ -72,11 +82,20 @@ class AnalogLayerMixin:
     prog_gdc: torch.Tensor | None
 
     if TYPE_CHECKING:
-        def register_buffer(self, name: str, tensor: torch.Tensor | None, persistent: bool = True) -> None: ...
+
+        def register_buffer(
+            self, name: str, tensor: torch.Tensor | None, persistent: bool = True
+        ) -> None: ...
         def train(self, mode: bool = True) -> Any: ...
 
-    def _init_analog(self, config: AnalogConfig, name: str, ctx: InstanceContext, geometry: LayerGeometry,
-                     periphery: Periphery) -> None:
+    def _init_analog(
+        self,
+        config: AnalogConfig,
+        name: str,
+        ctx: InstanceContext,
+        geometry: LayerGeometry,
+        periphery: Periphery,
+    ) -> None:
         self.analog_config = config
         self.layer_name = name
         self.geometry = geometry
@@ -108,22 +127,28 @@ class AnalogLayerMixin:
     @property
     def input_range(self) -> torch.Tensor:
         """The DAC range in input units (scalar tensor, NaN when uncalibrated)."""
-        return self.periphery.dac.log_range.detach().exp() if self.periphery.dac.fixed is None else \
-            self.periphery.dac.full_scale()
+        return (
+            self.periphery.dac.log_range.detach().exp()
+            if self.periphery.dac.fixed is None
+            else self.periphery.dac.full_scale()
+        )
 
     @property
     def output_range(self) -> torch.Tensor:
         """The ADC range in normalized units (scalar tensor, NaN when uncalibrated)."""
-        return self.periphery.adc.log_range.detach().exp() if self.periphery.adc.fixed is None else \
-            self.periphery.adc.full_scale()
+        return (
+            self.periphery.adc.log_range.detach().exp()
+            if self.periphery.adc.fixed is None
+            else self.periphery.adc.full_scale()
+        )
 
     def weight_scale(self) -> torch.Tensor:
         """s [C_out]: the |w| mapped to g_max (per layer, per column or uniform), no gradient."""
-        return weight_scale(self.weight, self.analog_config.mapping,
-                            self.periphery.w_max_value)
+        return weight_scale(self.weight, self.analog_config.mapping, self.periphery.w_max_value)
 
-    def normalized_weight(self, noise: bool = False, scale: torch.Tensor | None = None,
-                          as_read: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    def normalized_weight(
+        self, noise: bool = False, scale: torch.Tensor | None = None, as_read: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(w [S, C_out, C_in/groups, *k], significance [S]): the weights each slice of devices
         holds, normalized to [-1, 1] (W / s, saturated, on the unipolar sign, on the weight levels
         with straight-through gradients), plus the training noise when `noise`.
@@ -182,8 +207,9 @@ class AnalogLayerMixin:
                 sigma = w.abs().flatten(1).amax(dim=1).view(-1, *([1] * (w.dim() - 1)))
             eps = torch.randn(w.shape, generator=gen, dtype=w.dtype, device=w.device)
             return slices + eps * (sigma * hwa.noise_eta * factor)
-        noisy = sample_chip(w, significance, self.unipolar_sign, self.analog_config, gen,
-                            hwa.noise_t_min_s, hwa.noise_t_max_s)
+        noisy = sample_chip(
+            w, significance, self.unipolar_sign, self.analog_config, gen, hwa.noise_t_min_s, hwa.noise_t_max_s
+        )
         return slices + (noisy - w) * factor
 
     def conductances(self, instance: int = 0) -> torch.Tensor:
@@ -207,7 +233,7 @@ class AnalogLayerMixin:
             w, scale, gdc = slices.unsqueeze(0), self.weight_scale(), None
         active = self._ctx.active
         if active is not None and w.shape[0] > 1:  # the root runs one chip at a time
-            w, gdc = w[active:active + 1], None if gdc is None else gdc[active:active + 1]
+            w, gdc = w[active : active + 1], None if gdc is None else gdc[active : active + 1]
         k_inst = w.shape[0]
         batch = self._ctx.batch
         if k_inst == 1:
@@ -230,11 +256,18 @@ class AnalogLayerMixin:
 
     def _use_fast_path(self, x: torch.Tensor, w: torch.Tensor) -> bool:
         params = (p for p in (self.weight, self.bias) if p is not None)
-        if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or any(p.requires_grad for p in params)):
+        if torch.is_grad_enabled() and (
+            x.requires_grad or w.requires_grad or any(p.requires_grad for p in params)
+        ):
             return False
         dac, adc = self.periphery.converters()
-        exotic = (w.shape[1] > 1 or self.analog_config.adc.noise > 0 or dac.calibrating is not None
-                  or adc.calibrating is not None or self._observing())
+        exotic = (
+            w.shape[1] > 1
+            or self.analog_config.adc.noise > 0
+            or dac.calibrating is not None
+            or adc.calibrating is not None
+            or self._observing()
+        )
         return not exotic and self._fast_path_ok()
 
     def _observing(self) -> bool:
@@ -250,7 +283,9 @@ class AnalogLayerMixin:
             return self.hwa.range_percentile
         return None
 
-    def _forward_sim(self, x: torch.Tensor, w: torch.Tensor, significance: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
+    def _forward_sim(
+        self, x: torch.Tensor, w: torch.Tensor, significance: torch.Tensor, col: torch.Tensor
+    ) -> torch.Tensor:
         """The differentiable path (training, calibration, gradients through a chip).
 
         x: [B, ...] one instance's input; w: [S, C_out, ...] normalized weights per slice;
@@ -286,22 +321,32 @@ class AnalogLayerMixin:
                     if r_in is None or r_in.numel() == 1:
                         adc.observe(percentile_abs(seen, q) / (1.0 if r_in is None else float(r_in.detach())))
                     else:
-                        adc.observe(percentile_abs(torch.cat([(p.detach() / r_in).flatten() for p in parts]), q))
+                        adc.observe(
+                            percentile_abs(torch.cat([(p.detach() / r_in).flatten() for p in parts]), q)
+                        )
                 if adc.calibrated:
                     fs: torch.Tensor | None = adc.full_scale() * unit
                 else:
                     fs = None  # ideal gain control, per sample and row tile
                 if noise > 0:
                     gen = self._generator()
-                    parts = [add_output_noise(p, fs if fs is not None else dynamic_range(p), noise, gen) for p in parts]
+                    parts = [
+                        add_output_noise(p, fs if fs is not None else dynamic_range(p), noise, gen)
+                        for p in parts
+                    ]
                 adc_bits = adc.bits or 0
                 if not adc.active:
                     p_sum = parts[0] if len(parts) == 1 else torch.stack(parts).sum(0)
                 elif fs is not None and fs.numel() == 1:
-                    p_sum = fake_quant(parts[0], fs, adc_bits) if len(parts) == 1 else \
-                        fake_quant_tiles(parts, fs, adc_bits)
+                    p_sum = (
+                        fake_quant(parts[0], fs, adc_bits)
+                        if len(parts) == 1
+                        else fake_quant_tiles(parts, fs, adc_bits)
+                    )
                 else:
-                    quantized = [fake_quant(p, fs if fs is not None else dynamic_range(p), adc_bits) for p in parts]
+                    quantized = [
+                        fake_quant(p, fs if fs is not None else dynamic_range(p), adc_bits) for p in parts
+                    ]
                     p_sum = quantized[0] if len(quantized) == 1 else torch.stack(quantized).sum(0)
             else:
                 p_sum = parts[0] if len(parts) == 1 else torch.stack(parts).sum(0)
@@ -325,7 +370,9 @@ class AnalogLayerMixin:
         return len(self.geometry.row_chunks) == 1
 
     @torch.no_grad()
-    def _forward_fast(self, parts: list[torch.Tensor], w: torch.Tensor, cols: list[torch.Tensor]) -> torch.Tensor:
+    def _forward_fast(
+        self, parts: list[torch.Tensor], w: torch.Tensor, cols: list[torch.Tensor]
+    ) -> torch.Tensor:
         """Same numbers as `_forward_sim`, for inference: integer codes, in-place converters,
         all row tiles in one call, micro-batches small enough to stay in cache (the converters
         are memory-bound, so cache residency is what makes them nearly free), and every
@@ -334,22 +381,26 @@ class AnalogLayerMixin:
         parts: K inputs [B, ...]; w: [K, C_out, ...]; cols: K digital output scales [C_out].
         """
         batch = parts[0].shape[0]
-        per_sample = parts[0][0].numel() * max(1, w.shape[1] * len(self.geometry.row_chunks) // max(1, parts[0].shape[1]))
+        per_sample = parts[0][0].numel() * max(
+            1, w.shape[1] * len(self.geometry.row_chunks) // max(1, parts[0].shape[1])
+        )
         micro = max(1, _CACHE_ELEMENTS // per_sample)
         out: torch.Tensor | None = None
         for k, x in enumerate(parts):
             for start in range(0, batch, micro):
-                xb = x[start:start + micro]
+                xb = x[start : start + micro]
                 if out is None:
                     first = self._fast_block(xb, w[k], cols[k], None)
                     out = first.new_empty((len(parts) * batch, *first.shape[1:]))
                     out[: first.shape[0]] = first
                     continue
-                self._fast_block(xb, w[k], cols[k], out[k * batch + start: k * batch + start + xb.shape[0]])
+                self._fast_block(xb, w[k], cols[k], out[k * batch + start : k * batch + start + xb.shape[0]])
         assert out is not None
         return out
 
-    def _fast_block(self, x: torch.Tensor, w: torch.Tensor, col: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
+    def _fast_block(
+        self, x: torch.Tensor, w: torch.Tensor, col: torch.Tensor, out: torch.Tensor | None
+    ) -> torch.Tensor:
         dac, adc = self.periphery.converters()
         factor: torch.Tensor | float = 1.0
         if dac.active:

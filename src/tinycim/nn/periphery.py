@@ -2,6 +2,7 @@
 column's ADC, bits and range), their `Periphery` (shared by every layer of a uniform periphery),
 and the `InstanceContext` through which a converted model's root runs K programmed chips.
 """
+
 from __future__ import annotations
 
 import math

@@ -32,6 +32,7 @@ shared input [B, ...] from per-instance activations [K*B, ...] by the leading di
 programmed instances the states grow to [K*B, ...] after the first MVM (initial states and masks are
 repeated instance-major to match).
 """
+
 from __future__ import annotations
 
 import math
@@ -47,9 +48,20 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from tinycim.errors import ConfigError
 
-__all__ = ["LinearRNNBase", "LinearLSTM", "LinearGRU", "LinearRNN", "LinearMultiheadAttention",
-           "LinearConvTranspose1d", "LinearConvTranspose2d",
-           "DecomposedModule", "decompose", "DECOMPOSABLE", "LEAF_TYPES", "LeafTracer"]
+__all__ = [
+    "LinearRNNBase",
+    "LinearLSTM",
+    "LinearGRU",
+    "LinearRNN",
+    "LinearMultiheadAttention",
+    "LinearConvTranspose1d",
+    "LinearConvTranspose2d",
+    "DecomposedModule",
+    "decompose",
+    "DECOMPOSABLE",
+    "LEAF_TYPES",
+    "LeafTracer",
+]
 
 
 def _check_positive_int(value: object, name: str, owner: str, minimum: int = 1) -> int:
@@ -87,9 +99,19 @@ class LinearRNNBase(nn.Module):
     _GATES: int = 1
     mode: str = ""
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 proj_size: int = 0, device=None, dtype=None) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device=None,
+        dtype=None,
+    ) -> None:
         super().__init__()
         owner = type(self).__name__
         self.input_size = _check_positive_int(input_size, "input_size", owner)
@@ -102,10 +124,15 @@ class LinearRNNBase(nn.Module):
                 raise ConfigError(f"{owner}: proj_size is only supported for LSTM, got proj_size={proj_size}")
             _check_positive_int(proj_size, "proj_size", owner)
             if proj_size >= hidden_size:
-                raise ConfigError(f"{owner}: proj_size must be < hidden_size ({hidden_size}), got {proj_size}")
+                raise ConfigError(
+                    f"{owner}: proj_size must be < hidden_size ({hidden_size}), got {proj_size}"
+                )
         if dropout > 0 and num_layers == 1:
-            warnings.warn(f"{owner}: dropout={dropout} has no effect with num_layers=1 (it acts between "
-                          "layers), as in torch", stacklevel=2)
+            warnings.warn(
+                f"{owner}: dropout={dropout} has no effect with num_layers=1 (it acts between "
+                "layers), as in torch",
+                stacklevel=2,
+            )
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
         self.dropout = float(dropout)
@@ -159,16 +186,27 @@ class LinearRNNBase(nn.Module):
         s = f"{self.input_size}, {self.hidden_size}"
         if self.proj_size:
             s += f", proj_size={self.proj_size}"
-        for name, default in (("num_layers", 1), ("bias", True), ("batch_first", False), ("dropout", 0.0),
-                              ("bidirectional", False)):
+        for name, default in (
+            ("num_layers", 1),
+            ("bias", True),
+            ("batch_first", False),
+            ("dropout", 0.0),
+            ("bidirectional", False),
+        ):
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)}"
         return s
 
     def _constructor_kwargs(self) -> dict:
-        kw = dict(input_size=self.input_size, hidden_size=self.hidden_size, num_layers=self.num_layers,
-                  bias=self.bias, batch_first=self.batch_first, dropout=self.dropout,
-                  bidirectional=self.bidirectional)
+        kw = dict(
+            input_size=self.input_size,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            bias=self.bias,
+            batch_first=self.batch_first,
+            dropout=self.dropout,
+            bidirectional=self.bidirectional,
+        )
         if self.mode == "LSTM":
             kw["proj_size"] = self.proj_size
         return kw
@@ -178,12 +216,18 @@ class LinearRNNBase(nn.Module):
         """An exact copy of a torch ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` (weights copied, not shared;
         ``requires_grad`` and train/eval mode kept)."""
         if not isinstance(module, cls._TORCH):
-            raise ConfigError(f"{cls.__name__}.from_torch expects an {cls._TORCH.__name__}, "
-                              f"got {type(module).__name__}")
+            raise ConfigError(
+                f"{cls.__name__}.from_torch expects an {cls._TORCH.__name__}, got {type(module).__name__}"
+            )
         kw: dict[str, object] = dict(
-            input_size=module.input_size, hidden_size=module.hidden_size, num_layers=module.num_layers,
-            bias=module.bias, batch_first=module.batch_first, dropout=module.dropout,
-            bidirectional=module.bidirectional)
+            input_size=module.input_size,
+            hidden_size=module.hidden_size,
+            num_layers=module.num_layers,
+            bias=module.bias,
+            batch_first=module.batch_first,
+            dropout=module.dropout,
+            bidirectional=module.bidirectional,
+        )
         if cls.mode == "LSTM":
             kw["proj_size"] = module.proj_size
         elif cls.mode.startswith("RNN"):
@@ -227,11 +271,13 @@ class LinearRNNBase(nn.Module):
         if not isinstance(input, torch.Tensor):
             raise TypeError(f"{name}: input must be a Tensor or PackedSequence, got {type(input).__name__}")
         if input.dim() not in (2, 3):
-            raise ValueError(f"{name}: expected input of 2 (unbatched) or 3 dimensions, got shape "
-                             f"{tuple(input.shape)}")
+            raise ValueError(
+                f"{name}: expected input of 2 (unbatched) or 3 dimensions, got shape {tuple(input.shape)}"
+            )
         if input.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: input has {input.shape[-1]} features, expected input_size="
-                             f"{self.input_size}")
+            raise ValueError(
+                f"{name}: input has {input.shape[-1]} features, expected input_size={self.input_size}"
+            )
         batched = input.dim() == 3
         if not batched:
             x = input.unsqueeze(0)
@@ -243,12 +289,16 @@ class LinearRNNBase(nn.Module):
         expected = (self.num_layers * self.num_directions, batch, width)
         if not batched:
             if h.dim() != 2:
-                raise ValueError(f"{type(self).__name__}: for unbatched input {what} must be 2-D, got shape "
-                                 f"{tuple(h.shape)}")
+                raise ValueError(
+                    f"{type(self).__name__}: for unbatched input {what} must be 2-D, got shape "
+                    f"{tuple(h.shape)}"
+                )
             h = h.unsqueeze(1)
         if tuple(h.shape) != expected:
-            raise ValueError(f"{type(self).__name__}: {what} has shape {tuple(h.shape)}, expected "
-                             f"{expected if batched else (expected[0], expected[2])}")
+            raise ValueError(
+                f"{type(self).__name__}: {what} has shape {tuple(h.shape)}, expected "
+                f"{expected if batched else (expected[0], expected[2])}"
+            )
         return h
 
     def _finish_output(self, y: torch.Tensor, lengths, batched: bool, packed: PackedSequence | None):
@@ -257,8 +307,10 @@ class LinearRNNBase(nn.Module):
                 lengths = _match_batch(lengths, y.shape[0], 0, "lengths")
                 return pack_padded_sequence(y, lengths, batch_first=True, enforce_sorted=False)
             if packed.sorted_indices is not None:
-                y, lengths = y.index_select(0, packed.sorted_indices), lengths.index_select(
-                    0, packed.sorted_indices.to(lengths.device))
+                y, lengths = (
+                    y.index_select(0, packed.sorted_indices),
+                    lengths.index_select(0, packed.sorted_indices.to(lengths.device)),
+                )
             p = pack_padded_sequence(y, lengths, batch_first=True, enforce_sorted=True)
             return PackedSequence(p.data, p.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
         if not batched:
@@ -282,7 +334,9 @@ class LinearRNNBase(nn.Module):
                 batch = xp.shape[0]
                 if lengths is not None and mask is None:
                     steps = torch.arange(x.shape[1], device=xp.device)
-                    mask = _match_batch((steps[None, :] < lengths.to(xp.device)[:, None]), batch, 0, "lengths")
+                    mask = _match_batch(
+                        (steps[None, :] < lengths.to(xp.device)[:, None]), batch, 0, "lengths"
+                    )
                 idx = layer * self.num_directions + d
                 state = []
                 for kind, s0 in enumerate(init):
@@ -337,11 +391,15 @@ class LinearLSTM(LinearRNNBase):
         if hx is not None:
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise ValueError("LinearLSTM: hx must be a tuple (h_0, c_0)")
-            init = [self._check_state(hx[0], self._state_widths()[0], x.shape[0], batched, "h_0"),
-                    self._check_state(hx[1], self.hidden_size, x.shape[0], batched, "c_0")]
+            init = [
+                self._check_state(hx[0], self._state_widths()[0], x.shape[0], batched, "h_0"),
+                self._check_state(hx[1], self.hidden_size, x.shape[0], batched, "c_0"),
+            ]
         y, (hs, cs) = self._run(x, lengths, init)
-        return (self._finish_output(y, lengths, batched, packed),
-                (self._finish_state(hs, batched), self._finish_state(cs, batched)))
+        return (
+            self._finish_output(y, lengths, batched, packed),
+            (self._finish_state(hs, batched), self._finish_state(cs, batched)),
+        )
 
     def _scan(self, xp, sfx, state, reverse, mask):
         hh = getattr(self, f"hh{sfx}")
@@ -352,8 +410,8 @@ class LinearLSTM(LinearRNNBase):
         for t in self._steps(xp.shape[1], reverse):
             gates = xp[:, t] + hh(h)  # [B', 4H], gate order i, f, g, o
             s = torch.sigmoid(gates)  # one kernel for i, f, o (the g quarter is unused)
-            c_new = torch.addcmul(s[:, H:2 * H] * c, s[:, :H], torch.tanh(gates[:, 2 * H:3 * H]))
-            h_new = s[:, 3 * H:] * torch.tanh(c_new)
+            c_new = torch.addcmul(s[:, H : 2 * H] * c, s[:, :H], torch.tanh(gates[:, 2 * H : 3 * H]))
+            h_new = s[:, 3 * H :] * torch.tanh(c_new)
             if hr is not None:
                 h_new = hr(h_new)
             if mask is None:
@@ -395,8 +453,8 @@ class LinearGRU(LinearRNNBase):
         H = self.hidden_size
         for t in self._steps(xp.shape[1], reverse):
             x_t, hp = xp[:, t], hh(h)  # [B', 3H] each, gate order r, z, n
-            rz = torch.sigmoid(x_t[:, :2 * H] + hp[:, :2 * H])
-            n = torch.tanh(torch.addcmul(x_t[:, 2 * H:], rz[:, :H], hp[:, 2 * H:]))
+            rz = torch.sigmoid(x_t[:, : 2 * H] + hp[:, : 2 * H])
+            n = torch.tanh(torch.addcmul(x_t[:, 2 * H :], rz[:, :H], hp[:, 2 * H :]))
             h_new = torch.addcmul(n, rz[:, H:], h - n)  # (1 - z) * n + z * h, as torch computes it
             if mask is None:
                 h = h_new
@@ -418,14 +476,33 @@ class LinearRNN(LinearRNNBase):
     _GATES = 1
     mode = "RNN"
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
-                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, device=None, dtype=None) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+    ) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ConfigError(f"LinearRNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         device=device, dtype=dtype)
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            device=device,
+            dtype=dtype,
+        )
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
@@ -473,8 +550,10 @@ def _float_mask(mask: torch.Tensor | None, name: str, dtype: torch.dtype) -> tor
     if mask.dtype == torch.bool:
         return torch.zeros_like(mask, dtype=dtype).masked_fill_(mask, float("-inf"))
     if not torch.is_floating_point(mask):
-        raise ValueError(f"LinearMultiheadAttention: only bool and floating types of {name} are supported, "
-                         f"got {mask.dtype}")
+        raise ValueError(
+            f"LinearMultiheadAttention: only bool and floating types of {name} are supported, "
+            f"got {mask.dtype}"
+        )
     return mask.to(dtype)
 
 
@@ -498,15 +577,28 @@ class LinearMultiheadAttention(nn.Module):
     in_proj_bias = None
     _qkv_same_embed_dim = False
 
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
-                 add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
-                 vdim: int | None = None, batch_first: bool = False, device=None, dtype=None) -> None:
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        add_bias_kv: bool = False,
+        add_zero_attn: bool = False,
+        kdim: int | None = None,
+        vdim: int | None = None,
+        batch_first: bool = False,
+        device=None,
+        dtype=None,
+    ) -> None:
         super().__init__()
         owner = "LinearMultiheadAttention"
         self.embed_dim = _check_positive_int(embed_dim, "embed_dim", owner)
         self.num_heads = _check_positive_int(num_heads, "num_heads", owner)
         if embed_dim % num_heads:
-            raise ConfigError(f"{owner}: embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})")
+            raise ConfigError(
+                f"{owner}: embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
+            )
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
             raise ConfigError(f"{owner}: dropout must be a number in [0, 1], got {dropout!r}")
         self.kdim = _check_positive_int(kdim, "kdim", owner) if kdim is not None else embed_dim
@@ -543,13 +635,24 @@ class LinearMultiheadAttention(nn.Module):
     def from_torch(cls, module: nn.MultiheadAttention) -> "LinearMultiheadAttention":
         """An exact copy of a torch ``nn.MultiheadAttention`` (packed or separate projections)."""
         if not isinstance(module, nn.MultiheadAttention):
-            raise ConfigError(f"LinearMultiheadAttention.from_torch expects an nn.MultiheadAttention, "
-                              f"got {type(module).__name__}")
+            raise ConfigError(
+                f"LinearMultiheadAttention.from_torch expects an nn.MultiheadAttention, "
+                f"got {type(module).__name__}"
+            )
         w = module.out_proj.weight
-        new = cls(module.embed_dim, module.num_heads, dropout=module.dropout,
-                  bias=module.in_proj_bias is not None, add_bias_kv=module.bias_k is not None,
-                  add_zero_attn=module.add_zero_attn, kdim=module.kdim, vdim=module.vdim,
-                  batch_first=module.batch_first, device=w.device, dtype=w.dtype)
+        new = cls(
+            module.embed_dim,
+            module.num_heads,
+            dropout=module.dropout,
+            bias=module.in_proj_bias is not None,
+            add_bias_kv=module.bias_k is not None,
+            add_zero_attn=module.add_zero_attn,
+            kdim=module.kdim,
+            vdim=module.vdim,
+            batch_first=module.batch_first,
+            device=w.device,
+            dtype=w.dtype,
+        )
         if module._qkv_same_embed_dim:
             weights = module.in_proj_weight.chunk(3)
         else:
@@ -571,10 +674,19 @@ class LinearMultiheadAttention(nn.Module):
     def to_torch(self) -> nn.MultiheadAttention:
         """The equivalent torch module (packed in_proj_weight when kdim = vdim = embed_dim)."""
         w = self.out_proj.weight
-        out = nn.MultiheadAttention(self.embed_dim, self.num_heads, dropout=self.dropout,
-                                    bias=self.q_proj.bias is not None, add_bias_kv=self.bias_k is not None,
-                                    add_zero_attn=self.add_zero_attn, kdim=self.kdim, vdim=self.vdim,
-                                    batch_first=self.batch_first, device=w.device, dtype=w.dtype)
+        out = nn.MultiheadAttention(
+            self.embed_dim,
+            self.num_heads,
+            dropout=self.dropout,
+            bias=self.q_proj.bias is not None,
+            add_bias_kv=self.bias_k is not None,
+            add_zero_attn=self.add_zero_attn,
+            kdim=self.kdim,
+            vdim=self.vdim,
+            batch_first=self.batch_first,
+            device=w.device,
+            dtype=w.dtype,
+        )
         projs = (self.q_proj, self.k_proj, self.v_proj)
         with torch.no_grad():
             if out._qkv_same_embed_dim:
@@ -597,14 +709,23 @@ class LinearMultiheadAttention(nn.Module):
             s += f", kdim={self.kdim}, vdim={self.vdim}"
         return s + (", batch_first=True" if self.batch_first else "")
 
-    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                key_padding_mask: torch.Tensor | None = None, need_weights: bool = True,
-                attn_mask: torch.Tensor | None = None, average_attn_weights: bool = True,
-                is_causal: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+        need_weights: bool = True,
+        attn_mask: torch.Tensor | None = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         name = "LinearMultiheadAttention"
         if query.dim() not in (2, 3) or key.dim() != query.dim() or value.dim() != query.dim():
-            raise ValueError(f"{name}: query, key and value must all be 2-D (unbatched) or 3-D, got shapes "
-                             f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
+            raise ValueError(
+                f"{name}: query, key and value must all be 2-D (unbatched) or 3-D, got shapes "
+                f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}"
+            )
         batched = query.dim() == 3
         if batched and not self.batch_first:
             query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
@@ -615,17 +736,22 @@ class LinearMultiheadAttention(nn.Module):
         # now [B, L, E], [B, S, kdim], [B, S, vdim]
         b0, tgt, src = query.shape[0], query.shape[1], key.shape[1]
         if key.shape[:2] != value.shape[:2]:
-            raise ValueError(f"{name}: key and value differ in batch or length: {tuple(key.shape)} vs "
-                             f"{tuple(value.shape)}")
+            raise ValueError(
+                f"{name}: key and value differ in batch or length: {tuple(key.shape)} vs {tuple(value.shape)}"
+            )
         if is_causal and attn_mask is None:
-            raise RuntimeError("Need attn_mask if specifying the is_causal hint (as torch's MultiheadAttention)")
+            raise RuntimeError(
+                "Need attn_mask if specifying the is_causal hint (as torch's MultiheadAttention)"
+            )
         kpm = _float_mask(key_padding_mask, "key_padding_mask", query.dtype)
         mask = _float_mask(attn_mask, "attn_mask", query.dtype)
         if mask is not None:
             expected = (tgt, src) if mask.dim() == 2 else (b0 * self.num_heads, tgt, src)
             if mask.dim() not in (2, 3) or tuple(mask.shape) != expected:
-                raise ValueError(f"{name}: attn_mask has shape {tuple(mask.shape)}, expected {(tgt, src)} or "
-                                 f"{(b0 * self.num_heads, tgt, src)}")
+                raise ValueError(
+                    f"{name}: attn_mask has shape {tuple(mask.shape)}, expected {(tgt, src)} or "
+                    f"{(b0 * self.num_heads, tgt, src)}"
+                )
         if kpm is not None and tuple(kpm.shape) != (b0, src):
             raise ValueError(f"{name}: key_padding_mask has shape {tuple(kpm.shape)}, expected {(b0, src)}")
 
@@ -647,8 +773,11 @@ class LinearMultiheadAttention(nn.Module):
             kpm = None if kpm is None else F.pad(kpm, (0, 1))
         s = k.shape[2]
         if mask is not None:
-            mask = mask[None, None] if mask.dim() == 2 else _match_batch(mask.view(b0, heads, tgt, s), batch, 0,
-                                                                         "attn_mask")
+            mask = (
+                mask[None, None]
+                if mask.dim() == 2
+                else _match_batch(mask.view(b0, heads, tgt, s), batch, 0, "attn_mask")
+            )
         if kpm is not None:
             kpm = _match_batch(kpm, batch, 0, "key_padding_mask").view(batch, 1, 1, s)
             mask = kpm if mask is None else mask + kpm
@@ -692,14 +821,27 @@ class _LinearConvTransposeNd(nn.Module):
     _TORCH: Any = nn.ConvTranspose1d
     conv: nn.Conv1d | nn.Conv2d
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
-                 groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros", device=None,
-                 dtype=None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        output_padding=0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation=1,
+        padding_mode: str = "zeros",
+        device=None,
+        dtype=None,
+    ) -> None:
         super().__init__()
         owner = type(self).__name__
         if padding_mode != "zeros":
-            raise ConfigError(f"{owner}: padding_mode must be 'zeros' (as torch's transposed convs), "
-                              f"got {padding_mode!r}")
+            raise ConfigError(
+                f"{owner}: padding_mode must be 'zeros' (as torch's transposed convs), got {padding_mode!r}"
+            )
         if not isinstance(padding, (int, tuple, list)):
             raise ConfigError(f"{owner}: padding must be an int or a tuple of ints, got {padding!r}")
 
@@ -717,14 +859,36 @@ class _LinearConvTransposeNd(nn.Module):
         self.output_padding = tup(output_padding, "output_padding", 0)
         for q, s_, d in zip(self.output_padding, self.stride, self.dilation):
             if q >= max(s_, d):
-                raise ConfigError(f"{owner}: output_padding must be smaller than stride or dilation, got "
-                                  f"output_padding={self.output_padding}, stride={self.stride}, "
-                                  f"dilation={self.dilation}")
-        self.conv = self._CONV(in_channels, out_channels, self.kernel_size, stride=1, padding=0,
-                               dilation=self.dilation, groups=groups, bias=bias, device=device, dtype=dtype)
-        ref = self._TORCH(in_channels, out_channels, self.kernel_size, stride=self.stride, padding=self.padding,
-                          output_padding=self.output_padding, groups=groups, bias=bias, dilation=self.dilation,
-                          device=device, dtype=dtype)
+                raise ConfigError(
+                    f"{owner}: output_padding must be smaller than stride or dilation, got "
+                    f"output_padding={self.output_padding}, stride={self.stride}, "
+                    f"dilation={self.dilation}"
+                )
+        self.conv = self._CONV(
+            in_channels,
+            out_channels,
+            self.kernel_size,
+            stride=1,
+            padding=0,
+            dilation=self.dilation,
+            groups=groups,
+            bias=bias,
+            device=device,
+            dtype=dtype,
+        )
+        ref = self._TORCH(
+            in_channels,
+            out_channels,
+            self.kernel_size,
+            stride=self.stride,
+            padding=self.padding,
+            output_padding=self.output_padding,
+            groups=groups,
+            bias=bias,
+            dilation=self.dilation,
+            device=device,
+            dtype=dtype,
+        )
         self._load_torch(ref)  # torch's initialisation (global RNG, the same draws as the torch layer)
 
     # weight layouts: torch [C_in, C_out/g, *k]  <->  conv [C_out, C_in/g, *k], kernel flipped
@@ -735,7 +899,9 @@ class _LinearConvTransposeNd(nn.Module):
 
     def _to_torch_weight(self, w: torch.Tensor) -> torch.Tensor:
         g, k = self.groups, w.shape[2:]
-        w = w.flip(list(range(2, 2 + self._DIMS))).reshape(g, self.out_channels // g, self.in_channels // g, *k)
+        w = w.flip(list(range(2, 2 + self._DIMS))).reshape(
+            g, self.out_channels // g, self.in_channels // g, *k
+        )
         return w.transpose(1, 2).reshape(self.in_channels, self.out_channels // g, *k)
 
     @torch.no_grad()
@@ -749,22 +915,43 @@ class _LinearConvTransposeNd(nn.Module):
     def from_torch(cls, module: nn.ConvTranspose1d | nn.ConvTranspose2d) -> "_LinearConvTransposeNd":
         """An exact copy of a torch ``nn.ConvTranspose1d`` / ``2d`` (weights copied, not shared)."""
         if not isinstance(module, cls._TORCH):
-            raise ConfigError(f"{cls.__name__}.from_torch expects an {cls._TORCH.__name__}, "
-                              f"got {type(module).__name__}")
+            raise ConfigError(
+                f"{cls.__name__}.from_torch expects an {cls._TORCH.__name__}, got {type(module).__name__}"
+            )
         w = module.weight
-        new = cls(module.in_channels, module.out_channels, module.kernel_size, stride=module.stride,
-                  padding=module.padding, output_padding=module.output_padding, groups=module.groups,
-                  bias=module.bias is not None, dilation=module.dilation, padding_mode=module.padding_mode,
-                  device=w.device, dtype=w.dtype)
+        new = cls(
+            module.in_channels,
+            module.out_channels,
+            module.kernel_size,
+            stride=module.stride,
+            padding=module.padding,
+            output_padding=module.output_padding,
+            groups=module.groups,
+            bias=module.bias is not None,
+            dilation=module.dilation,
+            padding_mode=module.padding_mode,
+            device=w.device,
+            dtype=w.dtype,
+        )
         new._load_torch(module)
         return new.train(module.training)
 
     def to_torch(self) -> nn.ConvTranspose1d | nn.ConvTranspose2d:
         """The equivalent torch transposed convolution, with copies of the weights."""
         w = self.conv.weight
-        out = self._TORCH(self.in_channels, self.out_channels, self.kernel_size, stride=self.stride,
-                          padding=self.padding, output_padding=self.output_padding, groups=self.groups,
-                          bias=self.conv.bias is not None, dilation=self.dilation, device=w.device, dtype=w.dtype)
+        out = self._TORCH(
+            self.in_channels,
+            self.out_channels,
+            self.kernel_size,
+            stride=self.stride,
+            padding=self.padding,
+            output_padding=self.output_padding,
+            groups=self.groups,
+            bias=self.conv.bias is not None,
+            dilation=self.dilation,
+            device=w.device,
+            dtype=w.dtype,
+        )
         with torch.no_grad():
             out.weight.copy_(self._to_torch_weight(w))
             if self.conv.bias is not None:
@@ -772,23 +959,31 @@ class _LinearConvTransposeNd(nn.Module):
         return out.train(self.training)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, output_padding={self.output_padding}, dilation={self.dilation}, "
-                f"groups={self.groups}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}, output_padding={self.output_padding}, dilation={self.dilation}, "
+            f"groups={self.groups}"
+        )
 
     def _resolve_output_padding(self, spatial: tuple[int, ...], output_size) -> tuple[int, ...]:
         if output_size is None:
             return self.output_padding
-        size = [int(s) for s in output_size][-self._DIMS:]
+        size = [int(s) for s in output_size][-self._DIMS :]
         if len(size) != self._DIMS:
-            raise ValueError(f"{type(self).__name__}: output_size must give {self._DIMS} spatial sizes, "
-                             f"got {list(output_size)}")
+            raise ValueError(
+                f"{type(self).__name__}: output_size must give {self._DIMS} spatial sizes, "
+                f"got {list(output_size)}"
+            )
         pads = []
-        for n, want, s_, p, d, k in zip(spatial, size, self.stride, self.padding, self.dilation, self.kernel_size):
+        for n, want, s_, p, d, k in zip(
+            spatial, size, self.stride, self.padding, self.dilation, self.kernel_size
+        ):
             smallest = (n - 1) * s_ - 2 * p + d * (k - 1) + 1
             if not smallest <= want < smallest + max(s_, d):
-                raise ValueError(f"{type(self).__name__}: requested output size {size}, but valid sizes per "
-                                 f"dimension run from {smallest} to {smallest + max(s_, d) - 1}")
+                raise ValueError(
+                    f"{type(self).__name__}: requested output size {size}, but valid sizes per "
+                    f"dimension run from {smallest} to {smallest + max(s_, d) - 1}"
+                )
             pads.append(want - smallest)
         return tuple(pads)
 
@@ -796,8 +991,10 @@ class _LinearConvTransposeNd(nn.Module):
         """input [B, C_in, *L] (or unbatched [C_in, *L]) -> [B, C_out, *L_out], as torch."""
         n = self._DIMS
         if input.dim() not in (n + 1, n + 2):
-            raise ValueError(f"{type(self).__name__}: expected a {n + 1}-D or {n + 2}-D input, got shape "
-                             f"{tuple(input.shape)}")
+            raise ValueError(
+                f"{type(self).__name__}: expected a {n + 1}-D or {n + 2}-D input, got shape "
+                f"{tuple(input.shape)}"
+            )
         batched = input.dim() == n + 2
         x = input if batched else input.unsqueeze(0)
         spatial = tuple(x.shape[2:])
@@ -887,8 +1084,11 @@ def decompose(model: nn.Module) -> tuple[nn.Module, list[DecomposedModule]]:
             return None
         cls, digital = found
         if cls is None:
-            rows.append(DecomposedModule(name, type(module).__name__, "",
-                                         f"subclass of nn.{digital} overrides forward; left as is"))
+            rows.append(
+                DecomposedModule(
+                    name, type(module).__name__, "", f"subclass of nn.{digital} overrides forward; left as is"
+                )
+            )
             return None
         rows.append(DecomposedModule(name, type(module).__name__, cls.__name__, digital))
         return cls.from_torch(module)  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ exponents, `prog_gdc_ref` the drift-compensation references, and at the current 
 and `prog_gdc` [K, 1|C_out]. Hardware-aware training's device noise (`sample_chip`) programs
 and reads one chip with the same functions.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -75,8 +76,15 @@ def log_uniform_time(t_min_s: float, t_max_s: float, gen: torch.Generator) -> fl
     return math.exp(math.log(t_min_s) + u * (math.log(t_max_s) - math.log(t_min_s)))
 
 
-def sample_chip(slices: torch.Tensor, significance: torch.Tensor, sign: torch.Tensor | None, config: AnalogConfig,
-                gen: torch.Generator, t_min_s: float, t_max_s: float) -> torch.Tensor:
+def sample_chip(
+    slices: torch.Tensor,
+    significance: torch.Tensor,
+    sign: torch.Tensor | None,
+    config: AnalogConfig,
+    gen: torch.Generator,
+    t_min_s: float,
+    t_max_s: float,
+) -> torch.Tensor:
     """One chip as hardware-aware training sees it: the slice weights [S, C_out, ...] programmed on
     the layer's device, read at a log-uniform time in [t_min_s, t_max_s] and drift-compensated as
     `config.gdc` says; returns the weights the MVM then sees [S, C_out, ...] (no gradient)."""
@@ -111,12 +119,17 @@ def program_layer(layer: AnalogLayerMixin, *, seed: int, index: int, instances: 
     cfg = layer.analog_config
     w = layer.weight  # type: ignore[attr-defined]
     if not torch.isfinite(w).all():
-        raise MappingError(f"layer {layer.layer_name!r}: weight has NaN or inf values; refusing to program it")
+        raise MappingError(
+            f"layer {layer.layer_name!r}: weight has NaN or inf values; refusing to program it"
+        )
     was_training = layer.training  # type: ignore[attr-defined]
     scale = layer.weight_scale()
     slices, significance = layer.normalized_weight(scale=scale, as_read=False)
-    targets = _targets(slices.unsqueeze(0).expand(instances, *slices.shape).contiguous(), layer.unipolar_sign,
-                       cfg.device.g_max_us)
+    targets = _targets(
+        slices.unsqueeze(0).expand(instances, *slices.shape).contiguous(),
+        layer.unipolar_sign,
+        cfg.device.g_max_us,
+    )
     cells = cfg.device.program(targets, generator("program", seed, index, device=targets.device))
     layer.prog_g, layer.prog_nu = cells.g_prog, cells.nu
     layer.prog_sig, layer.prog_scale = significance.detach(), scale.detach().clone()
@@ -154,8 +167,13 @@ def set_time(layer: AnalogLayerMixin, seconds: float) -> None:
         layer.prog_gdc = layer.prog_gdc_ref / signal.clamp(min=_TINY)
 
 
-def restore_programmed(layer: AnalogLayerMixin, g_prog: torch.Tensor, nu: torch.Tensor | None,
-                       gdc_ref: torch.Tensor | None, t: float) -> None:
+def restore_programmed(
+    layer: AnalogLayerMixin,
+    g_prog: torch.Tensor,
+    nu: torch.Tensor | None,
+    gdc_ref: torch.Tensor | None,
+    t: float,
+) -> None:
     """Put saved programmed tensors back (tc.load): checked for shape and values first."""
     name = layer.layer_name or "<root>"
     expect = tuple(layer.prog_g.shape) if layer.prog_g is not None else None
@@ -163,20 +181,26 @@ def restore_programmed(layer: AnalogLayerMixin, g_prog: torch.Tensor, nu: torch.
         if value is None:
             continue
         if expect is not None and tuple(value.shape) != expect:
-            raise MappingError(f"layer {name!r}: saved {label} has shape {list(value.shape)}, expected {list(expect)}")
+            raise MappingError(
+                f"layer {name!r}: saved {label} has shape {list(value.shape)}, expected {list(expect)}"
+            )
         if not torch.isfinite(value).all() or bool((value < 0).any()):
             raise MappingError(f"layer {name!r}: saved {label} holds NaN, inf or negative values")
     g_max = layer.analog_config.device.g_max_us
     if float(g_prog.max()) > 10 * g_max:
-        raise MappingError(f"layer {name!r}: saved g_prog reaches {float(g_prog.max()):.4g} uS, beyond 10 x g_max = "
-                           f"{10 * g_max:.4g} uS")
+        raise MappingError(
+            f"layer {name!r}: saved g_prog reaches {float(g_prog.max()):.4g} uS, beyond 10 x g_max = "
+            f"{10 * g_max:.4g} uS"
+        )
     dtype = layer.weight.dtype  # type: ignore[attr-defined]
     layer.prog_g = g_prog.to(dtype)
     layer.prog_nu = None if nu is None else nu.to(dtype)
     if gdc_ref is not None:
         if layer.prog_gdc_ref is not None and tuple(gdc_ref.shape) != tuple(layer.prog_gdc_ref.shape):
-            raise MappingError(f"layer {name!r}: saved gdc_ref has shape {list(gdc_ref.shape)}, expected "
-                               f"{list(layer.prog_gdc_ref.shape)}")
+            raise MappingError(
+                f"layer {name!r}: saved gdc_ref has shape {list(gdc_ref.shape)}, expected "
+                f"{list(layer.prog_gdc_ref.shape)}"
+            )
         layer.prog_gdc_ref = gdc_ref.to(dtype)
     set_time(layer, t)
 

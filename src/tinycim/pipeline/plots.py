@@ -1,4 +1,5 @@
 """The report's figures (matplotlib, Agg backend: no display needed)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,8 +30,13 @@ def accuracy_vs_time(drift: dict, fp_accuracy: float, path: Path, title: str) ->
         mean = [r["mean"] for r in rows]
         std = [r["std"] for r in rows]
         ax.plot(t, mean, style, marker="o", color=colour, label=label)
-        ax.fill_between(t, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], color=colour,
-                        alpha=0.15)
+        ax.fill_between(
+            t,
+            [m - s for m, s in zip(mean, std)],
+            [m + s for m, s in zip(mean, std)],
+            color=colour,
+            alpha=0.15,
+        )
     ax.axhline(fp_accuracy, color="k", lw=1, ls=":", label=f"FP32 {fp_accuracy:.2f} %")
     ax.set_xscale("log")
     ticks = sorted({r["seconds"] for rows in drift.values() for r in rows})
@@ -51,8 +57,14 @@ def accuracy_vs_bits(rows: list[dict], fp_accuracy: float, path: Path, title: st
     """Accuracy at one day vs DAC/ADC bits (mean +- std)."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     bits = [r["bits"] for r in rows]
-    ax.errorbar(bits, [r["mean"] for r in rows], yerr=[r["std"] for r in rows], marker="o", capsize=4,
-                label="hardware-aware, 1 day, GDC")
+    ax.errorbar(
+        bits,
+        [r["mean"] for r in rows],
+        yerr=[r["std"] for r in rows],
+        marker="o",
+        capsize=4,
+        label="hardware-aware, 1 day, GDC",
+    )
     ax.axhline(fp_accuracy, color="k", lw=1, ls=":", label=f"FP32 {fp_accuracy:.2f} %")
     ax.set_xticks(bits)
     ax.set_xlabel("DAC / ADC bits")

@@ -16,6 +16,7 @@
 
 Defaults are CPU-sized (minutes on 2 cores); `full` holds the paper-sized settings.
 """
+
 from __future__ import annotations
 
 import copy
@@ -27,10 +28,36 @@ from typing import Any
 from tinycim.errors import ConfigError
 from tinycim.units import parse_duration
 
-TOP_LEVEL = {"name", "description", "model", "model_kwargs", "dataset", "dataset_options", "splits", "seed",
-             "phases", "analog", "drift", "bits_sweep", "cost", "published", "full", "notes"}
-METRICS = {"fp_accuracy", "acc_1d", "acc_drop_1d_pp", "acc_drop_30d_pp", "acc_30d", "tops_per_watt",
-           "energy_reduction_pct", "on_cell_reduction_pct", "array_energy_reduction_pct", "acc_drop_pp"}
+TOP_LEVEL = {
+    "name",
+    "description",
+    "model",
+    "model_kwargs",
+    "dataset",
+    "dataset_options",
+    "splits",
+    "seed",
+    "phases",
+    "analog",
+    "drift",
+    "bits_sweep",
+    "cost",
+    "published",
+    "full",
+    "notes",
+}
+METRICS = {
+    "fp_accuracy",
+    "acc_1d",
+    "acc_drop_1d_pp",
+    "acc_drop_30d_pp",
+    "acc_30d",
+    "tops_per_watt",
+    "energy_reduction_pct",
+    "on_cell_reduction_pct",
+    "array_energy_reduction_pct",
+    "acc_drop_pp",
+}
 
 
 @dataclass(frozen=True)
@@ -73,7 +100,11 @@ class Recipe:
 def deep_merge(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in over.items():
-        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = (
+            deep_merge(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else value
+        )
     return out
 
 
@@ -102,9 +133,17 @@ def _phase(data: Any, where: str) -> Phase:
         raise ConfigError(f"{where}.batch_size = {batch!r} is invalid: allowed range >= 1")
     init = data.get("init", "fp")
     if init not in ("fp", "scratch"):
-        raise ConfigError(f"{where}.init = {init!r} is invalid: allowed 'fp' (start from the FP model) or 'scratch'")
-    return Phase(epochs=epochs, lr=lr, batch_size=batch, preset=data.get("preset"), overrides=data.get("overrides") or {},
-                 init=init)
+        raise ConfigError(
+            f"{where}.init = {init!r} is invalid: allowed 'fp' (start from the FP model) or 'scratch'"
+        )
+    return Phase(
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch,
+        preset=data.get("preset"),
+        overrides=data.get("overrides") or {},
+        init=init,
+    )
 
 
 def recipe_from_dict(data: dict, *, full: bool = False, source: str = "<dict>") -> Recipe:
@@ -121,11 +160,19 @@ def recipe_from_dict(data: dict, *, full: bool = False, source: str = "<dict>") 
     fp = _phase(phases.get("fp"), f"{where}: phases.fp")
     unknown_phases = set(phases) - {"fp", "hwa", "hwa_baseline"}
     if unknown_phases:
-        raise ConfigError(f"{where}: unknown phase(s) {sorted(unknown_phases)}; allowed fp, hwa, hwa_baseline")
+        raise ConfigError(
+            f"{where}: unknown phase(s) {sorted(unknown_phases)}; allowed fp, hwa, hwa_baseline"
+        )
     hwa = _phase(phases["hwa"], f"{where}: phases.hwa") if phases.get("hwa") else None
-    baseline = _phase(phases["hwa_baseline"], f"{where}: phases.hwa_baseline") if phases.get("hwa_baseline") else None
+    baseline = (
+        _phase(phases["hwa_baseline"], f"{where}: phases.hwa_baseline")
+        if phases.get("hwa_baseline")
+        else None
+    )
     if baseline is not None and hwa is None:
-        raise ConfigError(f"{where}: phases.hwa_baseline needs phases.hwa (it is the twin the hwa phase is compared with)")
+        raise ConfigError(
+            f"{where}: phases.hwa_baseline needs phases.hwa (it is the twin the hwa phase is compared with)"
+        )
     analog = data.get("analog") or {}
     drift = data.get("drift") or {}
     times = tuple(parse_duration(t) for t in drift.get("times", ["1s", "1h", "1d", "30d", "1y"]))
@@ -136,21 +183,34 @@ def recipe_from_dict(data: dict, *, full: bool = False, source: str = "<dict>") 
     published = tuple(data.get("published") or ())
     for item in published:
         if not isinstance(item, dict) or item.get("metric") not in METRICS or "value" not in item:
-            raise ConfigError(f"{where}: published entries need metric (one of {sorted(METRICS)}) and value; got {item!r}")
+            raise ConfigError(
+                f"{where}: published entries need metric (one of {sorted(METRICS)}) and value; got {item!r}"
+            )
     bits = tuple(data.get("bits_sweep") or ())
     for b in bits + tuple(cost.get("act_bits", (8,))):
         if not isinstance(b, int) or not 1 <= b <= 16:
             raise ConfigError(f"{where}: bits {b!r} invalid: allowed range 1..16")
     recipe = Recipe(
-        name=_need(data, "name", str, where), model=_need(data, "model", str, where),
-        dataset=_need(data, "dataset", str, where), fp=fp, hwa=hwa, hwa_baseline=baseline,
-        analog_preset=analog.get("preset", "pcm"), analog_overrides=analog.get("overrides") or {},
-        times=times, instances=instances, model_kwargs=data.get("model_kwargs") or {},
+        name=_need(data, "name", str, where),
+        model=_need(data, "model", str, where),
+        dataset=_need(data, "dataset", str, where),
+        fp=fp,
+        hwa=hwa,
+        hwa_baseline=baseline,
+        analog_preset=analog.get("preset", "pcm"),
+        analog_overrides=analog.get("overrides") or {},
+        times=times,
+        instances=instances,
+        model_kwargs=data.get("model_kwargs") or {},
         dataset_options=data.get("dataset_options") or {},
         splits={"train": "train", "val": "val", "test": "test", **(data.get("splits") or {})},
-        seed=int(data.get("seed", 0)), bits_sweep=bits, accelerator=cost.get("accelerator"),
-        act_bits=tuple(cost.get("act_bits", (8,))), published=published,
-        description=str(data.get("description", "")).strip(), source=source,
+        seed=int(data.get("seed", 0)),
+        bits_sweep=bits,
+        accelerator=cost.get("accelerator"),
+        act_bits=tuple(cost.get("act_bits", (8,))),
+        published=published,
+        description=str(data.get("description", "")).strip(),
+        source=source,
     )
     _check_configs(recipe, where)
     return recipe

@@ -12,6 +12,7 @@ report.json schema (format "tinycim-report-v1"); every accuracy is in %, every t
   comparison [{metric, ours, published, source}]   published figure beside ours
   plots      {name: file}
 """
+
 from __future__ import annotations
 
 import json
@@ -37,16 +38,27 @@ def write_report(results: dict, out_dir: Path) -> Path:
     results = dict(results, format=REPORT_FORMAT)
     files: dict[str, str] = {}
     if results.get("drift"):
-        plots.accuracy_vs_time(results["drift"], results["fp_accuracy"], out_dir / "accuracy_vs_time.png",
-                               f"{results['recipe']}: accuracy after programming")
+        plots.accuracy_vs_time(
+            results["drift"],
+            results["fp_accuracy"],
+            out_dir / "accuracy_vs_time.png",
+            f"{results['recipe']}: accuracy after programming",
+        )
         files["accuracy_vs_time"] = "accuracy_vs_time.png"
     if results.get("bits"):
-        plots.accuracy_vs_bits(results["bits"], results["fp_accuracy"], out_dir / "accuracy_vs_bits.png",
-                               f"{results['recipe']}: accuracy vs converter bits")
+        plots.accuracy_vs_bits(
+            results["bits"],
+            results["fp_accuracy"],
+            out_dir / "accuracy_vs_bits.png",
+            f"{results['recipe']}: accuracy vs converter bits",
+        )
         files["accuracy_vs_bits"] = "accuracy_vs_bits.png"
     if results.get("cost_layers"):
-        plots.energy_breakdown(results["cost_layers"], out_dir / "energy_breakdown.png",
-                               f"{results['recipe']}: energy per layer and component")
+        plots.energy_breakdown(
+            results["cost_layers"],
+            out_dir / "energy_breakdown.png",
+            f"{results['recipe']}: energy per layer and component",
+        )
         files["energy_breakdown"] = "energy_breakdown.png"
     results["plots"] = files
     atomic_write_text(out_dir / "report.json", json.dumps(results, indent=2))
@@ -71,13 +83,19 @@ def render_markdown(r: dict) -> str:
     if r.get("comparison"):
         lines += ["## Ours vs published", "", "| metric | ours | published | source |", "|---|---|---|---|"]
         for c in r["comparison"]:
-            lines.append(f"| {c['metric']} | {_fmt(c['ours'])} | {_fmt(c['published'])} | {c.get('source', '')} |")
+            lines.append(
+                f"| {c['metric']} | {_fmt(c['ours'])} | {_fmt(c['published'])} | {c.get('source', '')} |"
+            )
         lines.append("")
     if r.get("drift"):
         curves = list(r["drift"])
         times = [row["time"] for row in r["drift"][curves[0]]]
-        lines += ["## Accuracy after programming (mean +- std over programmed chips, %)", "",
-                  "| curve | FP | " + " | ".join(times) + " |", "|---" * (len(times) + 2) + "|"]
+        lines += [
+            "## Accuracy after programming (mean +- std over programmed chips, %)",
+            "",
+            "| curve | FP | " + " | ".join(times) + " |",
+            "|---" * (len(times) + 2) + "|",
+        ]
         for key in curves:
             cells = [f"{row['mean']:.2f} +- {row['std']:.2f}" for row in r["drift"][key]]
             lines.append(f"| {key} | {r['fp_accuracy']:.2f} | " + " | ".join(cells) + " |")
@@ -90,14 +108,18 @@ def render_markdown(r: dict) -> str:
         lines += [f"| {row['bits']} | {row['mean']:.2f} +- {row['std']:.2f} |" for row in r["bits"]]
         lines += ["", "![accuracy vs bits](accuracy_vs_bits.png)", ""]
     if r.get("cost"):
-        lines += ["## Accelerator cost", "",
-                  "| accelerator | act. bits | energy / inference | latency | TOPS/W | area | utilisation |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "## Accelerator cost",
+            "",
+            "| accelerator | act. bits | energy / inference | latency | TOPS/W | area | utilisation |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for c in r["cost"]:
             lines.append(
                 f"| {c['accelerator']} | {c['act_bits']} | {c['energy_per_inference_j'] * 1e9:.3f} nJ | "
                 f"{c['latency_s'] * 1e6:.1f} us | {c['tops_per_watt']:.2f} | {c['area_mm2']:.3f} mm^2 | "
-                f"{c['utilization']:.1%} |")
+                f"{c['utilization']:.1%} |"
+            )
         lines.append("")
         if "energy_breakdown" in r.get("plots", {}):
             lines += ["![energy breakdown](energy_breakdown.png)", ""]
@@ -105,6 +127,8 @@ def render_markdown(r: dict) -> str:
         lines += ["## Training", "", "| phase | epochs | seconds | val accuracy (%) |", "|---|---|---|---|"]
         for name, t in r["training"].items():
             if t:
-                lines.append(f"| {name} | {t['epochs']} | {t['seconds']:.1f} | {_fmt(t.get('val_accuracy'))} |")
+                lines.append(
+                    f"| {name} | {t['epochs']} | {t['seconds']:.1f} | {_fmt(t.get('val_accuracy'))} |"
+                )
         lines.append("")
     return "\n".join(lines)

@@ -4,6 +4,7 @@ Every step writes its result atomically under OUT/steps/ (training phases checkp
 in OUT/<phase>/train/), so a killed run started again with the same arguments skips what is
 done and loses at most the epoch that was running.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -54,8 +55,10 @@ def _check_same_recipe(recipe: Recipe, steps_dir: Path) -> None:
     path = steps_dir / "recipe.json"
     if path.is_file():
         if json.loads(path.read_text()) != current:
-            raise tc.ConfigError(f"{steps_dir.parent}: holds a run of a different recipe (or settings); "
-                                 "use a new --out to run this one")
+            raise tc.ConfigError(
+                f"{steps_dir.parent}: holds a run of a different recipe (or settings); "
+                "use a new --out to run this one"
+            )
         return
     atomic_write_text(path, json.dumps(current, indent=1))
 
@@ -84,10 +87,23 @@ def provenance() -> dict[str, Any]:
     root = Path(__file__).resolve().parents[3]
     commit = None
     try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip() or None
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "src"], capture_output=True,
-                               text=True, timeout=10, check=True).stdout.strip()
+        commit = (
+            subprocess.run(
+                ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            ).stdout.strip()
+            or None
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
         if commit and dirty:
             commit += "+dirty"
     except (OSError, subprocess.SubprocessError):
@@ -118,8 +134,19 @@ def _hwa_config(phase: Phase, base: tc.AnalogConfig):
     return hwa, legacy_hardware(base, hardware)
 
 
-def _train_phase(name: str, phase: Phase, model_fn, hwa, recipe: Recipe, data: dict, out: Path, steps: _Steps,
-                 analog_cfg: tc.AnalogConfig, progress: bool, teacher=None):
+def _train_phase(
+    name: str,
+    phase: Phase,
+    model_fn,
+    hwa,
+    recipe: Recipe,
+    data: dict,
+    out: Path,
+    steps: _Steps,
+    analog_cfg: tc.AnalogConfig,
+    progress: bool,
+    teacher=None,
+):
     """Train one phase (or load it when done); returns the trained model: prepared for `analog_cfg`
     when `hwa` is given, else plain."""
     from tinycim.train import fit, load_run, prepare, save_run
@@ -133,30 +160,65 @@ def _train_phase(name: str, phase: Phase, model_fn, hwa, recipe: Recipe, data: d
     # the default recipe's policy of this phase (tinycim.train.config), with the recipe's own epochs and rate
     from tinycim.train.config import DEFAULT_FP_TRAIN, DEFAULT_HWA_TRAIN
 
-    cfg = dataclasses.replace(DEFAULT_FP_TRAIN if hwa is None else DEFAULT_HWA_TRAIN, epochs=phase.epochs,
-                              lr=phase.lr, batch_size=phase.batch_size, seed=recipe.seed)
+    cfg = dataclasses.replace(
+        DEFAULT_FP_TRAIN if hwa is None else DEFAULT_HWA_TRAIN,
+        epochs=phase.epochs,
+        lr=phase.lr,
+        batch_size=phase.batch_size,
+        seed=recipe.seed,
+    )
     t0 = time.perf_counter()
-    result = fit(prepared, data["train"], data["val"], cfg, out_dir=run_dir / "train", resume=True,
-                 teacher=teacher, progress=progress)
+    result = fit(
+        prepared,
+        data["train"],
+        data["val"],
+        cfg,
+        out_dir=run_dir / "train",
+        resume=True,
+        teacher=teacher,
+        progress=progress,
+    )
     # how the data was split, so `tinycim drift` on this run measures the recipe's own held-out set
     from tinycim.data import split_record
 
-    save_run(run_dir, recipe.model, prepared, hwa, analog_cfg, cfg, result.history, model_kwargs=recipe.model_kwargs,
-             extra=split_record(recipe.dataset, recipe.dataset_options, recipe.seed))
+    save_run(
+        run_dir,
+        recipe.model,
+        prepared,
+        hwa,
+        analog_cfg,
+        cfg,
+        result.history,
+        model_kwargs=recipe.model_kwargs,
+        extra=split_record(recipe.dataset, recipe.dataset_options, recipe.seed),
+    )
     last = result.history[-1] if result.history else {}
-    summary = {"epochs": phase.epochs, "seconds": time.perf_counter() - t0 if result.history else 0.0,
-               "val_accuracy": last.get("val_acc"), "on_cell_fraction": last.get("on_cell_fraction")}
+    summary = {
+        "epochs": phase.epochs,
+        "seconds": time.perf_counter() - t0 if result.history else 0.0,
+        "val_accuracy": last.get("val_acc"),
+        "on_cell_fraction": last.get("on_cell_fraction"),
+    }
     steps.get(f"train_{name}", lambda: summary)
     return prepared, summary
 
 
 def _curve(dr) -> list[dict]:
-    return [{"time": format_duration(t), "seconds": t, "mean": m, "std": s, "instances": dr.instances}
-            for t, m, s in zip(dr.times, dr.mean, dr.std)]
+    return [
+        {"time": format_duration(t), "seconds": t, "mean": m, "std": s, "instances": dr.instances}
+        for t, m, s in zip(dr.times, dr.mean, dr.std)
+    ]
 
 
-def run_recipe(recipe: Recipe, data_dir: str | None, out_dir: str | Path, *, settings: str = "cpu",
-               progress: bool = True, log: Callable[[str], None] = print) -> Path:
+def run_recipe(
+    recipe: Recipe,
+    data_dir: str | None,
+    out_dir: str | Path,
+    *,
+    settings: str = "cpu",
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> Path:
     """Run every step of `recipe` into out_dir (resuming what is done); returns report.md's path."""
 
     from tinycim.io import output_lock
@@ -166,8 +228,15 @@ def run_recipe(recipe: Recipe, data_dir: str | None, out_dir: str | Path, *, set
         return _run_recipe(recipe, data_dir, out, settings=settings, progress=progress, log=log)
 
 
-def _run_recipe(recipe: Recipe, data_dir: str | None, out: Path, *, settings: str, progress: bool,
-                log: Callable[[str], None]) -> Path:
+def _run_recipe(
+    recipe: Recipe,
+    data_dir: str | None,
+    out: Path,
+    *,
+    settings: str,
+    progress: bool,
+    log: Callable[[str], None],
+) -> Path:
     from tinycim.cost import estimate
     from tinycim.data import load
     from tinycim.models import count_macs, count_params
@@ -175,69 +244,149 @@ def _run_recipe(recipe: Recipe, data_dir: str | None, out: Path, *, settings: st
 
     steps = _Steps(out, log)
     _check_same_recipe(recipe, steps.root)
-    data = {split: load(recipe.dataset, data_dir, split=name, seed=recipe.seed, **recipe.dataset_options)
-            for split, name in recipe.splits.items()}
+    data = {
+        split: load(recipe.dataset, data_dir, split=name, seed=recipe.seed, **recipe.dataset_options)
+        for split, name in recipe.splits.items()
+    }
     input_shape = tuple(data["train"].input_shape)
 
     def model_fn():
         return _fresh(recipe, data)
 
     base = analog_base(recipe)
-    fp_prepared, fp_summary = _train_phase("fp", recipe.fp, model_fn, None, recipe, data, out, steps, base,
-                                           progress)
+    fp_prepared, fp_summary = _train_phase(
+        "fp", recipe.fp, model_fn, None, recipe, data, out, steps, base, progress
+    )
     fp_model = to_digital(fp_prepared).eval()
     fp_acc = steps.get("fp_accuracy", lambda: evaluate(fp_model, data["test"]))
     calib = data["train"].x[:CALIBRATION_SAMPLES]
     results: dict[str, Any] = {
-        "recipe": recipe.name, "description": recipe.description, "settings": settings,
-        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "device": device_description(),
-        "tinycim_version": tc.__version__, "torch_version": torch.__version__, "provenance": provenance(),
-        "model": {"name": recipe.model, "params": count_params(fp_model), "macs": count_macs(fp_model, input_shape),
-                  "input_shape": list(input_shape)},
-        "dataset": {"name": recipe.dataset, "classes": list(data["train"].classes),
-                    "splits": {k: len(v) for k, v in data.items()}},
-        "training": {"fp": fp_summary}, "fp_accuracy": fp_acc, "analog_config": base.to_dict(),
+        "recipe": recipe.name,
+        "description": recipe.description,
+        "settings": settings,
+        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "device": device_description(),
+        "tinycim_version": tc.__version__,
+        "torch_version": torch.__version__,
+        "provenance": provenance(),
+        "model": {
+            "name": recipe.model,
+            "params": count_params(fp_model),
+            "macs": count_macs(fp_model, input_shape),
+            "input_shape": list(input_shape),
+        },
+        "dataset": {
+            "name": recipe.dataset,
+            "classes": list(data["train"].classes),
+            "splits": {k: len(v) for k, v in data.items()},
+        },
+        "training": {"fp": fp_summary},
+        "fp_accuracy": fp_acc,
+        "analog_config": base.to_dict(),
     }
     drift_args = {"times": list(recipe.times), "instances": recipe.instances, "seed": recipe.seed}
     plain_cfg = dataclasses.replace(base, fold_bn=False)
     if recipe.hwa is not None and _hwa_config(recipe.hwa, base)[1].mapping.weight_range == "column":
         # the plainly trained twin runs on the same per-column weight ranges, so the curves
         # differ only by training
-        plain_cfg = dataclasses.replace(plain_cfg, mapping=dataclasses.replace(plain_cfg.mapping, weight_range="column"))
+        plain_cfg = dataclasses.replace(
+            plain_cfg, mapping=dataclasses.replace(plain_cfg.mapping, weight_range="column")
+        )
     drift: dict[str, list] = {}
     cost_model = None
     if recipe.hwa is not None:
         hwa, hwa_cfg = _hwa_config(recipe.hwa, base)
         start = model_fn if recipe.hwa.init == "scratch" else (lambda: fp_model)
-        hwa_prepared, hwa_summary = _train_phase("hwa", recipe.hwa, start, hwa, recipe, data, out, steps,
-                                                 hwa_cfg, progress, teacher=fp_model)
+        hwa_prepared, hwa_summary = _train_phase(
+            "hwa", recipe.hwa, start, hwa, recipe, data, out, steps, hwa_cfg, progress, teacher=fp_model
+        )
         results["training"]["hwa"] = hwa_summary
         results["hwa_config"] = hwa.to_dict()
         results["hwa_analog_config"] = hwa_cfg.to_dict()
-        drift["hwa_gdc"] = steps.get("drift_hwa_gdc", lambda: _curve(
-            evaluate_drift(to_analog(hwa_prepared, hwa_cfg), data["test"], **drift_args)))
+        drift["hwa_gdc"] = steps.get(
+            "drift_hwa_gdc",
+            lambda: _curve(evaluate_drift(to_analog(hwa_prepared, hwa_cfg), data["test"], **drift_args)),
+        )
         if base.gdc is not None:
-            drift["hwa_no_gdc"] = steps.get("drift_hwa_no_gdc", lambda: _curve(evaluate_drift(
-                to_analog(hwa_prepared, dataclasses.replace(hwa_cfg, gdc=None)), data["test"], **drift_args)))
+            drift["hwa_no_gdc"] = steps.get(
+                "drift_hwa_no_gdc",
+                lambda: _curve(
+                    evaluate_drift(
+                        to_analog(hwa_prepared, dataclasses.replace(hwa_cfg, gdc=None)),
+                        data["test"],
+                        **drift_args,
+                    )
+                ),
+            )
         if recipe.bits_sweep:
-            results["bits"] = steps.get("bits_sweep", lambda: [
-                dict(bits=b, **_curve(evaluate_drift(to_analog(hwa_prepared, _with_bits(hwa_cfg, b), calibrate_with=calib),
-                                                     data["test"], **{**drift_args, "times": [ONE_DAY_S]}))[0])
-                for b in recipe.bits_sweep])
+            results["bits"] = steps.get(
+                "bits_sweep",
+                lambda: [
+                    dict(
+                        bits=b,
+                        **_curve(
+                            evaluate_drift(
+                                to_analog(hwa_prepared, _with_bits(hwa_cfg, b), calibrate_with=calib),
+                                data["test"],
+                                **{**drift_args, "times": [ONE_DAY_S]},
+                            )
+                        )[0],
+                    )
+                    for b in recipe.bits_sweep
+                ],
+            )
         cost_model = to_analog(hwa_prepared, hwa_cfg)
         if recipe.hwa_baseline is not None:
-            results["hamq"] = _hamq_comparison(recipe, hwa, hwa_cfg, hwa_prepared, fp_model, data, out, steps,
-                                               drift_args, progress, estimate, input_shape)
-    drift["plain_gdc"] = steps.get("drift_plain_gdc", lambda: _curve(evaluate_drift(
-        to_analog(fp_prepared, plain_cfg, calibrate_with=calib), data["test"], **drift_args)))
+            results["hamq"] = _hamq_comparison(
+                recipe,
+                hwa,
+                hwa_cfg,
+                hwa_prepared,
+                fp_model,
+                data,
+                out,
+                steps,
+                drift_args,
+                progress,
+                estimate,
+                input_shape,
+            )
+    drift["plain_gdc"] = steps.get(
+        "drift_plain_gdc",
+        lambda: _curve(
+            evaluate_drift(
+                to_analog(fp_prepared, plain_cfg, calibrate_with=calib), data["test"], **drift_args
+            )
+        ),
+    )
     results["drift"] = drift
     if recipe.accelerator:
         target = cost_model if cost_model is not None else fp_model
         inputs = data["test"].x[:COST_SAMPLES]
-        reports = steps.get("cost", lambda: [estimate(target, recipe.accelerator, input_shape=input_shape, act_bits=b,
-                                                      inputs=inputs).to_dict() for b in recipe.act_bits])
-        results["cost"] = [{k: r[k] for k in ("accelerator", "act_bits", "tops_per_watt", "energy_per_inference_j",
-                                                "latency_s", "area_mm2", "utilization")} for r in reports]
+        reports = steps.get(
+            "cost",
+            lambda: [
+                estimate(
+                    target, recipe.accelerator, input_shape=input_shape, act_bits=b, inputs=inputs
+                ).to_dict()
+                for b in recipe.act_bits
+            ],
+        )
+        results["cost"] = [
+            {
+                k: r[k]
+                for k in (
+                    "accelerator",
+                    "act_bits",
+                    "tops_per_watt",
+                    "energy_per_inference_j",
+                    "latency_s",
+                    "area_mm2",
+                    "utilization",
+                )
+            }
+            for r in reports
+        ]
         results["cost_layers"] = reports[0]["layers"]
     results["comparison"] = compare(recipe, results)
     return write_report(results, out)
@@ -247,39 +396,79 @@ def _fresh(recipe: Recipe, data: dict):
     """A newly initialized zoo model (zoo models use torch's default initializers: seeded here)."""
     from tinycim.models import create_model
 
-    return create_model(recipe.model, num_classes=len(data["train"].classes), seed=recipe.seed, **recipe.model_kwargs)
+    return create_model(
+        recipe.model, num_classes=len(data["train"].classes), seed=recipe.seed, **recipe.model_kwargs
+    )
 
 
 def _with_bits(cfg: tc.AnalogConfig, bits: int) -> tc.AnalogConfig:
-    return dataclasses.replace(cfg, dac=dataclasses.replace(cfg.dac, bits=bits), adc=dataclasses.replace(cfg.adc, bits=bits))
+    return dataclasses.replace(
+        cfg, dac=dataclasses.replace(cfg.dac, bits=bits), adc=dataclasses.replace(cfg.adc, bits=bits)
+    )
 
 
-def _hamq_comparison(recipe, hwa, hwa_cfg, hwa_prepared, fp_model, data, out, steps, drift_args, progress, estimate,
-                     input_shape) -> dict:
+def _hamq_comparison(
+    recipe,
+    hwa,
+    hwa_cfg,
+    hwa_prepared,
+    fp_model,
+    data,
+    out,
+    steps,
+    drift_args,
+    progress,
+    estimate,
+    input_shape,
+) -> dict:
     """Train the twin without the regularizer and compare ON cells, energy and 1-day accuracy."""
     from tinycim.train import evaluate_drift, on_cell_fraction, to_analog
 
     base_hwa, twin_cfg = _hwa_config(recipe.hwa_baseline, analog_base(recipe))
     start = (lambda: _fresh(recipe, data)) if recipe.hwa_baseline.init == "scratch" else (lambda: fp_model)
-    twin, _ = _train_phase("hwa_baseline", recipe.hwa_baseline, start, base_hwa, recipe, data, out,
-                           steps, twin_cfg, progress, teacher=fp_model)
+    twin, _ = _train_phase(
+        "hwa_baseline",
+        recipe.hwa_baseline,
+        start,
+        base_hwa,
+        recipe,
+        data,
+        out,
+        steps,
+        twin_cfg,
+        progress,
+        teacher=fp_model,
+    )
 
     def measure(model, cfg) -> dict:
         amodel = to_analog(model, cfg)
         one_day = evaluate_drift(amodel, data["test"], **{**drift_args, "times": [ONE_DAY_S]})
-        cost = estimate(amodel, recipe.accelerator or "aon-cim", input_shape=input_shape,
-                        act_bits=recipe.act_bits[0], inputs=data["test"].x[:COST_SAMPLES])
-        return {"on_cell_fraction": on_cell_fraction(model), "acc_1d": one_day.mean[0],
-                "energy_per_inference_j": cost.energy_per_inference_j,
-                "array_energy_j": cost.energy_by_component_j.get("array", 0.0)}
+        cost = estimate(
+            amodel,
+            recipe.accelerator or "aon-cim",
+            input_shape=input_shape,
+            act_bits=recipe.act_bits[0],
+            inputs=data["test"].x[:COST_SAMPLES],
+        )
+        return {
+            "on_cell_fraction": on_cell_fraction(model),
+            "acc_1d": one_day.mean[0],
+            "energy_per_inference_j": cost.energy_per_inference_j,
+            "array_energy_j": cost.energy_by_component_j.get("array", 0.0),
+        }
 
     hamq = steps.get("hamq_measure", lambda: measure(hwa_prepared, hwa_cfg))
     twin_m = steps.get("hamq_baseline_measure", lambda: measure(twin, twin_cfg))
-    return {"hamq": hamq, "baseline": twin_m, "lambda": hwa.hamq_lambda,
-            "on_cell_reduction_pct": 100 * (1 - hamq["on_cell_fraction"] / twin_m["on_cell_fraction"]),
-            "energy_reduction_pct": 100 * (1 - hamq["energy_per_inference_j"] / twin_m["energy_per_inference_j"]),
-            "array_energy_reduction_pct": 100 * (1 - hamq["array_energy_j"] / max(twin_m["array_energy_j"], 1e-30)),
-            "acc_drop_pp": twin_m["acc_1d"] - hamq["acc_1d"]}
+    return {
+        "hamq": hamq,
+        "baseline": twin_m,
+        "lambda": hwa.hamq_lambda,
+        "on_cell_reduction_pct": 100 * (1 - hamq["on_cell_fraction"] / twin_m["on_cell_fraction"]),
+        "energy_reduction_pct": 100 * (1 - hamq["energy_per_inference_j"] / twin_m["energy_per_inference_j"]),
+        "array_energy_reduction_pct": 100
+        * (1 - hamq["array_energy_j"] / max(twin_m["array_energy_j"], 1e-30)),
+        "acc_drop_pp": twin_m["acc_1d"] - hamq["acc_1d"],
+    }
 
 
 def _metric(name: str, r: dict) -> float | None:
@@ -310,11 +499,24 @@ def _metric(name: str, r: dict) -> float | None:
 
 def compare(recipe: Recipe, results: dict) -> list[dict]:
     """The published figures of the recipe beside ours (always with FP and 1-day accuracy)."""
-    rows = [{"metric": p["metric"], "ours": _metric(p["metric"], results), "published": p["value"],
-             "source": p.get("source", "")} for p in recipe.published]
+    rows = [
+        {
+            "metric": p["metric"],
+            "ours": _metric(p["metric"], results),
+            "published": p["value"],
+            "source": p.get("source", ""),
+        }
+        for p in recipe.published
+    ]
     named = {row["metric"] for row in rows}
-    for metric in ("fp_accuracy", "acc_1d", "acc_drop_1d_pp", "acc_drop_30d_pp", "on_cell_reduction_pct",
-                   "array_energy_reduction_pct"):
+    for metric in (
+        "fp_accuracy",
+        "acc_1d",
+        "acc_drop_1d_pp",
+        "acc_drop_30d_pp",
+        "on_cell_reduction_pct",
+        "array_energy_reduction_pct",
+    ):
         if metric not in named and _metric(metric, results) is not None:
             rows.append({"metric": metric, "ours": _metric(metric, results), "published": None, "source": ""})
     return rows

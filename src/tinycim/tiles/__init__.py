@@ -1,4 +1,5 @@
 """From a layer's weight matrix to tiles of conductances, and the converters around them."""
+
 from tinycim.tiles.geometry import LayerGeometry, TileSpec, layer_geometry
 from tinycim.tiles.mapping import MappedWeights, map_weights, weight_scale
 from tinycim.tiles.periphery import dynamic_range, quantize_symmetric

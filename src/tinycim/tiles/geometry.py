@@ -6,6 +6,7 @@ to tiles in whole input channels (k*k rows each), as mapping tools do, so no ker
 two arrays; row tiles' partial sums each pass their own ADC and are added digitally. Several
 small groups share a tile along its diagonal; the empty off-diagonal cells are counted, not hidden.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -65,7 +66,14 @@ def _chunks(total: int, size: int) -> tuple[tuple[int, int], ...]:
 
 
 def layer_geometry(
-    name: str, *, groups: int, in_per_group: int, out_per_group: int, kernel_numel: int, tile_rows: int, tile_cols: int
+    name: str,
+    *,
+    groups: int,
+    in_per_group: int,
+    out_per_group: int,
+    kernel_numel: int,
+    tile_rows: int,
+    tile_cols: int,
 ) -> LayerGeometry:
     """Tile a layer's (block-diagonal) weight matrix onto tiles of tile_rows x tile_cols cells."""
     channels_per_tile = tile_rows // kernel_numel

@@ -4,6 +4,7 @@ Layout: a layer's weight keeps its torch shape W [C_out, C_in/groups, *k]; targe
 [S, P, C_out, C_in/groups, *k] for S slices (devices holding one weight's digits) and P devices
 per polarity (2 for a differential pair G+/G-, 1 for unipolar).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,7 +34,9 @@ class MappedWeights:
     clipped_fraction: float = 0.0
 
 
-def weight_scale(weight: torch.Tensor, mapping: MappingConfig, uniform_max: float | None = None) -> torch.Tensor:
+def weight_scale(
+    weight: torch.Tensor, mapping: MappingConfig, uniform_max: float | None = None
+) -> torch.Tensor:
     """The |w| mapped to g_max, per output column: [C_out] (constant for per-layer and uniform ranges)."""
     w = weight.detach()
     c_out = w.shape[0]
@@ -71,7 +74,9 @@ def unipolar_signs(weight: torch.Tensor, geometry: LayerGeometry, mode: str) -> 
     return sign
 
 
-def magnitude_slices(magnitude: torch.Tensor, mapping: MappingConfig) -> tuple[list[torch.Tensor], torch.Tensor]:
+def magnitude_slices(
+    magnitude: torch.Tensor, mapping: MappingConfig
+) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Split normalized magnitudes in [0, 1] into per-device levels in [0, 1] and their significance.
 
     Analog (weight_bits None): one continuous device. With weight_bits b and device_bits d:
@@ -96,7 +101,11 @@ def magnitude_slices(magnitude: torch.Tensor, mapping: MappingConfig) -> tuple[l
 
 
 def map_weights(
-    weight: torch.Tensor, scale: torch.Tensor, geometry: LayerGeometry, mapping: MappingConfig, g_max_us: float,
+    weight: torch.Tensor,
+    scale: torch.Tensor,
+    geometry: LayerGeometry,
+    mapping: MappingConfig,
+    g_max_us: float,
     sign: torch.Tensor | None = None,
 ) -> MappedWeights:
     """Target conductances (uS) for a weight tensor, given the per-column scale [C_out].
@@ -117,7 +126,9 @@ def map_weights(
     total = float(w_norm.abs().sum())
     levels, significance = magnitude_slices(aligned.clamp(min=0), mapping)
     g = torch.stack([lvl.unsqueeze(0) for lvl in levels]) * g_max_us
-    return MappedWeights(g_target=g, significance=significance, sign=sign, clipped_fraction=lost / total if total else 0.0)
+    return MappedWeights(
+        g_target=g, significance=significance, sign=sign, clipped_fraction=lost / total if total else 0.0
+    )
 
 
 def effective_weights(g: torch.Tensor, mapped: MappedWeights, g_max_us: float) -> torch.Tensor:

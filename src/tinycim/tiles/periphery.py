@@ -3,6 +3,7 @@
 Both converters clip to [-full_scale, +full_scale] and round to 2^(b-1) - 1 levels per side
 (a symmetric signed code, so 0 is exact).
 """
+
 from __future__ import annotations
 
 import torch
@@ -32,7 +33,9 @@ def dynamic_range(x: torch.Tensor, batch_dim: int = 0) -> torch.Tensor:
     return x.detach().abs().amax(dim=dims, keepdim=True).clamp(min=_TINY)
 
 
-def add_output_noise(y: torch.Tensor, full_scale: torch.Tensor | float, noise: float, generator: torch.Generator) -> torch.Tensor:
+def add_output_noise(
+    y: torch.Tensor, full_scale: torch.Tensor | float, noise: float, generator: torch.Generator
+) -> torch.Tensor:
     """Additive Gaussian ADC-input noise with std = noise * full_scale."""
     eps = torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
     return y + eps * (noise * full_scale)

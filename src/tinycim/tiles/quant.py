@@ -12,6 +12,7 @@ The dy/dfs term is LSQ's step-size gradient (rounding error inside, +-1 at satur
 range both grows when clipping hurts and shrinks when resolution does; it needs only two dot
 products in backward.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,10 +21,10 @@ from collections.abc import Iterable, Sequence
 import torch
 
 
-
 def levels_per_side(bits: int) -> int:
     """Non-zero levels on each side of a signed symmetric b-bit code (127 for 8 bits)."""
     return (1 << (bits - 1)) - 1 if bits > 1 else 1
+
 
 # Keeps a learned range strictly positive and divisions finite.
 _MIN_RANGE = 1e-8
@@ -41,7 +42,9 @@ def codes_(x: torch.Tensor, fs: torch.Tensor | float, levels: int) -> torch.Tens
     return x.mul_(levels / fs).clamp_(-levels, levels).round_()
 
 
-def _pass_inside(grad: torch.Tensor, x: torch.Tensor, fs: float, out: torch.Tensor | None = None) -> torch.Tensor:
+def _pass_inside(
+    grad: torch.Tensor, x: torch.Tensor, fs: float, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """grad where -fs < x < fs, else 0: one fused pass (hardtanh's backward), no mask tensor;
     written into `out` (which may be `grad` itself) when given."""
     if out is None:
@@ -49,8 +52,11 @@ def _pass_inside(grad: torch.Tensor, x: torch.Tensor, fs: float, out: torch.Tens
     return torch.ops.aten.hardtanh_backward.grad_input(grad, x, -fs, fs, grad_input=out)
 
 
-def _range_grad(outputs: Iterable[tuple[torch.Tensor, torch.Tensor]],
-                inputs: Iterable[tuple[torch.Tensor, torch.Tensor]], fs: torch.Tensor) -> torch.Tensor:
+def _range_grad(
+    outputs: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    inputs: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    fs: torch.Tensor,
+) -> torch.Tensor:
     """LSQ gradient of the full scale, sum(grad * (y - x * inside)) / fs, as dot products (nothing
     materialized): sum of dot(grad_y, y) over (grad_y, y) in outputs minus sum of
     dot(grad_x, x) over (grad_x, x) in inputs, grad_x being the straight-through input gradient."""
@@ -83,8 +89,14 @@ class _FakeQuantSplit(torch.autograd.Function):
     convolutions copy strided slices nor backward scatters each tile's gradient into a zero tensor."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, full_scale: torch.Tensor, levels: int, dim: int,  # type: ignore[override]
-                chunks: tuple[tuple[int, int], ...]) -> tuple[torch.Tensor, ...]:
+    def forward(
+        ctx,
+        x: torch.Tensor,
+        full_scale: torch.Tensor,
+        levels: int,
+        dim: int,  # type: ignore[override]
+        chunks: tuple[tuple[int, int], ...],
+    ) -> tuple[torch.Tensor, ...]:
         fs = full_scale.clamp(min=_MIN_RANGE)
         ys = [_codes(x.narrow(dim, c0, c1 - c0), fs, levels).mul_(fs / levels) for c0, c1 in chunks]
         ctx.dim = dim
@@ -137,14 +149,21 @@ def fake_quant(x: torch.Tensor, full_scale: torch.Tensor, bits: int) -> torch.Te
     return _FakeQuant.apply(x, full_scale, levels_per_side(bits))
 
 
-def fake_quant_split(x: torch.Tensor, full_scale: torch.Tensor, bits: int, dim: int,
-                     chunks: Sequence[tuple[int, int]]) -> list[torch.Tensor]:
+def fake_quant_split(
+    x: torch.Tensor, full_scale: torch.Tensor, bits: int, dim: int, chunks: Sequence[tuple[int, int]]
+) -> list[torch.Tensor]:
     """[fake_quant(x).narrow(dim, c0, c1 - c0) for (c0, c1) in chunks], each contiguous; chunks
     must tile `dim` exactly (the row tiles of one layer). Gradients as fake_quant."""
     size = x.shape[dim]
-    if not chunks or chunks[0][0] != 0 or chunks[-1][1] != size or any(
-            a[1] != b[0] for a, b in zip(chunks, chunks[1:])):
-        raise ValueError(f"fake_quant_split: chunks {list(chunks)} do not cover dim {dim} of size {size} in order")
+    if (
+        not chunks
+        or chunks[0][0] != 0
+        or chunks[-1][1] != size
+        or any(a[1] != b[0] for a, b in zip(chunks, chunks[1:]))
+    ):
+        raise ValueError(
+            f"fake_quant_split: chunks {list(chunks)} do not cover dim {dim} of size {size} in order"
+        )
     return list(_FakeQuantSplit.apply(x, full_scale, levels_per_side(bits), dim % x.dim(), tuple(chunks)))
 
 

@@ -1,11 +1,12 @@
 """Hardware-aware training, in the manner of QAT: prepare -> train with any optimizer -> program.
 
-    from tinycim.train import HWAConfig, TrainConfig, prepare, fit, to_analog, evaluate_drift
-    prepared = prepare(fp_model, "pcm", analog="pcm")  # how to train (noise, clip) on which hardware
-    fit(prepared, train_ds, val_ds, TrainConfig(epochs=10, lr=1e-3))
-    amodel = to_analog(prepared)                      # the same layers, learned ranges frozen
-    dr = evaluate_drift(amodel, test_ds, times=[86400.0], instances=10)
+from tinycim.train import HWAConfig, TrainConfig, prepare, fit, to_analog, evaluate_drift
+prepared = prepare(fp_model, "pcm", analog="pcm")  # how to train (noise, clip) on which hardware
+fit(prepared, train_ds, val_ds, TrainConfig(epochs=10, lr=1e-3))
+amodel = to_analog(prepared)                      # the same layers, learned ranges frozen
+dr = evaluate_drift(amodel, test_ds, times=[86400.0], instances=10)
 """
+
 from tinycim.nn.convert import to_digital
 from tinycim.train.analog import to_analog
 from tinycim.train.config import HWA_PRESETS, HWAConfig, TrainConfig
@@ -16,7 +17,25 @@ from tinycim.train.prepare import constrain_, hwa_config, hwa_layers, init_range
 from tinycim.train.run import load_run, save_run
 
 __all__ = [
-    "DriftResult", "FitResult", "HWAConfig", "HWA_PRESETS", "TrainConfig", "TrainingDivergedError",
-    "build_optimizer", "constrain_", "evaluate", "evaluate_drift", "fit", "hamq_penalty", "hwa_config",
-    "hwa_layers", "init_ranges", "load_run", "on_cell_fraction", "prepare", "save_run", "to_analog", "to_digital",
+    "DriftResult",
+    "FitResult",
+    "HWAConfig",
+    "HWA_PRESETS",
+    "TrainConfig",
+    "TrainingDivergedError",
+    "build_optimizer",
+    "constrain_",
+    "evaluate",
+    "evaluate_drift",
+    "fit",
+    "hamq_penalty",
+    "hwa_config",
+    "hwa_layers",
+    "init_ranges",
+    "load_run",
+    "on_cell_fraction",
+    "prepare",
+    "save_run",
+    "to_analog",
+    "to_digital",
 ]

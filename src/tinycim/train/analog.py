@@ -5,6 +5,7 @@ A prepared model already *is* the analog model (one layer type for training and 
 hardware, it re-targets the trained weights: converted for that config, learned ranges carried
 where they still mean the same thing, and recalibrated where they do not.
 """
+
 from __future__ import annotations
 
 import copy
@@ -19,8 +20,12 @@ from tinycim.nn.convert import analog_layers, convert, model_info_or_none, to_di
 from tinycim.train.prepare import detach
 
 
-def to_analog(model: nn.Module, analog_config: AnalogConfig | str | None = None,
-              calibrate_with: torch.Tensor | None = None, percentile: float = 99.99) -> nn.Module:
+def to_analog(
+    model: nn.Module,
+    analog_config: AnalogConfig | str | None = None,
+    calibrate_with: torch.Tensor | None = None,
+    percentile: float = 99.99,
+) -> nn.Module:
     """The analog model of a trained model, ready to program.
 
     model: a prepared (hardware-aware trained) model, a converted one, or a plain digital model.
@@ -33,8 +38,11 @@ def to_analog(model: nn.Module, analog_config: AnalogConfig | str | None = None,
     calibrate_with: a representative batch [B, ...] for ranges not set by training.
     """
     info = model_info_or_none(model)
-    target = None if analog_config is None else resolve_preset(analog_config, AnalogConfig, AnalogConfig.preset,
-                                                                "analog_config")
+    target = (
+        None
+        if analog_config is None
+        else resolve_preset(analog_config, AnalogConfig, AnalogConfig.preset, "analog_config")
+    )
     if info is not None and (target is None or target == info.config):
         out = copy.deepcopy(model)
         for _, layer in analog_layers(out):
@@ -54,7 +62,13 @@ def to_analog(model: nn.Module, analog_config: AnalogConfig | str | None = None,
                     dac.set_range(old.periphery.dac.range_value())
                 same_rows = old.geometry.row_chunks == layer.geometry.row_chunks
                 same_unit = old.periphery.dac.active == dac.active
-                if adc.active and old.periphery.adc.calibrated and adc.fixed is None and same_rows and same_unit:
+                if (
+                    adc.active
+                    and old.periphery.adc.calibrated
+                    and adc.fixed is None
+                    and same_rows
+                    and same_unit
+                ):
                     adc.set_range(old.periphery.adc.range_value())
                 if layer.unipolar_sign is not None and old.unipolar_sign is not None:
                     layer.unipolar_sign.copy_(old.unipolar_sign)
@@ -63,16 +77,22 @@ def to_analog(model: nn.Module, analog_config: AnalogConfig | str | None = None,
 
 
 def _calibrate_missing(model: nn.Module, x: torch.Tensor | None, percentile: float) -> None:
-    missing = [name for name, layer in analog_layers(model)
-               if any(c.active and not c.calibrated for c in layer.periphery.converters())]
+    missing = [
+        name
+        for name, layer in analog_layers(model)
+        if any(c.active and not c.calibrated for c in layer.periphery.converters())
+    ]
     if not missing:
         return
     if x is not None:
         calibrate(model, x, percentile=percentile, keep_calibrated=True)
     else:
-        warnings.warn(f"{len(missing)} layer(s) have converters without a range ({', '.join(missing[:3])}"
-                      f"{', ...' if len(missing) > 3 else ''}): they use each sample's range (ideal gain "
-                      "control); pass calibrate_with= a batch to fix them", stacklevel=3)
+        warnings.warn(
+            f"{len(missing)} layer(s) have converters without a range ({', '.join(missing[:3])}"
+            f"{', ...' if len(missing) > 3 else ''}): they use each sample's range (ideal gain "
+            "control); pass calibrate_with= a batch to fix them",
+            stacklevel=3,
+        )
 
 
 __all__ = ["to_analog", "to_digital"]

@@ -4,6 +4,7 @@ One file, written to a temporary name and renamed (atomic on POSIX), holding the
 state_dict, the optimizer's per-parameter tensors, the RNG generator states (as uint8 tensors)
 and, as JSON, the optimizer's scalars and param groups, the scheduler state, epoch and history.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,8 +32,15 @@ def _split_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], di
     return tensors, {"scalars": scalars, "param_groups": state["param_groups"]}
 
 
-def save_checkpoint(path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-                    generators: dict[str, torch.Generator], meta: dict[str, Any]) -> None:
+def save_checkpoint(
+    path: Path,
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    generators: dict[str, torch.Generator],
+    meta: dict[str, Any],
+) -> None:
     """Write the whole training state; `meta` (JSON-able) holds epoch, history and configs."""
     tensors = state_dict_tensors(model, prefix="model.")
     optim_tensors, optim_json = _split_optimizer(optimizer.state_dict())
@@ -40,16 +48,27 @@ def save_checkpoint(path: Path, *, model: nn.Module, optimizer: torch.optim.Opti
     for name, gen in generators.items():
         tensors[f"rng.{name}"] = gen.get_state()
     tensors["rng.torch_global"] = torch.get_rng_state()
-    payload = {"format": CHECKPOINT_FORMAT, "optimizer": optim_json,
-               "scheduler": scheduler.state_dict() if scheduler is not None else None, **meta}
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "optimizer": optim_json,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        **meta,
+    }
     save_tensors(path, tensors, payload)
 
 
-def load_checkpoint(path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-                    generators: dict[str, torch.Generator]) -> dict[str, Any]:
+def load_checkpoint(
+    path: Path,
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    generators: dict[str, torch.Generator],
+) -> dict[str, Any]:
     """Restore everything `save_checkpoint` wrote into the given objects; returns the meta dict."""
-    tensors, payload = read_tensors(path, expected_format=CHECKPOINT_FORMAT, readable_as="checkpoint",
-                                    kind="tinycim training checkpoint")
+    tensors, payload = read_tensors(
+        path, expected_format=CHECKPOINT_FORMAT, readable_as="checkpoint", kind="tinycim training checkpoint"
+    )
     load_state(model, tensors, path, prefix="model.")
     optim_json = payload["optimizer"]
     per_param: dict[int, dict[str, Any]] = {}

@@ -5,6 +5,7 @@ The hardware itself, converter bits, tiles, polarity, weight levels, per-layer o
 frozen, validated dataclasses that round-trip through JSON; a bad value raises `ConfigError`
 naming the field and its allowed range.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -124,14 +125,21 @@ class HWAConfig(_JsonMixin):
         _choice(o, "unipolar_init", self.unipolar_init, ("project", "magnitude"))
         _number(o, "hamq_lambda", self.hamq_lambda, 0.0, 1e6)
         if self.version != HWA_VERSION:
-            _fail(o, "version", self.version, f"{HWA_VERSION} (version 1 configs load through HWAConfig.from_dict)")
+            _fail(
+                o,
+                "version",
+                self.version,
+                f"{HWA_VERSION} (version 1 configs load through HWAConfig.from_dict)",
+            )
 
     @classmethod
     def preset(cls, name: str) -> HWAConfig:
         """A named recipe: "off" (hardware simulated, no noise or clipping), "pcm" (the default
         hardware-aware recipe) or "pcm-gaussian" (see `HWA_PRESETS`)."""
         if name not in HWA_PRESETS:
-            raise ConfigError(f"unknown HWA preset {name!r}: allowed presets {', '.join(sorted(HWA_PRESETS))}")
+            raise ConfigError(
+                f"unknown HWA preset {name!r}: allowed presets {', '.join(sorted(HWA_PRESETS))}"
+            )
         return HWA_PRESETS[name]
 
     @classmethod
@@ -144,9 +152,21 @@ class HWAConfig(_JsonMixin):
 
 
 # Version-1 HWAConfig fields that described hardware; they now live in AnalogConfig.
-LEGACY_HARDWARE_FIELDS = ("noise_preset", "remap_every", "dac_bits", "adc_bits", "tile_rows", "tile_cols",
-                          "weight_range", "uniform", "unipolar", "unipolar_granularity", "weight_bits",
-                          "device_bits", "fold_bn")
+LEGACY_HARDWARE_FIELDS = (
+    "noise_preset",
+    "remap_every",
+    "dac_bits",
+    "adc_bits",
+    "tile_rows",
+    "tile_cols",
+    "weight_range",
+    "uniform",
+    "unipolar",
+    "unipolar_granularity",
+    "weight_bits",
+    "device_bits",
+    "fold_bn",
+)
 
 
 def split_legacy(fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -157,8 +177,10 @@ def split_legacy(fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
     hardware = {k: v for k, v in fields.items() if k in LEGACY_HARDWARE_FIELDS}
     remap = hardware.get("remap_every", 1)
     if remap != 1:
-        raise ConfigError(f"hwa.remap_every = {remap!r} is no longer supported: the weight range follows "
-                          "max|W| after every step (allowed 1)")
+        raise ConfigError(
+            f"hwa.remap_every = {remap!r} is no longer supported: the weight range follows "
+            "max|W| after every step (allowed 1)"
+        )
     return train, hardware
 
 
@@ -171,8 +193,12 @@ def legacy_hardware(base: AnalogConfig, hardware: dict[str, Any]) -> AnalogConfi
     if h.get("adc_bits") is not None:
         cfg = dataclasses.replace(cfg, adc=dataclasses.replace(cfg.adc, bits=h["adc_bits"]))
     if "tile_rows" in h or "tile_cols" in h:
-        cfg = dataclasses.replace(cfg, tile=dataclasses.replace(
-            cfg.tile, rows=h.get("tile_rows", cfg.tile.rows), cols=h.get("tile_cols", cfg.tile.cols)))
+        cfg = dataclasses.replace(
+            cfg,
+            tile=dataclasses.replace(
+                cfg.tile, rows=h.get("tile_rows", cfg.tile.rows), cols=h.get("tile_cols", cfg.tile.cols)
+            ),
+        )
     mapping: dict[str, Any] = {}
     if h.get("uniform"):
         mapping["weight_range"] = "uniform"
@@ -181,7 +207,9 @@ def legacy_hardware(base: AnalogConfig, hardware: dict[str, Any]) -> AnalogConfi
     if h.get("unipolar") is not None:
         mapping["polarity"] = "unipolar"
         sign = h["unipolar"]
-        mapping["unipolar_sign"] = "auto-layer" if sign == "auto" and h.get("unipolar_granularity") == "layer" else sign
+        mapping["unipolar_sign"] = (
+            "auto-layer" if sign == "auto" and h.get("unipolar_granularity") == "layer" else sign
+        )
     for key in ("weight_bits", "device_bits"):
         if key in h:
             mapping[key] = h[key]
@@ -215,10 +243,16 @@ PCM_NOISE_ETA = 0.04
 PCM_CLIP_STD = 2.5
 HWA_PRESETS = {
     "off": HWAConfig(),
-    "pcm": HWAConfig(noise="device", clip="std", clip_value=PCM_CLIP_STD, noise_scale=PCM_NOISE_SCALE,
-                     noise_warmup=PCM_NOISE_WARMUP),
-    "pcm-gaussian": HWAConfig(noise="gaussian", noise_eta=PCM_NOISE_ETA, noise_per="column", clip="std",
-                              clip_value=PCM_CLIP_STD),
+    "pcm": HWAConfig(
+        noise="device",
+        clip="std",
+        clip_value=PCM_CLIP_STD,
+        noise_scale=PCM_NOISE_SCALE,
+        noise_warmup=PCM_NOISE_WARMUP,
+    ),
+    "pcm-gaussian": HWAConfig(
+        noise="gaussian", noise_eta=PCM_NOISE_ETA, noise_per="column", clip="std", clip_value=PCM_CLIP_STD
+    ),
 }
 
 
@@ -277,7 +311,9 @@ DEFAULT_FP_TRAIN = TrainConfig(epochs=30, lr=2e-3, batch_size=128, label_smoothi
 DEFAULT_HWA_TRAIN = TrainConfig(epochs=20, lr=DEFAULT_FP_TRAIN.lr * HWA_LR_FRACTION, batch_size=128)
 
 
-def train_defaults(hwa: bool, epochs: int | None = None, lr: float | None = None) -> tuple[TrainConfig, TrainConfig | None]:
+def train_defaults(
+    hwa: bool, epochs: int | None = None, lr: float | None = None
+) -> tuple[TrainConfig, TrainConfig | None]:
     """(config of the phase that writes the run, FP pre-training config or None) of the default
     recipe. hwa: the hardware-aware recipe (FP pre-training with DEFAULT_FP_TRAIN, then fine-tuning
     with DEFAULT_HWA_TRAIN); else plain training with DEFAULT_FP_TRAIN. epochs: both phases' epochs

@@ -8,6 +8,7 @@ the same model on ideal devices with its own converters, tiles and weight levels
 (`ideal_accuracy`: quantization and clipping only, no device noise or drift). The gap between the
 two is what the converters cost; the loss below `ideal_accuracy` is drift and noise.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -59,9 +60,11 @@ class DriftResult:
         gap = self.converter_loss
         if gap is None or gap <= REFERENCE_DISAGREE_PP:
             return None
-        return (f"the converters alone cost {gap:.2f} pp (digital {self.fp_accuracy:.2f} %, ideal devices with the "
-                f"chip's DAC/ADC {self.ideal_accuracy:.2f} %): losses against the digital model are not only "
-                "drift and noise; compare against ideal_accuracy")
+        return (
+            f"the converters alone cost {gap:.2f} pp (digital {self.fp_accuracy:.2f} %, ideal devices with the "
+            f"chip's DAC/ADC {self.ideal_accuracy:.2f} %): losses against the digital model are not only "
+            "drift and noise; compare against ideal_accuracy"
+        )
 
     def at(self, seconds: float) -> tuple[float, float]:
         """(mean, std) at the evaluated time closest to `seconds`."""
@@ -70,11 +73,13 @@ class DriftResult:
 
 
 @torch.no_grad()
-def _correct_per_instance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> torch.Tensor:
+def _correct_per_instance(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
+) -> torch.Tensor:
     """Number of correct predictions per programmed instance: [K] (K = 1 for non-analog models)."""
     total: torch.Tensor | None = None
     for start in range(0, x.shape[0], batch_size):
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
         param = next(model.parameters(), None)
         if param is not None and xb.device != param.device:  # batches move to the model's device
             xb, yb = xb.to(param.device), yb.to(param.device)
@@ -107,10 +112,14 @@ def ideal_config(cfg: Any) -> Any:
 
     layers = {}
     for pattern, override in cfg.layers.items():
-        layers[pattern] = ({k: v for k, v in override.items() if k not in ("device", "gdc")}
-                           if isinstance(override, dict) else override)
-    return dataclasses.replace(cfg, device=IdealDevice(), gdc=None, adc=dataclasses.replace(cfg.adc, noise=0.0),
-                               layers=layers)
+        layers[pattern] = (
+            {k: v for k, v in override.items() if k not in ("device", "gdc")}
+            if isinstance(override, dict)
+            else override
+        )
+    return dataclasses.replace(
+        cfg, device=IdealDevice(), gdc=None, adc=dataclasses.replace(cfg.adc, noise=0.0), layers=layers
+    )
 
 
 def ideal_accuracy(amodel: nn.Module, dataset, batch_size: int = 512, seed: int = 0) -> float | None:
@@ -131,8 +140,16 @@ def ideal_accuracy(amodel: nn.Module, dataset, batch_size: int = 512, seed: int 
     return evaluate(ideal, dataset, batch_size=batch_size)
 
 
-def evaluate_drift(amodel: nn.Module, dataset, times=(1.0, 3600.0, 86400.0, 2.592e6, 3.15e7), instances: int = 10,
-                   seed: int = 0, batch_size: int = 512, ideal: bool = True, warn: bool = False) -> DriftResult:
+def evaluate_drift(
+    amodel: nn.Module,
+    dataset,
+    times=(1.0, 3600.0, 86400.0, 2.592e6, 3.15e7),
+    instances: int = 10,
+    seed: int = 0,
+    batch_size: int = 512,
+    ideal: bool = True,
+    warn: bool = False,
+) -> DriftResult:
     """Program `amodel` (a converted model, e.g. from `to_analog`) `instances` times with `seed`,
     and score every instance at every time after programming (drift, read noise, GDC).
 
@@ -157,7 +174,7 @@ def evaluate_drift(amodel: nn.Module, dataset, times=(1.0, 3600.0, 86400.0, 2.59
     amodel.eval()
     for t in times:
         tc.drift(amodel, float(t))
-        accs = (_correct_per_instance(amodel, x, y, chunk).double() * 100.0 / max(1, y.shape[0]))
+        accs = _correct_per_instance(amodel, x, y, chunk).double() * 100.0 / max(1, y.shape[0])
         result.times.append(float(t))
         result.mean.append(float(accs.mean()))
         result.std.append(float(accs.std()) if instances > 1 else 0.0)

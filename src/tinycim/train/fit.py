@@ -9,6 +9,7 @@ A hardware-aware model ends on its best epoch by validation accuracy (`keep_best
 model validates on its own converters, without training noise), and `fit` warns when that best
 falls more than HWA_COLLAPSE_WARN_PP below the FP teacher's: the fine-tuning collapsed.
 """
+
 from __future__ import annotations
 
 import math
@@ -84,13 +85,19 @@ def _scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epo
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.epochs * steps_per_epoch))
 
 
-def _loss(logits: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, teacher_logits: torch.Tensor | None) -> torch.Tensor:
+def _loss(
+    logits: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, teacher_logits: torch.Tensor | None
+) -> torch.Tensor:
     loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
     if teacher_logits is None:
         return loss
     t = cfg.distill_temperature
-    kl = F.kl_div(F.log_softmax(logits / t, dim=1), F.log_softmax(teacher_logits / t, dim=1),
-                  reduction="batchmean", log_target=True) * (t * t)  # t^2 keeps gradient scale (Hinton 2015)
+    kl = F.kl_div(
+        F.log_softmax(logits / t, dim=1),
+        F.log_softmax(teacher_logits / t, dim=1),
+        reduction="batchmean",
+        log_target=True,
+    ) * (t * t)  # t^2 keeps gradient scale (Hinton 2015)
     return (1 - cfg.distill_alpha) * loss + cfg.distill_alpha * kl
 
 
@@ -100,10 +107,19 @@ def _noise_factor(model: nn.Module, epoch: int, epochs: int) -> float:
     return 1.0 if warmup <= 0 else min(1.0, (epoch + 1) / warmup)
 
 
-def fit(model: nn.Module, train_ds, val_ds=None, config: TrainConfig | None = None, out_dir: str | Path | None = None,
-        resume: bool = False, teacher: nn.Module | None = None, progress: bool = True,
-        keep_best: bool | None = None, tensorboard: bool = False,
-        augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None) -> FitResult:
+def fit(
+    model: nn.Module,
+    train_ds,
+    val_ds=None,
+    config: TrainConfig | None = None,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    teacher: nn.Module | None = None,
+    progress: bool = True,
+    keep_best: bool | None = None,
+    tensorboard: bool = False,
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+) -> FitResult:
     """Train `model` in place on `train_ds` (a TensorDataset with .x [N, ...] and .y [N]).
 
     out_dir: checkpoint + metrics.json each epoch (atomic). resume: continue from out_dir's
@@ -133,7 +149,9 @@ def fit(model: nn.Module, train_ds, val_ds=None, config: TrainConfig | None = No
     shuffle = torch.Generator().manual_seed(derive_seed("shuffle", cfg.seed))
     generators = {"shuffle": shuffle}
     if augment is not None:
-        generators["augment"] = torch.Generator(device=x_all.device).manual_seed(derive_seed("augment", cfg.seed))
+        generators["augment"] = torch.Generator(device=x_all.device).manual_seed(
+            derive_seed("augment", cfg.seed)
+        )
     generators.update(seed_noise(model, derive_seed("noise", cfg.seed)))
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
@@ -143,7 +161,9 @@ def fit(model: nn.Module, train_ds, val_ds=None, config: TrainConfig | None = No
     ckpt = out / CHECKPOINT_NAME if out is not None else None
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None  # (val_acc, epoch, weights)
     if resume and ckpt is not None and ckpt.is_file():
-        meta = load_checkpoint(ckpt, model=model, optimizer=optimizer, scheduler=scheduler, generators=generators)
+        meta = load_checkpoint(
+            ckpt, model=model, optimizer=optimizer, scheduler=scheduler, generators=generators
+        )
         start, result.history = meta["epoch"], meta["history"]
         best = _load_best(out, keep_best)
     else:
@@ -157,8 +177,19 @@ def fit(model: nn.Module, train_ds, val_ds=None, config: TrainConfig | None = No
         for epoch in range(start, cfg.epochs):
             factor = _noise_factor(model, epoch, cfg.epochs)
             set_noise_factor(model, factor)
-            row = _run_epoch(model, x_all, y_all, cfg, optimizer, scheduler, shuffle, teacher, epoch, progress,
-                             *(() if augment is None else (augment, generators["augment"])))
+            row = _run_epoch(
+                model,
+                x_all,
+                y_all,
+                cfg,
+                optimizer,
+                scheduler,
+                shuffle,
+                teacher,
+                epoch,
+                progress,
+                *(() if augment is None else (augment, generators["augment"])),
+            )
             if hwa_config(model) is not None:
                 row["noise_factor"] = factor
             if val_ds is not None:
@@ -170,11 +201,20 @@ def fit(model: nn.Module, train_ds, val_ds=None, config: TrainConfig | None = No
             if keep_best and (best is None or row["val_acc"] > best[0]):
                 best = (row["val_acc"], epoch + 1, state_dict_tensors(model))
                 if out is not None:
-                    save_tensors(out / BEST_NAME, best[2], {"format": BEST_FORMAT, "epoch": best[1],
-                                                            "val_acc": best[0]})
+                    save_tensors(
+                        out / BEST_NAME,
+                        best[2],
+                        {"format": BEST_FORMAT, "epoch": best[1], "val_acc": best[0]},
+                    )
             if out is not None:
-                save_checkpoint(ckpt, model=model, optimizer=optimizer, scheduler=scheduler, generators=generators,
-                                meta={"epoch": epoch + 1, "history": result.history, "train_config": cfg.to_dict()})
+                save_checkpoint(
+                    ckpt,
+                    model=model,
+                    optimizer=optimizer,
+                    scheduler=scheduler,
+                    generators=generators,
+                    meta={"epoch": epoch + 1, "history": result.history, "train_config": cfg.to_dict()},
+                )
                 atomic_write_text(out / METRICS_NAME, _json(result.history))
             if tb is not None:
                 tb.scalars(epoch + 1, _tb_values(row))
@@ -193,8 +233,12 @@ def fit(model: nn.Module, train_ds, val_ds=None, config: TrainConfig | None = No
 def _load_best(out: Path | None, keep_best: bool) -> tuple[float, int, dict[str, torch.Tensor]] | None:
     if not keep_best or out is None or not (out / BEST_NAME).is_file():
         return None
-    tensors, meta = read_tensors(out / BEST_NAME, expected_format=BEST_FORMAT, readable_as="best-epoch weights",
-                                 kind="best-epoch weights")
+    tensors, meta = read_tensors(
+        out / BEST_NAME,
+        expected_format=BEST_FORMAT,
+        readable_as="best-epoch weights",
+        kind="best-epoch weights",
+    )
     return float(meta["val_acc"]), int(meta["epoch"]), tensors
 
 
@@ -206,8 +250,14 @@ def _tensorboard(out: Path | None, enabled: bool):
     return TensorBoardLogger(out / TENSORBOARD_DIR)
 
 
-_TB_TAGS = {"loss": "train/loss", "train_acc": "train/accuracy", "val_acc": "val/accuracy", "lr": "train/lr",
-            "noise_factor": "train/noise_factor", "on_cell_fraction": "train/on_cell_fraction"}
+_TB_TAGS = {
+    "loss": "train/loss",
+    "train_acc": "train/accuracy",
+    "val_acc": "val/accuracy",
+    "lr": "train/lr",
+    "noise_factor": "train/noise_factor",
+    "on_cell_fraction": "train/on_cell_fraction",
+}
 
 
 def _tb_values(row: dict[str, Any]) -> dict[str, float]:
@@ -218,9 +268,12 @@ def _tb_values(row: dict[str, Any]) -> dict[str, float]:
 def _warn_collapse(result: FitResult) -> None:
     ref, best = result.teacher_val_acc, result.best_val_acc
     if ref is not None and best is not None and best < ref - HWA_COLLAPSE_WARN_PP:
-        warnings.warn(f"the trained model's best validation accuracy {best:.2f} % (epoch {result.best_epoch}) is "
-                      f"{ref - best:.2f} pp below its FP teacher's {ref:.2f} %: the fine-tuning collapsed (lower "
-                      f"train.lr or hwa.noise_scale, or raise hwa.noise_warmup)", stacklevel=2)
+        warnings.warn(
+            f"the trained model's best validation accuracy {best:.2f} % (epoch {result.best_epoch}) is "
+            f"{ref - best:.2f} pp below its FP teacher's {ref:.2f} %: the fine-tuning collapsed (lower "
+            f"train.lr or hwa.noise_scale, or raise hwa.noise_warmup)",
+            stacklevel=2,
+        )
 
 
 def _to_model(model: nn.Module, t: torch.Tensor) -> torch.Tensor:
@@ -229,8 +282,20 @@ def _to_model(model: nn.Module, t: torch.Tensor) -> torch.Tensor:
     return t if param is None or t.device == param.device else t.to(param.device, non_blocking=True)
 
 
-def _run_epoch(model, x_all, y_all, cfg, optimizer, scheduler, shuffle, teacher, epoch, progress, augment=None,
-               augment_generator=None) -> dict[str, Any]:
+def _run_epoch(
+    model,
+    x_all,
+    y_all,
+    cfg,
+    optimizer,
+    scheduler,
+    shuffle,
+    teacher,
+    epoch,
+    progress,
+    augment=None,
+    augment_generator=None,
+) -> dict[str, Any]:
     model.train()
     n = x_all.shape[0]
     order = torch.randperm(n, generator=shuffle)
@@ -238,7 +303,7 @@ def _run_epoch(model, x_all, y_all, cfg, optimizer, scheduler, shuffle, teacher,
     steps = math.ceil(n / cfg.batch_size)
     bar = _progress_bar(progress, f"epoch {epoch + 1}/{cfg.epochs}", steps)
     for step in range(steps):
-        idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+        idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
         xb, yb = _to_model(model, x_all[idx]), _to_model(model, y_all[idx])
         if augment is not None:
             xb = augment(xb, augment_generator)
@@ -257,7 +322,8 @@ def _run_epoch(model, x_all, y_all, cfg, optimizer, scheduler, shuffle, teacher,
                 bar.stop()
             raise TrainingDivergedError(
                 f"loss is {value} at epoch {epoch + 1}, step {step + 1}: training stopped "
-                f"(lower train.lr = {cfg.lr}, set train.grad_clip, or check the data for NaN/inf)")
+                f"(lower train.lr = {cfg.lr}, set train.grad_clip, or check the data for NaN/inf)"
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip is not None:
@@ -270,11 +336,18 @@ def _run_epoch(model, x_all, y_all, cfg, optimizer, scheduler, shuffle, teacher,
         correct += int((logits.detach().argmax(dim=1) == yb).sum())
         seen += len(idx)
         if bar is not None:
-            bar.update(bar.task_ids[0], advance=1, description=f"epoch {epoch + 1}/{cfg.epochs} loss {value:.4f}")
+            bar.update(
+                bar.task_ids[0], advance=1, description=f"epoch {epoch + 1}/{cfg.epochs} loss {value:.4f}"
+            )
     if bar is not None:
         bar.stop()
-    return {"epoch": epoch + 1, "loss": total_loss / max(1, seen), "train_acc": 100.0 * correct / max(1, seen),
-            "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
+    return {
+        "epoch": epoch + 1,
+        "loss": total_loss / max(1, seen),
+        "train_acc": 100.0 * correct / max(1, seen),
+        "lr": optimizer.param_groups[0]["lr"],
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def _progress_bar(enabled: bool, description: str, total: int):
@@ -284,8 +357,13 @@ def _progress_bar(enabled: bool, description: str, total: int):
         return None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   transient=True)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    )
     bar.add_task(description, total=total)
     bar.start()
     return bar

@@ -26,6 +26,7 @@ The weight range s (= max|W| per layer, refreshed after every step) keeps its va
 penalty, but the gradient also flows through max|W| (`_live_scale`, `RANGE_GRAD`): otherwise the
 top codes (63 = 111111 -> 62) pull the largest weight down and the next remap re-inflates every code.
 """
+
 from __future__ import annotations
 
 import torch

@@ -5,6 +5,7 @@ analog layers that are later programmed, so training simulates exactly the chip 
 run on. Also here: the per-step weight constraints (clipping, unipolar signs, the uniform weight
 range) and the calibration that initializes the learned converter ranges.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,9 @@ def hwa_config(model: nn.Module) -> HWAConfig | None:
     return layers[0][1].hwa if layers else None
 
 
-def prepare(model: nn.Module, hwa: HWAConfig | str = "pcm", analog: AnalogConfig | str = "pcm",
-            seed: int = 0) -> nn.Module:
+def prepare(
+    model: nn.Module, hwa: HWAConfig | str = "pcm", analog: AnalogConfig | str = "pcm", seed: int = 0
+) -> nn.Module:
     """Return a hardware-aware copy of `model` (which is left untouched).
 
     analog: the hardware (an AnalogConfig or preset name, with any per-layer overrides): the
@@ -56,8 +58,10 @@ def prepare(model: nn.Module, hwa: HWAConfig | str = "pcm", analog: AnalogConfig
     if not layers:
         raise ConfigError("prepare found no nn.Linear, nn.Conv1d or nn.Conv2d layer to make hardware-aware")
     if how.hamq_lambda > 0 and not any(layer.analog_config.mapping.weight_bits for layer in layers):
-        raise ConfigError("hwa.hamq_lambda > 0 needs weight levels: set the analog config's mapping.weight_bits "
-                          "(HamQ counts ON cells of quantized weights)")
+        raise ConfigError(
+            "hwa.hamq_lambda > 0 needs weight levels: set the analog config's mapping.weight_bits "
+            "(HamQ counts ON cells of quantized weights)"
+        )
     for layer in layers:
         attach(layer, how, seed)
     if how.unipolar_init == "magnitude":
@@ -108,12 +112,14 @@ def _align_unipolar(model: nn.Module) -> None:
         if not isinstance(layer, AnalogLayerMixin) or layer.unipolar_sign is None:
             continue
         align_to_sign_(layer)
-        bn = _next_batchnorm(modules[i + 1:], layer.weight.shape[0])
+        bn = _next_batchnorm(modules[i + 1 :], layer.weight.shape[0])
         if bn is not None:
             negate_every_other_channel_(bn)
 
 
-def _next_batchnorm(modules: list[tuple[str, nn.Module]], channels: int) -> nn.modules.batchnorm._BatchNorm | None:
+def _next_batchnorm(
+    modules: list[tuple[str, nn.Module]], channels: int
+) -> nn.modules.batchnorm._BatchNorm | None:
     """The first affine BatchNorm over `channels` among `modules` (those after a layer, in
     registration order), if one comes before the next weight layer."""
     for _, m in modules:
@@ -139,7 +145,9 @@ def constrain_(model: nn.Module) -> None:
         assert hwa is not None
         w = layer.weight  # type: ignore[attr-defined]
         if hwa.clip == "std":
-            bound = hwa.clip_value * _spread(w, layer.unipolar_sign is not None) if w.numel() > 1 else math.inf
+            bound = (
+                hwa.clip_value * _spread(w, layer.unipolar_sign is not None) if w.numel() > 1 else math.inf
+            )
             w.clamp_(-bound, bound)
         elif hwa.clip == "fixed":
             w.clamp_(-hwa.clip_value, hwa.clip_value)
@@ -167,7 +175,9 @@ def init_ranges(model: nn.Module, x: torch.Tensor) -> None:
     and of the tile partial sums, `tc.calibrate`) if any is not set yet. `fit` calls it first."""
     hwa = hwa_config(model)
     layers = [layer for _, layer in hwa_layers(model)]
-    if hwa is None or not any(c.active and not c.calibrated for layer in layers for c in layer.periphery.converters()):
+    if hwa is None or not any(
+        c.active and not c.calibrated for layer in layers for c in layer.periphery.converters()
+    ):
         return
     calibrate(model, x, percentile=hwa.range_percentile)
 

@@ -10,6 +10,7 @@
 hardware-aware run, `prepare` with the run's own AnalogConfig (its per-layer overrides
 included), so what was trained is what is loaded. Runs written by tinycim 0.1 load too.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,9 +35,17 @@ _V1_FORMAT = "tinycim-run-v1"
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "metrics.json"
 
 
-def save_run(out_dir: str | Path, model_name: str, model: nn.Module, hwa: HWAConfig | None,
-             analog_config: AnalogConfig, train_config: TrainConfig, metrics: list[dict[str, Any]] | dict[str, Any],
-             model_kwargs: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
+def save_run(
+    out_dir: str | Path,
+    model_name: str,
+    model: nn.Module,
+    hwa: HWAConfig | None,
+    analog_config: AnalogConfig,
+    train_config: TrainConfig,
+    metrics: list[dict[str, Any]] | dict[str, Any],
+    model_kwargs: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Write a run directory (atomically, file by file).
 
     model: prepared with (hwa, analog_config) for a hardware-aware run, or plain (hwa None);
@@ -50,9 +59,14 @@ def save_run(out_dir: str | Path, model_name: str, model: nn.Module, hwa: HWACon
     if hwa is None and prepared:
         hwa = hwa_config(model)
     save_tensors(out / MODEL_FILE, state_dict_tensors(model), {"format": RUN_FORMAT})
-    config = {"format": RUN_FORMAT, "model": {"name": model_name, "kwargs": model_kwargs or {}},
-              "hwa": None if hwa is None else hwa.to_dict(), "analog": analog_config.to_dict(),
-              "train": train_config.to_dict(), "extra": extra or {}}
+    config = {
+        "format": RUN_FORMAT,
+        "model": {"name": model_name, "kwargs": model_kwargs or {}},
+        "hwa": None if hwa is None else hwa.to_dict(),
+        "analog": analog_config.to_dict(),
+        "train": train_config.to_dict(),
+        "extra": extra or {},
+    }
     atomic_write_text(out / CONFIG_FILE, json.dumps(config, indent=2))
     atomic_write_text(out / METRICS_FILE, json.dumps(metrics, indent=2))
     return out
@@ -76,8 +90,10 @@ def load_run(run_dir: str | Path) -> tuple[nn.Module, HWAConfig | None, AnalogCo
         raise DataError(f"{run / CONFIG_FILE}: not valid JSON ({err})") from None
     if not isinstance(config, dict) or config.get("format") not in (RUN_FORMAT, _V1_FORMAT):
         got = config.get("format") if isinstance(config, dict) else None
-        raise DataError(f"{run / CONFIG_FILE}: not a tinycim run (format {got!r}; this tinycim reads "
-                        f"{RUN_FORMAT} and {_V1_FORMAT})")
+        raise DataError(
+            f"{run / CONFIG_FILE}: not a tinycim run (format {got!r}; this tinycim reads "
+            f"{RUN_FORMAT} and {_V1_FORMAT})"
+        )
     for key in ("model", "analog", "train"):
         if key not in config:
             raise DataError(f"{run / CONFIG_FILE}: missing field {key!r}")
@@ -95,7 +111,11 @@ def load_run(run_dir: str | Path) -> tuple[nn.Module, HWAConfig | None, AnalogCo
         if value.is_floating_point() and key.endswith(("weight", "bias")) and not torch.isfinite(value).all():
             raise DataError(f"{run / MODEL_FILE}: tensor {key!r} holds NaN or inf values")
     digital = create_model(model_name, seed=0, **kwargs)  # weights replaced below
-    if "input_norm" not in kwargs and _has_input_norm(digital) and not any(k.startswith("input_norm.") for k in state):
+    if (
+        "input_norm" not in kwargs
+        and _has_input_norm(digital)
+        and not any(k.startswith("input_norm.") for k in state)
+    ):
         # a run saved before its zoo model standardized its input by default (har_cnn, 0.2): as it was
         digital = create_model(model_name, seed=0, input_norm=False, **kwargs)
     if config["format"] == _V1_FORMAT:
@@ -107,7 +127,12 @@ def load_run(run_dir: str | Path) -> tuple[nn.Module, HWAConfig | None, AnalogCo
     model.eval()
     metrics_path = run / METRICS_FILE
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else []
-    meta = {"model": config["model"], "train": config["train"], "extra": config.get("extra", {}), "metrics": metrics}
+    meta = {
+        "model": config["model"],
+        "train": config["train"],
+        "extra": config.get("extra", {}),
+        "metrics": metrics,
+    }
     return model, hwa, analog, meta
 
 
@@ -161,10 +186,15 @@ def _migrate_v1_state(state: dict[str, torch.Tensor], prepared: bool) -> dict[st
     for key, value in state.items():
         if ".hwa_shared." in key or key.rsplit(".", 1)[-1] in dropped:
             continue
-        if not prepared and key.rsplit(".", 1)[-1] in ("log_input_range", "log_output_range", "unipolar_sign"):
+        if not prepared and key.rsplit(".", 1)[-1] in (
+            "log_input_range",
+            "log_output_range",
+            "unipolar_sign",
+        ):
             continue
         key = key.replace(".log_input_range", ".periphery.dac.log_range").replace(
-            ".log_output_range", ".periphery.adc.log_range")
+            ".log_output_range", ".periphery.adc.log_range"
+        )
         out[key] = value
     if prepared:
         for layer in layers:
@@ -172,7 +202,10 @@ def _migrate_v1_state(state: dict[str, torch.Tensor], prepared: bool) -> dict[st
                 key = f"{layer}.periphery.{new}.log_range"
                 if key not in out:
                     found = shared.get(old)
-                    out[key] = found.clone() if found is not None and math.isfinite(float(found)) \
+                    out[key] = (
+                        found.clone()
+                        if found is not None and math.isfinite(float(found))
                         else torch.tensor(math.nan)
+                    )
             out.setdefault(f"{layer}.periphery.w_max", torch.tensor(math.nan))
     return out
