@@ -14,7 +14,7 @@ which averages device noise down (better SNR) and makes good use of the fixed-si
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -66,7 +66,7 @@ class AnalogNetKWS(nn.Module):
         self.input_shape = resolve_input_shape(self.default_input_shape, in_channels, input_shape)
         self.num_classes = num_classes
         self.input_norm = FeatureNorm(self.input_shape[-1], dim=-1) if input_norm else nn.Identity()
-        kw = dict(act_layer=act_layer, norm_layer=norm_layer, conv_layer=conv_layer)
+        kw: dict[str, Any] = dict(act_layer=act_layer, norm_layer=norm_layer, conv_layer=conv_layer)
         layers = [conv_norm_act(self.input_shape[0], stem_channels, (10, 4), 2, padding=(5, 1), **kw)]  # 25x5
         width = stem_channels
         for c in channels:
@@ -135,12 +135,19 @@ class AnalogNetVWW(nn.Module):
 
 
 @register_model(source=_SRC, target_params=179_000)
-def analognet_kws(**kwargs) -> AnalogNetKWS:
-    """AnalogNet-KWS (reconstruction), 1x49x10 MFCC, 12 classes, ~179K params."""
-    return AnalogNetKWS(**kwargs)
+def analognet_kws(input_norm: bool = True, **kwargs: Any) -> AnalogNetKWS:
+    """AnalogNet-KWS (reconstruction), 1x49x10 MFCC, 12 classes, ~179K params. Standardizes each
+    cepstral coefficient digitally by default (``input_norm=True``, issue 15; +20 parameters):
+    without it the first DAC's range is set by the MFCC energy coefficient c0 (about 500 against a
+    median |x| of 8), so the other coefficients get a few codes. ``input_norm=False``: the model as
+    before issue 15 (runs saved then record no ``input_norm`` and reload that way); ``norm_layer=None``
+    builds it without any normalization, this one included."""
+    if kwargs.get("norm_layer", nn.BatchNorm2d) is None:  # built without any normalization
+        input_norm = False
+    return AnalogNetKWS(input_norm=input_norm, **kwargs)
 
 
 @register_model(source=_SRC, target_params=232_000)
-def analognet_vww(**kwargs) -> AnalogNetVWW:
+def analognet_vww(**kwargs: Any) -> AnalogNetVWW:
     """AnalogNet-VWW (reconstruction), 3x96x96 RGB by default, 2 classes, ~232K params."""
     return AnalogNetVWW(**kwargs)

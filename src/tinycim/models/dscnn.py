@@ -7,6 +7,8 @@ Kept as the digital baseline: its depthwise layers are exactly what AnalogNets a
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -56,7 +58,7 @@ class DSCNN(nn.Module):
         self.input_shape = resolve_input_shape(self.default_input_shape, in_channels, input_shape)
         self.input_norm = FeatureNorm(self.input_shape[-1], dim=-1) if input_norm else nn.Identity()
         self.num_classes = num_classes
-        kw = dict(act_layer=act_layer, norm_layer=norm_layer, conv_layer=conv_layer)
+        kw: dict[str, Any] = dict(act_layer=act_layer, norm_layer=norm_layer, conv_layer=conv_layer)
         # Keras padding="same" with stride 2 on 49x10 pads (4, 5) x (1, 2); symmetric (5, 1) gives the
         # same 25x5 output size.
         layers = [conv_norm_act(self.input_shape[0], width, (10, 4), 2, padding=(5, 1), **kw)]
@@ -72,6 +74,6 @@ class DSCNN(nn.Module):
 
 
 @register_model(source="MLPerf Tiny KWS reference (DS-CNN)", target_params=23_180, param_tol=0.01)
-def dscnn_s(**kwargs) -> DSCNN:
+def dscnn_s(**kwargs: Any) -> DSCNN:
     """MLPerf Tiny DS-CNN (64 channels, 4 DS blocks), 1x49x10, 12 classes."""
     return DSCNN(**kwargs)
