@@ -31,6 +31,11 @@ def main() -> None:
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--accelerator", default="unipolar-ijcnn")
     ap.add_argument("--device-bits", type=int, action="append", help="repeatable; default 2 and 4")
+    ap.add_argument(
+        "--differential",
+        choices=["cell", "columns", "arrays"],
+        help="override the preset's layout.differential (how the baseline's G+/G- pair is built)",
+    )
     ap.add_argument("--samples", type=int, default=64)
     ap.add_argument("--json", help="write the table here")
     args = ap.parse_args()
@@ -48,7 +53,16 @@ def main() -> None:
     fp, _, _, _ = load_run(run / "fp")
     uni, _, uni_cfg, _ = load_run(run / "hwa")
     bits = recipe.act_bits[0]
-    out: dict = {"recipe": recipe.name, "accelerator": args.accelerator, "act_bits": bits, "rows": []}
+    acc = cost.get_accelerator(args.accelerator)
+    if args.differential:
+        acc = dataclasses.replace(acc, layout=dataclasses.replace(acc.layout, differential=args.differential))
+    out: dict = {
+        "recipe": recipe.name,
+        "accelerator": args.accelerator,
+        "differential": acc.layout.differential,
+        "act_bits": bits,
+        "rows": [],
+    }
     for dbits in args.device_bits or [2, 4]:
         mapping = dataclasses.replace(uni_cfg.mapping, weight_bits=dbits, device_bits=dbits)
         cfg_uni = dataclasses.replace(uni_cfg, mapping=mapping)
@@ -68,7 +82,7 @@ def main() -> None:
             ("unipolar", "per-layer"),
             ("unipolar", "uniform"),
         ):
-            r = cost.estimate(models[pol], args.accelerator, act_bits=bits, inputs=x, periphery=periph)
+            r = cost.estimate(models[pol], acc, act_bits=bits, inputs=x, periphery=periph)
             base = base or r
             a = r.area_breakdown_mm2
             d_area, d_energy = (
@@ -94,13 +108,19 @@ def main() -> None:
                 }
             )
         first, last = out["rows"][-4], out["rows"][-1]
-        analog = [sum(r["area_breakdown_mm2"][k] for k in ("array", "periphery")) for r in (first, last)]
+        analog = [acc.scoped_area_mm2(r["area_breakdown_mm2"]) for r in (first, last)]
+        e_scope = [acc.scoped_energy_j(r["energy_by_component_j"]) for r in (first, last)]
         e_wo_buffer = [r["energy_j"] - r["energy_by_component_j"]["sram"] for r in (first, last)]
         print(
-            f"  without the blocks both designs share (digital area, activation SRAM energy): area "
-            f"{analog[1] / analog[0] - 1:+.1%} (arrays + periphery), energy {e_wo_buffer[1] / e_wo_buffer[0] - 1:+.1%}"
+            f"  claim scope (area: {' + '.join(acc.area_scope) or 'whole chip'}; energy: "
+            f"{' + '.join(acc.energy_scope) or 'whole chip'}): area {analog[1] / analog[0] - 1:+.1%}, energy "
+            f"{e_scope[1] / e_scope[0] - 1:+.1%}   (whole chip: area {last['area_change_pct']:+.1f} %, energy "
+            f"{last['energy_change_pct']:+.1f} %; energy without the activation SRAM "
+            f"{e_wo_buffer[1] / e_wo_buffer[0] - 1:+.1%})"
+            + (f"\n  scope: {acc.scope_note}" if acc.scope_note else "")
         )
-        last["analog_area_change_pct"] = 100 * (analog[1] / analog[0] - 1)
+        last["scope_area_change_pct"] = 100 * (analog[1] / analog[0] - 1)
+        last["scope_energy_change_pct"] = 100 * (e_scope[1] / e_scope[0] - 1)
         last["energy_without_sram_change_pct"] = 100 * (e_wo_buffer[1] / e_wo_buffer[0] - 1)
         comp = out["rows"][-1]["energy_by_component_j"]
         comp0 = out["rows"][-4]["energy_by_component_j"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 from hypothesis import given, settings
@@ -73,3 +74,47 @@ def test_replace_is_validated() -> None:
     acc = cost.get_accelerator("hermes")
     with pytest.raises(ConfigError, match="array.cores"):
         dataclasses.replace(acc, array=dataclasses.replace(acc.array, cores=0))
+
+
+def test_claim_scope_names_match_the_components_the_model_counts() -> None:
+    from tinycim.cost.accelerator import ENERGY_COMPONENTS
+    from tinycim.cost.events import COMPONENTS
+
+    assert ENERGY_COMPONENTS == COMPONENTS
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"energy_scope": ("array", "ssd")}, "accelerator.energy_scope"),
+        ({"energy_scope": "array"}, "accelerator.energy_scope"),
+        ({"area_scope": ("array", "array")}, "accelerator.area_scope"),
+        ({"area_scope": ("adc",)}, "accelerator.area_scope"),
+        ({"scope_note": 3}, "accelerator.scope_note"),
+    ],
+)
+def test_invalid_claim_scope_names_the_field(kwargs: dict, field: str) -> None:
+    with pytest.raises(ConfigError, match=field):
+        cost.Accelerator(**kwargs)
+
+
+def test_scoped_figures_sum_the_named_parts_and_default_to_the_whole_chip(cnn) -> None:
+    acc = cost.get_accelerator("unipolar-ijcnn")
+    rep = cost.estimate(cnn, acc, act_bits=8)
+    parts = rep.energy_by_component_j
+    assert acc.scoped_energy_j(parts) == pytest.approx(sum(parts[k] for k in acc.energy_scope))
+    assert acc.scoped_area_mm2(rep.area_breakdown_mm2) == pytest.approx(
+        rep.area_breakdown_mm2["array"] + rep.area_breakdown_mm2["periphery"]
+    )
+    whole = dataclasses.replace(acc, energy_scope=(), area_scope=())
+    assert whole.scoped_energy_j(parts) == pytest.approx(rep.energy_per_inference_j)
+    assert whole.scoped_area_mm2(rep.area_breakdown_mm2) == pytest.approx(rep.area_mm2)
+    # a scope read back from JSON (lists) is the same tuple
+    assert cost.Accelerator.from_dict(json.loads(acc.to_json())).energy_scope == acc.energy_scope
+
+
+def test_hamq_bitcell_counts_the_bit_line_current_once_and_claims_it() -> None:
+    acc = cost.get_accelerator("hamq-bitcell")
+    assert acc.adc.column_current_w_per_s == 0.0  # the cell-read energy is the bit-line current
+    assert acc.energy_scope == ("array",)
+    assert "reconstruction" in acc.description and acc.scope_note

@@ -129,7 +129,9 @@ def _with_current(acc: cost.Accelerator, k: float) -> cost.Accelerator:
 
 
 def test_column_current_term_follows_the_on_cells_and_vanishes_when_off() -> None:
-    acc = cost.get_accelerator("hamq-bitcell")
+    from tinycim.cost.presets import NEUROSIM_ADC_CURRENT_W_PER_S
+
+    acc = _with_current(cost.get_accelerator("hamq-bitcell"), NEUROSIM_ADC_CURRENT_W_PER_S)
     dense, sparse = _layer(), _layer()
     with torch.no_grad():  # same max|w|; most weights to small codes -> fewer ON bit-cells
         w = sparse.weight

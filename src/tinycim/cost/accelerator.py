@@ -26,6 +26,10 @@ SLICINGS = ("digital", "analog")
 INPUT_ENCODINGS = ("pulse-width", "bit-serial")
 AREA_MODES = ("array", "used")
 PER_LAYER_PERIPHERIES = ("gain", "custom")
+# Energy components (as `tinycim.cost.events.COMPONENTS`) and area blocks (as `tinycim.cost.area`) that a
+# preset's published-claim scope may name.
+ENERGY_COMPONENTS = ("dac", "array", "adc", "readout_bias", "digital", "sram", "leakage")
+AREA_BLOCKS = ("array", "periphery", "digital")
 _MAX_DIM = 1 << 16
 
 
@@ -240,6 +244,11 @@ class Accelerator:
     weight_bits, device_bits: the weight precision and device levels a DIGITAL model is converted with
         (None: the analog preset's); a converted model keeps each layer's own.
     description: what the preset is (e.g. "reconstruction of ..."), shown by `tinycim accelerators`.
+    energy_scope, area_scope: the energy components (`ENERGY_COMPONENTS`) and area blocks (`AREA_BLOCKS`)
+        that the published figure a reconstructed preset is compared with counts; empty (default) =
+        the whole chip. `scoped_energy_j` / `scoped_area_mm2` sum a report's figures over them, so a
+        claim is compared on the paper's own scope, always beside the whole-chip figure.
+    scope_note: why that scope (which source says what the paper counted).
     """
 
     name: str = "custom"
@@ -255,6 +264,9 @@ class Accelerator:
     weight_bits: int | None = None
     device_bits: int | None = None
     description: str = ""
+    energy_scope: tuple[str, ...] = ()
+    area_scope: tuple[str, ...] = ()
+    scope_note: str = ""
     version: int = ACCELERATOR_VERSION
 
     def __post_init__(self) -> None:
@@ -270,10 +282,21 @@ class Accelerator:
         for name in ("weight_bits", "device_bits"):
             if getattr(self, name) is not None:
                 _integer("accelerator", name, getattr(self, name), 1, 16)
-        if not isinstance(self.description, str):
-            raise ConfigError(
-                f"accelerator.description = {self.description!r} is invalid: a string is required"
-            )
+        for name in ("description", "scope_note"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(
+                    f"accelerator.{name} = {getattr(self, name)!r} is invalid: a string is required"
+                )
+        for name, allowed in (("energy_scope", ENERGY_COMPONENTS), ("area_scope", AREA_BLOCKS)):
+            value = getattr(self, name)
+            if not isinstance(value, (tuple, list)) or any(v not in allowed for v in value):
+                raise ConfigError(
+                    f"accelerator.{name} = {value!r} is invalid: a list of distinct names from "
+                    f"{', '.join(allowed)} (empty = whole chip)"
+                )
+            if len(set(value)) != len(value):
+                raise ConfigError(f"accelerator.{name} = {value!r} is invalid: a name is repeated")
+            object.__setattr__(self, name, tuple(value))  # JSON gives lists
         if self.version != ACCELERATOR_VERSION:
             raise ConfigError(
                 f"accelerator.version = {self.version!r} is not supported: allowed {ACCELERATOR_VERSION}"
@@ -283,6 +306,18 @@ class Accelerator:
                 raise ConfigError(
                     f"accelerator.{name} must be a {kind.__name__}, got {type(getattr(self, name)).__name__}"
                 )
+
+    # ---- the published claim's scope ----------------------------------------------------------
+    def scoped_energy_j(self, by_component: dict[str, float]) -> float:
+        """Energy (J) over `energy_scope` (every component when empty) of a report's
+        `energy_by_component_j`."""
+        names = self.energy_scope or tuple(by_component)
+        return sum(by_component.get(n, 0.0) for n in names)
+
+    def scoped_area_mm2(self, breakdown: dict[str, float]) -> float:
+        """Area (mm^2) over `area_scope` (every block when empty) of a report's `area_breakdown_mm2`."""
+        names = self.area_scope or tuple(breakdown)
+        return sum(breakdown.get(n, 0.0) for n in names)
 
     # ---- derived timing -----------------------------------------------------------------------
     @property
