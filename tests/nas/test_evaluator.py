@@ -186,3 +186,19 @@ def test_seeded_build_draws_init_from_its_seed_and_leaves_the_global_rng_alone()
     wa, wb, wc = (dict(m.named_parameters()) for m in (a, b, c))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+
+
+def test_static_figures_do_not_depend_on_the_global_rng():
+    """The cost model reads the weights; static() costs a model built from a seed fixed by the arch,
+    so two fresh searches (and a resumed one) print the same candidate energies."""
+    space = TinyMLSpace((3, 16), 3, widths=(4, 8), max_layers=2)
+    arch = {"layers": [{"channels": 8, "kernel": 3, "stride": 1}]}
+    ev = TrainEvaluator(space, None, None, SETTINGS)
+    figures = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        figures.append(ev.static(arch))
+    assert figures[0] == figures[1] and figures[0]["energy_j"] > 0
+    before = torch.random.get_rng_state()
+    ev.static(arch)
+    assert torch.equal(torch.random.get_rng_state(), before)

@@ -14,6 +14,7 @@ The object is picklable (datasets are plain tensors), so Ray ships it once to ev
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import time
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from torch import nn
 
 from tinycim.nas.space import Arch, SearchSpace, arch_key
 
-__all__ = ["EvalSettings", "TrainEvaluator", "DRIFT_TIMES", "seeded_build", "static_cost"]
+__all__ = ["EvalSettings", "TrainEvaluator", "DRIFT_TIMES", "seeded_build", "static_cost", "static_seed"]
 
 #: Evaluation grid of AnalogNAS used here: 1 s, 1 h, 1 day, 30 days after programming.
 DRIFT_TIMES = {"1s": 1.0, "1h": 3600.0, "1d": 86400.0, "30d": 2.592e6}
@@ -126,12 +127,17 @@ class TrainEvaluator:
     def static(self, arch: Arch) -> dict[str, Any]:
         from tinycim.models import count_macs
 
-        model = self.space.build(arch)
-        out: dict[str, Any] = {
-            "params": self.space.count_params(arch),
-            "macs": count_macs(model, self.space.input_shape),
-        }
-        out.update(self.static_model(model, self._polarities(arch)))
+        # The cost model reads the weights (conductance-dependent energy), so the model it costs is
+        # built, and costed, under a seed fixed by the arch: the same figures in every run, fresh or
+        # resumed, whatever ran before; the global RNG is left as it was.
+        with torch.random.fork_rng():
+            torch.manual_seed(static_seed(arch_key(arch)))
+            model = self.space.build(arch)
+            out: dict[str, Any] = {
+                "params": self.space.count_params(arch),
+                "macs": count_macs(model, self.space.input_shape),
+            }
+            out.update(self.static_model(model, self._polarities(arch)))
         return out
 
     def cheap_static(self, arch: Arch) -> dict[str, Any]:
@@ -257,6 +263,12 @@ class TrainEvaluator:
             extra={**self.data, "nas": {"space": self.space.name, "arch": arch}},
         )
         return out
+
+
+def static_seed(key: str) -> int:
+    """Seed of the untrained model an arch's static figures (energy, area, ...) are costed on: a hash
+    of its key alone, so they depend neither on the search seed nor on what ran before."""
+    return int.from_bytes(hashlib.sha256(f"static:{key}".encode()).digest()[:4], "little")
 
 
 def seeded_build(build: Callable[[], nn.Module], seed: int) -> nn.Module:

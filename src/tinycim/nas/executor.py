@@ -39,11 +39,23 @@ class RayExecutor:
     ``address=None`` starts a local Ray on ``num_cpus`` cores (default: all); an address (e.g.
     ``"auto"`` or ``"ray://head:10001"``) joins an existing cluster, whose resources then decide
     how many evaluations run at once. Ray is imported only here, so the local path never pays for it.
+
+    A local Ray started here is watched (``watchdog``, Linux): if this driver dies, even by SIGKILL,
+    every process Ray started is ended (:mod:`tinycim.nas.raywatch`); a joined cluster is not touched.
     """
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, num_cpus: int | None = None, cpus_per_task: float = 1.0):
+    def __init__(
+        self,
+        address: str | None = None,
+        num_cpus: int | None = None,
+        cpus_per_task: float = 1.0,
+        watchdog: bool = True,
+    ):
+        from tinycim.nas import raywatch
+
+        self._watchdog: raywatch.RayWatchdog | None = None
         try:
             import ray
         except ImportError:  # pragma: no cover - ray is an optional extra
@@ -56,7 +68,16 @@ class RayExecutor:
                 kwargs["address"] = address
             else:
                 kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
-            ray.init(**kwargs)
+                if watchdog and raywatch.supported():
+                    # A local Ray of ours: its agents must not outlive a driver killed with SIGKILL.
+                    self._watchdog = raywatch.RayWatchdog()
+            try:
+                ray.init(**kwargs)
+                if self._watchdog is not None:
+                    self._watchdog.sync()  # every process of the new head is known before work starts
+            except BaseException:
+                self._stop_watchdog()
+                raise
         self._remote = ray.remote(num_cpus=cpus_per_task)(_call)
         self.workers = max(1, int(ray.cluster_resources().get("CPU", 1) // cpus_per_task))
         self._fn_cache: tuple[Any, Any] | None = None
@@ -80,8 +101,17 @@ class RayExecutor:
                 self._ray.cancel(obj, force=True)
 
     def close(self) -> None:
-        if self._owns and self._ray.is_initialized():
-            self._ray.shutdown()
+        """Shut down the Ray instance this executor started (a joined cluster is left running)."""
+        try:
+            if self._owns and self._ray.is_initialized():
+                self._ray.shutdown()
+        finally:
+            self._stop_watchdog()
+
+    def _stop_watchdog(self) -> None:
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.close()
 
 
 def make_executor(kind: str, address: str | None = None, num_cpus: int | None = None) -> Any:
