@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import json
 import time
 from pathlib import Path
 
@@ -45,6 +46,9 @@ def main() -> None:
         "--lr-fractions", type=float, nargs="+", default=[DEFAULT_HWA_TRAIN.lr / DEFAULT_FP_TRAIN.lr]
     )
     p.add_argument("--raw-input", action="store_true", help="input_norm=False (the raw sensor features)")
+    p.add_argument(
+        "--model-kwargs", default="{}", help="JSON create_model options, e.g. '{\"dropout\": 0.5}'"
+    )
     p.add_argument("--no-distill", action="store_true")
     p.add_argument("--instances", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
@@ -58,8 +62,10 @@ def main() -> None:
     fp_cfg = dataclasses.replace(
         DEFAULT_FP_TRAIN, epochs=args.fp_epochs, seed=args.seed, label_smoothing=args.label_smoothing
     )
-    kwargs = {"num_classes": len(train.classes), "input_norm": not args.raw_input}
+    extra = json.loads(args.model_kwargs)
+    kwargs = {"num_classes": len(train.classes), "input_norm": not args.raw_input, **extra}
     tag = f"{args.model}-fp{args.fp_epochs}-ls{args.label_smoothing:g}-{'raw' if args.raw_input else 'norm'}"
+    tag += "".join(f"-{k}{v}" for k, v in sorted(extra.items()))
     run = Path(args.work) / tag
     if (run / "model.safetensors").is_file():
         fp = load_run(run)[0]

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from tinycim.errors import ConfigError
 from tinycim.models._layers import ModuleFactory, linear_norm_act, resolve_input_shape
 from tinycim.models._registry import register_model
 from tinycim.models.builders import PlainCNN
@@ -25,7 +26,8 @@ __all__ = ["HARCNN", "HARMLP", "har_cnn", "har_mlp"]
 class HARCNN(PlainCNN):
     """[N, 9, 128] -> [N, 6]: conv1d k5 (40) -> k5 s2 (64) -> k5 (64) -> k3 s2 (128), each BN-ReLU
     (time 128 -> 64 -> 32), global average pool, Linear. Strides halve the time axis twice so the
-    wider layers run on fewer steps."""
+    wider layers run on fewer steps. ``dropout``: on the pooled features before the classifier
+    (training only)."""
 
     default_input_shape = (9, 128)
     DEFAULT_LAYERS = (
@@ -42,10 +44,19 @@ class HARCNN(PlainCNN):
         *,
         input_shape: tuple[int, ...] | None = None,
         layers: Sequence[dict] = DEFAULT_LAYERS,
+        dropout: float = 0.0,
         **kwargs: Any,
     ):
         shape = resolve_input_shape(self.default_input_shape, in_channels, input_shape)
         super().__init__(shape, num_classes, layers, **kwargs)
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"dropout = {dropout!r} is invalid: allowed range [0, 1)")
+        # training only, no weights: the inference graph and the saved tensors are unchanged
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pool, flatten, linear = self.head
+        return linear(self.dropout(flatten(pool(self.features(self.input_norm(x))))))
 
 
 class HARMLP(nn.Module):
