@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def register(app: typer.Typer) -> None:
@@ -75,7 +79,7 @@ def cost(
     acc = apply_overrides(get_accelerator(accelerator), [parse_assignment(s) for s in set_])
     target = _load_run(run) if run else model
     if pareto:
-        if not run:
+        if isinstance(target, str):  # no --run: a zoo model has no accuracy to plot
             from tinycim.errors import ConfigError
 
             raise ConfigError(
@@ -144,13 +148,13 @@ def _run_report(run_dir: str) -> dict:
     raise DataError(f"{run_dir}: no report.json (the --out directory of `tinycim run`)")
 
 
-def _load_run(run_dir: str):
+def _load_run(run_dir: str) -> nn.Module:
     """The analog model of a training run (tinycim.train.load_run + to_analog, imported lazily: the
     training module is optional), with the converter ranges it learned."""
     from tinycim.errors import ConfigError
 
     try:
-        from tinycim.train import load_run, to_analog  # type: ignore[attr-defined]
+        from tinycim.train import load_run, to_analog
     except ImportError:
         raise ConfigError(
             "--run needs tinycim.train.load_run, which this installation does not have"

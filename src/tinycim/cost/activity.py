@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -93,7 +94,7 @@ def _codes(layer: AnalogLayerMixin, x: torch.Tensor, bits: int) -> torch.Tensor:
     """Input code fractions in [0, 1] on the 2^b - 1 step pulse grid (same range rule as the DAC)."""
     x = x.detach().float()
     cfg = layer.analog_config
-    r_stored = float(layer.input_range)  # type: ignore[attr-defined]
+    r_stored = float(layer.input_range)
     if cfg.dac.range is not None:
         r: torch.Tensor | float = cfg.dac.range
     elif math.isfinite(r_stored) and r_stored > 0:
@@ -106,8 +107,13 @@ def _codes(layer: AnalogLayerMixin, x: torch.Tensor, bits: int) -> torch.Tensor:
 
 
 def _conv(layer: nn.Module, x: torch.Tensor, w: torch.Tensor, groups: int) -> torch.Tensor:
+    # A torch Conv's stride/padding/dilation are tuples (or a padding string); nn.Module's attributes
+    # are typed Tensor | Module, hence the casts.
+    stride = cast("tuple[int, ...]", layer.stride)
+    padding = cast("Any", layer.padding)
+    dilation = cast("tuple[int, ...]", layer.dilation)
     fn = F.conv1d if x.dim() == 3 else F.conv2d
-    return fn(x, w, None, layer.stride, layer.padding, layer.dilation, groups)  # type: ignore[arg-type]
+    return fn(x, w, None, stride, padding, dilation, groups)
 
 
 def popcount(codes: torch.Tensor, bits: int) -> torch.Tensor:
@@ -138,7 +144,7 @@ def measured(
     groups = layer.geometry.groups
     unit = torch.ones_like(g_row)
     sums = [
-        float(_conv(layer, a, w, groups).sum()) / batch  # type: ignore[arg-type]
+        float(_conv(layer, a, w, groups).sum()) / batch  # type: ignore[arg-type]  # the mixin is an nn.Module at run time
         for a, w in ((codes, g_row), (nonzero, unit), (ones, g_row), (ones, unit))
     ]
     return sums[0], sums[1], sums[2], sums[3]

@@ -73,10 +73,11 @@ def apply_overrides(acc: Accelerator, assignments: Sequence[tuple[str, Any]]) ->
             raise ConfigError(
                 f"{key!r}: unknown field of {section or 'accelerator'}: allowed {', '.join(known)}"
             )
+        # The field names were checked against dataclasses.fields above; the values are typed Any.
+        changes: dict[str, Any] = {name: value}
         if section:
-            acc = dataclasses.replace(acc, **{section: dataclasses.replace(owner, **{name: value})})
-        else:
-            acc = dataclasses.replace(acc, **{name: value})
+            changes = {section: dataclasses.replace(owner, **changes)}
+        acc = dataclasses.replace(acc, **changes)
     return acc
 
 
@@ -100,7 +101,7 @@ def sweep_grid(
     rows = []
     for values in itertools.product(*(vals for _, vals in axes)):
         point = dict(zip((k for k, _ in axes), values))
-        args = {"act_bits": act_bits, "polarity": polarity, "periphery": periphery}
+        args: dict[str, Any] = {"act_bits": act_bits, "polarity": polarity, "periphery": periphery}
         args.update({k: v for k, v in point.items() if k in ("act_bits", "periphery", "polarity")})
         here = apply_overrides(
             acc, [(k, v) for k, v in point.items() if k not in ("act_bits", "periphery", "polarity")]

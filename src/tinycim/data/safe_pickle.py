@@ -37,7 +37,7 @@ def _numpy_core():
     try:
         from numpy._core import multiarray, numeric  # numpy >= 2
     except ImportError:  # numpy 1.x
-        from numpy.core import multiarray, numeric  # type: ignore[no-redef]
+        from numpy.core import multiarray, numeric  # type: ignore[no-redef]  # same names, numpy 1.x path
     return multiarray, numeric
 
 

@@ -65,7 +65,7 @@ class ResBlock(nn.Module):
         conv_layer: ModuleFactory = nn.Conv2d,
     ):
         super().__init__()
-        kw = dict(conv_layer=conv_layer, norm_layer=norm_layer)
+        kw: dict[str, Any] = dict(conv_layer=conv_layer, norm_layer=norm_layer)
         mid = mid_channels or out_channels
 
         def branch() -> nn.Sequential:
@@ -161,7 +161,7 @@ class ResNetLike(nn.Module):
             raise ConfigError("main_blocks must list at least one main block")
         self.input_shape = resolve_input_shape(self.default_input_shape, in_channels, input_shape)
         self.num_classes = num_classes
-        kw = dict(act_layer=act_layer, norm_layer=norm_layer, conv_layer=conv_layer)
+        kw: dict[str, Any] = dict(act_layer=act_layer, norm_layer=norm_layer, conv_layer=conv_layer)
         self.stem = conv_norm_act(self.input_shape[0], stem_channels, stem_kernel, stem_stride, **kw)
         self.main_block_configs = [_check_main_block(i, c) for i, c in enumerate(main_blocks)]
         stages, width = [], stem_channels
@@ -240,7 +240,7 @@ class PlainCNN(nn.Module):
     on PCM costs HAR about 2 pp (docs/training.md).
     """
 
-    default_input_shape = (9, 128)
+    default_input_shape: tuple[int, ...] = (9, 128)
 
     def __init__(
         self,
@@ -261,12 +261,20 @@ class PlainCNN(nn.Module):
             raise ConfigError(f"input_shape must be [C, T] or [C, H, W] (positive), got {self.input_shape}")
         if not layers:
             raise ConfigError("layers must list at least one conv layer")
-        conv = (nn.Conv1d if dims == 1 else nn.Conv2d) if conv_layer == "auto" else conv_layer
-        norm = (nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d) if norm_layer == "auto" else norm_layer
+        for name, value in (("conv_layer", conv_layer), ("norm_layer", norm_layer)):
+            if isinstance(value, str) and value != "auto":
+                raise ConfigError(f"{name} must be a layer class or 'auto', got {value!r}")
+        conv: ModuleFactory = (
+            (nn.Conv1d if dims == 1 else nn.Conv2d) if isinstance(conv_layer, str) else conv_layer
+        )
+        norm: ModuleFactory | None = (
+            (nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d) if isinstance(norm_layer, str) else norm_layer
+        )
         pool = nn.MaxPool1d if dims == 1 else nn.MaxPool2d
         self.num_classes = num_classes
         self.input_norm = input_norm_layer(input_norm, self.input_shape)
-        body, width = [], self.input_shape[0]
+        body: list[nn.Module] = []
+        width = self.input_shape[0]
         for i, cfg in enumerate(layers):
             unknown = set(cfg) - {"channels", "kernel", "stride", "padding", "pool"}
             if unknown or "channels" not in cfg or "kernel" not in cfg:

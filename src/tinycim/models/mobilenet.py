@@ -3,7 +3,7 @@ width multiplier alpha = 0.25, 96x96 RGB input, 2 classes."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -57,7 +57,7 @@ class MobileNetV1(nn.Module):
         super().__init__()
         self.input_shape = resolve_input_shape(self.default_input_shape, in_channels, input_shape)
         self.num_classes = num_classes
-        kw = dict(act_layer=act_layer, norm_layer=norm_layer, conv_layer=conv_layer)
+        kw: dict[str, Any] = dict(act_layer=act_layer, norm_layer=norm_layer, conv_layer=conv_layer)
         width = max(1, int(32 * alpha))
         layers = [conv_norm_act(self.input_shape[0], width, 3, 2, **kw)]
         for c, s in blocks:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Sequence, cast
 
 import torch
 from torch import nn
@@ -61,8 +61,10 @@ def _default_shape(model: nn.Module) -> tuple[int, ...]:
 def _layer_macs(module: nn.Module, out: torch.Tensor) -> int:
     per_sample = out[0].numel() if out.dim() > 0 else 1  # batch is 1; drop it
     if hasattr(module, "kernel_size"):  # convolution
-        return math.prod(module.kernel_size) * (module.in_channels // module.groups) * per_sample
-    return module.in_features * per_sample  # linear: every output element is an in_features-long dot
+        kernel = cast("tuple[int, ...]", module.kernel_size)
+        in_per_group = int(cast(int, module.in_channels)) // int(cast(int, module.groups))
+        return math.prod(kernel) * in_per_group * per_sample
+    return int(cast(int, module.in_features)) * per_sample  # linear: an in_features-long dot per output
 
 
 def layer_stats(
