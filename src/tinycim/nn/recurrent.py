@@ -19,8 +19,12 @@ What runs where (per layer and direction ``l{k}[_reverse]``):
   multiplies only the recurrent term, so the two products must come out of the array separately;
   (2) the input projection does not depend on the state, so ``ih`` runs once over the whole sequence
   as one batched MVM ([B, T, F] -> [B, T, G*H], DAC/ADC per time step since every row is converted
-  on its own) and only ``hh`` runs inside the time loop. That halves the per-step work and is what
-  keeps the digital copy within 2x of torch's fused CPU kernel (benchmarks/recurrent_speed.py).
+  on its own) and only ``hh`` runs inside the time loop. That halves the per-step work.
+* Speed (benchmarks/recurrent_speed.py): at inference `_StepMVM` resolves the recurrent layer's
+  chip weights, converter levels and ranges once per scan and runs its integer path per step
+  (bit for bit the layer's forward, tests/nn/test_recurrent_analog.py); the input projection is
+  called on [B*T, F] rows (cache-sized micro-batches); tanh is computed as 2 sigmoid(2x) - 1
+  (torch's CPU tanh measured ~20x slower than its sigmoid; absolute error ~1e-7).
 * ``LinearMultiheadAttention``: ``q_proj``, ``k_proj``, ``v_proj``, ``out_proj`` are Linear (on
   tiles). QK^T, the softmax, and attention x V multiply two activations; neither operand is a
   stored weight, so they cannot be programmed into NVM and stay digital (`decompose` reports it).
@@ -47,6 +51,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from tinycim.errors import ConfigError
+from tinycim.tiles.quant import levels_per_side
 
 __all__ = [
     "LinearRNNBase",
@@ -330,7 +335,7 @@ class LinearRNNBase(nn.Module):
         for layer in range(self.num_layers):
             outs = []
             for d, sfx in enumerate(self._suffixes(layer)):
-                xp = getattr(self, f"ih{sfx}")(layer_in)  # [B', T, G*H]: all time steps in one MVM
+                xp = self._input_projection(getattr(self, f"ih{sfx}"), layer_in)  # [B', T, G*H]
                 batch = xp.shape[0]
                 if lengths is not None and mask is None:
                     steps = torch.arange(x.shape[1], device=xp.device)
@@ -357,12 +362,111 @@ class LinearRNNBase(nn.Module):
     def _state_widths(self) -> list[int]:
         return [self.proj_size or self.hidden_size]
 
+    @staticmethod
+    def _input_projection(ih: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """ih(x) for all time steps in one MVM call: x [B, T, F] -> [B', T, G*H] (B' = K*B with K
+        programmed chips run at once). Without autograd the call gets [B*T, F] rows, which an
+        analog layer splits into cache-sized micro-batches (every row is converted on its own, so
+        the numbers are the same); with autograd it gets [B, T, F], from which an analog layer
+        with K chips tells a shared input from per-chip activations by the batch."""
+        if torch.is_grad_enabled():
+            return ih(x)
+        return ih(x.reshape(-1, x.shape[-1])).view(-1, x.shape[1], ih.out_features)
+
     def _scan(self, xp, sfx, state, reverse, mask):  # pragma: no cover - abstract
         raise NotImplementedError
 
     @staticmethod
     def _steps(n: int, reverse: bool) -> range:
         return range(n - 1, -1, -1) if reverse else range(n)
+
+
+# ---------------------------------------------------------------------------------------------
+# The recurrent MVM of one scan
+# ---------------------------------------------------------------------------------------------
+class _StepMVM:
+    """``layer(h)`` (plus the step's input projection ``xp[:, t]`` when given) for every step of one
+    scan, with whatever does not change along the sequence resolved once, before the time loop.
+
+    * A programmed (or, in eval mode, unprogrammed) analog Linear at inference, one chip, one row
+      tile, calibrated DAC and ADC: its integer inference path (`AnalogLayerMixin._fast_block`)
+      written out with the chip's weights, drift-compensated column scale, converter levels and
+      ranges fetched once. Per step: DAC codes (scale, clamp, round), one MVM, ADC codes, scale and
+      bias, the same operations in the same order, so the numbers are bit for bit the layer's.
+    * A plain ``nn.Linear``: ``addmm(xp_t + b, h, W^T)`` with the bias added to the whole sequence
+      once (digital copy; equal to ``xp_t + layer(h)`` up to float rounding).
+    * Anything else (training with gradients, K chips at once, a noisy or uncalibrated layer, an
+      overriding subclass): the layer's own forward, ``xp_t + layer(h)``.
+    """
+
+    def __init__(self, layer: nn.Module, h: torch.Tensor, xp: torch.Tensor | None = None) -> None:
+        self.layer = layer
+        self.xp = xp
+        self.fast: tuple | None = None
+        self.addmm: tuple[torch.Tensor, torch.Tensor] | None = None
+        if type(layer) is nn.Linear:
+            if xp is not None and layer.bias is not None:
+                self.addmm = (xp + layer.bias, layer.weight.t())
+        else:
+            self.fast = _analog_inference_step(layer, h)
+
+    def __call__(self, h: torch.Tensor, t: int | None = None) -> torch.Tensor:
+        if self.addmm is not None:
+            xb, w_t = self.addmm
+            return torch.addmm(xb[:, t], h, w_t)
+        if self.fast is None:
+            out = self.layer(h)
+        else:
+            in_mul, l_in, w, adc_mul, l_out, scale, bias = self.fast
+            codes = (h * in_mul).clamp_(-l_in, l_in).round_()  # DAC
+            out = F.linear(codes, w)  # the array
+            out.mul_(adc_mul).clamp_(-l_out, l_out).round_()  # ADC
+            out = out.mul_(scale) if bias is None else torch.addcmul(bias, out, scale)
+        if self.xp is None:
+            return out
+        return out.add_(self.xp[:, t]) if self.fast is not None else self.xp[:, t] + out
+
+
+def _tanh(x: torch.Tensor) -> torch.Tensor:
+    """tanh(x) = 2 sigmoid(2x) - 1 (absolute error ~1e-7): on CPU torch's tanh kernel measured
+    ~20x slower than its sigmoid on [256, 118] (one thread), and it ran twice per LSTM step."""
+    s = torch.sigmoid(x * 2.0)
+    return s * 2.0 - 1.0 if torch.is_grad_enabled() else s.mul_(2.0).sub_(1.0)
+
+
+def _analog_inference_step(layer: nn.Module, h: torch.Tensor) -> tuple | None:
+    """The constants of an analog Linear's integer inference path for inputs like ``h``, or None
+    when its forward does something else for them (see `_StepMVM`). Only without autograd."""
+    from tinycim.nn.layers import AnalogLinear
+
+    if torch.is_grad_enabled():
+        return None
+    if not isinstance(layer, AnalogLinear) or type(layer).forward is not AnalogLinear.forward:
+        return None
+    if layer.prog_w is not None:
+        w, scale, gdc = layer.prog_w, layer.prog_scale, layer.prog_gdc
+    elif layer.training:  # training noise: a fresh draw per call, the layer's own forward
+        return None
+    else:
+        slices, _ = layer.normalized_weight(noise=False)
+        w, scale, gdc = slices.unsqueeze(0), layer.weight_scale(), None
+    active = layer._ctx.active
+    if active is not None and w.shape[0] > 1:
+        w, gdc = w[active : active + 1], None if gdc is None else gdc[active : active + 1]
+    if w.shape[0] != 1:
+        return None
+    dac, adc = layer.periphery.converters()
+    if not (dac.active and dac.calibrated and adc.active and adc.calibrated):
+        return None
+    if not layer._use_fast_path(h, w):
+        return None
+    assert scale is not None and dac.bits is not None and adc.bits is not None
+    col = scale if gdc is None else scale * gdc[0]
+    l_in, l_out = levels_per_side(dac.bits), levels_per_side(adc.bits)
+    r_in = dac.full_scale()
+    full = adc.full_scale() * l_in
+    factor = (r_in / l_in) * (full / l_out)
+    return (l_in / r_in, l_in, w[0, 0], l_out / full, l_out, col * factor, layer.bias)
 
 
 class LinearLSTM(LinearRNNBase):
@@ -402,16 +506,16 @@ class LinearLSTM(LinearRNNBase):
         )
 
     def _scan(self, xp, sfx, state, reverse, mask):
-        hh = getattr(self, f"hh{sfx}")
-        hr = getattr(self, f"hr{sfx}") if self.proj_size else None
         h, c = state
+        hh = _StepMVM(getattr(self, f"hh{sfx}"), h, xp)  # xp_t + hh(h)
+        hr = _StepMVM(getattr(self, f"hr{sfx}"), c) if self.proj_size else None
         ys: list[torch.Tensor] = [xp] * xp.shape[1]
         H = self.hidden_size
         for t in self._steps(xp.shape[1], reverse):
-            gates = xp[:, t] + hh(h)  # [B', 4H], gate order i, f, g, o
+            gates = hh(h, t)  # [B', 4H], gate order i, f, g, o
             s = torch.sigmoid(gates)  # one kernel for i, f, o (the g quarter is unused)
-            c_new = torch.addcmul(s[:, H : 2 * H] * c, s[:, :H], torch.tanh(gates[:, 2 * H : 3 * H]))
-            h_new = s[:, 3 * H :] * torch.tanh(c_new)
+            c_new = torch.addcmul(s[:, H : 2 * H] * c, s[:, :H], _tanh(gates[:, 2 * H : 3 * H]))
+            h_new = s[:, 3 * H :] * _tanh(c_new)
             if hr is not None:
                 h_new = hr(h_new)
             if mask is None:
@@ -447,14 +551,14 @@ class LinearGRU(LinearRNNBase):
         return self._finish_output(y, lengths, batched, packed), self._finish_state(hs, batched)
 
     def _scan(self, xp, sfx, state, reverse, mask):
-        hh = getattr(self, f"hh{sfx}")
         (h,) = state
+        hh = _StepMVM(getattr(self, f"hh{sfx}"), h)  # GRU: r multiplies hh's output, bias included
         ys: list[torch.Tensor] = [xp] * xp.shape[1]
         H = self.hidden_size
         for t in self._steps(xp.shape[1], reverse):
             x_t, hp = xp[:, t], hh(h)  # [B', 3H] each, gate order r, z, n
             rz = torch.sigmoid(x_t[:, : 2 * H] + hp[:, : 2 * H])
-            n = torch.tanh(torch.addcmul(x_t[:, 2 * H :], rz[:, :H], hp[:, 2 * H :]))
+            n = _tanh(torch.addcmul(x_t[:, 2 * H :], rz[:, :H], hp[:, 2 * H :]))
             h_new = torch.addcmul(n, rz[:, H:], h - n)  # (1 - z) * n + z * h, as torch computes it
             if mask is None:
                 h = h_new
@@ -515,12 +619,12 @@ class LinearRNN(LinearRNNBase):
         return self._finish_output(y, lengths, batched, packed), self._finish_state(hs, batched)
 
     def _scan(self, xp, sfx, state, reverse, mask):
-        hh = getattr(self, f"hh{sfx}")
-        act = torch.tanh if self.nonlinearity == "tanh" else torch.relu
+        act = _tanh if self.nonlinearity == "tanh" else torch.relu
         (h,) = state
+        hh = _StepMVM(getattr(self, f"hh{sfx}"), h, xp)  # xp_t + hh(h)
         ys: list[torch.Tensor] = [xp] * xp.shape[1]
         for t in self._steps(xp.shape[1], reverse):
-            h_new = act(xp[:, t] + hh(h))
+            h_new = act(hh(h, t))
             if mask is None:
                 h = h_new
                 ys[t] = h

@@ -1,0 +1,122 @@
+"""The recurrent layers on analog tiles: the per-scan inference step (`_StepMVM`) gives bit for bit
+what calling the analog layer at every step gives, on programmed and drifted chips (one and several
+instances), unprogrammed in eval mode, and with packed sequences; with gradients the layer's own
+forward runs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+import tinycim as tc
+from tinycim.nn import recurrent
+from tinycim.nn.recurrent import _StepMVM
+
+pytestmark = [
+    pytest.mark.usefixtures("one_thread_module"),
+    # convert's BatchNorm folding traces with plain torch.fx, which cannot trace the time loop
+    pytest.mark.filterwarnings("ignore:BatchNorm not folded"),
+]
+
+
+class _Seq(nn.Module):
+    """A recurrent layer's whole result, flattened to one tensor per call."""
+
+    def __init__(self, rnn: nn.Module) -> None:
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if lengths is not None:
+            x = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, state = self.rnn(x)
+        seq = out.data if lengths is not None else out
+        states = state if isinstance(state, tuple) else (state,)
+        return torch.cat([seq.flatten()] + [s.flatten() for s in states])
+
+
+CASES = {
+    "lstm": lambda: nn.LSTM(5, 7, num_layers=2, batch_first=True),
+    "lstm_proj_bidir": lambda: nn.LSTM(5, 7, proj_size=3, bidirectional=True, batch_first=True),
+    "gru": lambda: nn.GRU(5, 6, num_layers=2, bidirectional=True, batch_first=True),
+    "rnn": lambda: nn.RNN(5, 6, batch_first=True),
+}
+
+
+def _analog(kind: str, x: torch.Tensor) -> nn.Module:
+    torch.manual_seed(0)
+    model = _Seq(CASES[kind]()).eval()
+    amodel = tc.convert(model, "pcm")
+    with torch.no_grad():
+        tc.calibrate(amodel, x)
+    return amodel
+
+
+def _both(amodel: nn.Module, monkeypatch, *args) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(output with the per-scan step, output calling the layer each step, fast scans taken)."""
+    taken = []
+    real = recurrent._analog_inference_step
+
+    def spy(layer, h):
+        found = real(layer, h)
+        taken.append(found is not None)
+        return found
+
+    with torch.no_grad():
+        monkeypatch.setattr(recurrent, "_analog_inference_step", spy)
+        fast = amodel(*args)
+        monkeypatch.setattr(recurrent, "_analog_inference_step", lambda layer, h: None)
+        slow = amodel(*args)
+    monkeypatch.setattr(recurrent, "_analog_inference_step", real)
+    return fast, slow, sum(taken)
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+@pytest.mark.parametrize("instances", [1, 3])
+def test_programmed_chip_step_is_bit_exact(kind, instances, monkeypatch):
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(4, 6, 5, generator=gen)
+    amodel = _analog(kind, x)
+    tc.program(amodel, seed=3, instances=instances)
+    tc.drift(amodel, seconds=86400.0)
+    fast, slow, taken = _both(amodel, monkeypatch, x)
+    assert taken > 0
+    assert fast.shape == slow.shape and fast.shape[0] % instances == 0
+    assert torch.equal(fast, slow)
+    lengths = torch.tensor([6, 2, 5, 1])
+    fast, slow, taken = _both(amodel, monkeypatch, x, lengths)
+    assert taken > 0 and torch.equal(fast, slow)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_unprogrammed_eval_step_is_bit_exact(kind, monkeypatch):
+    x = torch.randn(3, 5, 5, generator=torch.Generator().manual_seed(2))
+    amodel = _analog(kind, x)
+    fast, slow, taken = _both(amodel, monkeypatch, x)
+    assert taken > 0 and torch.equal(fast, slow)
+
+
+def test_with_gradients_the_layer_forward_runs():
+    x = torch.randn(2, 4, 5, generator=torch.Generator().manual_seed(3))
+    amodel = _analog("lstm", x)
+    tc.program(amodel, seed=0)
+    hh = amodel.rnn.hh_l0
+    h = torch.zeros(2, 7)
+    assert recurrent._analog_inference_step(hh, h) is None  # autograd on: no integer shortcut
+    with torch.no_grad():
+        assert recurrent._analog_inference_step(hh, h) is not None
+    step = _StepMVM(hh, h.requires_grad_())
+    step(h).sum().backward()
+    assert h.grad is not None
+
+
+def test_digital_linear_step_adds_the_bias_once():
+    gen = torch.Generator().manual_seed(4)
+    lin = nn.Linear(3, 8)
+    xp = torch.randn(2, 5, 8, generator=gen)
+    h = torch.randn(2, 3, generator=gen)
+    step = _StepMVM(lin, h, xp)
+    for t in range(5):
+        torch.testing.assert_close(step(h, t), xp[:, t] + lin(h))
