@@ -81,8 +81,29 @@ def test_run_writes_a_report_and_resumes_without_redoing_steps(tmp_path) -> None
     assert again["drift"] == data["drift"] and again["fp_accuracy"] == data["fp_accuracy"]
     # an edited recipe must not silently reuse the old run's steps
     edited = recipe_from_dict({**TINY, "drift": {"times": ["1s", "1d"], "instances": 3}})
-    with pytest.raises(ConfigError, match="different recipe"):
+    with pytest.raises(
+        ConfigError, match=r"was written with instances = 2, this run has 3 \(the settings changed\)"
+    ):
         run_recipe(edited, None, tmp_path, progress=False, log=logs.append)
+
+
+def test_a_finished_run_refuses_other_data(tmp_path, monkeypatch) -> None:
+    """`tinycim run` into a finished --out with other data (another --data-dir) must not reuse its
+    steps: the data fingerprints differ and the error names the split."""
+    import tinycim.data as tdata
+
+    recipe = recipe_from_dict({**TINY, "phases": {"fp": TINY["phases"]["fp"]}, "bits_sweep": [], "cost": {}})
+    run_recipe(recipe, None, tmp_path, progress=False, log=lambda line: None)
+    real_load = tdata.load
+
+    def other_data(*args, **kwargs):
+        ds = real_load(*args, **kwargs)
+        ds.tensors[0][0].add_(1.0)  # one changed sample
+        return ds
+
+    monkeypatch.setattr(tdata, "load", other_data)
+    with pytest.raises(ConfigError, match=r"was written with data\.\w+ = .*the data changed"):
+        run_recipe(recipe, None, tmp_path, progress=False, log=lambda line: None)
 
 
 def test_export_command_on_a_run(tmp_path) -> None:

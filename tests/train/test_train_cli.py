@@ -271,3 +271,21 @@ def test_device_option(tmp_path, capsys):
                 ]
             )
         assert stop.value.code == 2 and needle in capsys.readouterr().err
+
+
+def test_resume_with_another_lr_or_seed_is_refused_naming_the_option(tmp_path, capsys):
+    """`--resume` with another --lr / --seed must not continue the old checkpoint while config.json
+    records the new values: one line naming the field, nothing overwritten."""
+    run = tmp_path / "run"
+    base = ["train", "--model", "digits_cnn", "--dataset", "digits", "--epochs", "1", "--out", str(run)]
+    _run([*base, "--lr", "0.01", "--no-progress"])
+    config = (run / "config.json").read_text()
+    for extra, field in ((["--lr", "0.02"], "train.lr"), (["--lr", "0.01", "--seed", "3"], "train.seed")):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as stop:
+            main([*base, *extra, "--resume", "--no-progress"])
+        assert stop.value.code not in (0, None)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and field in err[0] and "settings changed" in err[0], err
+        assert (run / "config.json").read_text() == config
+    _run([*base, "--lr", "0.01", "--resume", "--no-progress"])  # the same settings resume

@@ -20,7 +20,7 @@ from tinycim.train.config import (
     HWA_PRESETS,
     train_defaults,
 )
-from tinycim.train.evaluate import REFERENCE_DISAGREE_PP, ideal_config
+from tinycim.evaluate.drift import REFERENCE_DISAGREE_PP, ideal_config
 
 fit_module = importlib.import_module("tinycim.train.fit")
 CONST = TrainConfig(epochs=3, lr=5e-3, batch_size=32, seed=0, scheduler="constant")
@@ -289,7 +289,7 @@ def _make_speech():
 
 def test_cli_fp_augmentation_for_speech_commands_only(tmp_path):
     make_speech = _make_speech()
-    from tinycim.cli.train_cmd import fp_augmentation
+    from tinycim.workflow import fp_augmentation
     from tinycim.data import load
     from tinycim.data.speech_commands import spec_augment
 

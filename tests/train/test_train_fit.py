@@ -10,6 +10,7 @@ import json
 import pytest
 import torch
 
+from tinycim.errors import ConfigError
 from tinycim.config import ADCConfig, AnalogConfig, DACConfig, TileConfig
 from tinycim.train import (
     HWAConfig,
@@ -181,3 +182,30 @@ def test_a_run_saved_before_har_cnn_standardized_by_default_still_loads(tmp_path
     save_run(tmp_path, "har_cnn", plain, None, AnalogConfig.preset("pcm"), CFG, [], {"num_classes": 6})
     loaded, hwa, _, _ = load_run(tmp_path)
     assert hwa is None and not any(n.startswith("input_norm.") for n in loaded.state_dict())
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [({"lr": 0.5}, r"train\.lr = "), ({"seed": 7}, r"train\.seed = "), ({"epochs": 5}, r"train\.epochs = ")],
+)
+def test_resume_with_other_settings_is_refused_naming_the_field(tiny_model, data, tmp_path, change, field):
+    """A resumed run must not continue an old checkpoint under new settings (the run directory would
+    describe a run that never happened)."""
+    fit(prepare(tiny_model, HWAConfig(), PCM16), data[0], data[1], CFG, out_dir=tmp_path, progress=False)
+    other = dataclasses.replace(CFG, **change)
+    with pytest.raises(ConfigError, match=field + r".*settings changed"):
+        fit(prepare(tiny_model, HWAConfig(), PCM16), data[0], data[1], other, out_dir=tmp_path, resume=True)
+
+
+def test_resume_with_other_data_or_hardware_is_refused(tiny_model, data, tmp_path):
+    fit(prepare(tiny_model, HWAConfig(), PCM16), data[0], data[1], CFG, out_dir=tmp_path, progress=False)
+    x, y = data[0].tensors
+    shifted = torch.utils.data.TensorDataset(x + 1.0, y)
+    with pytest.raises(ConfigError, match=r"data\.train = .*the data changed"):
+        fit(prepare(tiny_model, HWAConfig(), PCM16), shifted, data[1], CFG, out_dir=tmp_path, resume=True)
+    other_hw = dataclasses.replace(PCM16, adc=dataclasses.replace(PCM16.adc, bits=6))
+    with pytest.raises(ConfigError, match=r"analog\.adc\.bits = 8, this run has 6"):
+        fit(prepare(tiny_model, HWAConfig(), other_hw), data[0], data[1], CFG, out_dir=tmp_path, resume=True)
+    # the same settings resume (nothing left to train: the history is the finished run's)
+    res = fit(prepare(tiny_model, HWAConfig(), PCM16), data[0], data[1], CFG, out_dir=tmp_path, resume=True)
+    assert len(res.history) == CFG.epochs

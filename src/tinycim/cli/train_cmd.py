@@ -209,51 +209,6 @@ def train_configs(
     return TrainConfig.from_dict(main), pre_cfg
 
 
-# Augmentation of the FP phase by dataset (issue 15): Speech Commands trains on the reader's time
-# shift + background-noise mixing (half of the clips, one seeded draw) and SpecAugment-style masks
-# per batch. The hardware-aware phase distills from the FP model on the clean clips.
-AUGMENTED_DATASETS = ("speech_commands",)
-AUGMENT_MIX_FRACTION = 0.5
-
-
-def fp_augmentation(dataset: str, data_dir, seed: int, data_opts: dict[str, Any], train_ds):
-    """(training set, per-batch augment or None, description or None) of the FP phase."""
-    if dataset not in AUGMENTED_DATASETS or data_opts.get("augment"):
-        return train_ds, None, None
-    import torch
-
-    from tinycim.data import Dataset
-    from tinycim.data.speech_commands import mix_augmented, spec_augment
-    from tinycim.nn.state import derive_seed
-
-    noisy = _load_split(
-        dataset,
-        data_dir,
-        "train",
-        seed,
-        {
-            **data_opts,
-            "augment": True,
-            "generator": torch.Generator().manual_seed(derive_seed("augment-clips", seed)),
-        },
-    )
-    x = mix_augmented(
-        train_ds.tensors[0],
-        noisy.tensors[0],
-        torch.Generator().manual_seed(derive_seed("augment-mix", seed)),
-        AUGMENT_MIX_FRACTION,
-    )
-    mixed = Dataset(x, train_ds.tensors[1], classes=train_ds.classes, name=train_ds.name, split="train")
-    return (
-        mixed,
-        spec_augment,
-        (
-            f"time shift + background noise on {AUGMENT_MIX_FRACTION:.0%} of the clips, "
-            "SpecAugment masks per batch"
-        ),
-    )
-
-
 def resolve_device(name: Optional[str]) -> str:
     """--device: cpu, cuda or cuda:N; default cuda when available, else cpu."""
     import torch
@@ -289,13 +244,13 @@ def _train(
     tensorboard=False,
     device="cpu",
 ) -> None:
-    import torch
     from rich.console import Console
 
     from tinycim.data import split_record
     from tinycim.models import create_model
-    from tinycim.train import HWAConfig, evaluate, fit, load_run, prepare, save_run, to_digital
+    from tinycim.train import HWAConfig
     from tinycim.train.config import legacy_hardware, split_legacy
+    from tinycim.workflow import RunRecord, fp_augmentation, train_default, train_phase
 
     console = Console(stderr=True)
     spec = read_config_file(config) if config is not None else {}
@@ -319,6 +274,16 @@ def _train(
     data_opts = dict(spec.get("data", {}))
     if split_by is not None:
         data_opts["split_by"] = split_by
+    distill = spec.get("distill", True)
+    if not isinstance(distill, bool):
+        raise ConfigError(f"--config {config}: distill = {distill!r} is invalid: allowed true or false")
+    run_args: dict[str, Any] = {
+        "out_dir": out,
+        "resume": resume,
+        "record": None,
+        "progress": progress,
+        "tensorboard": tensorboard,
+    }
     train_ds = _load_split(dataset, data_dir, "train", seed, data_opts)
     val_ds = _load_split(dataset, data_dir, "val", seed, data_opts)
     model_opts = spec.get("model", {}) or {}
@@ -329,73 +294,39 @@ def _train(
         )
     # the zoo's defaults (e.g. har_cnn's input_norm) are recorded, so the run rebuilds the same model
     model_kwargs = {**default_options(model), "num_classes": len(train_ds.classes), **model_opts}
-    torch.manual_seed(seed)  # weight init of the zoo model
-    net = create_model(model, **model_kwargs).to(device)
+    net = create_model(model, seed=seed, **model_kwargs).to(device)
     extra: dict[str, Any] = split_record(dataset, data_opts, seed)
-    teacher = None
     tb_hparams: dict[str, Any] = {
         "analog": analog.to_dict(),
         "train": train_cfg.to_dict(),
         "hwa": hwa_cfg.to_dict() if hwa_cfg is not None else "none",
     }
-    if hwa_cfg is not None:
-        assert pre_cfg is not None
-        pre_dir = out / "pretrain"
-        if resume and (pre_dir / "model.safetensors").is_file():
-            net = load_run(pre_dir)[0].to(device)
-        else:
-            console.print(f"FP pre-training: {pre_cfg.epochs} epochs at lr {pre_cfg.lr:g}")
-            aug_ds, augment, how = fp_augmentation(dataset, data_dir, seed, data_opts, train_ds)
-            res = fit(
-                net,
-                aug_ds,
-                val_ds,
-                pre_cfg,
-                out_dir=pre_dir,
-                resume=resume,
-                progress=progress,
-                tensorboard=tensorboard,
-                augment=augment,
-            )
-            if how is not None:
-                extra["fp_augmentation"] = how
-            save_run(pre_dir, model, net, None, analog, pre_cfg, res.history, model_kwargs, extra)
-        fp = to_digital(net)
-        extra["fp_val_acc"] = evaluate(fp, val_ds)
-        distill = spec.get("distill", True)
-        if not isinstance(distill, bool):
-            raise ConfigError(f"--config {config}: distill = {distill!r} is invalid: allowed true or false")
-        teacher = fp if distill else None
-        net = prepare(fp, hwa_cfg, analog, seed=seed)
-        tb_hparams["pretrain"] = pre_cfg.to_dict()
-        console.print(
-            f"hardware-aware fine-tuning: {train_cfg.epochs} epochs at lr {train_cfg.lr:g} "
-            f"(FP val acc {extra['fp_val_acc']:.2f} %)"
-        )
-    augment = None
-    if hwa_cfg is None:  # plain training is the FP phase
-        train_ds, augment, how = fp_augmentation(dataset, data_dir, seed, data_opts, train_ds)
-        if how is not None:
-            extra["fp_augmentation"] = how
+    fp_ds, augment, how = fp_augmentation(dataset, data_dir, seed, data_opts, train_ds)
+    if how is not None:
+        extra["fp_augmentation"] = how
+    run_args["record"] = RunRecord(model, model_kwargs, extra)
     with warnings.catch_warnings(record=True) as caught:  # e.g. the collapse warning: one line, not an error
         warnings.simplefilter("always", UserWarning)
-        result = fit(
-            net,
-            train_ds,
-            val_ds,
-            train_cfg,
-            out_dir=out,
-            resume=resume,
-            teacher=teacher,
-            progress=progress,
-            tensorboard=tensorboard,
-            augment=augment,
-        )
+        if hwa_cfg is None:  # plain training is the FP phase
+            _, result = train_phase(net, fp_ds, val_ds, train_cfg, analog=analog, augment=augment, **run_args)
+        else:
+            assert pre_cfg is not None
+            tb_hparams["pretrain"] = pre_cfg.to_dict()
+            result = train_default(
+                net,
+                train_ds,
+                val_ds,
+                pre_cfg,
+                train_cfg,
+                hwa_cfg,
+                analog,
+                distill=distill,
+                fp_train=(fp_ds, augment),
+                log=console.print,
+                **run_args,
+            ).result
     for w in caught:
         console.print(f"warning: {w.message}")
-    if result.restored_epoch is not None:
-        extra["restored_epoch"] = result.restored_epoch
-    save_run(out, model, net, hwa_cfg, analog, train_cfg, result.history, model_kwargs, extra)
     if tensorboard:
         from tinycim.tblog import TensorBoardLogger
 

@@ -7,7 +7,7 @@ simulation summaries and deployment export (and its re-import).
 from tinycim.evaluate.export import export_analog, load_export
 from tinycim.evaluate.sensitivity import layer_sensitivity, on_one_layer
 from tinycim.evaluate.simulate import simulate_model
-from tinycim.train.evaluate import DriftResult, evaluate, evaluate_drift
+from tinycim.evaluate.drift import DriftResult, evaluate, evaluate_drift
 
 __all__ = [
     "DriftResult",

@@ -52,7 +52,7 @@ def layer_sensitivity(
     Each row: layer, params, acc (mean over `instances` chips), std, loss_pp (vs the all-ideal model).
     """
     from tinycim.train.analog import to_analog
-    from tinycim.train.evaluate import evaluate, evaluate_drift
+    from tinycim.evaluate.drift import evaluate, evaluate_drift
 
     target = resolve_preset(analog, AnalogConfig, AnalogConfig.preset, "analog")
     info = model_info_or_none(model)

@@ -48,18 +48,20 @@ class _Steps:
         return value
 
 
-def _check_same_recipe(recipe: Recipe, steps_dir: Path) -> None:
-    """Resuming reuses finished steps, so an out dir must only ever hold one recipe's run."""
+def _check_same_recipe(recipe: Recipe, steps_dir: Path, data: dict[str, Any]) -> None:
+    """Resuming reuses finished steps, so an out dir must only ever hold one recipe's run on one
+    dataset: the recipe and fingerprints of its data splits are recorded and compared (naming the
+    first field that differs)."""
+    from tinycim.fingerprint import check_same, data_fingerprint
+
     current = json.loads(json.dumps(dataclasses.asdict(recipe), default=str))
     current.pop("source", None)
+    current["data"] = {split: data_fingerprint(ds) for split, ds in sorted(data.items())}
     path = steps_dir / "recipe.json"
     if path.is_file():
-        if json.loads(path.read_text()) != current:
-            raise tc.ConfigError(
-                f"{steps_dir.parent}: holds a run of a different recipe (or settings); "
-                "use a new --out to run this one"
-            )
-        return
+        saved = json.loads(path.read_text())
+        saved.setdefault("data", current["data"])  # written before runs recorded their data
+        check_same(f"{steps_dir.parent} (a finished or started run)", saved, current)
     atomic_write_text(path, json.dumps(current, indent=1))
 
 
@@ -149,17 +151,17 @@ def _train_phase(
 ):
     """Train one phase (or load it when done); returns the trained model: prepared for `analog_cfg`
     when `hwa` is given, else plain."""
-    from tinycim.train import fit, load_run, prepare, save_run
+    from tinycim.data import split_record
+    from tinycim.train import load_run
+    from tinycim.train.config import DEFAULT_FP_TRAIN, DEFAULT_HWA_TRAIN
+    from tinycim.workflow import RunRecord, train_phase
 
     run_dir = out / name
     done = steps.root / f"train_{name}.json"
     if done.is_file() and (run_dir / "model.safetensors").is_file():
         steps.log(f"[resume] training {name}: done earlier")
         return load_run(run_dir)[0], json.loads(done.read_text())
-    prepared = model_fn() if hwa is None else prepare(model_fn(), hwa, analog_cfg, seed=recipe.seed)
     # the default recipe's policy of this phase (tinycim.train.config), with the recipe's own epochs and rate
-    from tinycim.train.config import DEFAULT_FP_TRAIN, DEFAULT_HWA_TRAIN
-
     cfg = dataclasses.replace(
         DEFAULT_FP_TRAIN if hwa is None else DEFAULT_HWA_TRAIN,
         epochs=phase.epochs,
@@ -167,30 +169,24 @@ def _train_phase(
         batch_size=phase.batch_size,
         seed=recipe.seed,
     )
+    # how the data was split, so `tinycim drift` on this run measures the recipe's own held-out set
+    record = RunRecord(
+        recipe.model, recipe.model_kwargs, split_record(recipe.dataset, recipe.dataset_options, recipe.seed)
+    )
     t0 = time.perf_counter()
-    result = fit(
-        prepared,
+    prepared, result = train_phase(
+        model_fn(),
         data["train"],
         data["val"],
         cfg,
-        out_dir=run_dir / "train",
-        resume=True,
+        hwa=hwa,
+        analog=analog_cfg,
         teacher=teacher,
+        out_dir=run_dir,
+        checkpoint_dir=run_dir / "train",
+        resume=True,
+        record=record,
         progress=progress,
-    )
-    # how the data was split, so `tinycim drift` on this run measures the recipe's own held-out set
-    from tinycim.data import split_record
-
-    save_run(
-        run_dir,
-        recipe.model,
-        prepared,
-        hwa,
-        analog_cfg,
-        cfg,
-        result.history,
-        model_kwargs=recipe.model_kwargs,
-        extra=split_record(recipe.dataset, recipe.dataset_options, recipe.seed),
     )
     last = result.history[-1] if result.history else {}
     summary = {
@@ -243,11 +239,11 @@ def _run_recipe(
     from tinycim.train import evaluate, evaluate_drift, to_analog, to_digital
 
     steps = _Steps(out, log)
-    _check_same_recipe(recipe, steps.root)
     data = {
         split: load(recipe.dataset, data_dir, split=name, seed=recipe.seed, **recipe.dataset_options)
         for split, name in recipe.splits.items()
     }
+    _check_same_recipe(recipe, steps.root, data)
     input_shape = tuple(data["train"].input_shape)
 
     def model_fn():

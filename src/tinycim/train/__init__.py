@@ -10,11 +10,10 @@ dr = evaluate_drift(amodel, test_ds, times=[86400.0], instances=10)
 from tinycim.nn.convert import to_digital
 from tinycim.train.analog import to_analog
 from tinycim.train.config import HWA_PRESETS, HWAConfig, TrainConfig
-from tinycim.train.evaluate import DriftResult, evaluate, evaluate_drift
+from tinycim.evaluate.drift import DriftResult, evaluate, evaluate_drift
 from tinycim.train.fit import FitResult, TrainingDivergedError, build_optimizer, fit
 from tinycim.train.hamq import hamq_penalty, on_cell_fraction
 from tinycim.train.prepare import constrain_, hwa_config, hwa_layers, init_ranges, prepare
-from tinycim.train.run import load_run, save_run
 
 __all__ = [
     "DriftResult",
@@ -39,3 +38,13 @@ __all__ = [
     "to_analog",
     "to_digital",
 ]
+
+
+def __getattr__(name: str):
+    """`load_run` / `save_run` live in tinycim.workflow (run directories); kept here, imported on
+    first use (tinycim.workflow itself builds on this package)."""
+    if name in ("load_run", "save_run"):
+        from tinycim.workflow import runs
+
+        return getattr(runs, name)
+    raise AttributeError(f"module 'tinycim.train' has no attribute {name!r}")

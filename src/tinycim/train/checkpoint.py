@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from tinycim.fingerprint import check_same
 from tinycim.io import load_state, read_tensors, save_tensors, state_dict_tensors
 
 
@@ -64,11 +65,16 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     generators: dict[str, torch.Generator],
+    settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Restore everything `save_checkpoint` wrote into the given objects; returns the meta dict."""
+    """Restore everything `save_checkpoint` wrote into the given objects; returns the meta dict.
+    settings: what this run depends on; ConfigError naming the first field that differs from the
+    checkpoint's recorded ``settings`` (checked before anything is restored)."""
     tensors, payload = read_tensors(
         path, expected_format=CHECKPOINT_FORMAT, readable_as="checkpoint", kind="tinycim training checkpoint"
     )
+    if settings is not None:
+        check_same(str(path), payload.get("settings"), settings)
     load_state(model, tensors, path, prefix="model.")
     optim_json = payload["optimizer"]
     per_param: dict[int, dict[str, Any]] = {}

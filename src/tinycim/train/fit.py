@@ -24,11 +24,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from tinycim.errors import ConfigError, TinyCimError
+from tinycim.fingerprint import data_fingerprint
 from tinycim.io import atomic_write_text, load_state, read_tensors, save_tensors, state_dict_tensors
+from tinycim.nn.convert import model_info_or_none
 from tinycim.nn.state import derive_seed
 from tinycim.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from tinycim.train.config import TrainConfig
-from tinycim.train.evaluate import evaluate
+from tinycim.evaluate.drift import evaluate
 from tinycim.train.hamq import hamq_penalty, on_cell_fraction
 from tinycim.train.prepare import constrain_, hwa_config, init_ranges, seed_noise, set_noise_factor
 
@@ -123,7 +125,8 @@ def fit(
     """Train `model` in place on `train_ds` (a TensorDataset with .x [N, ...] and .y [N]).
 
     out_dir: checkpoint + metrics.json each epoch (atomic). resume: continue from out_dir's
-    checkpoint (at most the epoch that was running is lost). teacher: distill from it (and warn
+    checkpoint (at most the epoch that was running is lost); refused, naming the field, when the
+    checkpoint was written with other settings (`fit_settings`: configs, model, data). teacher: distill from it (and warn
     if the best validation accuracy ends HWA_COLLAPSE_WARN_PP below the teacher's).
     keep_best: end on the weights of the epoch with the best validation accuracy (the earliest
         on ties; kept in memory and, with out_dir, in out_dir/best.safetensors for resuming).
@@ -160,9 +163,15 @@ def fit(
     start = 0
     ckpt = out / CHECKPOINT_NAME if out is not None else None
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None  # (val_acc, epoch, weights)
+    settings = fit_settings(model, cfg, train_ds, val_ds)
     if resume and ckpt is not None and ckpt.is_file():
         meta = load_checkpoint(
-            ckpt, model=model, optimizer=optimizer, scheduler=scheduler, generators=generators
+            ckpt,
+            model=model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            generators=generators,
+            settings=settings,
         )
         start, result.history = meta["epoch"], meta["history"]
         best = _load_best(out, keep_best)
@@ -213,7 +222,7 @@ def fit(
                     optimizer=optimizer,
                     scheduler=scheduler,
                     generators=generators,
-                    meta={"epoch": epoch + 1, "history": result.history, "train_config": cfg.to_dict()},
+                    meta={"epoch": epoch + 1, "history": result.history, "settings": settings},
                 )
                 atomic_write_text(out / METRICS_NAME, _json(result.history))
             if tb is not None:
@@ -228,6 +237,26 @@ def fit(
         result.restored_epoch = best[1]
     _warn_collapse(result)
     return result
+
+
+def fit_settings(model: nn.Module, cfg: TrainConfig, train_ds, val_ds=None) -> dict[str, Any]:
+    """What a training run depends on (recorded in its checkpoint, compared on resume): the
+    training config, the model's class and parameter shapes, the hardware-aware and hardware
+    configs of a prepared model, and fingerprints of the training and validation data."""
+    info, hwa = model_info_or_none(model), hwa_config(model)
+    return {
+        "train": cfg.to_dict(),
+        "model": {
+            "class": type(model).__name__,
+            "parameters": {k: list(p.shape) for k, p in model.named_parameters()},
+        },
+        "hwa": hwa.to_dict() if hwa is not None else None,
+        "analog": info.config.to_dict() if info is not None else None,
+        "data": {
+            "train": data_fingerprint(train_ds),
+            "val": None if val_ds is None else data_fingerprint(val_ds),
+        },
+    }
 
 
 def _load_best(out: Path | None, keep_best: bool) -> tuple[float, int, dict[str, torch.Tensor]] | None:
