@@ -289,3 +289,47 @@ def test_resume_with_another_lr_or_seed_is_refused_naming_the_option(tmp_path, c
         assert len(err) == 1 and field in err[0] and "settings changed" in err[0], err
         assert (run / "config.json").read_text() == config
     _run([*base, "--lr", "0.01", "--resume", "--no-progress"])  # the same settings resume
+
+
+def test_drift_of_a_plain_run_needs_no_training_data(tmp_path, monkeypatch, capsys):
+    """A plain run records its calibration inputs, so `drift` on a folder holding only test data
+    (e.g. the canonical Speech Commands test set) calibrates from the run, not an empty train split."""
+    import tinycim.data as tdata
+
+    run = tmp_path / "run"
+    _run(
+        [
+            "train",
+            "--model",
+            "digits_cnn",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "1",
+            "--out",
+            str(run),
+            "--no-progress",
+        ]
+    )
+    assert (run / "calibration.safetensors").is_file()
+    real_load = tdata.load
+
+    def test_only(name, data_dir, split, **kwargs):
+        if split == "train":
+            raise AssertionError("drift read the training split")
+        return real_load(name, data_dir, split, **kwargs)
+
+    monkeypatch.setattr(tdata, "load", test_only)
+    out = tmp_path / "drift.json"
+    _run(["drift", str(run), "--times", "1d", "--instances", "2", "--json", str(out)])
+    report = json.loads(out.read_text())
+    assert report["instances"] == 2 and len(report["mean"]) == 1 and 0 <= report["mean"][0] <= 100
+
+
+@pytest.mark.parametrize("option", ["--batch-size", "--instances"])
+def test_drift_rejects_non_positive_counts_naming_the_option(tmp_path, capsys, option):
+    with pytest.raises(SystemExit) as stop:
+        main(["drift", str(tmp_path), option, "-1"])
+    assert stop.value.code not in (0, None)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and option in err[0], err

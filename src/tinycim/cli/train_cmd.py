@@ -1,4 +1,4 @@
-"""`tinycim train` and `tinycim drift`: thin wrappers over `tinycim.train`.
+"""`tinycim train`: a thin wrapper over `tinycim.workflow` (`tinycim drift` is in eval_cmd).
 
 train: plain training (no option), the default hardware-aware recipe (`--hwa`: FP pre-training,
 then hardware-aware fine-tuning on the analog config with the `pcm` recipe at a quarter of the FP
@@ -6,7 +6,6 @@ learning rate), or full control (`--config` YAML/JSON with sections "hwa" (prese
 fields), "train", "pretrain", "analog" (preset name, fields, or {"preset": name, ...fields}),
 "data" (loader options such as split_by), "distill" (bool)). Values in the file win over the
 CLI's defaults; an option given on the command line wins over the file.
-drift: program a run's model K times and report accuracy over time (see docs/training.md).
 """
 
 from __future__ import annotations
@@ -342,124 +341,6 @@ def _train(
     )
 
 
-def drift_cmd(
-    run_dir: Path = typer.Argument(..., help="A run directory written by `tinycim train`."),
-    dataset: Optional[str] = typer.Option(
-        None, "--dataset", help="Dataset name (default: the one the run was trained on)."
-    ),
-    data_dir: Optional[Path] = typer.Option(
-        None, "--data-dir", help="Dataset folder (not needed for digits)."
-    ),
-    split: str = typer.Option("test", "--split", help="train, val, test or all."),
-    times: str = typer.Option("1s,1h,1d,30d,1y", "--times", help="Comma-separated times after programming."),
-    instances: int = typer.Option(10, "--instances", help="Independent programmings (Monte-Carlo)."),
-    seed: int = typer.Option(0, "--seed", help="Programming seed."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the result as JSON here."),
-    batch_size: int = typer.Option(512, "--batch-size", help="Outputs per forward call (memory bound)."),
-    tensorboard: bool = typer.Option(
-        False, "--tensorboard", help="Also write the drift curve to RUN/tb (needs tinycim[tb])."
-    ),
-    device: Optional[str] = typer.Option(
-        None, "--device", help="cpu, cuda or cuda:N [default: cuda when available, else cpu]."
-    ),
-) -> None:
-    """Accuracy of a trained model on the analog hardware over time: mean and std over K chips.
-
-    Two references: FP32 (the same weights run digitally) and "ideal chip" (the same chip with
-    its DAC/ADC, tiles and weight levels on noise- and drift-free devices): the loss below the
-    second is drift and noise, the gap between them what the converters cost."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from tinycim.train import evaluate_drift, load_run, to_analog
-    from tinycim.io import atomic_write_text
-
-    if not isinstance(instances, int) or instances < 1:
-        raise ConfigError(f"--instances = {instances!r} is invalid: allowed range >= 1")
-    grid = parse_times(times)
-    model, hwa, analog, meta = load_run(run_dir)
-    model = model.to(resolve_device(device))
-    trained_on = meta["extra"].get("dataset")
-    if dataset is None:
-        if trained_on is None:
-            raise ConfigError(f"{run_dir} does not record its dataset: pass --dataset")
-        dataset = trained_on
-    # The run's loader options (e.g. split_by=speaker) define its held-out set; they belong to the data
-    # it was trained on, not to another dataset of the same shape.
-    opts = meta["extra"].get("data_options", {}) if dataset == trained_on else {}
-    if trained_on is None:  # e.g. a recipe run written before runs recorded their data
-        typer.echo(
-            f"warning: {run_dir} records no data split; {dataset} is loaded with default loader "
-            "options, which may not be the split it was trained on",
-            err=True,
-        )
-    # The seed that drew the run's subject / speaker split, so --split test is the run's own held-out
-    # set. NAS candidates train with a per-arch seed but share the search's split: they record it.
-    data_seed = meta["extra"].get("data_seed", meta["train"].get("seed", 0))
-    ds = _load_split(dataset, data_dir, split, data_seed, opts)
-    calib = None
-    if hwa is None:  # a plainly trained run: calibrate the converter ranges on its training data
-        calib = _load_split(dataset, data_dir, "train", data_seed, opts).tensors[0][:512]
-    amodel = to_analog(model, analog, calibrate_with=calib)
-    if tensorboard:
-        from tinycim.tblog import _require_tensorboard
-
-        _require_tensorboard()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = evaluate_drift(
-            amodel, ds, times=[t for _, t in grid], instances=instances, seed=seed, batch_size=batch_size
-        )
-    for w in caught:
-        if issubclass(w.category, UserWarning):
-            typer.echo(f"warning: {w.message}", err=True)
-    if res.reference_warning is not None:
-        typer.echo(f"warning: {res.reference_warning}", err=True)
-    report = {
-        "run_dir": str(run_dir),
-        "dataset": dataset,
-        "split": split,
-        "n_samples": len(ds),
-        "instances": instances,
-        "seed": seed,
-        "fp_accuracy": res.fp_accuracy,
-        "ideal_accuracy": res.ideal_accuracy,
-        "reference_warning": res.reference_warning,
-        "labels": [label for label, _ in grid],
-        "times_s": res.times,
-        "mean": res.mean,
-        "std": res.std,
-        "per_instance": res.per_instance,
-        "analog_config": analog.to_dict(),
-    }
-    table = Table(title=f"{run_dir} on {dataset}/{split} ({len(ds)} samples, {instances} instances)")
-    table.add_column("time")
-    table.add_column("accuracy %", justify="right")
-    table.add_column("vs FP (pp)", justify="right")
-    ideal = res.ideal_accuracy
-    if ideal is not None:
-        table.add_column("vs ideal chip (pp)", justify="right")
-    table.add_row("FP32", f"{res.fp_accuracy:.2f}", "", *([""] if ideal is not None else []))
-    if ideal is not None:
-        table.add_row("ideal chip", f"{ideal:.2f}", f"{ideal - res.fp_accuracy:+.2f}", "")
-    for (label, _), mean, std in zip(grid, res.mean, res.std):
-        table.add_row(
-            label,
-            f"{mean:.2f} +- {std:.2f}",
-            f"{mean - res.fp_accuracy:+.2f}",
-            *([f"{mean - ideal:+.2f}"] if ideal is not None else []),
-        )
-    Console().print(table)
-    if json_out is not None:
-        atomic_write_text(Path(json_out), json.dumps(report, indent=2))
-    if tensorboard:
-        from tinycim.tblog import TensorBoardLogger
-
-        with TensorBoardLogger(Path(run_dir) / "tb") as tb:
-            tb.drift(res.times, res.mean, std=res.std)
-
-
 def register(app: typer.Typer) -> None:
-    """Add `train` and `drift` to the root app."""
+    """Add `train` to the root app."""
     app.command("train")(train_cmd)
-    app.command("drift")(drift_cmd)

@@ -112,6 +112,7 @@ def train_phase(
             result.history,
             record.model_kwargs,
             extra,
+            calibration=train_ds.tensors[0],
         )
     return model, result
 

@@ -5,6 +5,9 @@
     RUN_DIR/config.json         {"format", "model": {"name", "kwargs"}, "hwa" (null for plain
                                 training), "analog", "train", "extra"}
     RUN_DIR/metrics.json        per-epoch history (list of dicts)
+    RUN_DIR/calibration.safetensors  up to 512 training inputs: what sets converter ranges when
+                                the run is evaluated on hardware it did not learn ranges for (a plain
+                                run, another preset), so `drift` needs no training data
 
 `load_run` rebuilds the model from the zoo (`tinycim.models.create_model`) and, for a
 hardware-aware run, `prepare` with the run's own AnalogConfig (its per-layer overrides
@@ -25,7 +28,7 @@ from torch import nn
 
 from tinycim.config import AnalogConfig
 from tinycim.errors import ConfigError, DataError
-from tinycim.io import atomic_write_text, load_state, save_tensors, state_dict_tensors
+from tinycim.io import atomic_write_text, load_state, read_tensors, save_tensors, state_dict_tensors
 from tinycim.nn.convert import model_info_or_none
 from tinycim.train.config import HWAConfig, TrainConfig, legacy_hardware, split_legacy
 from tinycim.train.prepare import hwa_config, prepare
@@ -33,6 +36,8 @@ from tinycim.train.prepare import hwa_config, prepare
 RUN_FORMAT = "tinycim-run-v2"
 _V1_FORMAT = "tinycim-run-v1"
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "metrics.json"
+CALIBRATION_FILE, CALIBRATION_FORMAT = "calibration.safetensors", "tinycim-calibration-v1"
+CALIBRATION_SAMPLES = 512
 
 
 def save_run(
@@ -45,12 +50,14 @@ def save_run(
     metrics: list[dict[str, Any]] | dict[str, Any],
     model_kwargs: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    calibration: torch.Tensor | None = None,
 ) -> Path:
     """Write a run directory (atomically, file by file).
 
     model: prepared with (hwa, analog_config) for a hardware-aware run, or plain (hwa None);
     analog_config: the hardware a hardware-aware run trained on, or the one a plain run is meant
-    for; model_kwargs are what `create_model(model_name, **kw)` needs."""
+    for; model_kwargs are what `create_model(model_name, **kw)` needs; calibration: training
+    inputs [N, ...] (the first CALIBRATION_SAMPLES are kept) that calibrate converter ranges later."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     prepared = model_info_or_none(model) is not None
@@ -69,7 +76,27 @@ def save_run(
     }
     atomic_write_text(out / CONFIG_FILE, json.dumps(config, indent=2))
     atomic_write_text(out / METRICS_FILE, json.dumps(metrics, indent=2))
+    if calibration is not None:
+        batch = calibration[:CALIBRATION_SAMPLES].detach().to("cpu", torch.float32).contiguous()
+        save_tensors(out / CALIBRATION_FILE, {"x": batch}, {"format": CALIBRATION_FORMAT})
     return out
+
+
+def load_calibration(run_dir: str | Path) -> torch.Tensor | None:
+    """The run's calibration inputs [N, ...] (see save_run), or None for a run without them."""
+    path = Path(run_dir) / CALIBRATION_FILE
+    if not path.is_file():
+        return None
+    tensors, _ = read_tensors(
+        path,
+        expected_format=CALIBRATION_FORMAT,
+        readable_as="safetensors file",
+        kind="tinycim calibration batch",
+    )
+    x = tensors.get("x")
+    if x is None or x.ndim < 2 or not x.is_floating_point() or not bool(torch.isfinite(x).all()):
+        raise DataError(f"{path}: 'x' must be finite float inputs [N, ...]")
+    return x
 
 
 def load_run(run_dir: str | Path) -> tuple[nn.Module, HWAConfig | None, AnalogConfig, dict[str, Any]]:
