@@ -8,7 +8,8 @@ report.tops_per_watt, report.energy_per_inference_j, report.latency_s, report.ar
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+import math
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -17,7 +18,7 @@ from tinycim.config import AnalogConfig, MappingConfig, TileConfig, resolve_pres
 from tinycim.cost.accelerator import Accelerator
 from tinycim.cost.activity import collect
 from tinycim.cost.area import area_mm2
-from tinycim.cost.events import layer_cost
+from tinycim.cost.events import DigitalWork, digital_cost, layer_cost
 from tinycim.cost.placement import accelerator_geometry, columns_per_output, place
 from tinycim.cost.presets import get_accelerator
 from tinycim.cost.report import CostReport
@@ -118,8 +119,147 @@ def estimate(
     # needs the analog one.
     from tinycim.nn.convert import to_digital
 
-    shapes_from = amodel if inputs is not None else to_digital(amodel)
-    return _estimate_analog(amodel, shapes_from, acc, name, shape, act_bits, inputs, periphery)
+    digital_copy = to_digital(amodel)
+    shapes_from = amodel if inputs is not None else digital_copy
+    report = _estimate_analog(amodel, shapes_from, acc, name, shape, act_bits, inputs, periphery)
+    analog_names = {layer.name for layer in report.layers}
+    param = next(amodel.parameters(), None)
+    example = torch.zeros((1, *shape), dtype=param.dtype if param is not None else None)
+    report.digital = [digital_cost(w, acc) for w in digital_work(digital_copy, analog_names, example)]
+    return report
+
+
+def digital_work(model: nn.Module, analog: set[str], example: torch.Tensor) -> list[DigitalWork]:
+    """What one inference of `model` (a converted model's digital copy: the same module names)
+    computes off the arrays, per sample of `example` [B, ...], in call order:
+
+    * attention (decomposed or torch's ``nn.MultiheadAttention``): QK^T and attention x V, each
+      L x S x E MACs per call (L queries, S keys incl. ``bias_k`` / zero-attention, E embed dim);
+    * every module outside `analog` that holds parameters itself (a layer left digital): a Linear,
+      conv or transposed conv its MACs; a torch LSTM / GRU / RNN its input, recurrent and projection
+      MACs per step; a torch MultiheadAttention its four projections; anything else (norms, a
+      positional embedding held by a container) its element-wise multiply-adds: one per output
+      element for a leaf module, one per parameter for a module with children.
+
+    Modules called several times (per time step, per token) add up. Energies are left at 0 (see
+    `digital_cost`).
+    """
+    from tinycim.nn.recurrent import LinearMultiheadAttention
+
+    batch = max(1, int(example.shape[0]))
+    found: dict[tuple[str, str], DigitalWork] = {}
+
+    def add(name: str, kind: str, module: nn.Module, macs: int = 0, elementwise: int = 0) -> None:
+        work = found.get((name, kind))
+        if work is None:
+            found[(name, kind)] = DigitalWork(name, kind, type(module).__name__, macs, elementwise)
+        else:
+            work.macs += macs
+            work.elementwise += elementwise
+
+    def attention(name: str, mod: nn.Module, args: tuple, kwargs: dict, left_digital: bool) -> None:
+        q = args[0] if args else kwargs["query"]
+        k = args[1] if len(args) > 1 else kwargs.get("key", q)
+        batched = q.dim() == 3
+        first = bool(getattr(mod, "batch_first", False))
+
+        def seq(t: torch.Tensor) -> int:
+            return int(t.shape[1] if batched and first else t.shape[0])
+
+        n = int(q.shape[0] if first else q.shape[1]) if batched else 1
+        tgt = seq(q)
+        src = seq(k) + (getattr(mod, "bias_k", None) is not None) + bool(getattr(mod, "add_zero_attn", False))
+        e = int(mod.embed_dim)  # type: ignore[arg-type]  # an int attribute of attention modules
+        per = n * tgt * src * e // batch
+        add(name, "attention QK^T", mod, per)
+        add(name, "attention x V", mod, per)
+        if left_digital:
+            kdim, vdim = int(mod.kdim), int(mod.vdim)  # type: ignore[arg-type]
+            add(name, "layer left digital", mod, n * (2 * tgt * e * e + seq(k) * (kdim + vdim) * e) // batch)
+
+    def rnn_macs(mod: nn.RNNBase, x: Any) -> int:
+        from torch.nn.utils.rnn import PackedSequence
+
+        if isinstance(x, PackedSequence):
+            steps = int(x.data.shape[0])  # time steps summed over the batch
+        else:
+            steps = int(x.shape[0] * x.shape[1]) if x.dim() == 3 else int(x.shape[0])
+        gates = {"LSTM": 4, "GRU": 3}.get(mod.mode, 1) * mod.hidden_size
+        out = mod.proj_size or mod.hidden_size
+        dirs = 2 if mod.bidirectional else 1
+        per_step = 0
+        for layer in range(mod.num_layers):
+            width = mod.input_size if layer == 0 else out * dirs
+            per_step += dirs * (width * gates + out * gates + (mod.hidden_size * mod.proj_size))
+        return steps * per_step // batch
+
+    def hook_for(name: str, mod: nn.Module, own: bool):
+        def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+            if isinstance(module, (LinearMultiheadAttention, nn.MultiheadAttention)):
+                attention(
+                    name, module, args, kwargs, own and not isinstance(module, LinearMultiheadAttention)
+                )
+                return
+            if not own:
+                return
+            out = output[0] if isinstance(output, (tuple, list)) else output
+            if isinstance(module, nn.RNNBase):
+                add(
+                    name, "layer left digital", module, rnn_macs(module, args[0] if args else kwargs["input"])
+                )
+            elif isinstance(module, nn.Linear):
+                add(
+                    name,
+                    "layer left digital",
+                    module,
+                    out.numel() // out.shape[-1] * module.in_features // batch,
+                )
+            elif isinstance(module, nn.modules.conv._ConvTransposeNd):
+                x = args[0] if args else kwargs["input"]
+                k = math.prod(module.kernel_size)
+                add(
+                    name,
+                    "layer left digital",
+                    module,
+                    x.numel() * module.out_channels // module.groups * k // batch,
+                )
+            elif isinstance(module, nn.modules.conv._ConvNd):
+                k = math.prod(module.kernel_size)
+                add(
+                    name,
+                    "layer left digital",
+                    module,
+                    out.numel() * module.in_channels // module.groups * k // batch,
+                )
+            elif any(True for _ in module.children()):
+                add(
+                    name,
+                    "layer left digital",
+                    module,
+                    elementwise=sum(p.numel() for p in module.parameters(recurse=False)),
+                )
+            elif isinstance(out, torch.Tensor):
+                add(name, "layer left digital", module, elementwise=out.numel() // batch)
+
+        return hook
+
+    handles = []
+    for name, module in model.named_modules():
+        if name in analog or any(name.startswith(a + ".") for a in analog):
+            continue
+        own = any(True for _ in module.parameters(recurse=False))
+        if own or isinstance(module, (LinearMultiheadAttention, nn.MultiheadAttention)):
+            handles.append(module.register_forward_hook(hook_for(name, module, own), with_kwargs=True))
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(example)
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return list(found.values())
 
 
 def _estimate_analog(

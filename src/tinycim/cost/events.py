@@ -146,3 +146,49 @@ def layer_cost(
         energy_j=energy,
         columns=copies * cols_total,
     )
+
+
+@dataclass
+class DigitalWork:
+    """Work of one inference that no array does, run by the accelerator's digital units.
+
+    kind: "attention QK^T" / "attention x V" (products of two activations: neither operand is a
+        stored weight, so they cannot be programmed into NVM), or "layer left digital" (a
+        weight-carrying module that `convert` did not map: its type is in ``module``).
+    macs: multiply-accumulates of matrix products (counted with the model's MACs and ops).
+    elementwise: per-element multiply-adds of a digital affine (a norm layer's scale and shift, a
+        parameter added to the activations); not counted as MACs (as `count_macs`), but their energy is.
+    energy_j: (macs + elementwise) x (one digital multiply + one add) of the accelerator. Operand
+        traffic and the softmax / normalization statistics are not counted; no latency is added
+        (the digital units are assumed to run beside the arrays).
+    """
+
+    name: str
+    kind: str
+    module: str
+    macs: int
+    elementwise: int = 0
+    energy_j: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "module": self.module,
+            "macs": self.macs,
+            "elementwise": self.elementwise,
+            "energy_j": self.energy_j,
+        }
+
+
+def digital_cost(work: DigitalWork, acc: Accelerator) -> DigitalWork:
+    """`work` with its energy on `acc`: one multiply and one add per MAC or element-wise op."""
+    per_op = acc.digital.multiply_energy_j + acc.digital.add_energy_j
+    return DigitalWork(
+        work.name,
+        work.kind,
+        work.module,
+        work.macs,
+        work.elementwise,
+        (work.macs + work.elementwise) * per_op,
+    )

@@ -3,7 +3,9 @@ on one accelerator, with JSON export and an energy-breakdown plot.
 
 Counting rules: 1 MAC = 2 ops, useful MACs only (a block-diagonal layer's empty cells do no useful
 work); TOPS/W = ops / total energy (dynamic + leakage) / 1e12; TOPS/mm^2 = ops per second at the
-report's throughput / area / 1e12.
+report's throughput / area / 1e12. Work off the arrays (`digital`: attention's activation x
+activation products, layers left digital) is listed separately; its MACs count in `macs` / `ops`
+and its energy in the total and in the "digital" component (`tinycim.cost.events.DigitalWork`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tinycim.cost.events import COMPONENTS, LayerCost
+from tinycim.cost.events import COMPONENTS, DigitalWork, LayerCost
 
 
 _ENERGY_UNITS = ((1.0, "J"), (1e-3, "mJ"), (1e-6, "uJ"), (1e-9, "nJ"), (1e-12, "pJ"), (1e-15, "fJ"))
@@ -47,11 +49,33 @@ class CostReport:
     devices: int
     weight_cells: int = 0
     extra: dict = field(default_factory=dict)
+    digital: list[DigitalWork] = field(default_factory=list)
 
     # ---- totals --------------------------------------------------------------------------------
     @property
-    def macs(self) -> int:
+    def analog_macs(self) -> int:
+        """MACs done on the arrays."""
         return sum(layer.macs for layer in self.layers)
+
+    @property
+    def digital_macs(self) -> int:
+        """MACs of matrix products done digitally (attention products, layers left digital)."""
+        return sum(work.macs for work in self.digital)
+
+    @property
+    def macs(self) -> int:
+        """All MACs of one inference: on the arrays plus digital."""
+        return self.analog_macs + self.digital_macs
+
+    @property
+    def analog_mac_share(self) -> float:
+        """Share of the MACs done on the arrays (1.0 when nothing is digital)."""
+        return self.analog_macs / self.macs if self.macs else 1.0
+
+    @property
+    def digital_energy_j(self) -> float:
+        """Energy of the work off the arrays (J per inference)."""
+        return sum(work.energy_j for work in self.digital)
 
     @property
     def ops(self) -> int:
@@ -59,11 +83,13 @@ class CostReport:
 
     @property
     def energy_by_component_j(self) -> dict[str, float]:
-        return {c: sum(layer.energy_j.get(c, 0.0) for layer in self.layers) for c in COMPONENTS}
+        out = {c: sum(layer.energy_j.get(c, 0.0) for layer in self.layers) for c in COMPONENTS}
+        out["digital"] += self.digital_energy_j
+        return out
 
     @property
     def energy_per_inference_j(self) -> float:
-        return sum(layer.total_energy_j for layer in self.layers)
+        return sum(layer.total_energy_j for layer in self.layers) + self.digital_energy_j
 
     @property
     def latency_s(self) -> float:
@@ -114,6 +140,9 @@ class CostReport:
             "periphery": self.periphery,
             "activity": self.activity,
             "macs": self.macs,
+            "analog_macs": self.analog_macs,
+            "digital_macs": self.digital_macs,
+            "analog_mac_share": self.analog_mac_share,
             "ops": self.ops,
             "tops_per_watt": self.tops_per_watt,
             "tops_per_mm2": self.tops_per_mm2,
@@ -128,6 +157,8 @@ class CostReport:
             "devices": self.devices,
             "energy_by_component_j": self.energy_by_component_j,
             "layers": [layer.to_dict() for layer in self.layers],
+            "digital": [work.to_dict() for work in self.digital],
+            "digital_energy_j": self.digital_energy_j,
             **self.extra,
         }
 
@@ -145,6 +176,19 @@ class CostReport:
                 f"{layer.name:<24} {layer.macs:>11,} {layer.utilization:>7.1%} "
                 f"{format_energy(layer.total_energy_j):>11} {layer.latency_s * 1e6:>13.2f}"
             )
+        if self.digital:
+            lines.append(
+                f"digital, off the arrays ({self.digital_macs:,} of {self.macs:,} MACs, "
+                f"{1 - self.analog_mac_share:.1%}):"
+            )
+            for work in self.digital:
+                count = (
+                    f"{work.macs:,}" if work.macs or not work.elementwise else f"{work.elementwise:,} elem."
+                )
+                lines.append(
+                    f"  {work.name or '(root)':<22} {count:>11} {work.kind} ({work.module}), "
+                    f"{format_energy(work.energy_j)}"
+                )
         lines.append(
             f"total: {format_energy(self.energy_per_inference_j)}, {self.latency_s * 1e6:.1f} us, "
             f"{self.tops_per_watt:.2f} TOPS/W, {self.area_mm2:.3f} mm^2, {self.tops_per_mm2:.3f} TOPS/mm^2, "
@@ -160,15 +204,18 @@ class CostReport:
         import matplotlib.pyplot as plt
 
         path = Path(path)
-        fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(self.layers) + 3), 4.5))
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * (len(self.layers) + len(self.digital)) + 3), 4.5))
         try:
-            bottom = [0.0] * len(self.layers)
-            x = range(len(self.layers))
+            bars = [(layer.name, layer.energy_j) for layer in self.layers] + [
+                (f"{w.name or '(root)'} [{w.kind}]", {"digital": w.energy_j}) for w in self.digital
+            ]
+            bottom = [0.0] * len(bars)
+            x = range(len(bars))
             for comp in COMPONENTS:
-                values = [layer.energy_j.get(comp, 0.0) * 1e9 for layer in self.layers]
+                values = [energy.get(comp, 0.0) * 1e9 for _, energy in bars]
                 ax.bar(x, values, bottom=bottom, label=comp)
                 bottom = [b + v for b, v in zip(bottom, values)]
-            ax.set_xticks(list(x), [layer.name for layer in self.layers], rotation=45, ha="right", fontsize=8)
+            ax.set_xticks(list(x), [name for name, _ in bars], rotation=45, ha="right", fontsize=8)
             ax.set_ylabel("energy per inference (nJ)")
             ax.set_title(
                 f"{self.model} on {self.accelerator}, {self.act_bits}-bit: {self.tops_per_watt:.2f} TOPS/W"

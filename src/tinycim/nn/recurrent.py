@@ -369,7 +369,7 @@ class LinearRNNBase(nn.Module):
         analog layer splits into cache-sized micro-batches (every row is converted on its own, so
         the numbers are the same); with autograd it gets [B, T, F], from which an analog layer
         with K chips tells a shared input from per-chip activations by the batch."""
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or _hooked(ih):  # hooks (cost, activity probes) see [B, T, F]
             return ih(x)
         return ih(x.reshape(-1, x.shape[-1])).view(-1, x.shape[1], ih.out_features)
 
@@ -396,7 +396,7 @@ class _StepMVM:
     * A plain ``nn.Linear``: ``addmm(xp_t + b, h, W^T)`` with the bias added to the whole sequence
       once (digital copy; equal to ``xp_t + layer(h)`` up to float rounding).
     * Anything else (training with gradients, K chips at once, a noisy or uncalibrated layer, an
-      overriding subclass): the layer's own forward, ``xp_t + layer(h)``.
+      overriding subclass, a layer with forward hooks): the layer's own forward, ``xp_t + layer(h)``.
     """
 
     def __init__(self, layer: nn.Module, h: torch.Tensor, xp: torch.Tensor | None = None) -> None:
@@ -404,6 +404,8 @@ class _StepMVM:
         self.xp = xp
         self.fast: tuple | None = None
         self.addmm: tuple[torch.Tensor, torch.Tensor] | None = None
+        if _hooked(layer):  # forward hooks (the cost model counts every call) see every step
+            return
         if type(layer) is nn.Linear:
             if xp is not None and layer.bias is not None:
                 self.addmm = (xp + layer.bias, layer.weight.t())
@@ -425,6 +427,19 @@ class _StepMVM:
         if self.xp is None:
             return out
         return out.add_(self.xp[:, t]) if self.fast is not None else self.xp[:, t] + out
+
+
+def _hooked(layer: nn.Module) -> bool:
+    """Whether calling `layer` runs forward hooks (its own or global ones), which the shortcuts
+    of `_StepMVM` and `LinearRNNBase._input_projection` would skip or show other shapes."""
+    from torch.nn.modules import module as torch_module
+
+    return bool(
+        layer._forward_hooks
+        or layer._forward_pre_hooks
+        or torch_module._global_forward_hooks
+        or torch_module._global_forward_pre_hooks
+    )
 
 
 def _tanh(x: torch.Tensor) -> torch.Tensor:
