@@ -134,3 +134,61 @@ def test_nas_killed_and_resumed_equals_uninterrupted(tmp_path):
     # finished candidates were read back, not retrained: their stored records are unchanged
     after = {r["key"]: r for r in map(json.loads, store.read_text().splitlines())}
     assert all(after[r["key"]] == r for r in kept) and len(after) == 6
+
+
+# ---- tinycim train --------------------------------------------------------------------------------
+def _same_history(a: Path, b: Path) -> None:
+    got, want = (json.loads((d / "metrics.json").read_text()) for d in (a, b))
+    assert _without(got, {"seconds"}) == _without(want, {"seconds"})
+
+
+@pytest.mark.parametrize("hwa", [False, True], ids=["fp", "hwa"])
+def test_train_killed_after_a_checkpoint_resumes_to_the_uninterrupted_run(tmp_path, hwa):
+    args = ["train", "--model", "digits_cnn", "--dataset", "digits", "--epochs", "4", "--no-progress"]
+    args += ["--hwa"] if hwa else []
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    _run(*args, "--out", str(whole))
+    _kill_when([*args, "--out", str(killed)], lambda: any(killed.rglob("checkpoint.safetensors")))
+    _run(*args, "--out", str(killed), "--resume")
+    _same_history(killed, whole)
+    _same_tensors(killed / "model.safetensors", whole / "model.safetensors")
+    got, want = (json.loads((d / "config.json").read_text()) for d in (killed, whole))
+    assert _without(got, {"out", "out_dir", "created", "resume"}) == _without(
+        want, {"out", "out_dir", "created", "resume"}
+    )
+
+
+# ---- tinycim run ----------------------------------------------------------------------------------
+RECIPE = """\
+name: tiny
+model: digits_cnn
+dataset: digits
+seed: 3
+phases:
+  fp: {epochs: 3, lr: 0.01, batch_size: 128}
+  hwa: {epochs: 2, lr: 0.003, batch_size: 128, preset: pcm}
+analog: {preset: pcm}
+drift: {times: [1s, 1d], instances: 2}
+bits_sweep: [4, 8]
+cost: {accelerator: aon-cim, act_bits: [8]}
+"""
+REPORT_TIMING = {"seconds", "elapsed_s", "provenance", "created_utc", "train_s", "wall_s"}
+
+
+def test_run_killed_after_a_checkpoint_resumes_to_the_uninterrupted_report(tmp_path):
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(RECIPE)
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    _run("run", str(recipe), "--out", str(whole), "--no-progress")
+    _kill_when(
+        ["run", str(recipe), "--out", str(killed), "--no-progress"],
+        lambda: any(killed.rglob("checkpoint.safetensors")),
+    )
+    _run("run", str(recipe), "--out", str(killed), "--no-progress")
+    got, want = (json.loads((d / "report.json").read_text()) for d in (killed, whole))
+    assert _without(got, REPORT_TIMING) == _without(want, REPORT_TIMING)
+    steps = sorted(p.name for p in (whole / "steps").iterdir())
+    assert steps == sorted(p.name for p in (killed / "steps").iterdir())
+    for name in steps:
+        a, b = (json.loads((d / "steps" / name).read_text()) for d in (killed, whole))
+        assert _without(a, REPORT_TIMING) == _without(b, REPORT_TIMING), name

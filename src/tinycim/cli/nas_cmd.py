@@ -12,7 +12,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -111,7 +111,7 @@ def nas_command(
 
     if split_by is None and dataset == "speech_commands":
         split_by = "speaker"  # a speaker in both train and val would inflate every candidate's accuracy
-    opts = {"split_by": split_by} if split_by else {}
+    opts: dict[str, Any] = {"split_by": split_by} if split_by else {}
     train_ds = load(dataset, data_dir, "train", seed=seed, **opts)
     if input_norm and space == "resnet-like":
         raise ConfigError("--input-norm applies to the tinyml spaces, not resnet-like")
@@ -119,6 +119,7 @@ def nas_command(
     space_opts = {"input_norm": dataset_info(dataset).input_norm} if input_norm else {}  # not resnet-like
     the_space = SPACES[space](train_ds.input_shape, len(train_ds.classes), **space_opts)
     runs_dir = out / "runs"
+    ev: Any
     if evaluator == "synthetic":
         ev = SyntheticEvaluator(the_space)
     else:

@@ -41,7 +41,7 @@ def reevaluate(
         # A re-run must not overwrite the candidate's saved run (the one its label describes).
         evaluator = copy.copy(evaluator)
         evaluator.runs_dir = None
-    settings = getattr(evaluator, "settings", None)
+    settings: Any = getattr(evaluator, "settings", None)
     stride = int(getattr(settings, "seeds", 1) or 1)
     header = {
         "reevaluate": {"stride": stride},
@@ -63,7 +63,9 @@ def reevaluate(
                 "metrics": dict(metrics),
             }
         )
-    return {rec["key"]: [results.get(f"{r}:{rec['key']}") for r in range(1, rounds + 1)] for rec in records}
+    return {
+        rec["key"]: [results.records[f"{r}:{rec['key']}"] for r in range(1, rounds + 1)] for rec in records
+    }
 
 
 def confirm_best(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, TypeVar
 
 from tinycim.errors import ConfigError
 
@@ -81,9 +81,10 @@ class Constraints:
         return math.isfinite(record_value(record, "acc_1d"))
 
 
-def pareto_front(
-    records: Sequence[Mapping[str, Any]], maximize: str = "acc_1d", minimize: str = "energy_j"
-) -> list[Mapping[str, Any]]:
+R = TypeVar("R", bound=Mapping[str, Any])
+
+
+def pareto_front(records: Sequence[R], maximize: str = "acc_1d", minimize: str = "energy_j") -> list[R]:
     """Records not dominated in (higher ``maximize``, lower ``minimize``), sorted by ``minimize``.
 
     Ties are broken by key so the front is a deterministic function of the set of records."""

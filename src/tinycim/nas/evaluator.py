@@ -284,7 +284,7 @@ def mean_metrics(runs: list[dict[str, Any]]) -> dict[str, Any]:
     1-day accuracy when there are several."""
     if len(runs) == 1:
         return dict(runs[0])
-    out = {k: float(sum(r[k] for r in runs) / len(runs)) for k in runs[0]}
+    out: dict[str, Any] = {k: float(sum(r[k] for r in runs) / len(runs)) for k in runs[0]}
     out["acc_1d_runs"] = [float(r["acc_1d"]) for r in runs]
     return out
 

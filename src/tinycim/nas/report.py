@@ -110,8 +110,12 @@ def plot_pareto(
     feasible = [r for r in records if constraints.ok(r)]
     infeasible = [r for r in records if not constraints.ok(r)]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.scatter(*xy(infeasible), s=14, c="lightgray", label="violates a constraint")
-    ax.scatter(*xy(feasible), s=16, c="tab:blue", label="feasible")
+    for rows, size, colour, label in (
+        (infeasible, 14, "lightgray", "violates a constraint"),
+        (feasible, 16, "tab:blue", "feasible"),
+    ):
+        x, y = xy(rows)
+        ax.scatter(x, y, s=size, c=colour, label=label)
     fx, fy = xy(front)
     ax.plot(fx, fy, "-o", c="tab:red", ms=5, label="Pareto front")
     ax.set_xlabel("energy per inference (nJ)")

@@ -168,10 +168,13 @@ class Search:
             self.evaluated += 1
             out[i] = rec
             self._note(rec, [r for r in out if r is not None])
-        for rec in out:
+        done = [rec for rec in out if rec is not None]
+        if len(done) != len(out):  # pragma: no cover - every task of the executor returns a result
+            raise RuntimeError("the executor returned fewer results than candidates")
+        for rec in done:
             self._seen.add(rec["key"])
             self.records.append(rec)
-        return out  # type: ignore[return-value]
+        return done
 
     def _note(self, rec: Record, batch_done: list[Record]) -> None:
         if self.on_result is not None:

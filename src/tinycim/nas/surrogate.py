@@ -20,14 +20,14 @@ __all__ = ["Surrogate", "kendall_tau", "cross_val_tau", "TARGETS"]
 TARGETS = {"acc_1d": "rank", "avm": "regress", "std_1d": "regress"}
 
 
-def kendall_tau(truth: Sequence[float], pred: Sequence[float]) -> float:
+def kendall_tau(truth: Sequence[float] | np.ndarray, pred: Sequence[float] | np.ndarray) -> float:
     """Kendall's tau-b between measured and predicted values (nan if either is constant)."""
     from scipy.stats import kendalltau
 
-    truth, pred = np.asarray(truth, float), np.asarray(pred, float)
-    if len(truth) < 2 or np.ptp(truth) == 0 or np.ptp(pred) == 0:
+    a, b = np.asarray(truth, float), np.asarray(pred, float)
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
-    return float(kendalltau(truth, pred).statistic)
+    return float(kendalltau(a, b).statistic)
 
 
 class Surrogate:
@@ -70,7 +70,7 @@ class Surrogate:
             )
         return xgb.XGBRegressor(objective="reg:squarederror", **self.params)
 
-    def fit(self, X: np.ndarray, targets: Mapping[str, Sequence[float]]) -> Surrogate:
+    def fit(self, X: np.ndarray, targets: Mapping[str, Sequence[float] | np.ndarray]) -> Surrogate:
         X = np.asarray(X, dtype=float)
         if X.ndim != 2 or len(X) < 2:
             raise ConfigError(f"surrogate needs at least 2 rows of features, got shape {X.shape}")

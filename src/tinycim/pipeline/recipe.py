@@ -20,6 +20,7 @@ Defaults are CPU-sized (minutes on 2 cores); `full` holds the paper-sized settin
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,12 +109,61 @@ def deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
-def _need(data: dict, key: str, kind: type, where: str) -> Any:
+SEED_MAX = 2**32 - 1  # numpy's legacy and torch's generators all take seeds in 0 .. 2**32 - 1
+
+
+def _need(data: dict, key: str, kind: type | tuple[type, ...], where: str) -> Any:
     if key not in data:
         raise ConfigError(f"{where}: missing field {key!r}")
-    if not isinstance(data[key], kind) or isinstance(data[key], bool) and kind is not bool:
-        raise ConfigError(f"{where}: field {key!r} must be {kind.__name__}, got {data[key]!r}")
-    return data[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    value = data[key]
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        names = " or ".join(k.__name__ for k in kinds)
+        raise ConfigError(f"{where}: field {key!r} must be {names}, got {value!r}")
+    return value
+
+
+def _section(data: dict, key: str, where: str, allowed: set[str] | None = None) -> dict:
+    """``data[key]`` as a mapping ({} when absent or null), with only ``allowed`` fields."""
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: {key} = {value!r} is invalid: allowed a mapping")
+    if allowed is not None:
+        unknown = set(value) - allowed
+        if unknown:
+            raise ConfigError(
+                f"{where}: {key}: unknown field(s) {sorted(unknown)}; allowed {sorted(allowed)}"
+            )
+    return value
+
+
+def _int(value: Any, name: str, where: str, lo: int, hi: int | None = None) -> int:
+    """``value`` if it is an int (not a bool, not a float such as 1.7) in lo..hi."""
+    ok = (
+        isinstance(value, int) and not isinstance(value, bool) and value >= lo and (hi is None or value <= hi)
+    )
+    if not ok:
+        allowed = f"an integer >= {lo}" if hi is None else f"an integer in {lo}..{hi}"
+        raise ConfigError(f"{where}: {name} = {value!r} is invalid: allowed {allowed}")
+    return value
+
+
+def _positive(value: Any, name: str, where: str) -> float:
+    """``value`` as a float if it is a finite number > 0 (not a bool or a string)."""
+    ok = (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    )
+    if not ok:
+        raise ConfigError(f"{where}: {name} = {value!r} is invalid: allowed a finite number > 0")
+    return float(value)
+
+
+def _ints(value: Any, name: str, where: str, lo: int, hi: int) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where}: {name} = {value!r} is invalid: allowed a list of integers in {lo}..{hi}")
+    return tuple(_int(v, name, where, lo, hi) for v in value)
 
 
 def _phase(data: Any, where: str) -> Phase:
@@ -125,37 +175,49 @@ def _phase(data: Any, where: str) -> Phase:
     epochs = _need(data, "epochs", int, where)
     if epochs < 0:
         raise ConfigError(f"{where}.epochs = {epochs} is invalid: allowed range >= 0")
-    lr = float(_need(data, "lr", (int, float), where))
-    if not lr > 0:
-        raise ConfigError(f"{where}.lr = {lr} is invalid: allowed range > 0")
+    lr = _need(data, "lr", (int, float), where)
+    if not (math.isfinite(lr) and lr > 0):
+        raise ConfigError(f"{where}.lr = {lr} is invalid: allowed range > 0 (finite)")
     batch = data.get("batch_size", 128)
-    if not isinstance(batch, int) or batch < 1:
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise ConfigError(f"{where}.batch_size = {batch!r} is invalid: allowed range >= 1")
     init = data.get("init", "fp")
     if init not in ("fp", "scratch"):
         raise ConfigError(
             f"{where}.init = {init!r} is invalid: allowed 'fp' (start from the FP model) or 'scratch'"
         )
-    return Phase(
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch,
-        preset=data.get("preset"),
-        overrides=data.get("overrides") or {},
-        init=init,
-    )
+    preset = data.get("preset")
+    if preset is not None and not isinstance(preset, str):
+        raise ConfigError(f"{where}.preset = {preset!r} is invalid: allowed an HWA preset name")
+    overrides = data.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise ConfigError(
+            f"{where}.overrides = {overrides!r} is invalid: allowed a mapping of HWAConfig fields"
+        )
+    return Phase(epochs=epochs, lr=float(lr), batch_size=batch, preset=preset, overrides=overrides, init=init)
 
 
 def recipe_from_dict(data: dict, *, full: bool = False, source: str = "<dict>") -> Recipe:
-    """Validate a recipe mapping (deep-merging its `full` section when asked)."""
+    """Validate a recipe mapping (deep-merging its `full` section when asked). Every field is
+    type- and range-checked here, before any work; errors name the file and the field."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a recipe must be a YAML mapping")
     unknown = set(data) - TOP_LEVEL
     if unknown:
         raise ConfigError(f"{source}: unknown field(s) {sorted(unknown)}; allowed {sorted(TOP_LEVEL)}")
-    if full and isinstance(data.get("full"), dict):
-        data = deep_merge(data, data["full"])
     where = source
+    full_section = _section(data, "full", where)
+    if full and full_section:
+        unknown = set(full_section) - TOP_LEVEL
+        if unknown:
+            raise ConfigError(
+                f"{where}: full: unknown field(s) {sorted(unknown)}; allowed {sorted(TOP_LEVEL)}"
+            )
+        data = deep_merge(data, full_section)
+    name = _need(data, "name", str, where)
+    model = _need(data, "model", str, where)
+    dataset = _need(data, "dataset", str, where)
+    _check_names(model, dataset, where)
     phases = _need(data, "phases", dict, where)
     fp = _phase(phases.get("fp"), f"{where}: phases.fp")
     unknown_phases = set(phases) - {"fp", "hwa", "hwa_baseline"}
@@ -173,60 +235,123 @@ def recipe_from_dict(data: dict, *, full: bool = False, source: str = "<dict>") 
         raise ConfigError(
             f"{where}: phases.hwa_baseline needs phases.hwa (it is the twin the hwa phase is compared with)"
         )
-    analog = data.get("analog") or {}
-    drift = data.get("drift") or {}
-    times = tuple(parse_duration(t) for t in drift.get("times", ["1s", "1h", "1d", "30d", "1y"]))
-    instances = drift.get("instances", 10)
-    if not isinstance(instances, int) or instances < 1:
-        raise ConfigError(f"{where}: drift.instances = {instances!r} is invalid: allowed range >= 1")
-    cost = data.get("cost") or {}
-    published = tuple(data.get("published") or ())
+    analog = _section(data, "analog", where, {"preset", "overrides"})
+    preset = analog.get("preset", "pcm")
+    if not isinstance(preset, str):
+        raise ConfigError(f"{where}: analog.preset = {preset!r} is invalid: allowed a preset name")
+    analog_overrides = _section(analog, "overrides", f"{where}: analog")
+    drift = _section(data, "drift", where, {"times", "instances"})
+    raw_times = drift.get("times", ["1s", "1h", "1d", "30d", "1y"])
+    if not isinstance(raw_times, (list, tuple)) or not raw_times:
+        raise ConfigError(f"{where}: drift.times = {raw_times!r} is invalid: allowed a list such as [1s, 1d]")
+    try:
+        times = tuple(parse_duration(t) for t in raw_times)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: drift.times: {err}") from None
+    instances = _int(drift.get("instances", 10), "drift.instances", where, 1)
+    cost = _section(data, "cost", where, {"accelerator", "act_bits"})
+    accelerator = cost.get("accelerator")
+    if accelerator is not None:
+        _check_accelerator(accelerator, where)
+    act_bits = _ints(cost.get("act_bits", [8]), "cost.act_bits", where, 1, 16)
+    raw_published = data.get("published") or ()
+    if not isinstance(raw_published, (list, tuple)):
+        raise ConfigError(f"{where}: published = {raw_published!r} is invalid: allowed a list of entries")
+    published = tuple(raw_published)
     for item in published:
         if not isinstance(item, dict) or item.get("metric") not in METRICS or "value" not in item:
             raise ConfigError(
                 f"{where}: published entries need metric (one of {sorted(METRICS)}) and value; got {item!r}"
             )
-    bits = tuple(data.get("bits_sweep") or ())
-    for b in bits + tuple(cost.get("act_bits", (8,))):
-        if not isinstance(b, int) or not 1 <= b <= 16:
-            raise ConfigError(f"{where}: bits {b!r} invalid: allowed range 1..16")
+        value = item["value"]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            raise ConfigError(
+                f"{where}: published {item['metric']}: value = {value!r} is invalid: allowed a finite number"
+            )
+    bits = _ints(data.get("bits_sweep") or [], "bits_sweep", where, 1, 16)
+    splits = _section(data, "splits", where, {"train", "val", "test"})
+    for key, value in splits.items():
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: splits.{key} = {value!r} is invalid: allowed a split name")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"{where}: description = {description!r} is invalid: allowed a string")
     recipe = Recipe(
-        name=_need(data, "name", str, where),
-        model=_need(data, "model", str, where),
-        dataset=_need(data, "dataset", str, where),
+        name=name,
+        model=model,
+        dataset=dataset,
         fp=fp,
         hwa=hwa,
         hwa_baseline=baseline,
-        analog_preset=analog.get("preset", "pcm"),
-        analog_overrides=analog.get("overrides") or {},
+        analog_preset=preset,
+        analog_overrides=analog_overrides,
         times=times,
         instances=instances,
-        model_kwargs=data.get("model_kwargs") or {},
-        dataset_options=data.get("dataset_options") or {},
-        splits={"train": "train", "val": "val", "test": "test", **(data.get("splits") or {})},
-        seed=int(data.get("seed", 0)),
+        model_kwargs=_section(data, "model_kwargs", where),
+        dataset_options=_section(data, "dataset_options", where),
+        splits={"train": "train", "val": "val", "test": "test", **splits},
+        seed=_int(data.get("seed", 0), "seed", where, 0, SEED_MAX),
         bits_sweep=bits,
-        accelerator=cost.get("accelerator"),
-        act_bits=tuple(cost.get("act_bits", (8,))),
+        accelerator=accelerator,
+        act_bits=act_bits,
         published=published,
-        description=str(data.get("description", "")).strip(),
+        description=description.strip(),
         source=source,
     )
     _check_configs(recipe, where)
     return recipe
 
 
+def _check_names(model: str, dataset: str, where: str) -> None:
+    """The model and dataset exist (the registries are cheap to ask; nothing is built or loaded)."""
+    from tinycim.data import list_datasets
+    from tinycim.models import list_models
+
+    if model not in list_models():
+        raise ConfigError(f"{where}: model = {model!r} is unknown: see `tinycim models`")
+    if dataset not in list_datasets():
+        raise ConfigError(f"{where}: dataset = {dataset!r} is unknown: allowed {', '.join(list_datasets())}")
+
+
+def _check_accelerator(name: Any, where: str) -> None:
+    from tinycim.cost.presets import ACCELERATORS
+
+    if not isinstance(name, str) or name not in ACCELERATORS:
+        raise ConfigError(
+            f"{where}: cost.accelerator = {name!r} is invalid: allowed {', '.join(sorted(ACCELERATORS))}"
+        )
+
+
 def _check_configs(recipe: Recipe, where: str) -> None:
-    """Build every config the recipe will use now, before any training, so a bad field fails at once."""
+    """Build every config the recipe will use now, before any training, so a bad field fails at once:
+    the analog config, the HWA configs of its phases, the model (with `model_kwargs`) and the memory
+    `drift.instances` programmed chips of it take."""
     from tinycim.pipeline.runner import _hwa_config, analog_base
 
     try:
         base = analog_base(recipe)
-        for name, phase in (("hwa", recipe.hwa), ("hwa_baseline", recipe.hwa_baseline)):
-            if phase is not None:
+    except (ConfigError, TypeError, ValueError) as err:
+        raise ConfigError(f"{where}: analog: {err}") from None
+    for name, phase in (("hwa", recipe.hwa), ("hwa_baseline", recipe.hwa_baseline)):
+        if phase is not None:
+            try:
                 _hwa_config(phase, base)
-    except (ConfigError, TypeError) as err:
-        raise ConfigError(f"{where}: {err}") from None
+            except (ConfigError, TypeError, ValueError) as err:
+                raise ConfigError(f"{where}: phases.{name}: {err}") from None
+    import tinycim as tc
+    from tinycim.models import create_model
+    from tinycim.nn.api import _check_memory
+
+    try:
+        model = create_model(recipe.model, seed=recipe.seed, **recipe.model_kwargs)
+    except (ConfigError, TypeError, ValueError) as err:
+        raise ConfigError(
+            f"{where}: model_kwargs {recipe.model_kwargs!r} for {recipe.model}: {err}"
+        ) from None
+    try:
+        _check_memory(tc.convert(model, base), recipe.instances)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: drift.{err}") from None
 
 
 def load_recipe(path: str | Path, *, full: bool = False) -> Recipe:
