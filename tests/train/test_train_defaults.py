@@ -104,7 +104,7 @@ def test_best_epoch_survives_a_kill_and_resume(tiny_model, data, tmp_path, monke
     real_epoch = fit_module._run_epoch
 
     def dies_in_epoch_3(*args):
-        if args[8] == 2:
+        if args[3] == 2:  # (loop, x, y, epoch, progress)
             raise KeyboardInterrupt
         return real_epoch(*args)
 

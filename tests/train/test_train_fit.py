@@ -86,10 +86,10 @@ def test_resume_after_kill_equals_uninterrupted_run(tiny_model, data, tmp_path, 
 
     real_epoch = fit_module._run_epoch
 
-    def killed_in_second_epoch(model, x, y, cfg, opt, sched, shuffle, teacher, epoch, progress):
+    def killed_in_second_epoch(loop, x, y, epoch, progress):
         if epoch == 1:
             raise KeyboardInterrupt
-        return real_epoch(model, x, y, cfg, opt, sched, shuffle, teacher, epoch, progress)
+        return real_epoch(loop, x, y, epoch, progress)
 
     first = prepare(tiny_model, hwa, PCM16)
     monkeypatch.setattr(fit_module, "_run_epoch", killed_in_second_epoch)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from tinycim.fingerprint import check_same
 from tinycim.io import load_state, read_tensors, save_tensors, state_dict_tensors
@@ -33,41 +32,23 @@ def _split_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], di
     return tensors, {"scalars": scalars, "param_groups": state["param_groups"]}
 
 
-def save_checkpoint(
-    path: Path,
-    *,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    generators: dict[str, torch.Generator],
-    meta: dict[str, Any],
-) -> None:
-    """Write the whole training state; `meta` (JSON-able) holds epoch, history and configs."""
-    tensors = state_dict_tensors(model, prefix="model.")
-    optim_tensors, optim_json = _split_optimizer(optimizer.state_dict())
+def save_checkpoint(path: Path, loop: Any, meta: dict[str, Any]) -> None:
+    """Write the whole training state of ``loop`` (its model, optimizer, scheduler and named
+    generators); ``meta`` (JSON-able) holds epoch, history and settings."""
+    tensors = state_dict_tensors(loop.model, prefix="model.")
+    optim_tensors, optim_json = _split_optimizer(loop.optimizer.state_dict())
     tensors.update(optim_tensors)
-    for name, gen in generators.items():
+    for name, gen in loop.generators.items():
         tensors[f"rng.{name}"] = gen.get_state()
     tensors["rng.torch_global"] = torch.get_rng_state()
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "optimizer": optim_json,
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        **meta,
-    }
-    save_tensors(path, tensors, payload)
+    scheduler = loop.scheduler.state_dict() if loop.scheduler is not None else None
+    save_tensors(
+        path, tensors, {"format": CHECKPOINT_FORMAT, "optimizer": optim_json, "scheduler": scheduler, **meta}
+    )
 
 
-def load_checkpoint(
-    path: Path,
-    *,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    generators: dict[str, torch.Generator],
-    settings: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Restore everything `save_checkpoint` wrote into the given objects; returns the meta dict.
+def load_checkpoint(path: Path, loop: Any, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Restore everything `save_checkpoint` wrote into ``loop``'s objects; returns the meta dict.
     settings: what this run depends on; ConfigError naming the first field that differs from the
     checkpoint's recorded ``settings`` (checked before anything is restored)."""
     tensors, payload = read_tensors(
@@ -75,19 +56,18 @@ def load_checkpoint(
     )
     if settings is not None:
         check_same(str(path), payload.get("settings"), settings)
-    load_state(model, tensors, path, prefix="model.")
-    optim_json = payload["optimizer"]
+    load_state(loop.model, tensors, path, prefix="model.")
     per_param: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         if key.startswith("optim."):
             _, index, name = key.split(".", 2)
             per_param.setdefault(int(index), {})[name] = value
-    for index, values in optim_json["scalars"].items():
+    for index, values in payload["optimizer"]["scalars"].items():
         per_param.setdefault(int(index), {}).update(values)
-    optimizer.load_state_dict({"state": per_param, "param_groups": optim_json["param_groups"]})
-    if scheduler is not None and payload.get("scheduler") is not None:
-        scheduler.load_state_dict(payload["scheduler"])
-    for name, gen in generators.items():
+    loop.optimizer.load_state_dict({"state": per_param, "param_groups": payload["optimizer"]["param_groups"]})
+    if loop.scheduler is not None and payload.get("scheduler") is not None:
+        loop.scheduler.load_state_dict(payload["scheduler"])
+    for name, gen in loop.generators.items():
         gen.set_state(tensors[f"rng.{name}"])
     torch.set_rng_state(tensors["rng.torch_global"])
     return payload

@@ -12,6 +12,7 @@ falls more than HWA_COLLAPSE_WARN_PP below the FP teacher's: the fine-tuning col
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import warnings
@@ -64,6 +65,19 @@ class FitResult:
     final_val_acc: float | None = None
     restored_epoch: int | None = None
     teacher_val_acc: float | None = None
+
+
+@dataclass
+class _Loop:
+    """What a training run carries from step to step, and into its checkpoint."""
+
+    model: nn.Module
+    cfg: TrainConfig
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    generators: dict[str, torch.Generator]
+    teacher: nn.Module | None = None
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -145,34 +159,26 @@ def fit(
         keep_best = hwa_config(model) is not None
     keep_best = keep_best and val_ds is not None
     x_all, y_all = train_ds.tensors[0], train_ds.tensors[1]
-    n = x_all.shape[0]
-    steps_per_epoch = math.ceil(n / cfg.batch_size)
     optimizer = build_optimizer(model, cfg)
-    scheduler = _scheduler(optimizer, cfg, steps_per_epoch)
-    shuffle = torch.Generator().manual_seed(derive_seed("shuffle", cfg.seed))
-    generators = {"shuffle": shuffle}
+    generators = {"shuffle": torch.Generator().manual_seed(derive_seed("shuffle", cfg.seed))}
     if augment is not None:
         generators["augment"] = torch.Generator(device=x_all.device).manual_seed(
             derive_seed("augment", cfg.seed)
         )
     generators.update(seed_noise(model, derive_seed("noise", cfg.seed)))
+    steps_per_epoch = math.ceil(x_all.shape[0] / cfg.batch_size)
+    loop = _Loop(
+        model, cfg, optimizer, _scheduler(optimizer, cfg, steps_per_epoch), generators, teacher, augment
+    )
     out = Path(out_dir) if out_dir is not None else None
+    ckpt = out / CHECKPOINT_NAME if out is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    result = FitResult()
-    start = 0
-    ckpt = out / CHECKPOINT_NAME if out is not None else None
+    result, start = FitResult(), 0
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None  # (val_acc, epoch, weights)
     settings = fit_settings(model, cfg, train_ds, val_ds)
     if resume and ckpt is not None and ckpt.is_file():
-        meta = load_checkpoint(
-            ckpt,
-            model=model,
-            optimizer=optimizer,
-            scheduler=scheduler,
-            generators=generators,
-            settings=settings,
-        )
+        meta = load_checkpoint(ckpt, loop, settings=settings)
         start, result.history = meta["epoch"], meta["history"]
         best = _load_best(out, keep_best)
     else:
@@ -186,19 +192,7 @@ def fit(
         for epoch in range(start, cfg.epochs):
             factor = _noise_factor(model, epoch, cfg.epochs)
             set_noise_factor(model, factor)
-            row = _run_epoch(
-                model,
-                x_all,
-                y_all,
-                cfg,
-                optimizer,
-                scheduler,
-                shuffle,
-                teacher,
-                epoch,
-                progress,
-                *(() if augment is None else (augment, generators["augment"])),
-            )
+            row = _run_epoch(loop, x_all, y_all, epoch, progress)
             if hwa_config(model) is not None:
                 row["noise_factor"] = factor
             if val_ds is not None:
@@ -210,21 +204,13 @@ def fit(
             if keep_best and (best is None or row["val_acc"] > best[0]):
                 best = (row["val_acc"], epoch + 1, state_dict_tensors(model))
                 if out is not None:
-                    save_tensors(
-                        out / BEST_NAME,
-                        best[2],
-                        {"format": BEST_FORMAT, "epoch": best[1], "val_acc": best[0]},
-                    )
-            if out is not None:
+                    meta_best = {"format": BEST_FORMAT, "epoch": best[1], "val_acc": best[0]}
+                    save_tensors(out / BEST_NAME, best[2], meta_best)
+            if out is not None and ckpt is not None:
                 save_checkpoint(
-                    ckpt,
-                    model=model,
-                    optimizer=optimizer,
-                    scheduler=scheduler,
-                    generators=generators,
-                    meta={"epoch": epoch + 1, "history": result.history, "settings": settings},
+                    ckpt, loop, {"epoch": epoch + 1, "history": result.history, "settings": settings}
                 )
-                atomic_write_text(out / METRICS_NAME, _json(result.history))
+                atomic_write_text(out / METRICS_NAME, json.dumps(result.history, indent=2))
             if tb is not None:
                 tb.scalars(epoch + 1, _tb_values(row))
     finally:
@@ -312,35 +298,26 @@ def _to_model(model: nn.Module, t: torch.Tensor) -> torch.Tensor:
 
 
 def _run_epoch(
-    model,
-    x_all,
-    y_all,
-    cfg,
-    optimizer,
-    scheduler,
-    shuffle,
-    teacher,
-    epoch,
-    progress,
-    augment=None,
-    augment_generator=None,
+    loop: _Loop, x_all: torch.Tensor, y_all: torch.Tensor, epoch: int, progress: bool
 ) -> dict[str, Any]:
+    """One epoch of mini-batch steps in a seeded order; returns its history row."""
+    model, cfg, optimizer = loop.model, loop.cfg, loop.optimizer
     model.train()
     n = x_all.shape[0]
-    order = torch.randperm(n, generator=shuffle)
+    order = torch.randperm(n, generator=loop.generators["shuffle"])
     total_loss, correct, seen, t0 = 0.0, 0, 0, time.perf_counter()
     steps = math.ceil(n / cfg.batch_size)
     bar = _progress_bar(progress, f"epoch {epoch + 1}/{cfg.epochs}", steps)
     for step in range(steps):
         idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
         xb, yb = _to_model(model, x_all[idx]), _to_model(model, y_all[idx])
-        if augment is not None:
-            xb = augment(xb, augment_generator)
+        if loop.augment is not None:
+            xb = loop.augment(xb, loop.generators["augment"])
         logits = model(xb)
         teacher_logits = None
-        if teacher is not None:
+        if loop.teacher is not None:
             with torch.no_grad():
-                teacher_logits = teacher(xb)
+                teacher_logits = loop.teacher(xb)
         loss = _loss(logits, yb, cfg, teacher_logits)
         penalty = hamq_penalty(model)
         if penalty is not None:
@@ -358,8 +335,8 @@ def _run_epoch(
         if cfg.grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
+        if loop.scheduler is not None:
+            loop.scheduler.step()
         constrain_(model)
         total_loss += value * len(idx)
         correct += int((logits.detach().argmax(dim=1) == yb).sum())
@@ -384,15 +361,9 @@ def _progress_bar(enabled: bool, description: str, total: int):
 
     if not enabled or not sys.stdout.isatty():  # no bar (and no blank lines) without a terminal
         return None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import Progress
 
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        transient=True,
-    )
+    bar = Progress(*Progress.get_default_columns(), transient=True)
     bar.add_task(description, total=total)
     bar.start()
     return bar
@@ -403,9 +374,3 @@ def _summarize(result: FitResult) -> None:
     if vals:
         result.best_val_acc, result.best_epoch = max(vals, key=lambda v: (v[0], -v[1]))
         result.final_val_acc = vals[-1][0]
-
-
-def _json(obj: Any) -> str:
-    import json
-
-    return json.dumps(obj, indent=2)
