@@ -22,6 +22,15 @@ The earlier cosine surrogate (bit k replaced by a cosine of the same period) lev
 -21 % ON cells on KWS at 6 bits, and so does radius 1; radius 4 reached -36 % (4 epochs, lambda 3,
 -1.4 pp) and -39 % (8 epochs, lambda 3, -0.85 pp): see docs/training.md, HamQ section.
 
+Which cells: a weight's ON cells cost energy every time the weight is read, i.e. once per output
+position of its layer (a conv weight of a 32 x 32 feature map is read 1024 times per inference, a
+weight of an 8 x 8 one 64 times). With `WEIGHT_BY_REUSE` the penalty is the mean ON cells per weight
+READ (each layer's popcount sum weighted by its output positions, measured by a forward hook), the
+quantity the bit-line energy is proportional to, instead of the mean per stored weight; the two are
+the same when every layer has the same number of positions (KWS DS-CNN), and the reuse weighting
+stops a network with small early layers (ResNet on CIFAR) from buying its ON-cell cut in the big late
+layers whose weights are read least.
+
 The weight range s (= max|W| per layer, refreshed after every step) keeps its value inside the
 penalty, but the gradient also flows through max|W| (`_live_scale`, `RANGE_GRAD`): otherwise the
 top codes (63 = 111111 -> 62) pull the largest weight down and the next remap re-inflates every code.
@@ -39,6 +48,8 @@ from tinycim.train.prepare import hwa_config, hwa_layers
 SURROGATE_RADIUS = 4
 # Differentiate the penalty through the weight range max|W| (see `_live_scale`).
 RANGE_GRAD = True
+# Weight each layer's ON cells by how often they are read (output positions per inference); see module doc.
+WEIGHT_BY_REUSE = True
 
 
 def popcount(q: torch.Tensor, bits: int) -> torch.Tensor:
@@ -130,18 +141,42 @@ def _bit_layers(model: nn.Module) -> list:
     return [layer for _, layer in hwa_layers(model) if layer.analog_config.mapping.weight_bits is not None]
 
 
+def _record_positions(layer, _inputs, output) -> None:
+    """Forward hook: the layer's output positions per sample (MVMs per inference), as the cost model
+    counts them (`tinycim.cost.activity`)."""
+    out = output[0] if isinstance(output, tuple) else output
+    if isinstance(out, torch.Tensor) and out.dim() >= 1 and out.shape[0] > 0:
+        geo = layer.geometry
+        layer._hamq_positions = max(1, out[0].numel() // (geo.groups * geo.out_per_group))
+
+
+def layer_reuse(layers: list) -> list[float]:
+    """Each layer's reads per inference (output positions) as last seen by the forward hook, which is
+    attached here on first use; all 1 (the plain mean per weight) until every layer has run once."""
+    for layer in layers:
+        if not getattr(layer, "_hamq_hooked", False):
+            layer.register_forward_hook(_record_positions)
+            layer._hamq_hooked = True
+    seen: list[int] = [getattr(layer, "_hamq_positions", 0) for layer in layers]
+    if not all(seen):
+        return [1.0] * len(layers)
+    return [float(p) for p in seen]
+
+
 def hamq_penalty(model: nn.Module) -> torch.Tensor | None:
-    """lambda * mean ON cells per weight over every hardware-aware layer with weight levels, or
-    None when lambda = 0 (so a lambda = 0 run executes exactly the plain computation)."""
+    """lambda * mean ON cells per weight read (per weight when `WEIGHT_BY_REUSE` is off, or until
+    every layer has run once) over every hardware-aware layer with weight levels, or None when
+    lambda = 0 (so a lambda = 0 run executes exactly the plain computation)."""
     hwa = hwa_config(model)
     layers = _bit_layers(model)
     if hwa is None or hwa.hamq_lambda == 0 or not layers:
         return None
-    total, count = None, 0
-    for layer in layers:
-        ones = surrogate_popcount(_codes(layer), layer.analog_config.mapping.weight_bits).sum()
+    reuse = layer_reuse(layers) if WEIGHT_BY_REUSE else [1.0] * len(layers)
+    total, count = None, 0.0
+    for layer, r in zip(layers, reuse):
+        ones = r * surrogate_popcount(_codes(layer), layer.analog_config.mapping.weight_bits).sum()
         total = ones if total is None else total + ones
-        count += layer.weight.numel()
+        count += r * layer.weight.numel()
     assert total is not None
     return hwa.hamq_lambda * total / count
 
