@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,11 +45,54 @@ def _check_range(owner: str, name: str, value: float | None) -> None:
         raise ConfigError(f"{owner}.{name} = {value!r} is invalid: allowed range > 0 (or null to calibrate)")
 
 
-def _check_choice(owner: str, name: str, value: Any, choices: tuple) -> None:
+# One set of field checks for every config (AnalogConfig's sections, HWAConfig, TrainConfig): each
+# raises ConfigError naming "owner.name", the value and what is allowed.
+def fail(owner: str, name: str, value: Any, allowed: str) -> None:
+    """Raise ConfigError: `owner.name = value is invalid: allowed <allowed>`."""
+    raise ConfigError(f"{owner}.{name} = {value!r} is invalid: allowed {allowed}")
+
+
+def check_choice(owner: str, name: str, value: Any, choices: tuple) -> None:
+    """`value` must be one of `choices`."""
     if value not in choices:
-        raise ConfigError(
-            f"{owner}.{name} = {value!r} is invalid: allowed values {', '.join(map(repr, choices))}"
-        )
+        fail(owner, name, value, f"values {', '.join(map(repr, choices))}")
+
+
+def check_number(owner: str, name: str, value: Any, lo: float, hi: float, *, lo_open: bool = False) -> None:
+    """`value` must be a finite real number in [lo, hi] ((lo, hi] with lo_open)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not (ok and (value > lo if lo_open else value >= lo) and value <= hi):
+        fail(owner, name, value, f"range {'(' if lo_open else '['}{lo}, {hi}]")
+
+
+def check_integer(owner: str, name: str, value: Any, lo: int, hi: int, *, optional: bool = False) -> None:
+    """`value` must be an integer in lo..hi (or None when optional)."""
+    if value is None and optional:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        fail(owner, name, value, f"range {lo}..{hi}" + (" (or null for off)" if optional else ""))
+
+
+class JsonConfig:
+    """to_dict / to_json / from_dict / from_json with unknown-field checks (for dataclasses)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as a JSON-able dict."""
+        return dataclasses.asdict(self)  # type: ignore[call-overload]  # mixed into dataclasses only
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The config as JSON text."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        """A config from a dict; ConfigError naming unknown or invalid fields."""
+        return cls(**known_fields(cls, cls.__name__, data))
+
+    @classmethod
+    def from_json(cls, text: str):
+        """A config from JSON text (see from_dict)."""
+        return cls.from_dict(parse_json(text, cls.__name__))
 
 
 def known_fields(kind: type, owner: str, data: Any) -> dict[str, Any]:
@@ -122,11 +166,11 @@ class MappingConfig:
     device_bits: int | None = None
 
     def __post_init__(self) -> None:
-        _check_choice("mapping", "polarity", self.polarity, ("differential", "unipolar"))
-        _check_choice(
+        check_choice("mapping", "polarity", self.polarity, ("differential", "unipolar"))
+        check_choice(
             "mapping", "unipolar_sign", self.unipolar_sign, ("auto", "auto-layer", "positive", "negative")
         )
-        _check_choice("mapping", "weight_range", self.weight_range, ("layer", "column", "uniform"))
+        check_choice("mapping", "weight_range", self.weight_range, ("layer", "column", "uniform"))
         _check_range("mapping", "weight_max", self.weight_max)
         _check_bits("mapping", "weight_bits", self.weight_bits)
         _check_bits("mapping", "device_bits", self.device_bits)
@@ -209,8 +253,8 @@ class AnalogConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.device, tuple(DEVICE_KINDS.values())):
             raise ConfigError(f"device = {self.device!r} is invalid: allowed kinds {', '.join(DEVICE_KINDS)}")
-        _check_choice("config", "gdc", self.gdc, ("layer", "column", None))
-        _check_choice("config", "fold_bn", self.fold_bn, (True, False))
+        check_choice("config", "gdc", self.gdc, ("layer", "column", None))
+        check_choice("config", "fold_bn", self.fold_bn, (True, False))
         if self.version not in READABLE_CONFIG_VERSIONS:
             raise ConfigError(
                 f"config.version = {self.version!r} is not supported: allowed "

@@ -9,7 +9,7 @@ import pytest
 from tinycim.config import AnalogConfig
 from tinycim.errors import ConfigError
 from tinycim.train import HWAConfig, TrainConfig
-from tinycim.train.config import LEGACY_HARDWARE_FIELDS, legacy_hardware, split_legacy
+from tinycim.compat import LEGACY_HARDWARE_FIELDS, legacy_hardware, split_legacy
 
 
 def test_hwa_config_restates_no_hardware():

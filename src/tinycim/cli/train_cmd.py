@@ -197,6 +197,7 @@ def train_configs(
     if not hwa:
         return TrainConfig.from_dict(main), None
     shared = {k: v for k, v in file_train.items() if k not in ("epochs", "lr")}
+    assert pre_default is not None  # the hardware-aware recipe has an FP phase
     pre = {**pre_default.to_dict(), **shared, **common, **file_pre}
     if pretrain_epochs is not None:
         pre["epochs"] = pretrain_epochs
@@ -248,7 +249,7 @@ def _train(
     from tinycim.data import split_record
     from tinycim.models import create_model
     from tinycim.train import HWAConfig
-    from tinycim.train.config import legacy_hardware, split_legacy
+    from tinycim.compat import legacy_hardware, split_legacy
     from tinycim.workflow import RunRecord, fp_augmentation, train_default, train_phase
 
     console = Console(stderr=True)

@@ -167,6 +167,8 @@ def load(model: nn.Module, path: str | os.PathLike) -> nn.Module:
 
     Everything read is checked before use (format, config, tensor names and shapes, finite,
     non-negative conductances); files from tinycim 0.1 are read too."""
+    from tinycim.compat import migrate_v1_analog
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
@@ -179,7 +181,7 @@ def load(model: nn.Module, path: str | os.PathLike) -> nn.Module:
         tensors, meta = read_tensors(
             path, expected_format=_V1_FORMAT, readable_as="safetensors file", kind="tinycim analog model"
         )
-        tensors, legacy = _migrate_v1(tensors), True
+        tensors, legacy = migrate_v1_analog(tensors), True
     try:
         config = AnalogConfig.from_dict(meta["config"])
     except (ConfigError, KeyError, TypeError) as err:
@@ -241,23 +243,6 @@ def refresh_derived(model: nn.Module) -> None:
         layers[0].periphery.set_w_max(
             w_max if w_max is not None else max(float(la.weight.abs().max()) for la in layers)
         )
-
-
-def _migrate_v1(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """tinycim 0.1 analog files: linear `input_range` / `output_range` buffers become the
-    converters' log ranges."""
-    out = {}
-    for key, value in tensors.items():
-        for old, new in (
-            (".input_range", ".periphery.dac.log_range"),
-            (".output_range", ".periphery.adc.log_range"),
-        ):
-            if key.endswith(old) or key in ("model" + old,):
-                key = key[: -len(old)] + new
-                value = value.log()
-                break
-        out[key] = value
-    return out
 
 
 __all__ = ["calibrate", "drift", "load", "program", "save", "unprogram"]

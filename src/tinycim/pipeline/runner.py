@@ -127,7 +127,7 @@ def _hwa_config(phase: Phase, base: tc.AnalogConfig):
     overrides written with hardware field names (dac_bits, tile_rows, unipolar, weight_bits, ...)
     change the recipe's analog config for this phase."""
     from tinycim.train import HWAConfig
-    from tinycim.train.config import legacy_hardware, split_legacy
+    from tinycim.compat import legacy_hardware, split_legacy
 
     train, hardware = split_legacy(dict(phase.overrides or {}))
     hwa = HWAConfig.preset(phase.preset or "pcm")
@@ -280,7 +280,11 @@ def _run_recipe(
         "fp_accuracy": fp_acc,
         "analog_config": base.to_dict(),
     }
-    drift_args = {"times": list(recipe.times), "instances": recipe.instances, "seed": recipe.seed}
+    drift_args: dict[str, Any] = {
+        "times": list(recipe.times),
+        "instances": recipe.instances,
+        "seed": recipe.seed,
+    }
     plain_cfg = dataclasses.replace(base, fold_bn=False)
     if recipe.hwa is not None and _hwa_config(recipe.hwa, base)[1].mapping.weight_range == "column":
         # the plainly trained twin runs on the same per-column weight ranges, so the curves
@@ -357,14 +361,13 @@ def _run_recipe(
     )
     results["drift"] = drift
     if recipe.accelerator:
+        accelerator = recipe.accelerator
         target = cost_model if cost_model is not None else fp_model
         inputs = data["test"].x[:COST_SAMPLES]
         reports = steps.get(
             "cost",
             lambda: [
-                estimate(
-                    target, recipe.accelerator, input_shape=input_shape, act_bits=b, inputs=inputs
-                ).to_dict()
+                estimate(target, accelerator, input_shape=input_shape, act_bits=b, inputs=inputs).to_dict()
                 for b in recipe.act_bits
             ],
         )

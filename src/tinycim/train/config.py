@@ -9,12 +9,17 @@ naming the field and its allowed range.
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
-from tinycim.config import AnalogConfig, known_fields, parse_json
+from tinycim.config import (
+    JsonConfig,
+    check_choice,
+    check_integer,
+    check_number,
+    fail,
+    known_fields,
+)
 from tinycim.errors import ConfigError
 
 HWA_VERSION = 2
@@ -27,49 +32,8 @@ ONE_MONTH_S = 30 * 86400.0
 DEFAULT_RANGE_PERCENTILE = 99.99
 
 
-def _fail(owner: str, name: str, value: Any, allowed: str) -> None:
-    raise ConfigError(f"{owner}.{name} = {value!r} is invalid: allowed {allowed}")
-
-
-def _number(owner: str, name: str, value: Any, lo: float, hi: float, *, lo_open: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > lo if lo_open else value >= lo) and value <= hi
-    if not ok:
-        _fail(owner, name, value, f"range {'(' if lo_open else '['}{lo}, {hi}]")
-
-
-def _integer(owner: str, name: str, value: Any, lo: int, hi: int, *, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        _fail(owner, name, value, f"range {lo}..{hi}" + (" (or null for off)" if optional else ""))
-
-
-def _choice(owner: str, name: str, value: Any, choices: tuple) -> None:
-    if value not in choices:
-        _fail(owner, name, value, f"values {', '.join(map(repr, choices))}")
-
-
-class _JsonMixin:
-    """to_dict / to_json / from_dict / from_json with unknown-field checks."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]  # mixed into dataclasses only
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]):
-        return cls(**known_fields(cls, cls.__name__, data))
-
-    @classmethod
-    def from_json(cls, text: str):
-        return cls.from_dict(parse_json(text, cls.__name__))
-
-
 @dataclass(frozen=True)
-class HWAConfig(_JsonMixin):
+class HWAConfig(JsonConfig):
     """How to train on the hardware a model was prepared for (`prepare(model, hwa, analog=...)`).
 
     The prepared layers always simulate their `AnalogConfig` (converters with their bits, tiles,
@@ -111,21 +75,21 @@ class HWAConfig(_JsonMixin):
 
     def __post_init__(self) -> None:
         o = "hwa"
-        _choice(o, "noise", self.noise, ("none", "gaussian", "device"))
-        _number(o, "noise_eta", self.noise_eta, 0.0, 1.0)
-        _choice(o, "noise_per", self.noise_per, ("layer", "column"))
-        _number(o, "noise_t_min_s", self.noise_t_min_s, 0.0, 1e10, lo_open=True)
-        _number(o, "noise_t_max_s", self.noise_t_max_s, self.noise_t_min_s, 1e10)
-        _number(o, "noise_scale", self.noise_scale, 0.0, 10.0)
-        _number(o, "noise_warmup", self.noise_warmup, 0.0, 1.0)
-        _choice(o, "clip", self.clip, ("none", "std", "fixed"))
-        _number(o, "clip_value", self.clip_value, 0.0, 1e6, lo_open=True)
-        _choice(o, "learn_ranges", self.learn_ranges, (True, False))
-        _number(o, "range_percentile", self.range_percentile, 0.0, 100.0, lo_open=True)
-        _choice(o, "unipolar_init", self.unipolar_init, ("project", "magnitude"))
-        _number(o, "hamq_lambda", self.hamq_lambda, 0.0, 1e6)
+        check_choice(o, "noise", self.noise, ("none", "gaussian", "device"))
+        check_number(o, "noise_eta", self.noise_eta, 0.0, 1.0)
+        check_choice(o, "noise_per", self.noise_per, ("layer", "column"))
+        check_number(o, "noise_t_min_s", self.noise_t_min_s, 0.0, 1e10, lo_open=True)
+        check_number(o, "noise_t_max_s", self.noise_t_max_s, self.noise_t_min_s, 1e10)
+        check_number(o, "noise_scale", self.noise_scale, 0.0, 10.0)
+        check_number(o, "noise_warmup", self.noise_warmup, 0.0, 1.0)
+        check_choice(o, "clip", self.clip, ("none", "std", "fixed"))
+        check_number(o, "clip_value", self.clip_value, 0.0, 1e6, lo_open=True)
+        check_choice(o, "learn_ranges", self.learn_ranges, (True, False))
+        check_number(o, "range_percentile", self.range_percentile, 0.0, 100.0, lo_open=True)
+        check_choice(o, "unipolar_init", self.unipolar_init, ("project", "magnitude"))
+        check_number(o, "hamq_lambda", self.hamq_lambda, 0.0, 1e6)
         if self.version != HWA_VERSION:
-            _fail(
+            fail(
                 o,
                 "version",
                 self.version,
@@ -146,78 +110,11 @@ class HWAConfig(_JsonMixin):
     def from_dict(cls, data: dict[str, Any]) -> HWAConfig:
         """Reads this version and version 1 (whose hardware fields are dropped here: a v1 run
         directory stores the AnalogConfig it ran on next to it; use `split_legacy` to keep them)."""
+        from tinycim.compat import LEGACY_HARDWARE_FIELDS, split_legacy
+
         if isinstance(data, dict) and (data.get("version") == 1 or set(data) & set(LEGACY_HARDWARE_FIELDS)):
             data, _ = split_legacy(data)
         return cls(**known_fields(cls, cls.__name__, data))
-
-
-# Version-1 HWAConfig fields that described hardware; they now live in AnalogConfig.
-LEGACY_HARDWARE_FIELDS = (
-    "noise_preset",
-    "remap_every",
-    "dac_bits",
-    "adc_bits",
-    "tile_rows",
-    "tile_cols",
-    "weight_range",
-    "uniform",
-    "unipolar",
-    "unipolar_granularity",
-    "weight_bits",
-    "device_bits",
-    "fold_bn",
-)
-
-
-def split_legacy(fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(training fields, hardware fields) of a version-1 HWAConfig dict or of recipe overrides
-    written with its field names; `legacy_hardware(base, hardware)` applies the second part."""
-    train = {k: v for k, v in fields.items() if k not in LEGACY_HARDWARE_FIELDS}
-    train.pop("version", None)
-    hardware = {k: v for k, v in fields.items() if k in LEGACY_HARDWARE_FIELDS}
-    remap = hardware.get("remap_every", 1)
-    if remap != 1:
-        raise ConfigError(
-            f"hwa.remap_every = {remap!r} is no longer supported: the weight range follows "
-            "max|W| after every step (allowed 1)"
-        )
-    return train, hardware
-
-
-def legacy_hardware(base: AnalogConfig, hardware: dict[str, Any]) -> AnalogConfig:
-    """`base` with the hardware fields of a version-1 HWAConfig (dac_bits, tile_rows, unipolar, ...)."""
-    h = dict(hardware)
-    cfg = base
-    if h.get("dac_bits") is not None:
-        cfg = dataclasses.replace(cfg, dac=dataclasses.replace(cfg.dac, bits=h["dac_bits"]))
-    if h.get("adc_bits") is not None:
-        cfg = dataclasses.replace(cfg, adc=dataclasses.replace(cfg.adc, bits=h["adc_bits"]))
-    if "tile_rows" in h or "tile_cols" in h:
-        cfg = dataclasses.replace(
-            cfg,
-            tile=dataclasses.replace(
-                cfg.tile, rows=h.get("tile_rows", cfg.tile.rows), cols=h.get("tile_cols", cfg.tile.cols)
-            ),
-        )
-    mapping: dict[str, Any] = {}
-    if h.get("uniform"):
-        mapping["weight_range"] = "uniform"
-    elif "weight_range" in h:
-        mapping["weight_range"] = h["weight_range"]
-    if h.get("unipolar") is not None:
-        mapping["polarity"] = "unipolar"
-        sign = h["unipolar"]
-        mapping["unipolar_sign"] = (
-            "auto-layer" if sign == "auto" and h.get("unipolar_granularity") == "layer" else sign
-        )
-    for key in ("weight_bits", "device_bits"):
-        if key in h:
-            mapping[key] = h[key]
-    if mapping:
-        cfg = dataclasses.replace(cfg, mapping=dataclasses.replace(cfg.mapping, **mapping))
-    if "fold_bn" in h:
-        cfg = dataclasses.replace(cfg, fold_bn=h["fold_bn"])
-    return cfg
 
 
 # The default hardware-aware recipe (AnalogNets-style, seed A): weight noise drawn from the
@@ -257,7 +154,7 @@ HWA_PRESETS = {
 
 
 @dataclass(frozen=True)
-class TrainConfig(_JsonMixin):
+class TrainConfig(JsonConfig):
     """How to train: optimizer, schedule, batch size, seed, distillation.
 
     optimizer: "adamw", "adam" or "sgd" (momentum `momentum`, Nesterov); weight decay never applies
@@ -283,20 +180,20 @@ class TrainConfig(_JsonMixin):
 
     def __post_init__(self) -> None:
         o = "train"
-        _integer(o, "epochs", self.epochs, 0, 1 << 20)
-        _number(o, "lr", self.lr, 0.0, 10.0, lo_open=True)
-        _integer(o, "batch_size", self.batch_size, 1, 1 << 24)
-        _integer(o, "seed", self.seed, 0, (1 << 63) - 1)
-        _choice(o, "optimizer", self.optimizer, ("adamw", "adam", "sgd"))
-        _number(o, "weight_decay", self.weight_decay, 0.0, 1.0)
-        _number(o, "momentum", self.momentum, 0.0, 1.0)
-        _choice(o, "scheduler", self.scheduler, ("cosine", "constant"))
+        check_integer(o, "epochs", self.epochs, 0, 1 << 20)
+        check_number(o, "lr", self.lr, 0.0, 10.0, lo_open=True)
+        check_integer(o, "batch_size", self.batch_size, 1, 1 << 24)
+        check_integer(o, "seed", self.seed, 0, (1 << 63) - 1)
+        check_choice(o, "optimizer", self.optimizer, ("adamw", "adam", "sgd"))
+        check_number(o, "weight_decay", self.weight_decay, 0.0, 1.0)
+        check_number(o, "momentum", self.momentum, 0.0, 1.0)
+        check_choice(o, "scheduler", self.scheduler, ("cosine", "constant"))
         if self.grad_clip is not None:
-            _number(o, "grad_clip", self.grad_clip, 0.0, 1e6, lo_open=True)
-        _number(o, "distill_alpha", self.distill_alpha, 0.0, 1.0)
-        _number(o, "distill_temperature", self.distill_temperature, 0.0, 100.0, lo_open=True)
-        _number(o, "label_smoothing", self.label_smoothing, 0.0, 1.0)
-        _integer(o, "eval_batch_size", self.eval_batch_size, 1, 1 << 24)
+            check_number(o, "grad_clip", self.grad_clip, 0.0, 1e6, lo_open=True)
+        check_number(o, "distill_alpha", self.distill_alpha, 0.0, 1.0)
+        check_number(o, "distill_temperature", self.distill_temperature, 0.0, 100.0, lo_open=True)
+        check_number(o, "label_smoothing", self.label_smoothing, 0.0, 1.0)
+        check_integer(o, "eval_batch_size", self.eval_batch_size, 1, 1 << 24)
 
 
 # ---- The default recipe (issue 15): the one place `tinycim train --hwa`, `train_defaults` and the

@@ -83,7 +83,8 @@ class _Loop:
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """The optimizer, with no weight decay on biases, 1-D tensors and learned ranges (decaying
     a range would shrink it for no reason)."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue

@@ -17,7 +17,6 @@ included), so what was trained is what is loaded. Runs written by tinycim 0.1 lo
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,8 @@ from tinycim.config import AnalogConfig
 from tinycim.errors import ConfigError, DataError
 from tinycim.io import atomic_write_text, load_state, read_tensors, save_tensors, state_dict_tensors
 from tinycim.nn.convert import model_info_or_none
-from tinycim.train.config import HWAConfig, TrainConfig, legacy_hardware, split_legacy
+from tinycim.compat import migrate_v1_run_state, split_legacy, v1_run_analog, v1_simulated
+from tinycim.train.config import HWAConfig, TrainConfig
 from tinycim.train.prepare import hwa_config, prepare
 
 RUN_FORMAT = "tinycim-run-v2"
@@ -147,8 +147,8 @@ def load_run(run_dir: str | Path) -> tuple[nn.Module, HWAConfig | None, AnalogCo
         digital = create_model(model_name, seed=0, input_norm=False, **kwargs)
     if config["format"] == _V1_FORMAT:
         if hwa is not None:
-            analog = _v1_analog(config, analog, state)
-        state = _migrate_v1_state(state, hwa is not None)
+            analog = v1_run_analog(config, analog, state)
+        state = migrate_v1_run_state(state, hwa is not None)
     model = digital if hwa is None else prepare(digital, hwa, analog)
     load_state(model, state, run / MODEL_FILE)
     model.eval()
@@ -173,66 +173,6 @@ def _hwa_of(config: dict[str, Any]) -> HWAConfig | None:
         return None
     if config["format"] == _V1_FORMAT:  # v1 stored HWAConfig() with everything off for a plain run
         train, hardware = split_legacy(data)
-        if HWAConfig.from_dict(train) == HWAConfig() and not _v1_simulated(hardware):
+        if HWAConfig.from_dict(train) == HWAConfig() and not v1_simulated(hardware):
             return None
     return HWAConfig.from_dict(data)
-
-
-def _v1_simulated(hardware: dict[str, Any]) -> bool:
-    """Whether a v1 HWAConfig's hardware fields simulated anything in training."""
-    return any(hardware.get(k) for k in ("dac_bits", "adc_bits", "unipolar", "weight_bits", "uniform"))
-
-
-def _v1_analog(config: dict[str, Any], analog: AnalogConfig, state: dict[str, torch.Tensor]) -> AnalogConfig:
-    """A v1 run's `analog` already held the trained mapping (HWAConfig.analog_config); converters
-    and tiles it trained without keep the analog config's values. BN was folded by v1's prepare.
-    Per-layer signs v1 kept in side buffers (the unipolar NAS space) become `layers` overrides."""
-    import dataclasses
-
-    _, hardware = split_legacy(config["hwa"])
-    cfg = legacy_hardware(analog, {k: v for k, v in hardware.items() if k != "fold_bn"})
-    cfg = dataclasses.replace(cfg, fold_bn=bool(hardware.get("fold_bn", False)))
-    if cfg.mapping.polarity == "differential":
-        layers = dict(cfg.layers)
-        for key, sign in state.items():
-            if key.endswith(".unipolar_sign"):
-                name = key[: -len(".unipolar_sign")]
-                polarity = "positive" if bool((sign > 0).all()) else "negative"
-                layers[name] = {"mapping": {"polarity": "unipolar", "unipolar_sign": polarity}}
-        cfg = dataclasses.replace(cfg, layers=layers)
-    return cfg
-
-
-def _migrate_v1_state(state: dict[str, torch.Tensor], prepared: bool) -> dict[str, torch.Tensor]:
-    """v1 HWA layer keys -> v2: log_input_range / log_output_range -> periphery.{dac,adc}.log_range,
-    the shared uniform ranges to every layer; step counters and cached weight ranges dropped."""
-    dropped = ("w_scale", "ranges_ready")
-    out: dict[str, torch.Tensor] = {}
-    shared = {k.rsplit(".", 1)[-1]: v for k, v in state.items() if ".hwa_shared." in k}
-    layers = sorted({k.rsplit(".", 1)[0] for k in state if k.endswith(".w_scale")})
-    for key, value in state.items():
-        if ".hwa_shared." in key or key.rsplit(".", 1)[-1] in dropped:
-            continue
-        if not prepared and key.rsplit(".", 1)[-1] in (
-            "log_input_range",
-            "log_output_range",
-            "unipolar_sign",
-        ):
-            continue
-        key = key.replace(".log_input_range", ".periphery.dac.log_range").replace(
-            ".log_output_range", ".periphery.adc.log_range"
-        )
-        out[key] = value
-    if prepared:
-        for layer in layers:
-            for old, new in (("log_input_range", "dac"), ("log_output_range", "adc")):
-                key = f"{layer}.periphery.{new}.log_range"
-                if key not in out:
-                    found = shared.get(old)
-                    out[key] = (
-                        found.clone()
-                        if found is not None and math.isfinite(float(found))
-                        else torch.tensor(math.nan)
-                    )
-            out.setdefault(f"{layer}.periphery.w_max", torch.tensor(math.nan))
-    return out
