@@ -107,6 +107,7 @@ def nas_command(
         raise ConfigError(f"--search {search!r} unknown: allowed {', '.join(SEARCHES)}")
     if evaluator not in ("train", "synthetic"):
         raise ConfigError(f"--evaluator {evaluator!r} unknown: allowed train, synthetic")
+    _check_options(executor, address, accelerator, max_avm, budget_energy)
     from tinycim.data import dataset_info, load, split_record
 
     if split_by is None and dataset == "speech_commands":
@@ -202,6 +203,24 @@ def nas_command(
         typer.echo(f"best run: {best_dir}  ({hint})")
     elif evaluator == "train":
         typer.echo("best run not found locally (trained on a remote node?): its arch is in summary.json")
+
+
+def _check_options(
+    executor: str, address: str | None, accelerator: str, max_avm: float | None, budget_energy: float | None
+) -> None:
+    """The options typer's ranges cannot say, checked before any data is read (one-line errors)."""
+    from tinycim.cost.presets import ACCELERATORS
+    from tinycim.errors import ConfigError
+
+    if executor not in ("local", "ray"):
+        raise ConfigError(f"--executor {executor!r} unknown: allowed local, ray")
+    if address is not None and executor != "ray":
+        raise ConfigError(f"--address {address!r} needs --executor ray (got --executor {executor})")
+    if accelerator not in ACCELERATORS:
+        raise ConfigError(f"--accelerator {accelerator!r} unknown: allowed {', '.join(sorted(ACCELERATORS))}")
+    for option, value in (("--max-avm", max_avm), ("--budget-energy", budget_energy)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{option} = {value} is invalid: allowed a finite number > 0")
 
 
 def _run(space, ev, constraints, config, runner, out: Path, search: str, header: dict, show: bool = True):

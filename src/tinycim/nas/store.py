@@ -23,6 +23,21 @@ HEADER = "search.json"
 RESULTS = "candidates.jsonl"
 
 
+_MISSING = "<absent>"
+
+
+def _differences(old: Any, new: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """(dotted field, old value, new value) of every leaf where two JSON headers differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new)):
+            out += _differences(
+                old.get(key, _MISSING), new.get(key, _MISSING), f"{path}.{key}" if path else key
+            )
+        return out
+    return [] if old == new else [(path or "header", old, new)]
+
+
 class ResultStore:
     """Finished candidates of one search, keyed by arch key.
 
@@ -45,9 +60,9 @@ class ResultStore:
         if path.exists():
             old = json.loads(path.read_text(encoding="utf-8"))
             if old != normal:
-                diff = sorted(k for k in set(old) | set(normal) if old.get(k) != normal.get(k))
+                diff = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, a, b in _differences(old, normal)[:4])
                 raise ConfigError(
-                    f"{self.dir} holds a different search (differs in {diff}); "
+                    f"{self.dir} holds a different search ({diff}); "
                     f"use a new --out directory or the same settings to resume"
                 )
         else:
