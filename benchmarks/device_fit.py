@@ -2,6 +2,8 @@
 
     python benchmarks/device_fit.py --cells 100000 --out runs/device_fit
     python benchmarks/device_fit.py --dataset speech_commands --data-dir /work/shared/data/speech_commands_v0.02_test
+    python benchmarks/device_fit.py --dataset speech_commands --data-dir ... \
+        --model-run runs/device_faults_kws/runs/hwa_plain --measurements runs/device_fit/pcm_measurements.csv
 
 1. Round trip: sample --cells cells from the pcm preset at --levels (uS) and --times (s), write
    them in the measurement format (CSV), read them back, fit the pcm family; print every fitted
@@ -114,9 +116,16 @@ def accuracy(args, path: Path) -> None:
         f"({time.perf_counter() - t0:.1f} s)"
     )
     train, val, test = splits(args.dataset, args.data_dir, args.seed)
-    fp = train_fp(args.dataset, train, val, args.fp_epochs, args.seed)
     cfg = pcm_config()
-    prepared = train_hwa(args.dataset, fp, cfg, train, val, args.hwa_epochs, args.seed)
+    if args.model_run:  # a model already trained hardware-aware on the preset (a tinycim run directory)
+        from tinycim.train import load_run
+
+        prepared, _, run_cfg, _ = load_run(args.model_run)
+        cfg = dataclasses.replace(run_cfg, device=cfg.device)
+        print(f"model: {args.model_run} (trained hardware-aware on the pcm preset)")
+    else:
+        fp = train_fp(args.dataset, train, val, args.fp_epochs, args.seed)
+        prepared = train_hwa(args.dataset, fp, cfg, train, val, args.hwa_epochs, args.seed)
     rows = {}
     for label, device in (("pcm preset", cfg.device), ("empirical (from samples)", emp)):
         amodel = to_analog(prepared, dataclasses.replace(cfg, device=device))
@@ -144,13 +153,21 @@ def main() -> None:
     ap.add_argument("--data-dir", default=None, help="dataset folder (digits is bundled: not needed)")
     ap.add_argument("--fp-epochs", type=int, default=15)
     ap.add_argument("--hwa-epochs", type=int, default=6)
+    ap.add_argument(
+        "--model-run",
+        default=None,
+        help="evaluate this trained run (hardware-aware on the pcm preset) instead of training one",
+    )
+    ap.add_argument(
+        "--measurements", default=None, help="skip the round trip: build the empirical device from this file"
+    )
     ap.add_argument("--instances", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-accuracy", action="store_true")
     ap.add_argument("--out", default="runs/device_fit")
     args = ap.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    path = round_trip(args)
+    path = Path(args.measurements) if args.measurements else round_trip(args)
     if not args.skip_accuracy:
         accuracy(args, path)
 

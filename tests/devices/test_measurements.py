@@ -40,6 +40,10 @@ def test_reader_accepts_any_column_order_and_temperature(tmp_path):
         ("cell,target_us,t_s\na,1,0\n", "missing column(s) g_us"),
         (GOOD.replace("b,5.0,0,4.9", "b,5.0,0,-4.9"), "row 3, column g_us: -4.9 is negative"),
         (GOOD.replace("a,1.0,60,1.0", "a,1.0,60,nan"), "row 2, column g_us: 'nan' is not a finite number"),
+        (GOOD.replace("b,5.0,60,4.7", "b,5.0,60,inf"), "row 4, column g_us: 'inf' is not a finite number"),
+        (GOOD.replace("a,1.0,0,1.1", "a,-1.0,0,1.1"), "row 1, column target_us: -1.0 is negative"),
+        (GOOD.replace("b,5.0,60,4.7", "b,5.0,-60,4.7"), "row 4, column t_s: -60.0 is negative"),
+        ("cell,g_us\na,1\n", "missing column(s) target_us, t_s"),
         (GOOD.replace("a,1.0,60,1.0", "a,1.0,60,"), "row 2, column g_us: '' is not a number"),
         (GOOD.replace("b,5.0,60,4.7", "b,5.0,abc,4.7"), "row 4, column t_s: 'abc' is not a number"),
         (GOOD.replace("b,5.0", "b,1.0"), "column target_us has 1 level(s) only"),
@@ -67,3 +71,22 @@ def test_parquet_needs_pyarrow_or_round_trips(tmp_path):
         return
     back = read_measurements(write_measurements(tmp_path / "m.parquet", m))
     np.testing.assert_array_equal(back.g_us, m.g_us)
+
+
+def test_bad_parquet_rows_are_named_like_csv(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "cell": ["a", "a", "b"],
+            "target_us": [1.0, 1.0, 5.0],
+            "t_s": [0.0, 60.0, 0.0],
+            "g_us": [1.1, None, 4.9],
+        }
+    )
+    pq.write_table(table, tmp_path / "m.parquet")
+    with pytest.raises(DataError) as err:
+        read_measurements(tmp_path / "m.parquet")
+    assert "m.parquet: row 2, column g_us: None is not a finite number" in str(err.value)
+    assert "\n" not in str(err.value)

@@ -152,8 +152,10 @@ class EmpiricalDevice:
     def _at_time(self, t_s: float, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """(quantiles [L, Q], rank correlation [L]) at time t_s, on `device`."""
         table, corr = self._table, self._corr
-        q = sum(w * table[:, i] for i, w in self._time_weights(t_s)).clamp(min=0.0)
-        r = sum(w * corr[:, i] for i, w in self._time_weights(min(t_s, self.times_s[-1])))
+        q = torch.stack([w * table[:, i] for i, w in self._time_weights(t_s)]).sum(dim=0).clamp(min=0.0)
+        r = torch.stack([w * corr[:, i] for i, w in self._time_weights(min(t_s, self.times_s[-1]))]).sum(
+            dim=0
+        )
         q, _ = q.sort(dim=1)  # extrapolated quantiles can cross
         return q.to(device), r.clamp(-1.0, 1.0).to(device)
 

@@ -98,7 +98,7 @@ class FaultyDevice:
                 "(or null: one row tile)"
             )
         check_positive(_OWNER, "t0_s", self.t0_s)
-        if self.nu_d2d_sigma > 0 and self.base.kind == "empirical":
+        if self.nu_d2d_sigma > 0 and getattr(self.base, "kind", None) == "empirical":
             raise ConfigError(
                 f"{_OWNER}.nu_d2d_sigma = {self.nu_d2d_sigma!r} is invalid on an empirical base: "
                 "allowed 0 (its measured distributions already hold its drift)"

@@ -171,8 +171,8 @@ def _read_csv(path: Path) -> dict[str, list]:
 
 def _pyarrow(path: Path):
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type stubs
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no type stubs
     except ImportError:
         raise DataError(
             f"{path}: reading or writing Parquet needs pyarrow (pip install pyarrow), "
@@ -216,16 +216,15 @@ _RULES = {  # column -> (lower bound or None, what it is)
 def _numbers(source: str, name: str, values) -> np.ndarray:
     """Column `name` as float64 [N]; DataError naming the first bad row."""
     try:
-        arr = np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
+        arr: np.ndarray = np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
     except (TypeError, ValueError):
-        arr = None
-    if arr is None:
         for row_no, v in enumerate(values, start=1):
             try:
                 float(v if v is not None else "nan")
             except (TypeError, ValueError):
                 raise DataError(f"{source}: row {row_no}, column {name}: {v!r} is not a number") from None
-    bad = ~np.isfinite(arr)
+        arr = np.asarray([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+    bad = np.asarray(~np.isfinite(arr))
     if bad.any():
         row_no = int(np.argmax(bad)) + 1
         raise DataError(
@@ -233,8 +232,9 @@ def _numbers(source: str, name: str, values) -> np.ndarray:
             f"(NaN, inf and empty values are not allowed)"
         )
     lo, what = _RULES[name]
-    if lo is not None and (arr < lo).any():
-        row_no = int(np.argmax(arr < lo)) + 1
+    below = np.asarray(arr < lo) if lo is not None else np.zeros(arr.shape, dtype=bool)
+    if below.any():
+        row_no = int(np.argmax(below)) + 1
         raise DataError(
             f"{source}: row {row_no}, column {name}: {float(arr[row_no - 1])!r} is negative "
             f"(a {what} must be >= {lo:g})"
@@ -254,13 +254,13 @@ def _validate(columns: dict, source: str, *, min_levels: int) -> Measurements:
     if empty:
         raise DataError(f"{source}: row {empty[0] + 1}, column cell: empty cell id")
     arrays = {name: _numbers(source, name, columns[name]) for name in _RULES if name in columns}
-    cell_ids, first, cell = np.unique(np.asarray(ids, dtype=object), return_index=True, return_inverse=True)
+    unique_ids, first, cell = np.unique(np.asarray(ids, dtype=object), return_index=True, return_inverse=True)
     # Renumber cells in order of first appearance (stable, readable ids in reports).
     order = np.argsort(first, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
     cell = rank[cell]
-    cell_ids = tuple(str(cell_ids[i]) for i in order)
+    cell_ids = tuple(str(unique_ids[i]) for i in order)
     target = arrays["target_us"]
     first_target = np.full(len(cell_ids), np.nan)
     first_target[cell[::-1]] = target[::-1]  # the first row of each cell wins

@@ -15,13 +15,13 @@ import torch  # noqa: E402
 from tinycim.units import format_duration  # noqa: E402
 
 
-def _grid(n: int) -> tuple[plt.Figure, np.ndarray]:
+def _grid(n: int) -> tuple[plt.Figure, list]:
     cols = min(4, n)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.0 * rows), squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
-    return fig, axes.flat
+    return fig, list(axes.flat)
 
 
 def _time_label(t: float) -> str:
