@@ -63,3 +63,21 @@ def test_dataset_options_name_each_loaders_keywords():
     assert data.dataset_options("cifar10") == []
     assert data.dataset_options("uci_har") == ["features", "split_by"]
     assert "split_by" in data.dataset_options("speech_commands") and "bad" not in data.dataset_options("vww")
+
+
+def test_cli_check_passes_loader_options(tmp_path, capsys):
+    from tinycim.cli.data_cmd import _parse_options
+
+    assert _parse_options(["silence_percentage=0", "greyscale=true", "features=raw", "resolution=64"]) == {
+        "silence_percentage": 0,
+        "greyscale": True,
+        "features": "raw",
+        "resolution": 64,
+    }
+    folder = make_cifar_bin(tmp_path, n_per_file=10)
+    for bad, message in (("resolution=64", "resolution"), ("resolution", "KEY=VALUE")):
+        with pytest.raises(SystemExit) as exc:
+            main(["data", "check", "cifar10", str(folder), "-o", bad])
+        assert exc.value.code == 2 and message in capsys.readouterr().err
+    rows = {r["name"]: r for r in __import__("tinycim.cli.catalog_cmd", fromlist=["x"]).dataset_rows()}
+    assert "split_by" in rows["hapt"]["options"] and rows["digits"]["options"] == []

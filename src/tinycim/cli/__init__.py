@@ -18,6 +18,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: text in square brackets ("[default: 0]", "tinycim[tb]") is printed as written
+    # (rich markup would swallow it) and wrapped, never cut, at the terminal width (at most 80 columns).
+    rich_markup_mode=None,
 )
 
 _DEBUG = {"on": False}
@@ -61,6 +64,32 @@ def _register_all() -> None:
         catalog_cmd,
     ):
         module.register(app)
+    for command in app.registered_commands:
+        command.short_help = SHORT_HELP.get(command.name or "", command.short_help)
+    for group in app.registered_groups:
+        group.short_help = SHORT_HELP.get(group.name or "", group.short_help)
+
+
+# The one-line summaries of `tinycim --help`: each fits the 80-column command list whole (click cuts a
+# longer first sentence with "..."); the full text stays in `tinycim COMMAND --help`.
+SHORT_HELP = {
+    "simulate": "Simulate a zoo model on analog hardware over time.",
+    "presets": "List the analog hardware presets.",
+    "train": "Train a model (plain or hardware-aware) into a run folder.",
+    "drift": "Accuracy of a trained run over time, over K chips.",
+    "sensitivity": "Each layer alone on the hardware: most sensitive first.",
+    "retarget": "A trained run on other hardware (bits, tiles, device).",
+    "cost": "Energy, latency, area and TOPS/W on an accelerator.",
+    "accelerators": "List the accelerator presets of the cost model.",
+    "nas": "Search architectures that stay accurate under drift.",
+    "run": "Run a recipe end to end; resumes after a kill.",
+    "quickstart": "The whole loop on bundled digits, in minutes on a CPU.",
+    "export": "Export conductances and converter settings for a chip.",
+    "models": "List the model zoo.",
+    "datasets": "List the dataset readers.",
+    "data": "Inspect datasets on disk (never downloads).",
+    "device": "Fit measured conductances; plot any device.",
+}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -35,8 +35,10 @@ def model_rows(pattern: str = "*") -> list[dict]:
 
 def dataset_rows() -> list[dict]:
     """One dict per registered dataset: name, summary, needs_dir (False: ships with a dependency),
-    input_norm (the digital standardization a model of it wants first)."""
+    input_norm (the digital standardization a model of it wants first), options (the loader's
+    keyword options, for `load(..., **options)` and `tinycim data check -o KEY=VALUE`)."""
     from tinycim.data import dataset_info, list_datasets
+    from tinycim.data.registry import dataset_options
 
     rows = []
     for name in list_datasets():
@@ -47,6 +49,7 @@ def dataset_rows() -> list[dict]:
                 "summary": info.summary,
                 "needs_dir": info.needs_dir,
                 "input_norm": info.input_norm,
+                "options": dataset_options(name),
             }
         )
     return rows
@@ -88,8 +91,12 @@ def datasets(json_out: bool = typer.Option(False, "--json", help="Print JSON ins
     from rich.table import Table
 
     table = Table(title="datasets (tinycim.data.load; check a folder with `tinycim data check NAME DIR`)")
-    for col in ("name", "needs --data-dir", "input norm", "format"):
+    table.add_column("name", no_wrap=True)  # whole names, to copy (the other columns wrap)
+    for col in ("--data-dir", "input norm", "format and loader options"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(r["name"], "yes" if r["needs_dir"] else "no (bundled)", r["input_norm"], r["summary"])
+        options = f"\noptions: {', '.join(r['options'])}" if r["options"] else ""
+        table.add_row(
+            r["name"], "needed" if r["needs_dir"] else "no (bundled)", r["input_norm"], r["summary"] + options
+        )
     Console().print(table)

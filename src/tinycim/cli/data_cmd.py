@@ -8,11 +8,13 @@ from pathlib import Path
 import typer
 
 data_app = typer.Typer(
-    help="Inspect datasets in their standard on-disk formats (never downloads).", no_args_is_help=True
+    help="Inspect datasets in their standard on-disk formats (never downloads).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
-@data_app.command("check")
+@data_app.command("check", short_help="Count samples per split and class; list every problem.")
 def check_cmd(
     name: str = typer.Argument(..., help="speech_commands, vww, cifar10, uci_har, hapt or digits."),
     data_dir: Path = typer.Argument(..., help="Folder (or archive) holding the dataset."),
@@ -24,6 +26,14 @@ def check_cmd(
         "--split-by",
         help="How to split, as training will: speech_commands hash (default) or "
         "speaker; uci_har/hapt subject.",
+    ),
+    option: list[str] = typer.Option(
+        [],
+        "--option",
+        "-o",
+        help="Any other loader option, KEY=VALUE (YAML value), repeatable: e.g. "
+        "silence_percentage=0, resolution=64, greyscale=true, features=raw; "
+        "`tinycim datasets` lists each reader's options.",
     ),
 ) -> None:
     """Count samples per split and class and list every problem; exit code 1 if there are problems.
@@ -41,6 +51,7 @@ def check_cmd(
         for k, v in (("cache_dir", cache_dir), ("noise_dir", noise_dir), ("split_by", split_by))
         if v is not None
     }
+    opts.update(_parse_options(option))
     report = check(name, data_dir, seed=seed, **opts)
     console = Console()
     splits = list(report.counts)
@@ -64,6 +75,21 @@ def check_cmd(
         # typer.Exit into a return value that `main` discards.
         sys.exit(1)
     console.print("ok", style="green")
+
+
+def _parse_options(items: list[str]) -> dict:
+    """KEY=VALUE strings to loader options (values read as YAML: 0, 64, true, raw)."""
+    import yaml
+
+    from tinycim.errors import ConfigError
+
+    opts = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(f"--option {item!r}: expected KEY=VALUE, e.g. split_by=speaker")
+        opts[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return opts
 
 
 def register(app: typer.Typer) -> None:

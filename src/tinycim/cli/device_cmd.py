@@ -8,11 +8,13 @@ from pathlib import Path
 import typer
 
 device_app = typer.Typer(
-    help="Bring your own device: fit measured conductances, plot any device.", no_args_is_help=True
+    help="Bring your own device: fit measured conductances, plot any device.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
-@device_app.command("fit")
+@device_app.command("fit", short_help="Fit a simulator device to measured conductances.")
 def fit_cmd(
     measurements: Path = typer.Argument(
         ...,
@@ -126,7 +128,7 @@ def _print_fit(summary: dict, out: Path) -> None:
     console.print(f"wrote {out} and {summary['plot']}", markup=False, highlight=False, soft_wrap=True)
 
 
-@device_app.command("plot")
+@device_app.command("plot", short_help="Plot a device's conductance distributions over time.")
 def plot_cmd(
     file: str = typer.Argument(
         ...,
