@@ -36,20 +36,23 @@ def parse_times(text: str) -> list[tuple[str, float]]:
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
-    """A YAML or JSON object with the sections in CONFIG_SECTIONS."""
-    import yaml
+    """A YAML or JSON object with the sections in CONFIG_SECTIONS (size and YAML-alias limits of
+    tinycim.io; errors name the file)."""
+    from tinycim.io import read_config_text, safe_yaml
 
-    if not path.is_file():
-        raise ConfigError(f"--config {path}: no such file")
-    text = path.read_text()
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as err:
-        raise ConfigError(f"--config {path}: not valid {path.suffix.lstrip('.') or 'YAML'} ({err})") from None
+    owner = f"--config {path}"
+    text = read_config_text(path, "--config")
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{owner}: not valid JSON ({err})") from None
+    else:
+        data = safe_yaml(text, owner)
     data = data or {}
     if not isinstance(data, dict) or set(data) - set(CONFIG_SECTIONS):
         bad = sorted(set(data) - set(CONFIG_SECTIONS)) if isinstance(data, dict) else data
-        raise ConfigError(f"--config {path}: unknown section(s) {bad}: allowed {', '.join(CONFIG_SECTIONS)}")
+        raise ConfigError(f"{owner}: unknown section(s) {bad}: allowed {', '.join(CONFIG_SECTIONS)}")
     return data
 
 
@@ -186,7 +189,7 @@ def train_configs(
     file_train = dict(spec.get("train", {}) or {})
     file_pre = dict(spec.get("pretrain", {}) or {})
     main_default, pre_default = train_defaults(hwa)
-    common = {"seed": seed if seed is not None else int(file_train.get("seed", 0))}
+    common = {"seed": seed if seed is not None else file_train.get("seed", 0)}  # TrainConfig checks it
     if batch_size is not None:
         common["batch_size"] = batch_size
     main = {**main_default.to_dict(), **file_train, **common}
