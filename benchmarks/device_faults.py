@@ -17,6 +17,17 @@ reused when present, so the trainings can run as separate (parallel) processes f
     python benchmarks/device_faults.py ... --stage hwa_plain
     python benchmarks/device_faults.py ... --stage hwa_faults
     python benchmarks/device_faults.py ... --stage eval          # trains whatever is missing
+
+KWS as measured for docs/results.md (FP32 weights from the pretrain phase of `tinycim train
+--model analognet_kws --split-by speaker --hwa`; a second fault-injection rate in its own --out,
+evaluated with --only; --merge reports both faults.json files as one table and plot):
+
+    D=/work/shared/data/speech_commands_v0.02_test
+    python benchmarks/device_faults.py --dataset speech_commands --data-dir $D \
+        --fp-run runs/h15/kws_hwa/pretrain --hwa-epochs 10 --batch-size 64 --out runs/device_faults_kws
+    python benchmarks/device_faults.py (same) --train-rate 0.01 --only hwa_faults --out runs/device_faults_kws1
+    python benchmarks/device_faults.py --merge runs/device_faults_kws/faults.json \
+        runs/device_faults_kws1/faults.json --out runs/device_faults_kws_all
 """
 
 from __future__ import annotations
@@ -131,7 +142,19 @@ def main() -> None:
         choices=["all", "fp", "hwa_plain", "hwa_faults", "eval"],
         help="train only this model (saved under OUT/runs) and stop; all/eval: train what is missing, evaluate",
     )
+    ap.add_argument(
+        "--only", default=None, choices=["hwa_plain", "hwa_faults"], help="all/eval: this model only"
+    )
+    ap.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        help="report these faults.json files together (into --out) and stop",
+    )
     args = ap.parse_args()
+    if args.merge:
+        merge(args.merge, Path(args.out))
+        return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rates = [float(r) for r in args.rates.split(",")]
@@ -171,7 +194,7 @@ def main() -> None:
         ("hwa_plain", "HWA, no fault injection", cfg),
         ("hwa_faults", f"HWA + stuck cells {args.train_rate:.1%} in training", faulty(cfg, args.train_rate)),
     ):
-        if args.stage in ("all", "eval", stage):
+        if args.stage in ("all", "eval", stage) and args.only in (None, stage):
             models[label] = cached(
                 runs / stage,
                 name,
@@ -209,21 +232,6 @@ def main() -> None:
                 seed=args.seed,
             )
             results[label][rate] = {"mean": dr.mean, "std": dr.std, "fp": dr.fp_accuracy}
-    print(
-        f"\naccuracy (%) on {args.dataset} test, mean +- std over {args.instances} chips; "
-        f"stuck rate = stuck-ON + stuck-OFF (half each)"
-    )
-    header = " | ".join(f"{r:.1%} @ {t:g} s" for r in rates for t in times)
-    print(f"| training | FP32 | {header} |")
-    print("|---" * (len(rates) * len(times) + 2) + "|")
-    for label, per_rate in results.items():
-        fp_acc = next(iter(per_rate.values()))["fp"]
-        cells = " | ".join(
-            f"{per_rate[r]['mean'][i]:.2f} +- {per_rate[r]['std'][i]:.2f}"
-            for r in rates
-            for i in range(len(times))
-        )
-        print(f"| {label} | {fp_acc:.2f} | {cells} |")
     (out / "faults.json").write_text(
         json.dumps(
             {
@@ -233,8 +241,47 @@ def main() -> None:
             indent=1,
         )
     )
-    plot(results, rates, times, out / "accuracy_vs_stuck_rate.png", args.dataset)
-    print(f"wrote {out / 'faults.json'} and {out / 'accuracy_vs_stuck_rate.png'}")
+    report(results, rates, times, out, args.dataset, args.instances)
+
+
+def report(results: dict, rates: list, times: list, out: Path, dataset: str, instances: int) -> None:
+    """Print the sweep as a table (one row per stuck rate) and write the plot."""
+    print(
+        f"\naccuracy (%) on {dataset} test, mean +- std over {instances} chips; "
+        f"stuck rate = stuck-ON + stuck-OFF (half each)"
+    )
+    labels = list(results)
+    print("| stuck rate | " + " | ".join(f"{k}, {t:g} s" for k in labels for t in times) + " |")
+    print("|---" * (len(labels) * len(times) + 1) + "|")
+    fp = [f"{next(iter(results[k].values()))['fp']:.2f}" for k in labels for _ in times]
+    print("| FP32 weights (digital) | " + " | ".join(fp) + " |")
+    for r in rates:
+        cells = " | ".join(
+            f"{results[k][r]['mean'][i]:.2f} +- {results[k][r]['std'][i]:.2f}"
+            for k in labels
+            for i in range(len(times))
+        )
+        print(f"| {r:.1%} | {cells} |")
+    plot(results, rates, times, out / "accuracy_vs_stuck_rate.png", dataset)
+    print(f"wrote {out / 'accuracy_vs_stuck_rate.png'}")
+
+
+def merge(paths: list[str], out: Path) -> None:
+    """Report several faults.json files (runs of this script) as one table and plot."""
+    results: dict[str, dict] = {}
+    rates = times = None
+    dataset, instances = "", 0
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        a = data["args"]
+        rates = [float(r) for r in a["rates"].split(",")]
+        times = [float(t) for t in a["times"].split(",")]
+        dataset, instances = a["dataset"], a["instances"]
+        for label, per in data["results"].items():
+            results.setdefault(label, {float(r): v for r, v in per.items()})
+    assert rates is not None and times is not None
+    out.mkdir(parents=True, exist_ok=True)
+    report(results, rates, times, out, dataset, instances)
 
 
 def plot(results, rates, times, path: Path, dataset: str) -> None:
@@ -245,7 +292,7 @@ def plot(results, rates, times, path: Path, dataset: str) -> None:
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
     xs = [max(r, rates[1] / 3 if len(rates) > 1 else 1e-4) for r in rates]  # 0 drawn left of the first rate
-    for (label, per_rate), colour in zip(results.items(), ("tab:red", "tab:blue")):
+    for (label, per_rate), colour in zip(results.items(), ("tab:red", "tab:blue", "tab:green", "tab:purple")):
         for i, t in enumerate(times):
             ax.errorbar(
                 xs,
