@@ -57,6 +57,7 @@ def _error(capsys, argv: list[str]) -> str:
         (["--search", "grid"], "--search 'grid'"),
         (["--space", "vgg"], "--space 'vgg'"),
         (["--dataset", "nope"], "'nope'"),
+        (["--instances", "10000000"], "--instances 10000000 needs up to"),  # was found after FP training
     ],
 )
 def test_bad_nas_options_are_named(capsys, tmp_path, extra, needle):

@@ -108,6 +108,7 @@ def nas_command(
     if evaluator not in ("train", "synthetic"):
         raise ConfigError(f"--evaluator {evaluator!r} unknown: allowed train, synthetic")
     _check_options(executor, address, accelerator, max_avm, budget_energy)
+    _check_instances(instances, budget_params)
     from tinycim.data import dataset_info, load, split_record
 
     if split_by is None and dataset == "speech_commands":
@@ -221,6 +222,32 @@ def _check_options(
     for option, value in (("--max-avm", max_avm), ("--budget-energy", budget_energy)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise ConfigError(f"{option} = {value} is invalid: allowed a finite number > 0")
+
+
+def _check_instances(instances: int, budget_params: int) -> None:
+    """Refuse an --instances whose programmed chips could not fit in half of this machine's memory for
+    a candidate at the parameter budget (the bound tc.program applies, known before any training)."""
+    import os
+
+    from tinycim.config import AnalogConfig
+    from tinycim.errors import ConfigError
+    from tinycim.nas import EvalSettings
+
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return
+    mapping = AnalogConfig.preset(EvalSettings().analog_preset).mapping
+    devices = 1 if mapping.polarity == "unipolar" else 2
+    per_chip = (
+        budget_params * mapping.slices * (2 * devices + 1) * 4
+    )  # float32 conductances, exponents, weights
+    if per_chip * instances > ram // 2:
+        raise ConfigError(
+            f"--instances {instances} needs up to {per_chip * instances / 2**30:.1f} GiB for the programmed "
+            f"chips of a {budget_params:,}-parameter candidate: at most {max(1, ram // 2 // per_chip)} fit "
+            f"in half of this machine's {ram / 2**30:.0f} GiB"
+        )
 
 
 def _run(space, ev, constraints, config, runner, out: Path, search: str, header: dict, show: bool = True):
