@@ -196,6 +196,13 @@ def load_state(
 ) -> None:
     """Load the `prefix`ed entries of `tensors` into model; DataError naming the file on any mismatch."""
     state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+    own = model.state_dict()
+    for key, value in state.items():
+        if key in own and tuple(own[key].shape) != tuple(value.shape):
+            raise DataError(
+                f"{path}: tensor {prefix}{key!r} has shape {list(value.shape)}, the model expects "
+                f"{list(own[key].shape)} (the file holds another model's weights)"
+            )
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise DataError(

@@ -53,6 +53,11 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or set(data) - set(CONFIG_SECTIONS):
         bad = sorted(set(data) - set(CONFIG_SECTIONS)) if isinstance(data, dict) else data
         raise ConfigError(f"{owner}: unknown section(s) {bad}: allowed {', '.join(CONFIG_SECTIONS)}")
+    for section in ("train", "pretrain", "data", "model"):  # mappings of fields (hwa/analog: also a name)
+        if data.get(section) is not None and not isinstance(data[section], dict):
+            raise ConfigError(
+                f"{owner}: section {section!r} = {data[section]!r} is invalid: allowed a mapping of fields"
+            )
     return data
 
 
