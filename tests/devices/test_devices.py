@@ -152,3 +152,16 @@ def test_from_file_errors(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"bad.json: device\(pcm\).g_max_us = -1 is invalid"):
         from_file(tmp_path / "bad.json")
+
+
+def test_device_file_meta_is_strict_json(tmp_path):
+    # A one-sided interval's bound is inf in the fit summary: written as null, not Infinity.
+    meta = {"params": [{"name": "drift_mu_hi", "ci95": [0.066, float("inf")]}], "x": float("nan")}
+    path = save_device(PCMDevice(), tmp_path / "d.json", meta=meta)
+
+    def refuse(name):
+        raise ValueError(name)
+
+    doc = json.loads(path.read_text(), parse_constant=refuse)
+    assert doc["meta"]["params"][0]["ci95"] == [0.066, None] and doc["meta"]["x"] is None
+    assert from_file(path) == PCMDevice()

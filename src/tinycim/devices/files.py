@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,21 @@ def save_device(device: Any, path: str | Path, meta: dict | None = None) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"format": FORMAT, "version": VERSION, "device": device_to_dict(device)}
     if meta:
-        doc["meta"] = meta
+        doc["meta"] = _strict_json(meta)
     atomic_write_text(path, json.dumps(doc, indent=1))
     return path
+
+
+def _strict_json(value: Any) -> Any:
+    """`value` with every non-finite float (a one-sided interval's inf, a missing NaN) as null:
+    strict JSON readers refuse Python's Infinity / NaN literals."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict_json(v) for v in value]
+    return value
 
 
 def load_device(path: str | Path) -> Any:
