@@ -72,3 +72,15 @@ def test_set_names_a_bad_key_or_value():
         hardware(base, None, ["adc.bits=40"])
     with pytest.raises(ConfigError, match="section.field=value"):
         hardware(base, None, ["adc.bits"])
+
+
+def test_set_value_alias_bomb_is_refused_at_once():
+    """--set values are read as YAML with the alias limit (a bomb once printed a 157 MB error)."""
+    from tinycim.cli.eval_cmd import hardware
+    from tinycim.config import AnalogConfig
+    from tinycim.errors import TinyCimError
+
+    bomb = "[" + ", ".join(["&a0 [1, 1, 1, 1, 1, 1, 1, 1, 1]"] + ["*a0"] * 80) + "]"
+    with pytest.raises(TinyCimError, match="YAML aliases") as err:
+        hardware(AnalogConfig.preset("pcm"), None, [f"adc.bits={bomb}"])
+    assert len(str(err.value)) < 300

@@ -11,6 +11,7 @@ import dataclasses
 import fnmatch
 import json
 import math
+import reprlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +50,7 @@ def _check_range(owner: str, name: str, value: float | None) -> None:
 # raises ConfigError naming "owner.name", the value and what is allowed.
 def fail(owner: str, name: str, value: Any, allowed: str) -> None:
     """Raise ConfigError: `owner.name = value is invalid: allowed <allowed>`."""
-    raise ConfigError(f"{owner}.{name} = {value!r} is invalid: allowed {allowed}")
+    raise ConfigError(f"{owner}.{name} = {reprlib.repr(value)} is invalid: allowed {allowed}")
 
 
 def check_choice(owner: str, name: str, value: Any, choices: tuple) -> None:

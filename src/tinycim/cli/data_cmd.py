@@ -79,16 +79,15 @@ def check_cmd(
 
 def _parse_options(items: list[str]) -> dict:
     """KEY=VALUE strings to loader options (values read as YAML: 0, 64, true, raw)."""
-    import yaml
-
     from tinycim.errors import ConfigError
+    from tinycim.io import safe_yaml
 
     opts = {}
     for item in items:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise ConfigError(f"--option {item!r}: expected KEY=VALUE, e.g. split_by=speaker")
-        opts[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        opts[key.strip()] = safe_yaml(value, f"-o {key.strip()}") if value.strip() else None
     return opts
 
 

@@ -16,9 +16,8 @@ from tinycim.errors import ConfigError
 def hardware(base: Any, preset: Optional[str], sets: list[str]) -> Any:
     """The AnalogConfig to evaluate on: `preset` (default: `base`, the run's own) with dotted
     `--set section.field=value` overrides (values read as YAML scalars: 6, 2.5, true, null, pcm)."""
-    import yaml
-
     from tinycim.config import AnalogConfig
+    from tinycim.io import safe_yaml
 
     cfg = AnalogConfig.preset(preset) if preset else base
     if not sets:
@@ -37,7 +36,7 @@ def hardware(base: Any, preset: Optional[str], sets: list[str]) -> Any:
         if not isinstance(node, dict) or parts[-1] not in node:
             allowed = sorted(node) if isinstance(node, dict) else []
             raise ConfigError(f"--set {key}: unknown field {parts[-1]!r}; allowed {allowed}")
-        node[parts[-1]] = yaml.safe_load(raw)
+        node[parts[-1]] = safe_yaml(raw, f"--set {key}")
     return AnalogConfig.from_dict(data)
 
 
