@@ -12,8 +12,8 @@ For each: torch's module, its `tinycim.nn.recurrent` copy run digitally (``digit
 converted to analog with the PCM preset, calibrated, programmed (1 instance) and drifted to one day
 (``analog``). A row also gives a training step (forward + backward) of torch vs the digital copy.
 Prints JSON with ratios measured in this one run (timings interleaved, best of ``--repeats``;
-compare ratios, not seconds, on a shared machine). The issue's target: analog LSTM inference <= 2x
-torch.
+compare ratios, not seconds, on a shared machine; the load average is printed at start and end).
+The issue's target: analog LSTM inference <= 2x torch.
 
     python benchmarks/recurrent_speed.py [--threads 2] [--batch 256] [--steps 49] [--repeats 5]
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import time
 import warnings
 
@@ -113,7 +114,13 @@ def main() -> None:
     warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
     torch.set_num_threads(args.threads)
     x = torch.randn(args.batch, args.steps, 10, generator=torch.Generator().manual_seed(0))
-    results = {"threads": args.threads, "batch": args.batch, "steps": args.steps, "cases": {}}
+    results = {
+        "threads": args.threads,
+        "batch": args.batch,
+        "steps": args.steps,
+        "load_avg_start": [round(v, 2) for v in os.getloadavg()],  # other jobs on the machine
+        "cases": {},
+    }
     for name in args.cases.split(","):
         factory, source = CASES[name]
         torch.manual_seed(0)
@@ -146,6 +153,7 @@ def main() -> None:
         else:
             row["analog"] = note
         results["cases"][name] = row
+    results["load_avg_end"] = [round(v, 2) for v in os.getloadavg()]
     print(json.dumps(results, indent=2))
 
 

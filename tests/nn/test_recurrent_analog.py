@@ -120,3 +120,29 @@ def test_digital_linear_step_adds_the_bias_once():
     step = _StepMVM(lin, h, xp)
     for t in range(5):
         torch.testing.assert_close(step(h, t), xp[:, t] + lin(h))
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: nn.LSTM(5, 7, num_layers=2, batch_first=True),
+        lambda: nn.LSTM(5, 7, proj_size=3, bidirectional=True, batch_first=True),
+        lambda: nn.GRU(5, 6, num_layers=2, bidirectional=True, batch_first=True),
+    ],
+)
+@pytest.mark.parametrize("packed", [False, True])
+def test_inference_without_autograd_matches_torch(make, packed):
+    """The inference-only cell (the g gate folded into the sigmoid, in-place updates) against torch."""
+    gen = torch.Generator().manual_seed(5)
+    torch.manual_seed(0)
+    ref = make().eval()
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.4)
+    ours = recurrent.decompose(_Seq(ref))[0]
+    x = torch.randn(4, 9, 5, generator=gen)
+    lengths = torch.tensor([9, 3, 7, 1]) if packed else None
+    with torch.no_grad():
+        want, got = _Seq(ref)(x, lengths), ours(x, lengths)
+    assert float((got - want).norm() / want.norm()) < 1e-5
