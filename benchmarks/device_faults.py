@@ -134,7 +134,13 @@ def main() -> None:
         "tinycim train --hwa) instead of training one",
     )
     ap.add_argument("--instances", type=int, default=10)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="training and chip seed")
+    ap.add_argument(
+        "--data-seed",
+        type=int,
+        default=None,
+        help="seed of the train/val/test split (default --seed; keep the --fp-run's split)",
+    )
     ap.add_argument("--out", default="runs/device_faults")
     ap.add_argument(
         "--stage",
@@ -160,7 +166,8 @@ def main() -> None:
     rates = [float(r) for r in args.rates.split(",")]
     times = [float(t) for t in args.times.split(",")]
     t0 = time.perf_counter()
-    train, val, test = splits(args.dataset, args.data_dir, args.seed)
+    data_seed = args.seed if args.data_seed is None else args.data_seed
+    train, val, test = splits(args.dataset, args.data_dir, data_seed)
     cfg = pcm_config()
     name = MODEL_NAMES[args.dataset]
     kwargs: dict = {"num_classes": len(train.classes)}
