@@ -197,7 +197,8 @@ class TrainEvaluator:
         """HWA-train ``model`` (in a prepared copy), convert it, measure drift on ``eval_ds`` (default
         the validation set). Returns (metrics, {"prepared", "hwa", "analog", "train"})."""
         from tinycim.config import AnalogConfig
-        from tinycim.train import HWAConfig, TrainConfig, evaluate_drift, fit, prepare, to_analog, to_digital
+        from tinycim.train import HWAConfig, TrainConfig, evaluate_drift, to_analog
+        from tinycim.workflow import train_default, train_phase
 
         s = self.settings
         analog = AnalogConfig.preset(s.analog_preset)
@@ -206,30 +207,33 @@ class TrainEvaluator:
             # per-channel scale is the digital column sign a one-signed crossbar needs (seed B). Each
             # unipolar layer is a per-layer override of the one hardware description.
             analog = dataclasses.replace(analog, fold_bn=False, layers=polarity_overrides(polarities))
-        if s.fp_epochs > 0:
-            # FP pre-training, then HWA fine-tuning (the AnalogNets recipe, seed A): trained from scratch
-            # with BN folded and noise on, a short budget leaves small nets far from converged. Unipolar
-            # layers train one-signed from the start (projecting later kills them): ideal devices with
-            # the same per-layer polarity.
-            fp_hw = dataclasses.replace(AnalogConfig.preset("ideal"), fold_bn=False, layers=analog.layers)
-            plain = prepare(model, HWAConfig(unipolar_init="magnitude"), fp_hw, seed=seed)
-            fit(
-                plain,
-                self.train_ds,
-                None,
-                TrainConfig(epochs=s.fp_epochs, lr=s.lr, batch_size=s.batch_size, seed=seed),
-                out_dir=None,
-                progress=False,
-            )
-            model = to_digital(plain)
         hwa = HWAConfig.preset(s.hwa_preset)
-        if s.fp_epochs == 0:
-            hwa = dataclasses.replace(hwa, unipolar_init="magnitude")
-        prepared = prepare(model, hwa, analog, seed=seed)
         tcfg = TrainConfig(
             epochs=s.epochs, lr=s.lr / 4 if s.fp_epochs > 0 else s.lr, batch_size=s.batch_size, seed=seed
         )
-        fit(prepared, self.train_ds, self.val_ds, tcfg, out_dir=None, progress=False)
+        if s.fp_epochs > 0:
+            # The library's default recipe (FP pre-training, then HWA fine-tuning; AnalogNets, seed A):
+            # trained from scratch with BN folded and noise on, a short budget leaves small nets far from
+            # converged. Unipolar layers train one-signed from the start (projecting later kills them):
+            # the FP phase runs on ideal devices with the same per-layer polarity. No distillation and no
+            # FP validation, to keep a candidate's budget.
+            fp_hw = dataclasses.replace(AnalogConfig.preset("ideal"), fold_bn=False, layers=analog.layers)
+            pre = TrainConfig(epochs=s.fp_epochs, lr=s.lr, batch_size=s.batch_size, seed=seed)
+            prepared = train_default(
+                model,
+                self.train_ds,
+                self.val_ds,
+                pre,
+                tcfg,
+                hwa,
+                analog,
+                distill=False,
+                validate_fp=False,
+                fp_hardware=fp_hw,
+            ).model
+        else:
+            hwa = dataclasses.replace(hwa, unipolar_init="magnitude")
+            prepared, _ = train_phase(model, self.train_ds, self.val_ds, tcfg, hwa=hwa, analog=analog)
         amodel = to_analog(prepared)  # the same layers: a unipolar layer is programmed one device per weight
         dr = evaluate_drift(
             amodel,

@@ -127,6 +127,7 @@ def train_default(
     analog: AnalogConfig,
     *,
     distill: bool = True,
+    validate_fp: bool = True,
     fp_train: tuple[Any, Augment | None] | None = None,
     fp_hardware: AnalogConfig | None = None,
     out_dir: str | Path | None = None,
@@ -139,6 +140,7 @@ def train_default(
     """The default hardware-aware recipe: FP pre-training, then fine-tuning on ``analog`` with
     ``hwa`` (at the rate in ``finetune``), distilled from the FP model when ``distill``.
 
+    validate_fp: score the FP phase on val_ds every epoch (False: only the fine-tuning is validated);
     fp_train: (training set, per-batch augment) of the FP phase (default: train_ds, none);
     fp_hardware: train the FP phase prepared on this config (ideal devices, e.g. to keep unipolar
     layers one-signed from the start) instead of plainly. out_dir: the run directory of the
@@ -150,7 +152,7 @@ def train_default(
     fp_model, fp_result = train_phase(
         model,
         fp_ds,
-        val_ds,
+        val_ds if validate_fp else None,
         pretrain,
         hwa=fp_hwa,
         analog=fp_hardware if fp_hardware is not None else analog,
