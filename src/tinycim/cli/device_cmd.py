@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import typer
@@ -63,6 +64,22 @@ def fit_cmd(
     _print_fit(summary, out)
 
 
+def _finite(value: float) -> float | None:
+    """value, or None for an infinite or NaN bound."""
+    return value if math.isfinite(value) else None
+
+
+def _interval(lo: float | None, hi: float | None) -> str:
+    """A 95 % interval as table text: "a .. b", ">= a", "<= b" or "-"."""
+    if lo is None and hi is None:
+        return "-"
+    if hi is None:
+        return f">= {lo:.5g}"
+    if lo is None:
+        return f"<= {hi:.5g}"
+    return f"{lo:.5g} .. {hi:.5g}"
+
+
 def _summary(result, m) -> dict:
     return {
         "model": result.model,
@@ -73,7 +90,9 @@ def _summary(result, m) -> dict:
         "times_s": [float(t) for t in m.times_s],
         "g_range_us": list(result.g_range_us),
         "params": [
-            {"name": p.name, "value": p.value, "ci95": [p.low, p.high], "unit": p.unit} for p in result.params
+            # strict JSON: an open side of a one-sided interval is null, not inf
+            {"name": p.name, "value": p.value, "ci95": [_finite(p.low), _finite(p.high)], "unit": p.unit}
+            for p in result.params
         ],
         "levels": result.levels,
         "max_ks": result.max_ks,
@@ -95,8 +114,7 @@ def _print_fit(summary: dict, out: Path) -> None:
     for col in ("parameter", "value", "95 % interval", "unit"):
         table.add_column(col)
     for p in summary["params"]:
-        lo, hi = p["ci95"]
-        table.add_row(p["name"], f"{p['value']:.5g}", f"{lo:.5g} .. {hi:.5g}" if lo == lo else "-", p["unit"])
+        table.add_row(p["name"], f"{p['value']:.5g}", _interval(*p["ci95"]), p["unit"])
     console.print(table)
     rows = summary["levels"]
     if rows:
