@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean lint typecheck docs wheel check
+.PHONY: install demo test bench clean lint typecheck docs wheel check oldest-torch
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ docs: $(STAMP)
 # sdist + wheel into dist/, installed into a fresh venv and run from there (scripts/check_wheel.sh).
 wheel: $(STAMP)
 	bash scripts/check_wheel.sh $(PY)
+
+# Release check (not in .ci/run: about 5 GB of CUDA wheels): the tests against the oldest torch that
+# pyproject.toml declares, in a scratch venv (scripts/check_oldest_torch.sh).
+oldest-torch:
+	bash scripts/check_oldest_torch.sh $(PYTHON)
 
 check: lint typecheck docs wheel test
 

@@ -118,3 +118,12 @@ def test_wheel_holds_the_package_data_and_builds_without_warnings(tmp_path: Path
     assert f"Version: {tinycim.__version__}" in metadata
     assert "Provides-Extra: audio" in metadata and "Provides-Extra: tb" in metadata
     assert "tinycim = tinycim.cli:main" in entry_points
+
+
+def test_the_torch_lower_bound_is_the_one_the_release_check_documents() -> None:
+    bound = next(r for r in PYPROJECT["project"]["dependencies"] if r.startswith("torch"))
+    version = bound.split(">=", 1)[1]
+    guide = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
+    assert f"`torch>={version}`" in guide and f"torch {version}.0" in guide
+    assert (ROOT / "scripts" / "check_oldest_torch.sh").is_file()
+    assert re.search(r"^oldest-torch:", (ROOT / "Makefile").read_text(encoding="utf-8"), re.M)
