@@ -309,3 +309,18 @@ def test_cli_fp_augmentation_for_speech_commands_only(tmp_path):
     assert torch.equal(again.tensors[0], mixed.tensors[0])  # seeded
     digits = object()
     assert fp_augmentation("digits", None, 0, {}, digits) == (digits, None, None)
+
+
+def test_keep_best_skips_the_noise_warm_up(tiny_model, data, monkeypatch):
+    """An epoch inside the noise warm-up has not met the full training noise: never the kept one."""
+    hwa = dataclasses.replace(HWAConfig.preset("pcm"), noise_warmup=0.5)  # 4 epochs: factors .5, 1, 1, 1
+    _scripted_evaluate(monkeypatch, [90.0, 60.0, 70.0, 65.0])
+    res = fit(
+        prepare(tiny_model, hwa, IDEAL8),
+        data[0],
+        data[1],
+        dataclasses.replace(CONST, epochs=4),
+        progress=False,
+    )
+    assert [row["noise_factor"] for row in res.history] == [0.5, 1.0, 1.0, 1.0]
+    assert res.restored_epoch == 3  # the best at full noise (70 %), not epoch 1's 90 %

@@ -143,8 +143,9 @@ def fit(
     checkpoint (at most the epoch that was running is lost); refused, naming the field, when the
     checkpoint was written with other settings (`fit_settings`: configs, model, data). teacher: distill from it (and warn
     if the best validation accuracy ends HWA_COLLAPSE_WARN_PP below the teacher's).
-    keep_best: end on the weights of the epoch with the best validation accuracy (the earliest
-        on ties; kept in memory and, with out_dir, in out_dir/best.safetensors for resuming).
+    keep_best: end on the weights of the epoch with the best validation accuracy among those
+        trained at full noise (after the hwa.noise_warmup epochs; the earliest on ties; kept in
+        memory and, with out_dir, in out_dir/best.safetensors for resuming).
         None (default): on for a model `prepare` made, when val_ds is given.
     tensorboard: also write per-epoch scalars (train/loss, train/accuracy, val/accuracy, lr,
         noise_factor, on_cell_fraction) to out_dir/tb (needs out_dir and the tensorboard package).
@@ -202,7 +203,10 @@ def fit(
             if on is not None:
                 row["on_cell_fraction"] = on
             result.history.append(row)
-            if keep_best and (best is None or row["val_acc"] > best[0]):
+            # best among the epochs at full training noise: one inside the warm-up has not yet met the
+            # noise it must be robust to (the ideal-chip validation cannot tell)
+            full_noise = row.get("noise_factor", 1.0) >= 1.0
+            if keep_best and full_noise and (best is None or row["val_acc"] > best[0]):
                 best = (row["val_acc"], epoch + 1, state_dict_tensors(model))
                 if out is not None:
                     meta_best = {"format": BEST_FORMAT, "epoch": best[1], "val_acc": best[0]}
