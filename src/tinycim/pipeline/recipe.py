@@ -69,6 +69,7 @@ class Phase:
     preset: str | None = None  # HWAConfig preset (hwa phase only)
     overrides: dict = field(default_factory=dict)
     init: str = "fp"  # hwa phase: start from the trained FP model ("fp") or from fresh weights ("scratch")
+    augment: bool = False  # fp phase: the dataset's FP augmentation of the default recipe (workflow)
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ def _ints(value: Any, name: str, where: str, lo: int, hi: int) -> tuple[int, ...
 def _phase(data: Any, where: str) -> Phase:
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must be a mapping with epochs and lr")
-    unknown = set(data) - {"epochs", "lr", "batch_size", "preset", "overrides", "init"}
+    unknown = set(data) - {"epochs", "lr", "batch_size", "preset", "overrides", "init", "augment"}
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)}")
     epochs = _need(data, "epochs", int, where)
@@ -194,7 +195,18 @@ def _phase(data: Any, where: str) -> Phase:
         raise ConfigError(
             f"{where}.overrides = {overrides!r} is invalid: allowed a mapping of HWAConfig fields"
         )
-    return Phase(epochs=epochs, lr=float(lr), batch_size=batch, preset=preset, overrides=overrides, init=init)
+    augment = data.get("augment", False)
+    if not isinstance(augment, bool):
+        raise ConfigError(f"{where}.augment = {augment!r} is invalid: allowed true or false")
+    return Phase(
+        epochs=epochs,
+        lr=float(lr),
+        batch_size=batch,
+        preset=preset,
+        overrides=overrides,
+        init=init,
+        augment=augment,
+    )
 
 
 def recipe_from_dict(data: dict, *, full: bool = False, source: str = "<dict>") -> Recipe:

@@ -148,13 +148,14 @@ def _train_phase(
     analog_cfg: tc.AnalogConfig,
     progress: bool,
     teacher=None,
+    data_dir: str | None = None,
 ):
     """Train one phase (or load it when done); returns the trained model: prepared for `analog_cfg`
     when `hwa` is given, else plain."""
     from tinycim.data import split_record
     from tinycim.train import load_run
     from tinycim.train.config import DEFAULT_FP_TRAIN, DEFAULT_HWA_TRAIN
-    from tinycim.workflow import RunRecord, train_phase
+    from tinycim.workflow import RunRecord, fp_augmentation, train_phase
 
     run_dir = out / name
     done = steps.root / f"train_{name}.json"
@@ -173,12 +174,19 @@ def _train_phase(
     record = RunRecord(
         recipe.model, recipe.model_kwargs, split_record(recipe.dataset, recipe.dataset_options, recipe.seed)
     )
+    train_ds, augment = data["train"], None
+    if phase.augment:  # the default recipe's FP augmentation of this dataset (tinycim.workflow)
+        train_ds, augment, how = fp_augmentation(
+            recipe.dataset, data_dir, recipe.seed, recipe.dataset_options, train_ds
+        )
+        steps.log(f"{name}: {how or 'no augmentation defined for ' + recipe.dataset}")
     t0 = time.perf_counter()
     prepared, result = train_phase(
         model_fn(),
-        data["train"],
+        train_ds,
         data["val"],
         cfg,
+        augment=augment,
         hwa=hwa,
         analog=analog_cfg,
         teacher=teacher,
@@ -251,7 +259,7 @@ def _run_recipe(
 
     base = analog_base(recipe)
     fp_prepared, fp_summary = _train_phase(
-        "fp", recipe.fp, model_fn, None, recipe, data, out, steps, base, progress
+        "fp", recipe.fp, model_fn, None, recipe, data, out, steps, base, progress, data_dir=data_dir
     )
     fp_model = to_digital(fp_prepared).eval()
     fp_acc = steps.get("fp_accuracy", lambda: evaluate(fp_model, data["test"]))
