@@ -184,7 +184,7 @@ def convert(model: nn.Module, config: AnalogConfig | str = "pcm", *, strict: boo
         )
     amodel.register_forward_pre_hook(ctx.before, with_kwargs=True)
     amodel.register_forward_hook(ctx.after, with_kwargs=True)
-    amodel.tinycim = AnalogModelInfo(config=cfg, report=report, context=ctx)  # type: ignore[assignment]
+    amodel.tinycim = AnalogModelInfo(config=cfg, report=report, context=ctx)  # type: ignore[assignment]  # tinycim's record attached to the user's module
     return amodel
 
 

@@ -301,7 +301,7 @@ class AnalogLayerMixin:
                 dac.observe(percentile_abs(x, q))
             r_in = dac.full_scale() if dac.calibrated else dynamic_range(x)
             if chunks is not None and r_in.numel() == 1:
-                xs = fake_quant_split(x, r_in, dac.bits, self._channel_dim, chunks)  # type: ignore[arg-type]
+                xs = fake_quant_split(x, r_in, dac.bits, self._channel_dim, chunks)  # type: ignore[arg-type]  # bits is not None on this path
             else:
                 x = fake_quant(x, r_in, dac.bits)  # type: ignore[arg-type]  # active: bits set
         if xs is None and chunks is not None:
@@ -404,7 +404,7 @@ class AnalogLayerMixin:
         dac, adc = self.periphery.converters()
         factor: torch.Tensor | float = 1.0
         if dac.active:
-            levels = levels_per_side(dac.bits)  # type: ignore[arg-type]
+            levels = levels_per_side(dac.bits)  # type: ignore[arg-type]  # bits is not None on this path
             r_in: torch.Tensor | float = dac.full_scale() if dac.calibrated else dynamic_range(x)
             x = _codes(x, r_in, levels)  # integer input codes (a new tensor: the caller's x is kept)
             factor = r_in / levels
@@ -414,7 +414,7 @@ class AnalogLayerMixin:
         n = len(self.geometry.row_chunks)
         part = self._mvm_all_chunks(x, w)  # [b, n*C_out, ...] or [b, ..., C_out]
         if adc.active:
-            levels = levels_per_side(adc.bits)  # type: ignore[arg-type]
+            levels = levels_per_side(adc.bits)  # type: ignore[arg-type]  # bits is not None on this path
             view = part.view(part.shape[0], n, -1) if self._channel_dim == 1 else part
             if adc.calibrated:
                 full = adc.full_scale() * code_unit
@@ -456,7 +456,7 @@ class AnalogLayerMixin:
         raise NotImplementedError
 
     def extra_repr(self) -> str:  # noqa: D102
-        base = super().extra_repr()  # type: ignore[misc]
+        base = super().extra_repr()  # type: ignore[misc]  # the torch layer's extra_repr, next in the MRO
         m = self.analog_config.mapping
         bits = f", weight_bits={m.weight_bits}" if m.weight_bits else ""
         return f"{base}, {m.polarity}{bits}, tiles={len(self.geometry.tiles)}"
@@ -473,7 +473,7 @@ class _AnalogConvNd(AnalogLayerMixin):
     _conv: Any = staticmethod(F.conv2d)
 
     def _op(self, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        return self._conv(x, w, bias, self.stride, self.padding, self.dilation, self.groups)  # type: ignore[attr-defined]
+        return self._conv(x, w, bias, self.stride, self.padding, self.dilation, self.groups)  # type: ignore[attr-defined]  # stride, padding, ... come from the torch conv base
 
     def _tile_sums(self, x: torch.Tensor, w: torch.Tensor) -> list[torch.Tensor]:
         """Per row tile partial sums, one conv per tile on its input channels (of every group)."""
@@ -498,7 +498,7 @@ class _AnalogConvNd(AnalogLayerMixin):
         if n == 1:
             return self._op(x_c, w, None)
         stacked = torch.cat([w[:, c0:c1] for c0, c1 in self.geometry.row_chunks])
-        return self._conv(x_c, stacked, None, self.stride, self.padding, self.dilation, n)  # type: ignore[attr-defined]
+        return self._conv(x_c, stacked, None, self.stride, self.padding, self.dilation, n)  # type: ignore[attr-defined]  # stride, padding, ... come from the torch conv base
 
 
 class AnalogConv2d(_AnalogConvNd, nn.Conv2d):

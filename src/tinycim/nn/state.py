@@ -117,12 +117,12 @@ def program_layer(layer: AnalogLayerMixin, *, seed: int, index: int, instances: 
     """Map and write `instances` independent copies of a layer's weights (seeded by seed and
     the layer's index), then read them at t = 0 s."""
     cfg = layer.analog_config
-    w = layer.weight  # type: ignore[attr-defined]
+    w = layer.weight  # type: ignore[attr-defined]  # an analog layer: the mixin is typed without nn.Module
     if not torch.isfinite(w).all():
         raise MappingError(
             f"layer {layer.layer_name!r}: weight has NaN or inf values; refusing to program it"
         )
-    was_training = layer.training  # type: ignore[attr-defined]
+    was_training = layer.training  # type: ignore[attr-defined]  # an analog layer: the mixin is typed without nn.Module
     scale = layer.weight_scale()
     slices, significance = layer.normalized_weight(scale=scale, as_read=False)
     targets = _targets(
@@ -135,7 +135,7 @@ def program_layer(layer: AnalogLayerMixin, *, seed: int, index: int, instances: 
     layer.prog_sig, layer.prog_scale = significance.detach(), scale.detach().clone()
     layer.prog_seed, layer.prog_index = seed, index
     layer.prog_gdc_ref, layer.prog_gdc = None, None
-    layer.train(was_training)  # type: ignore[attr-defined]
+    layer.train(was_training)  # type: ignore[attr-defined]  # an analog layer: the mixin is typed without nn.Module
     set_time(layer, 0.0)
     if cfg.gdc is not None:
         assert layer.prog_w is not None
@@ -192,7 +192,7 @@ def restore_programmed(
             f"layer {name!r}: saved g_prog reaches {float(g_prog.max()):.4g} uS, beyond 10 x g_max = "
             f"{10 * g_max:.4g} uS"
         )
-    dtype = layer.weight.dtype  # type: ignore[attr-defined]
+    dtype = layer.weight.dtype  # type: ignore[attr-defined]  # an analog layer: the mixin is typed without nn.Module
     layer.prog_g = g_prog.to(dtype)
     layer.prog_nu = None if nu is None else nu.to(dtype)
     if gdc_ref is not None:

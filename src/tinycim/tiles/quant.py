@@ -67,14 +67,14 @@ def _range_grad(
 
 class _FakeQuant(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, full_scale: torch.Tensor, levels: int) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, full_scale: torch.Tensor, levels: int) -> torch.Tensor:  # type: ignore[override]  # autograd.Function's static forward/backward
         fs = full_scale.clamp(min=_MIN_RANGE)
         y = _codes(x, fs, levels).mul_(fs / levels)
         ctx.save_for_backward(x, y, fs)
         return y
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]  # autograd.Function's static forward/backward
         x, y, fs = ctx.saved_tensors
         if fs.numel() > 1:  # per-sample full scale (ideal gain control): straight-through inside only
             return grad * (x.abs() <= fs), None, None
@@ -94,7 +94,7 @@ class _FakeQuantSplit(torch.autograd.Function):
         x: torch.Tensor,
         full_scale: torch.Tensor,
         levels: int,
-        dim: int,  # type: ignore[override]
+        dim: int,  # type: ignore[override]  # autograd.Function's static forward/backward
         chunks: tuple[tuple[int, int], ...],
     ) -> tuple[torch.Tensor, ...]:
         fs = full_scale.clamp(min=_MIN_RANGE)
@@ -104,7 +104,7 @@ class _FakeQuantSplit(torch.autograd.Function):
         return tuple(ys)
 
     @staticmethod
-    def backward(ctx, *grads: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, *grads: torch.Tensor):  # type: ignore[override]  # autograd.Function's static forward/backward
         x, fs, *ys = ctx.saved_tensors
         grads = tuple(torch.zeros_like(y) if g is None else g for g, y in zip(grads, ys))
         grad = torch.cat(grads, dim=ctx.dim)
@@ -121,7 +121,7 @@ class _FakeQuantTiles(torch.autograd.Function):
     for 32 MiB), which cost more than the arithmetic."""
 
     @staticmethod
-    def forward(ctx, full_scale: torch.Tensor, levels: int, *parts: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, full_scale: torch.Tensor, levels: int, *parts: torch.Tensor) -> torch.Tensor:  # type: ignore[override]  # autograd.Function's static forward/backward
         fs = full_scale.clamp(min=_MIN_RANGE)
         out = _codes(parts[0], fs, levels)
         for p in parts[1:]:
@@ -131,7 +131,7 @@ class _FakeQuantTiles(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]  # autograd.Function's static forward/backward
         out, fs, *parts = ctx.saved_tensors
         bound = float(fs)
         grads = [_pass_inside(grad, p, bound) for p in parts]

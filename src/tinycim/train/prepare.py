@@ -143,7 +143,7 @@ def constrain_(model: nn.Module) -> None:
     for layer in layers:
         hwa = layer.hwa
         assert hwa is not None
-        w = layer.weight  # type: ignore[attr-defined]
+        w = layer.weight  # type: ignore[attr-defined]  # an analog layer: the mixin is typed without nn.Module
         if hwa.clip == "std":
             bound = (
                 hwa.clip_value * _spread(w, layer.unipolar_sign is not None) if w.numel() > 1 else math.inf
@@ -157,7 +157,7 @@ def constrain_(model: nn.Module) -> None:
             shared.setdefault(id(layer.periphery), []).append(layer)
     for group in shared.values():
         if group[0].analog_config.mapping.weight_max is None:
-            top = max(float(layer.weight.abs().max()) for layer in group)  # type: ignore[attr-defined]
+            top = max(float(layer.weight.abs().max()) for layer in group)  # type: ignore[attr-defined]  # an analog layer: the mixin is typed without nn.Module
             group[0].periphery.set_w_max(top if top > _TINY else 1.0)
 
 
