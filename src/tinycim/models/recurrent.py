@@ -19,6 +19,8 @@ arguments for a uniform zoo interface.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -221,26 +223,41 @@ class KWT(nn.Module):
         return self.head(self.blocks(tokens)[:, 0])
 
 
+def _input_norm(requested: bool, kwargs: dict[str, Any]) -> bool:
+    """The KWS zoo standardizes each MFCC coefficient digitally by default (as ``analognet_kws``):
+    otherwise the energy coefficient c0 sets the first DAC's range. ``norm_layer=None`` builds a
+    model without any normalization, this one included."""
+    return requested and not ("norm_layer" in kwargs and kwargs["norm_layer"] is None)
+
+
 @register_model(source=_HELLO_EDGE + ": Basic LSTM-S, 118 cells", target_params=62_788, param_tol=0.01)
-def lstm_kws(**kwargs) -> RecurrentKWS:
+def lstm_kws(input_norm: bool = True, **kwargs: Any) -> RecurrentKWS:
     """Hello Edge Basic LSTM-S: one LSTM layer of 118 cells on 49x10 MFCC, 12 classes (62,788
-    params; TensorFlow's single gate bias gives 62,316)."""
-    return RecurrentKWS(**{"cell": "lstm", "hidden_size": 118, **kwargs})
+    params; TensorFlow's single gate bias gives 62,316). Standardizes each cepstral coefficient
+    digitally by default (see `_input_norm`)."""
+    return RecurrentKWS(
+        **{"cell": "lstm", "hidden_size": 118, **kwargs, "input_norm": _input_norm(input_norm, kwargs)}
+    )
 
 
 @register_model(source=_HELLO_EDGE + ": GRU-S, 1 layer of 154 cells", target_params=78_552, param_tol=0.01)
-def gru_kws(**kwargs) -> RecurrentKWS:
-    """Hello Edge GRU-S: one GRU layer of 154 cells on 49x10 MFCC, 12 classes (78,552 params)."""
-    return RecurrentKWS(**{"cell": "gru", "hidden_size": 154, **kwargs})
+def gru_kws(input_norm: bool = True, **kwargs: Any) -> RecurrentKWS:
+    """Hello Edge GRU-S: one GRU layer of 154 cells on 49x10 MFCC, 12 classes (78,552 params).
+    Standardizes each cepstral coefficient digitally by default (see `_input_norm`)."""
+    return RecurrentKWS(
+        **{"cell": "gru", "hidden_size": 154, **kwargs, "input_norm": _input_norm(input_norm, kwargs)}
+    )
 
 
 @register_model(source=_HELLO_EDGE + ": CRNN-S", target_params=75_840, param_tol=0.01)
-def crnn_kws(**kwargs) -> CRNNKWS:
-    """Hello Edge CRNN-S: conv 48x(10x4)/2, GRU 2x60, FC 84, on 49x10 MFCC (75,840 params)."""
-    return CRNNKWS(**kwargs)
+def crnn_kws(input_norm: bool = True, **kwargs: Any) -> CRNNKWS:
+    """Hello Edge CRNN-S: conv 48x(10x4)/2, GRU 2x60, FC 84, on 49x10 MFCC (75,840 params).
+    Standardizes each cepstral coefficient digitally by default (see `_input_norm`)."""
+    return CRNNKWS(**kwargs, input_norm=_input_norm(input_norm, kwargs))
 
 
 @register_model(source=_KWT, target_params=104_844, param_tol=0.01)
-def kwt_tiny(**kwargs) -> KWT:
-    """KWT-1's width (dim 64, MLP 256, 1 head) at depth 2, 49 frame tokens + class token."""
-    return KWT(**kwargs)
+def kwt_tiny(input_norm: bool = True, **kwargs: Any) -> KWT:
+    """KWT-1's width (dim 64, MLP 256, 1 head) at depth 2, 49 frame tokens + class token.
+    Standardizes each cepstral coefficient digitally by default (see `_input_norm`)."""
+    return KWT(**kwargs, input_norm=_input_norm(input_norm, kwargs))

@@ -381,8 +381,9 @@ class AnalogLayerMixin:
         parts: K inputs [B, ...]; w: [K, C_out, ...]; cols: K digital output scales [C_out].
         """
         batch = parts[0].shape[0]
+        # output elements per sample: its input elements x (tiles x C_out / C_in)
         per_sample = parts[0][0].numel() * max(
-            1, w.shape[1] * len(self.geometry.row_chunks) // max(1, parts[0].shape[1])
+            1, w.shape[1] * len(self.geometry.row_chunks) // max(1, parts[0].shape[self._channel_dim])
         )
         micro = max(1, _CACHE_ELEMENTS // per_sample)
         out: torch.Tensor | None = None
