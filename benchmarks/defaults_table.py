@@ -1,4 +1,4 @@
-"""Markdown rows of the issue-15 tables from `tinycim drift --json` files.
+"""Markdown rows of the issue-15 tables from `tinycim drift --json-out` files.
 
     python benchmarks/defaults_table.py LABEL=runs/x_drift.json [LABEL=...] [--times 1s,1h,1d,30d,1y]
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def row(label: str, report: dict, times: list[str]) -> str:
-    """One markdown table row of a `tinycim drift --json` report."""
+    """One markdown table row of a `tinycim drift --json-out` report."""
     fp = report["fp_accuracy"]
     ideal = report.get("ideal_accuracy")
     cells = [label, f"{fp:.2f}", "-" if ideal is None else f"{ideal:.2f}"]

@@ -5,8 +5,8 @@ For each model (default ``lstm_kws``, ``gru_kws``, ``kwt_tiny``; ``analognet_kws
 
     tinycim train --model M --dataset speech_commands --data-dir DATA --split-by speaker --hwa \\
         --pretrain-epochs E_FP --epochs E_HWA [--config model-options.yaml] --out OUT/M
-    tinycim drift OUT/M/pretrain --split test --times 1s,1d,30d --instances 10 --json OUT/M/drift_plain.json
-    tinycim drift OUT/M          --split test --times 1s,1d,30d --instances 10 --json OUT/M/drift_hwa.json
+    tinycim drift OUT/M/pretrain --split test --times 1s,1d,30d --instances 10 --json-out OUT/M/drift_plain.json
+    tinycim drift OUT/M          --split test --times 1s,1d,30d --instances 10 --json-out OUT/M/drift_hwa.json
 
 ``--hwa`` is the default recipe (FP pre-training with augmentation, then hardware-aware fine-tuning
 on the ``pcm`` preset at a quarter of the FP learning rate, distilled from the FP model); its FP
@@ -115,7 +115,7 @@ def drift(args: argparse.Namespace, run_dir: Path, json_out: Path, log: Path) ->
                 str(args.instances),
                 "--device",
                 "cpu",
-                "--json",
+                "--json-out",
                 str(json_out),
             ],
             log,

@@ -34,7 +34,7 @@ def run(tmp_path_factory):
 
 def test_sensitivity_ranks_every_analog_layer(run, tmp_path):
     out = tmp_path / "s.json"
-    main(["sensitivity", str(run), "--instances", "1", "--json", str(out)])
+    main(["sensitivity", str(run), "--instances", "1", "--json-out", str(out)])
     rows = json.loads(out.read_text())["rows"]
     assert {r["layer"] for r in rows} == {"features.0.0", "features.2.0", "head.2"}
     assert [r["loss_pp"] for r in rows] == sorted((r["loss_pp"] for r in rows), reverse=True)
@@ -54,7 +54,7 @@ def test_retarget_runs_on_other_tiles_and_bits(run, tmp_path):
             "2",
             "--times",
             "1s",
-            "--json",
+            "--json-out",
             str(out),
         ]
     )

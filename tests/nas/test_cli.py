@@ -145,7 +145,7 @@ def test_nas_cli_with_real_training_writes_a_loadable_best_run(tmp_path, capsys)
             "1s",
             "--instances",
             "1",  # dataset: the run's own
-            "--json",
+            "--json-out",
             str(report),
         ],
         standalone_mode=False,

@@ -143,7 +143,8 @@ def test_drift_on_a_recipe_run_uses_the_recipes_data_split(tmp_path) -> None:
     assert meta["extra"] == {"dataset": "digits", "data_options": {}, "data_seed": 3}
     _register_all()
     result = CliRunner().invoke(
-        app, ["drift", str(run), "--times", "1s", "--instances", "1", "--json", str(tmp_path / "drift.json")]
+        app,
+        ["drift", str(run), "--times", "1s", "--instances", "1", "--json-out", str(tmp_path / "drift.json")],
     )
     assert result.exit_code == 0, result.output
     drifted = json.loads((tmp_path / "drift.json").read_text())

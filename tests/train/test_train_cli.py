@@ -61,7 +61,7 @@ def test_train_hwa_then_drift_writes_documented_files(tmp_path, capsys):
             "1s,1d",
             "--instances",
             "2",
-            "--json",
+            "--json-out",
             str(out),
         ]
     )
@@ -222,7 +222,7 @@ def test_train_tensorboard_and_drift_with_two_references(tmp_path, capsys):
             "1d",
             "--instances",
             "2",
-            "--json",
+            "--json-out",
             str(out),
             "--tensorboard",
         ]
@@ -321,9 +321,13 @@ def test_drift_of_a_plain_run_needs_no_training_data(tmp_path, monkeypatch, caps
 
     monkeypatch.setattr(tdata, "load", test_only)
     out = tmp_path / "drift.json"
-    _run(["drift", str(run), "--times", "1d", "--instances", "2", "--json", str(out)])
+    _run(["drift", str(run), "--times", "1d", "--instances", "2", "--json-out", str(out)])
     report = json.loads(out.read_text())
     assert report["instances"] == 2 and len(report["mean"]) == 1 and 0 <= report["mean"][0] <= 100
+    # --json is a flag, as in cost / models / datasets: the same report on stdout instead of the table
+    capsys.readouterr()
+    _run(["drift", str(run), "--times", "1d", "--instances", "2", "--json"])
+    assert json.loads(capsys.readouterr().out) == report
 
 
 @pytest.mark.parametrize("option", ["--batch-size", "--instances"])

@@ -84,6 +84,10 @@ _DATA_DIR = typer.Option(None, "--data-dir", help="Dataset folder (not needed fo
 _SPLIT = typer.Option("test", "--split", help="train, val, test or all.")
 _SEED = typer.Option(0, "--seed", min=0, help="Programming seed.")
 _PRESET = typer.Option(None, "--preset", help="Hardware preset (default: the run's own).")
+_JSON = typer.Option(
+    False, "--json", help="Print the result as JSON instead of a table (as cost, models, ...)."
+)
+_JSON_OUT = typer.Option(None, "--json-out", help="Also write the result as JSON to this file.")
 _SETS = typer.Option(
     [],
     "--set",
@@ -99,7 +103,8 @@ def drift_cmd(
     times: str = typer.Option("1s,1h,1d,30d,1y", "--times", help="Comma-separated times after programming."),
     instances: int = typer.Option(10, "--instances", min=1, help="Programmed chips (Monte-Carlo)."),
     seed: int = _SEED,
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the result as JSON here."),
+    json_flag: bool = _JSON,
+    json_out: Optional[Path] = _JSON_OUT,
     batch_size: int = typer.Option(512, "--batch-size", min=1, help="Outputs per forward call (memory)."),
     tensorboard: bool = typer.Option(
         False, "--tensorboard", help="Also write the drift curve to RUN/tb (needs tinycim[tb])."
@@ -119,7 +124,6 @@ def drift_cmd(
     from rich.table import Table
 
     from tinycim.cli.train_cmd import parse_times, resolve_device
-    from tinycim.io import atomic_write_text
     from tinycim.train import evaluate_drift, load_run, to_analog
 
     grid = parse_times(times)
@@ -142,6 +146,19 @@ def drift_cmd(
             typer.echo(f"warning: {w.message}", err=True)
     if res.reference_warning is not None:
         typer.echo(f"warning: {res.reference_warning}", err=True)
+    report = {
+        "run_dir": str(run_dir),
+        "dataset": name,
+        "split": split,
+        "n_samples": len(ds),
+        "instances": instances,
+        "seed": seed,
+        **res.to_dict(),
+        "reference_warning": res.reference_warning,
+        "labels": [label for label, _ in grid],
+        "times_s": res.times,
+        "analog_config": analog.to_dict(),
+    }
     table = Table(title=f"{run_dir} on {name}/{split} ({len(ds)} samples, {instances} chips)")
     ideal = res.ideal_accuracy
     for column in (
@@ -157,22 +174,7 @@ def drift_cmd(
     for (label, _), mean, std in zip(grid, res.mean, res.std):
         vs_ideal = [f"{mean - ideal:+.2f}"] if ideal is not None else []
         table.add_row(label, f"{mean:.2f} +- {std:.2f}", f"{mean - res.fp_accuracy:+.2f}", *vs_ideal)
-    Console().print(table)
-    if json_out is not None:
-        report = {
-            "run_dir": str(run_dir),
-            "dataset": name,
-            "split": split,
-            "n_samples": len(ds),
-            "instances": instances,
-            "seed": seed,
-            **res.to_dict(),
-            "reference_warning": res.reference_warning,
-            "labels": [label for label, _ in grid],
-            "times_s": res.times,
-            "analog_config": analog.to_dict(),
-        }
-        atomic_write_text(json_out, json.dumps(report, indent=2))
+    _emit(report, json_flag, json_out, lambda: Console().print(table))
     if tensorboard:
         from tinycim.tblog import TensorBoardLogger
 
@@ -190,14 +192,14 @@ def sensitivity_cmd(
     seed: int = _SEED,
     preset: Optional[str] = _PRESET,
     sets: list[str] = _SETS,
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the rows as JSON here."),
+    json_flag: bool = _JSON,
+    json_out: Optional[Path] = _JSON_OUT,
 ) -> None:
     """Each layer alone on the hardware, the others ideal: accuracy and loss, most sensitive first."""
     from rich.console import Console
     from rich.table import Table
 
     from tinycim.evaluate import layer_sensitivity
-    from tinycim.io import atomic_write_text
     from tinycim.train import load_run
     from tinycim.units import parse_duration
 
@@ -217,11 +219,12 @@ def sensitivity_cmd(
         table.add_row(
             r["layer"], f"{r['params']:,}", f"{r['acc']:.2f} +- {r['std']:.2f}", f"{r['loss_pp']:+.2f}"
         )
-    Console().print(table)
-    if json_out is not None:
-        atomic_write_text(
-            json_out, json.dumps({"run_dir": str(run_dir), "seconds": seconds, "rows": rows}, indent=2)
-        )
+    _emit(
+        {"run_dir": str(run_dir), "seconds": seconds, "rows": rows},
+        json_flag,
+        json_out,
+        lambda: Console().print(table),
+    )
 
 
 def retarget_cmd(
@@ -234,14 +237,14 @@ def retarget_cmd(
     seed: int = _SEED,
     preset: Optional[str] = _PRESET,
     sets: list[str] = _SETS,
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the result as JSON here."),
+    json_flag: bool = _JSON,
+    json_out: Optional[Path] = _JSON_OUT,
 ) -> None:
     """A trained run on other hardware (tile size, converter bits, device, ...): ranges it learned
     are kept where they mean the same thing and recalibrated on its training data where not."""
     from rich.console import Console
 
     from tinycim.cli.train_cmd import parse_times
-    from tinycim.io import atomic_write_text
     from tinycim.train import evaluate_drift, load_run, to_analog
 
     grid = parse_times(times)
@@ -255,17 +258,28 @@ def retarget_cmd(
         instances=instances,
         seed=seed,
     )
-    console = Console()
-    console.print(f"{run_dir} on {name}/{split}, {instances} chips; FP32 {res.fp_accuracy:.2f} %")
-    for (label, _), mean, std in zip(grid, res.mean, res.std):
-        console.print(f"  {label:>6}: {mean:.2f} +- {std:.2f} %  ({mean - res.fp_accuracy:+.2f} pp)")
+
+    def show() -> None:
+        console = Console()
+        console.print(f"{run_dir} on {name}/{split}, {instances} chips; FP32 {res.fp_accuracy:.2f} %")
+        for (label, _), mean, std in zip(grid, res.mean, res.std):
+            console.print(f"  {label:>6}: {mean:.2f} +- {std:.2f} %  ({mean - res.fp_accuracy:+.2f} pp)")
+
+    report = {"run_dir": str(run_dir), "analog_config": target.to_dict(), **res.to_dict()}
+    _emit(report, json_flag, json_out, show)
+
+
+def _emit(report: dict[str, Any], json_flag: bool, json_out: Optional[Path], show: Any) -> None:
+    """The result as a table (show()) or, with --json, as JSON on stdout; --json-out also writes it."""
+    from tinycim.io import atomic_write_text
+
+    text = json.dumps(report, indent=2)
+    if json_flag:
+        typer.echo(text)
+    else:
+        show()
     if json_out is not None:
-        atomic_write_text(
-            json_out,
-            json.dumps(
-                {"run_dir": str(run_dir), "analog_config": target.to_dict(), **res.to_dict()}, indent=2
-            ),
-        )
+        atomic_write_text(json_out, text)
 
 
 def register(app: typer.Typer) -> None:
