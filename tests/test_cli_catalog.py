@@ -69,3 +69,17 @@ def test_datasets_table_lists_each(runner: CliRunner) -> None:
     assert result.exit_code == 0, result.output
     for name in list_datasets():
         assert name in result.output
+
+
+def test_datasets_lists_every_reader_without_the_audio_extra(runner, monkeypatch) -> None:
+    """A wheel installed without [audio] (soundfile, librosa) still lists the datasets."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "soundfile", None)  # `import soundfile` raises ImportError
+    for name in ("tinycim.data.audio_features", "tinycim.data.speech_commands"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    result = runner.invoke(cli.app, ["datasets", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.output)}
+    assert set(rows) == set(list_datasets())
+    assert "tinycim[audio]" in rows["speech_commands"]["options"][0]

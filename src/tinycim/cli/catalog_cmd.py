@@ -40,16 +40,22 @@ def dataset_rows() -> list[dict]:
     from tinycim.data import dataset_info, list_datasets
     from tinycim.data.registry import dataset_options
 
+    from tinycim.errors import MissingDependencyError
+
     rows = []
     for name in list_datasets():
         info = dataset_info(name)
+        try:
+            options = dataset_options(name)
+        except MissingDependencyError as err:  # e.g. audio readers without the [audio] extra
+            options = [f"({err})"]
         rows.append(
             {
                 "name": info.name,
                 "summary": info.summary,
                 "needs_dir": info.needs_dir,
                 "input_norm": info.input_norm,
-                "options": dataset_options(name),
+                "options": options,
             }
         )
     return rows
