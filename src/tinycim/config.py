@@ -10,11 +10,10 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
-import math
-import reprlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from tinycim.checks import check_choice
 from tinycim.devices import DEVICE_KINDS, Device, IdealDevice, PCMDevice, RRAMDevice
 from tinycim.errors import ConfigError
 
@@ -44,34 +43,6 @@ def _check_range(owner: str, name: str, value: float | None) -> None:
         return
     if not isinstance(value, (int, float)) or not value > 0 or value != value or value == float("inf"):
         raise ConfigError(f"{owner}.{name} = {value!r} is invalid: allowed range > 0 (or null to calibrate)")
-
-
-# One set of field checks for every config (AnalogConfig's sections, HWAConfig, TrainConfig): each
-# raises ConfigError naming "owner.name", the value and what is allowed.
-def fail(owner: str, name: str, value: Any, allowed: str) -> None:
-    """Raise ConfigError: `owner.name = value is invalid: allowed <allowed>`."""
-    raise ConfigError(f"{owner}.{name} = {reprlib.repr(value)} is invalid: allowed {allowed}")
-
-
-def check_choice(owner: str, name: str, value: Any, choices: tuple) -> None:
-    """`value` must be one of `choices`."""
-    if value not in choices:
-        fail(owner, name, value, f"values {', '.join(map(repr, choices))}")
-
-
-def check_number(owner: str, name: str, value: Any, lo: float, hi: float, *, lo_open: bool = False) -> None:
-    """`value` must be a finite real number in [lo, hi] ((lo, hi] with lo_open)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not (ok and (value > lo if lo_open else value >= lo) and value <= hi):
-        fail(owner, name, value, f"range {'(' if lo_open else '['}{lo}, {hi}]")
-
-
-def check_integer(owner: str, name: str, value: Any, lo: int, hi: int, *, optional: bool = False) -> None:
-    """`value` must be an integer in lo..hi (or None when optional)."""
-    if value is None and optional:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        fail(owner, name, value, f"range {lo}..{hi}" + (" (or null for off)" if optional else ""))
 
 
 class JsonConfig:

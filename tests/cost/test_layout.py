@@ -207,16 +207,16 @@ def test_dac_drive_energy_is_isaacs_scaled_to_14nm() -> None:
 @pytest.mark.parametrize(
     "make, field, allowed",
     [
-        (lambda: cost.LayoutSpec(differential="pair"), "layout.differential", "cell, columns, arrays"),
-        (lambda: cost.LayoutSpec(slicing="none"), "layout.slicing", "digital, analog"),
-        (lambda: cost.LayoutSpec(input_encoding="pwm"), "layout.input_encoding", "pulse-width, bit-serial"),
+        (lambda: cost.LayoutSpec(differential="pair"), "layout.differential", "'cell', 'columns', 'arrays'"),
+        (lambda: cost.LayoutSpec(slicing="none"), "layout.slicing", "'digital', 'analog'"),
+        (lambda: cost.LayoutSpec(input_encoding="pwm"), "layout.input_encoding", "'pulse-width', 'bit-serial'"),
         (lambda: cost.LayoutSpec(analog_weight_energy_j=-1.0), "layout.analog_weight_energy_j", ">= 0"),
-        (lambda: cost.ArraySpec(area_mode="chip"), "array.area_mode", "array, used"),
+        (lambda: cost.ArraySpec(area_mode="chip"), "array.area_mode", "'array', 'used'"),
         (lambda: cost.ADCSpec(column_current_w_per_s=float("inf")), "adc.column_current_w_per_s", ">= 0"),
         (
             lambda: cost.Accelerator(per_layer_periphery="shared"),
             "accelerator.per_layer_periphery",
-            "gain, custom",
+            "'gain', 'custom'",
         ),
         (lambda: cost.Accelerator(weight_bits=0), "accelerator.weight_bits", "1..16"),
         (lambda: cost.DigitalSpec(per_core="yes"), "digital.per_core", "true/false"),

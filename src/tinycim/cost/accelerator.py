@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from tinycim.checks import check_choice, check_integer, check_positive
 from tinycim.config import known_fields, parse_json
 from tinycim.errors import ConfigError
 
@@ -34,21 +34,11 @@ _MAX_DIM = 1 << 16
 
 
 def _number(owner: str, name: str, value: Any, *, zero: bool = True) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value >= 0 if zero else value > 0)
-    if not ok:
-        bound = ">= 0" if zero else "> 0"
-        raise ConfigError(f"{owner}.{name} = {value!r} is invalid: allowed range {bound} (a finite number)")
+    check_positive(owner, name, value, allow_zero=zero)
 
 
 def _integer(owner: str, name: str, value: Any, lo: int = 1, hi: int = _MAX_DIM) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ConfigError(f"{owner}.{name} = {value!r} is invalid: allowed range {lo}..{hi} (an integer)")
-
-
-def _choice(owner: str, name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{owner}.{name} = {value!r} is invalid: allowed values {', '.join(allowed)}")
+    check_integer(owner, name, value, lo, hi)
 
 
 def _check_fields(obj: Any, owner: str, positive: tuple[str, ...] = ()) -> None:
@@ -87,7 +77,7 @@ class ArraySpec:
     def __post_init__(self) -> None:
         for name in ("rows", "cols", "cores"):
             _integer("array", name, getattr(self, name))
-        _choice("array", "area_mode", self.area_mode, AREA_MODES)
+        check_choice("array", "area_mode", self.area_mode, AREA_MODES)
         if not isinstance(self.gate_unused_columns, bool):
             raise ConfigError(
                 f"array.gate_unused_columns = {self.gate_unused_columns!r} is invalid: allowed true/false"
@@ -220,9 +210,9 @@ class LayoutSpec:
     analog_weight_area_um2: float = 0.0
 
     def __post_init__(self) -> None:
-        _choice("layout", "differential", self.differential, DIFFERENTIAL_LAYOUTS)
-        _choice("layout", "slicing", self.slicing, SLICINGS)
-        _choice("layout", "input_encoding", self.input_encoding, INPUT_ENCODINGS)
+        check_choice("layout", "differential", self.differential, DIFFERENTIAL_LAYOUTS)
+        check_choice("layout", "slicing", self.slicing, SLICINGS)
+        check_choice("layout", "input_encoding", self.input_encoding, INPUT_ENCODINGS)
         _check_fields(self, "layout")
 
 
@@ -278,7 +268,7 @@ class Accelerator:
                 f"{', '.join(EXECUTIONS)}"
             )
         _number("accelerator", "mvm_fixed_time_s", self.mvm_fixed_time_s)
-        _choice("accelerator", "per_layer_periphery", self.per_layer_periphery, PER_LAYER_PERIPHERIES)
+        check_choice("accelerator", "per_layer_periphery", self.per_layer_periphery, PER_LAYER_PERIPHERIES)
         for name in ("weight_bits", "device_bits"):
             if getattr(self, name) is not None:
                 _integer("accelerator", name, getattr(self, name), 1, 16)

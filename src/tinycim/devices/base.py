@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from tinycim.checks import check_positive  # noqa: F401  (re-exported: devices use it)
 from tinycim.errors import ConfigError
 
 
@@ -20,16 +21,6 @@ class ProgrammedCells:
 
     g_prog: torch.Tensor
     nu: torch.Tensor | None = None
-
-
-def check_positive(owner: str, name: str, value: float, *, allow_zero: bool = False) -> None:
-    """Raise ConfigError unless `value` is a finite number > 0 (or >= 0 with allow_zero)."""
-    ok = (
-        isinstance(value, (int, float)) and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
-    )
-    if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{owner}.{name} = {value!r} is invalid: allowed range {bound} (a finite number)")
 
 
 def check_time(seconds: float) -> float:

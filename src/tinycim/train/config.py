@@ -12,7 +12,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from tinycim.config import JsonConfig, check_choice, check_integer, check_number, fail, known_fields
+from tinycim.checks import check_choice, check_integer, check_number, fail
+from tinycim.config import JsonConfig, known_fields
 from tinycim.errors import ConfigError
 
 HWA_VERSION = 2
