@@ -209,7 +209,11 @@ def test_dac_drive_energy_is_isaacs_scaled_to_14nm() -> None:
     [
         (lambda: cost.LayoutSpec(differential="pair"), "layout.differential", "'cell', 'columns', 'arrays'"),
         (lambda: cost.LayoutSpec(slicing="none"), "layout.slicing", "'digital', 'analog'"),
-        (lambda: cost.LayoutSpec(input_encoding="pwm"), "layout.input_encoding", "'pulse-width', 'bit-serial'"),
+        (
+            lambda: cost.LayoutSpec(input_encoding="pwm"),
+            "layout.input_encoding",
+            "'pulse-width', 'bit-serial'",
+        ),
         (lambda: cost.LayoutSpec(analog_weight_energy_j=-1.0), "layout.analog_weight_energy_j", ">= 0"),
         (lambda: cost.ArraySpec(area_mode="chip"), "array.area_mode", "'array', 'used'"),
         (lambda: cost.ADCSpec(column_current_w_per_s=float("inf")), "adc.column_current_w_per_s", ">= 0"),
