@@ -174,7 +174,7 @@ def digital_work(model: nn.Module, analog: set[str], example: torch.Tensor) -> l
         add(name, "attention QK^T", mod, per)
         add(name, "attention x V", mod, per)
         if left_digital:
-            kdim, vdim = int(mod.kdim), int(mod.vdim)  # type: ignore[arg-type]
+            kdim, vdim = int(mod.kdim), int(mod.vdim)  # type: ignore[arg-type]  # MultiheadAttention's kdim/vdim are ints once constructed
             add(name, "layer left digital", mod, n * (2 * tgt * e * e + seq(k) * (kdim + vdim) * e) // batch)
 
     def rnn_macs(mod: nn.RNNBase, x: Any) -> int:

@@ -240,7 +240,7 @@ class LinearRNNBase(nn.Module):
         ref = next(module.parameters())
         with warnings.catch_warnings():  # torch already warned about dropout with one layer
             warnings.simplefilter("ignore")
-            new = cls(**kw, device=ref.device, dtype=ref.dtype)  # type: ignore[arg-type]
+            new = cls(**kw, device=ref.device, dtype=ref.dtype)  # type: ignore[arg-type]  # torch's RNN constructors take device/dtype through **kwargs
         new._copy_params(module, to_torch=False)
         return new.train(module.training)
 
@@ -248,7 +248,7 @@ class LinearRNNBase(nn.Module):
         """The equivalent torch module, with copies of this module's weights."""
         kw = self._constructor_kwargs()
         if self.mode.startswith("RNN"):
-            kw["nonlinearity"] = self.nonlinearity  # type: ignore[attr-defined]
+            kw["nonlinearity"] = self.nonlinearity  # type: ignore[attr-defined]  # RNN only: checked by the caller
         ref = next(self.parameters())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -786,8 +786,8 @@ class LinearMultiheadAttention(nn.Module):
             if module.out_proj.bias is not None:
                 new.out_proj.bias.copy_(module.out_proj.bias)
             if new.bias_k is not None and new.bias_v is not None:
-                new.bias_k.copy_(module.bias_k)  # type: ignore[arg-type]
-                new.bias_v.copy_(module.bias_v)  # type: ignore[arg-type]
+                new.bias_k.copy_(module.bias_k)  # type: ignore[arg-type]  # bias_k/bias_v exist when add_bias_kv
+                new.bias_v.copy_(module.bias_v)  # type: ignore[arg-type]  # bias_k/bias_v exist when add_bias_kv
         return new.train(module.training)
 
     def to_torch(self) -> nn.MultiheadAttention:
@@ -814,12 +814,12 @@ class LinearMultiheadAttention(nn.Module):
                 for name, p in zip(("q_proj_weight", "k_proj_weight", "v_proj_weight"), projs):
                     getattr(out, name).copy_(p.weight)
             if out.in_proj_bias is not None:
-                out.in_proj_bias.copy_(torch.cat([p.bias for p in projs]))  # type: ignore[misc]
+                out.in_proj_bias.copy_(torch.cat([p.bias for p in projs]))  # type: ignore[misc]  # in_proj_bias exists when the projections have biases
                 out.out_proj.bias.copy_(self.out_proj.bias)
             out.out_proj.weight.copy_(self.out_proj.weight)
             if out.bias_k is not None and out.bias_v is not None:
-                out.bias_k.copy_(self.bias_k)  # type: ignore[arg-type]
-                out.bias_v.copy_(self.bias_v)  # type: ignore[arg-type]
+                out.bias_k.copy_(self.bias_k)  # type: ignore[arg-type]  # bias_k/bias_v exist when add_bias_kv
+                out.bias_v.copy_(self.bias_v)  # type: ignore[arg-type]  # bias_k/bias_v exist when add_bias_kv
         return out.train(self.training)
 
     def extra_repr(self) -> str:
@@ -1179,7 +1179,7 @@ class DecomposedModule:
 def _replacement(module: nn.Module) -> tuple[type[nn.Module], str] | None:
     for base, entry in DECOMPOSABLE.items():
         if isinstance(module, base):
-            return entry if type(module).forward is base.forward else (None, base.__name__)  # type: ignore
+            return entry if type(module).forward is base.forward else (None, base.__name__)  # type: ignore[return-value]  # (None, name): a subclass with its own forward is not rewritten
     return None
 
 
@@ -1210,7 +1210,7 @@ def decompose(model: nn.Module) -> tuple[nn.Module, list[DecomposedModule]]:
             )
             return None
         rows.append(DecomposedModule(name, type(module).__name__, cls.__name__, digital))
-        return cls.from_torch(module)  # type: ignore[attr-defined]
+        return cls.from_torch(module)  # type: ignore[attr-defined]  # every registered rewrite has from_torch
 
     root = swap("", model)
     if root is not None:

@@ -95,13 +95,13 @@ def secant_slope(x: torch.Tensor, bits: int, radius: int | None = None) -> torch
 
 class _SurrogatePopcount(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, bits, radius):  # type: ignore[override]
+    def forward(ctx, x, bits, radius):  # type: ignore[override]  # autograd.Function's static forward/backward
         ctx.save_for_backward(x)
         ctx.bits, ctx.radius = bits, radius
         return popcount(torch.round(x.detach()).clamp(0, (1 << bits) - 1), bits)
 
     @staticmethod
-    def backward(ctx, grad):  # type: ignore[override]
+    def backward(ctx, grad):  # type: ignore[override]  # autograd.Function's static forward/backward
         (x,) = ctx.saved_tensors
         return grad * secant_slope(x, ctx.bits, ctx.radius), None, None
 
