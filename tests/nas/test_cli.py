@@ -208,3 +208,18 @@ def test_nas_cli_confirm_retrains_the_top_candidates_once(tmp_path, capsys):
     store = (tmp_path / "confirm" / "candidates.jsonl").read_text()
     assert _nas(tmp_path, "--confirm", "3") in (None, 0)
     assert (tmp_path / "confirm" / "candidates.jsonl").read_text() == store  # nothing evaluated again
+
+
+def test_nas_tensorboard_logs_one_step_per_candidate(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+
+    assert _nas(tmp_path, "--max-avm", "3", "--tensorboard") in (None, 0)
+    mux = EventMultiplexer().AddRunsFromDirectory(str(tmp_path / "tb"))
+    mux.Reload()
+    steps = {}
+    for run, tags in mux.Runs().items():
+        for tag in tags["scalars"]:
+            steps[tag] = [e.step for e in mux.GetAccumulator(run).Scalars(tag)]
+    assert steps["candidate/acc_1d"] == list(range(12)) and "candidate/energy_nj" in steps
+    assert any(content for content in mux.PluginRunToTagToContent("hparams").values())

@@ -162,3 +162,19 @@ def test_drift_on_a_recipe_run_uses_the_recipes_data_split(tmp_path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "records no data split" in result.output
+
+
+def test_run_with_tensorboard_logs_phases_drift_and_hparams(tmp_path) -> None:
+    """`tinycim run --tensorboard`: each phase's epochs, every drift curve vs seconds after
+    programming and the recipe's hardware as hparams, readable by tensorboard's own reader."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+
+    recipe = recipe_from_dict({**TINY, "bits_sweep": [], "cost": {}})
+    run_recipe(recipe, None, tmp_path, progress=False, log=lambda line: None, tensorboard=True)
+    mux = EventMultiplexer().AddRunsFromDirectory(str(tmp_path))
+    mux.Reload()
+    tags = {tag for run in mux.Runs().values() for tag in run["scalars"]}
+    assert {"train/loss", "val/accuracy", "drift/hwa_gdc", "drift/plain_gdc", "drift/hwa_gdc_std"} <= tags
+    hparams = {run: content for run, content in mux.PluginRunToTagToContent("hparams").items() if content}
+    assert hparams, "no hparams written"

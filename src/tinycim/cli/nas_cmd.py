@@ -76,6 +76,9 @@ def nas_command(
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="Show a progress bar (only on a terminal)."
     ),
+    tensorboard: bool = typer.Option(
+        False, "--tensorboard", help="Also write per-candidate scalars to OUT/tb (needs tinycim[tb])."
+    ),
     input_norm: bool = typer.Option(
         False,
         "--input-norm",
@@ -86,6 +89,10 @@ def nas_command(
 ) -> None:
     """Search architectures that stay accurate under PCM drift within a parameter / energy budget."""
     started = time.monotonic()
+    if tensorboard:
+        from tinycim.tblog import _require_tensorboard
+
+        _require_tensorboard()  # before any work, not after it
     from tinycim.errors import ConfigError
     from tinycim.nas import (
         SPACES,
@@ -168,6 +175,8 @@ def nas_command(
         runner.close()
 
     write_table(out, result.records, constraints, result.front)
+    if tensorboard:
+        _log_tensorboard(out / "tb", result.records, header)
     plot_pareto(
         out / "pareto.png",
         result.records,
@@ -248,6 +257,36 @@ def _check_instances(instances: int, budget_params: int) -> None:
             f"chips of a {budget_params:,}-parameter candidate: at most {max(1, ram // 2 // per_chip)} fit "
             f"in half of this machine's {ram / 2**30:.0f} GiB"
         )
+
+
+def _log_tensorboard(logdir: Path, records: list, header: dict) -> None:
+    """OUT/tb: one step per candidate in search order (accuracy at 1 s / 1 day / 30 days, AVM,
+    energy in nJ, parameters) and the search's settings as hparams with the best 1-day accuracy."""
+    import math
+
+    from tinycim.nas import record_value
+    from tinycim.tblog import TensorBoardLogger
+
+    tags = {"acc_1s": "candidate/acc_1s", "acc_1d": "candidate/acc_1d", "acc_30d": "candidate/acc_30d"}
+    tags.update({"avm": "candidate/avm_pp", "params": "candidate/params"})
+    best = float("nan")
+    with TensorBoardLogger(logdir) as tb:
+        for step, record in enumerate(records):
+            values = {}
+            for name, tag in tags.items():
+                try:
+                    value = record_value(record, name)
+                except KeyError:
+                    continue
+                if math.isfinite(value):
+                    values[tag] = value
+            energy = record.get("static", {}).get("energy_j")
+            if energy is not None:
+                values["candidate/energy_nj"] = energy * 1e9
+            tb.scalars(step, values)
+            acc = values.get("candidate/acc_1d", float("nan"))
+            best = acc if math.isnan(best) or acc > best else best
+        tb.hparams({k: v for k, v in header.items() if v is not None}, {"best/acc_1d": best})
 
 
 def _run(space, ev, constraints, config, runner, out: Path, search: str, header: dict, show: bool = True):

@@ -23,16 +23,24 @@ def run(
     out: Path = typer.Option(..., "--out", help="Run folder: checkpoints, step results, report."),
     full: bool = typer.Option(False, "--full", help="Paper-sized settings (the recipe's `full` section)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    tensorboard: bool = typer.Option(
+        False, "--tensorboard", help="Also write TensorBoard event files to OUT/tb (needs tinycim[tb])."
+    ),
 ) -> None:
     """Run a recipe end to end (train, drift sweeps, cost, report); resumes after a kill."""
     from tinycim.pipeline import load_recipe, run_recipe
 
+    if tensorboard:
+        from tinycim.tblog import _require_tensorboard
+
+        _require_tensorboard()  # before any work, not after it
     report = run_recipe(
         load_recipe(recipe, full=full),
         str(data_dir) if data_dir else None,
         out,
         settings="full" if full else "cpu",
         progress=progress,
+        tensorboard=tensorboard,
     )
     print(f"report: {report}")
 

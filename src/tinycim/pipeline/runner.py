@@ -149,6 +149,7 @@ def _train_phase(
     progress: bool,
     teacher=None,
     data_dir: str | None = None,
+    tensorboard: bool = False,
 ):
     """Train one phase (or load it when done); returns the trained model: prepared for `analog_cfg`
     when `hwa` is given, else plain."""
@@ -195,6 +196,7 @@ def _train_phase(
         resume=True,
         record=record,
         progress=progress,
+        tensorboard=tensorboard,
     )
     last = result.history[-1] if result.history else {}
     summary = {
@@ -222,14 +224,19 @@ def run_recipe(
     settings: str = "cpu",
     progress: bool = True,
     log: Callable[[str], None] = print,
+    tensorboard: bool = False,
 ) -> Path:
-    """Run every step of `recipe` into out_dir (resuming what is done); returns report.md's path."""
+    """Run every step of `recipe` into out_dir (resuming what is done); returns report.md's path.
+    tensorboard: per-epoch scalars of each phase in OUT/<phase>/train/tb, and in OUT/tb the drift
+    curves (accuracy vs seconds after programming) with the recipe's hardware as hparams."""
 
     from tinycim.io import output_lock
 
     out = Path(out_dir)
     with output_lock(out):  # a second writer into the same --out gets a one-line error
-        return _run_recipe(recipe, data_dir, out, settings=settings, progress=progress, log=log)
+        return _run_recipe(
+            recipe, data_dir, out, settings=settings, progress=progress, log=log, tensorboard=tensorboard
+        )
 
 
 def _run_recipe(
@@ -240,6 +247,7 @@ def _run_recipe(
     settings: str,
     progress: bool,
     log: Callable[[str], None],
+    tensorboard: bool = False,
 ) -> Path:
     from tinycim.cost import estimate
     from tinycim.data import load
@@ -259,7 +267,18 @@ def _run_recipe(
 
     base = analog_base(recipe)
     fp_prepared, fp_summary = _train_phase(
-        "fp", recipe.fp, model_fn, None, recipe, data, out, steps, base, progress, data_dir=data_dir
+        "fp",
+        recipe.fp,
+        model_fn,
+        None,
+        recipe,
+        data,
+        out,
+        steps,
+        base,
+        progress,
+        data_dir=data_dir,
+        tensorboard=tensorboard,
     )
     fp_model = to_digital(fp_prepared).eval()
     fp_acc = steps.get("fp_accuracy", lambda: evaluate(fp_model, data["test"]))
@@ -306,7 +325,18 @@ def _run_recipe(
         hwa, hwa_cfg = _hwa_config(recipe.hwa, base)
         start = model_fn if recipe.hwa.init == "scratch" else (lambda: fp_model)
         hwa_prepared, hwa_summary = _train_phase(
-            "hwa", recipe.hwa, start, hwa, recipe, data, out, steps, hwa_cfg, progress, teacher=fp_model
+            "hwa",
+            recipe.hwa,
+            start,
+            hwa,
+            recipe,
+            data,
+            out,
+            steps,
+            hwa_cfg,
+            progress,
+            teacher=fp_model,
+            tensorboard=tensorboard,
         )
         results["training"]["hwa"] = hwa_summary
         results["hwa_config"] = hwa.to_dict()
@@ -396,7 +426,28 @@ def _run_recipe(
         ]
         results["cost_layers"] = reports[0]["layers"]
     results["comparison"] = compare(recipe, results)
+    if tensorboard:
+        _log_tensorboard(out, results)
     return write_report(results, out)
+
+
+def _log_tensorboard(out: Path, results: dict) -> None:
+    """OUT/tb: every drift curve (accuracy vs seconds after programming, +-std over the chips) and
+    the recipe's hardware as hparams, with each curve's accuracies as their metrics."""
+    from tinycim.tblog import TensorBoardLogger
+
+    with TensorBoardLogger(out / "tb") as tb:
+        metrics: dict[str, float] = {"fp_accuracy": results["fp_accuracy"]}
+        for name, curve in results["drift"].items():
+            metrics.update(
+                tb.drift(
+                    [row["seconds"] for row in curve],
+                    [row["mean"] for row in curve],
+                    std=[row["std"] for row in curve],
+                    tag=f"drift/{name}",
+                )
+            )
+        tb.hparams({"recipe": results["recipe"], "analog": results["analog_config"]}, metrics)
 
 
 def _fresh(recipe: Recipe, data: dict):
