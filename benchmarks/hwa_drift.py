@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 import tinycim as tc
+from tinycim.evaluate.drift import ideal_config
 from tinycim.data import Dataset, load
 from tinycim.models import create_model
 from tinycim.train import (
@@ -133,8 +134,9 @@ def drift_task(task, args):
             test,
             args,
         )
-    ideal = evaluate(to_analog(prepared, hwa.analog_config("ideal")), test)
-    print(f"(hardware-aware model on the ideal device, {hwa.dac_bits}-bit DAC/ADC: {ideal:.2f} %)")
+    pcm = tc.AnalogConfig.preset("pcm")
+    ideal = evaluate(to_analog(prepared, ideal_config(pcm)), test)
+    print(f"(hardware-aware model on ideal devices, the chip's {pcm.dac.bits}-bit DAC/ADC: {ideal:.2f} %)")
     drift_row(
         f"hardware-aware ({hwa.noise} noise x {hwa.noise_scale})", to_analog(prepared, "pcm"), test, args
     )
