@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 import tinycim as tc
+from tinycim.compat import legacy_hardware
 from tinycim.evaluate.drift import ideal_config
 from tinycim.data import Dataset, load
 from tinycim.models import create_model
@@ -74,8 +75,8 @@ def fp_model(task, train, val, args):
     return to_digital(net)
 
 
-def hwa_finetune(fp, hwa, train, val, args, lr=5e-4):
-    prepared = prepare(fp, hwa, seed=args.seed)
+def hwa_finetune(fp, hwa, train, val, args, lr=5e-4, analog="pcm"):
+    prepared = prepare(fp, hwa, analog, seed=args.seed)
     cfg = TrainConfig(epochs=args.hwa_epochs, lr=lr, batch_size=args.batch_size, seed=args.seed)
     t0 = time.perf_counter()
     res = fit(prepared, train, val, cfg, teacher=fp, progress=False)
@@ -153,23 +154,15 @@ def unipolar_task(args):
         for sign in args.unipolar_signs:
             # BatchNorm stays digital after the unipolar layer (a per-column signed scale and
             # shift: seed B's digital periphery), clipping at 2 std spreads weights over the levels.
-            hwa = HWAConfig(
-                unipolar=sign,
-                unipolar_granularity="tile",
-                weight_bits=bits,
-                dac_bits=8,
-                adc_bits=8,
-                fold_bn=False,
-                clip="std",
-                clip_value=2.0,
+            analog = legacy_hardware(
+                tc.AnalogConfig.preset("pcm"),
+                {"unipolar": sign, "weight_bits": bits, "dac_bits": 8, "adc_bits": 8, "fold_bn": False},
             )
-            prepared, _, _ = hwa_finetune(fp, hwa, train, val, args, lr=2e-3)
-            ideal = evaluate(to_analog(prepared, hwa.analog_config("ideal")), test)
+            hwa = HWAConfig(clip="std", clip_value=2.0)
+            prepared, _, _ = hwa_finetune(fp, hwa, train, val, args, lr=2e-3, analog=analog)
+            ideal = evaluate(to_analog(prepared, ideal_config(analog)), test)
             pcm = evaluate_drift(
-                to_analog(prepared, hwa.analog_config("pcm")),
-                test,
-                times=[1.0, 86400.0],
-                instances=args.instances,
+                to_analog(prepared, analog), test, times=[1.0, 86400.0], instances=args.instances
             )
             print(
                 f"| {bits}-bit {sign} | {evaluate(prepared, test):.2f} | {ideal:.2f} ({ideal - fp_acc:+.2f} pp) "
@@ -196,19 +189,22 @@ def hamq_task(args):
         + pcm
     )
     print("|---|---|---|---|---|" + ("---|" if pcm else ""))
-    base = dataclasses.replace(HWAConfig.preset(args.recipe), dac_bits=6, adc_bits=6, weight_bits=6)
+    base = HWAConfig.preset(args.recipe)
+    analog = legacy_hardware(tc.AnalogConfig.preset("pcm"), {"dac_bits": 6, "adc_bits": 6, "weight_bits": 6})
     if args.clip is not None:  # the clip pins the weight range, which caps what HamQ can reach
         base = dataclasses.replace(base, clip=args.clip)
     ref = tuple(args.hamq_reference) if args.hamq_reference else None  # (ON %, accuracy) of a lambda-0 run
     for lam in ([] if ref else [0.0]) + list(args.hamq_lambdas):
-        prepared, _, _ = hwa_finetune(fp, dataclasses.replace(base, hamq_lambda=lam), train, val, args)
+        prepared, _, _ = hwa_finetune(
+            fp, dataclasses.replace(base, hamq_lambda=lam), train, val, args, analog=analog
+        )
         on = on_cell_fraction(prepared) * 100
-        acc = evaluate(to_analog(prepared, base.analog_config("ideal")), test)
+        acc = evaluate(to_analog(prepared, ideal_config(analog)), test)
         ref = ref or (on, acc)
         extra = ""
         if args.hamq_pcm:
             dr = evaluate_drift(
-                to_analog(prepared, base.analog_config("pcm")),
+                to_analog(prepared, analog),
                 test,
                 times=[86400.0],
                 instances=args.instances,
