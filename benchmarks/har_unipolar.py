@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 import tinycim as tc
+from tinycim.compat import legacy_hardware, split_legacy
 from tinycim.data import load
 from tinycim.models import create_model
 from tinycim.train import (
@@ -111,20 +112,20 @@ def main() -> None:
     print(f"| FP32 | | | {fp_acc:.2f} | | | |")
     for name in args.variants:
         overrides, init = VARIANTS[name]
-        hwa = dataclasses.replace(HWAConfig.preset("pcm"), **{**RECIPE, **overrides})
+        # RECIPE and VARIANTS keep 0.1's field names: the training part goes to HWAConfig, the hardware
+        # part (unipolar, weight/device bits, uniform, fold_bn) to the AnalogConfig (tinycim.compat)
+        train_fields, hardware = split_legacy({**RECIPE, **overrides})
+        hwa = dataclasses.replace(HWAConfig.preset("pcm"), **train_fields)
+        analog = legacy_hardware(tc.AnalogConfig.preset("pcm"), hardware)
         start = fresh(len(train.classes), args.seed) if init == "scratch" else copy.deepcopy(fp)
-        prepared = prepare(start, hwa, seed=args.seed)
+        prepared = prepare(start, hwa, analog, seed=args.seed)
         cfg = TrainConfig(epochs=args.hwa_epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
         t0 = time.perf_counter()
         fit(prepared, train, val, cfg, teacher=None if args.no_distill else fp, progress=False)
         secs = time.perf_counter() - t0
         prepared.eval()
         dr = evaluate_drift(
-            to_analog(prepared, hwa.analog_config("pcm")),
-            test,
-            times=[1.0, DAY_S],
-            instances=args.instances,
-            seed=args.seed,
+            to_analog(prepared, analog), test, times=[1.0, DAY_S], instances=args.instances, seed=args.seed
         )
         print(
             f"| unipolar 2-bit, {name} | {init} | {args.hwa_epochs} ({secs:.0f} s) | {evaluate(prepared, test):.2f} "
