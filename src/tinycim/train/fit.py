@@ -178,7 +178,8 @@ def fit(
         out.mkdir(parents=True, exist_ok=True)
     result, start = FitResult(), 0
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None  # (val_acc, epoch, weights)
-    settings = fit_settings(model, cfg, train_ds, val_ds)
+    # what a checkpoint records and a resume compares (hashes the data: only when checkpointing)
+    settings = fit_settings(model, cfg, train_ds, val_ds) if ckpt is not None else {}
     if resume and ckpt is not None and ckpt.is_file():
         meta = load_checkpoint(ckpt, loop, settings=settings)
         start, result.history = meta["epoch"], meta["history"]
