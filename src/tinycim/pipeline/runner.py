@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import platform
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,12 +18,12 @@ import torch
 
 import tinycim as tc
 from tinycim.io import atomic_write_text
+from tinycim.pipeline.compare import ONE_DAY_S, compare
+from tinycim.pipeline.provenance import device_description, provenance
 from tinycim.pipeline.recipe import Phase, Recipe
 from tinycim.pipeline.report import write_report
 from tinycim.units import format_duration
 
-ONE_DAY_S = 86400.0
-THIRTY_DAYS_S = 30 * ONE_DAY_S
 CALIBRATION_SAMPLES = 512  # batch that sets converter ranges of plainly trained models
 COST_SAMPLES = 64  # real inputs that set the activity of the energy estimate
 
@@ -63,54 +62,6 @@ def _check_same_recipe(recipe: Recipe, steps_dir: Path, data: dict[str, Any]) ->
         saved.setdefault("data", current["data"])  # written before runs recorded their data
         check_same(f"{steps_dir.parent} (a finished or started run)", saved, current)
     atomic_write_text(path, json.dumps(current, indent=1))
-
-
-def device_description() -> str:
-    """Which device produced the numbers (CPU model and threads, or the GPU)."""
-    if torch.cuda.is_available():
-        return f"GPU {torch.cuda.get_device_name(0)}"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU {cpu}, {torch.get_num_threads()} threads"
-
-
-def provenance() -> dict[str, Any]:
-    """What produced a report: the git commit of the tinycim source (None outside a checkout, "+dirty"
-    with uncommitted changes), torch's thread count and the command line."""
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parents[3]
-    commit = None
-    try:
-        commit = (
-            subprocess.run(
-                ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=True,
-            ).stdout.strip()
-            or None
-        )
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--", "src"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        if commit and dirty:
-            commit += "+dirty"
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return {"commit": commit, "threads": torch.get_num_threads(), "command": " ".join(sys.argv)}
 
 
 def analog_base(recipe: Recipe) -> tc.AnalogConfig:
@@ -375,7 +326,9 @@ def _run_recipe(
             )
         cost_model = to_analog(hwa_prepared, hwa_cfg)
         if recipe.hwa_baseline is not None:
-            results["hamq"] = _hamq_comparison(
+            from tinycim.pipeline.hamq import hamq_comparison
+
+            results["hamq"] = hamq_comparison(
                 recipe,
                 hwa,
                 hwa_cfg,
@@ -463,119 +416,3 @@ def _with_bits(cfg: tc.AnalogConfig, bits: int) -> tc.AnalogConfig:
     return dataclasses.replace(
         cfg, dac=dataclasses.replace(cfg.dac, bits=bits), adc=dataclasses.replace(cfg.adc, bits=bits)
     )
-
-
-def _hamq_comparison(
-    recipe,
-    hwa,
-    hwa_cfg,
-    hwa_prepared,
-    fp_model,
-    data,
-    out,
-    steps,
-    drift_args,
-    progress,
-    estimate,
-    input_shape,
-) -> dict:
-    """Train the twin without the regularizer and compare ON cells, energy and 1-day accuracy."""
-    from tinycim.train import evaluate_drift, on_cell_fraction, to_analog
-
-    base_hwa, twin_cfg = _hwa_config(recipe.hwa_baseline, analog_base(recipe))
-    start = (lambda: _fresh(recipe, data)) if recipe.hwa_baseline.init == "scratch" else (lambda: fp_model)
-    twin, _ = _train_phase(
-        "hwa_baseline",
-        recipe.hwa_baseline,
-        start,
-        base_hwa,
-        recipe,
-        data,
-        out,
-        steps,
-        twin_cfg,
-        progress,
-        teacher=fp_model,
-    )
-
-    def measure(model, cfg) -> dict:
-        # costed on a fresh, unprogrammed copy: evaluate_drift leaves its model programmed and drifted,
-        # and programmed OFF cells carry programming noise (115 against 33.9 nJ of cell reads on kws_hamq)
-        cost = estimate(
-            to_analog(model, cfg),
-            recipe.accelerator or "aon-cim",
-            input_shape=input_shape,
-            act_bits=recipe.act_bits[0],
-            inputs=data["test"].x[:COST_SAMPLES],
-        )
-        one_day = evaluate_drift(to_analog(model, cfg), data["test"], **{**drift_args, "times": [ONE_DAY_S]})
-        return {
-            "on_cell_fraction": on_cell_fraction(model),
-            "acc_1d": one_day.mean[0],
-            "energy_per_inference_j": cost.energy_per_inference_j,
-            "array_energy_j": cost.energy_by_component_j.get("array", 0.0),
-        }
-
-    hamq = steps.get("hamq_measure", lambda: measure(hwa_prepared, hwa_cfg))
-    twin_m = steps.get("hamq_baseline_measure", lambda: measure(twin, twin_cfg))
-    return {
-        "hamq": hamq,
-        "baseline": twin_m,
-        "lambda": hwa.hamq_lambda,
-        "on_cell_reduction_pct": 100 * (1 - hamq["on_cell_fraction"] / twin_m["on_cell_fraction"]),
-        "energy_reduction_pct": 100 * (1 - hamq["energy_per_inference_j"] / twin_m["energy_per_inference_j"]),
-        "array_energy_reduction_pct": 100
-        * (1 - hamq["array_energy_j"] / max(twin_m["array_energy_j"], 1e-30)),
-        "acc_drop_pp": twin_m["acc_1d"] - hamq["acc_1d"],
-    }
-
-
-def _metric(name: str, r: dict) -> float | None:
-    curve = r.get("drift", {}).get("hwa_gdc") or r.get("drift", {}).get("plain_gdc") or []
-
-    def at(seconds: float) -> float | None:
-        rows = [row for row in curve if abs(row["seconds"] - seconds) < 1e-6]
-        return rows[0]["mean"] if rows else None
-
-    if name == "fp_accuracy":
-        return r["fp_accuracy"]
-    if name == "acc_1d":
-        return at(ONE_DAY_S)
-    if name == "acc_30d":
-        return at(THIRTY_DAYS_S)
-    if name == "acc_drop_1d_pp":
-        v = at(ONE_DAY_S)
-        return None if v is None else r["fp_accuracy"] - v
-    if name == "acc_drop_30d_pp":
-        v = at(THIRTY_DAYS_S)
-        return None if v is None else r["fp_accuracy"] - v
-    if name == "tops_per_watt":
-        return r["cost"][0]["tops_per_watt"] if r.get("cost") else None
-    if name in ("energy_reduction_pct", "on_cell_reduction_pct", "array_energy_reduction_pct", "acc_drop_pp"):
-        return r.get("hamq", {}).get(name)
-    return None
-
-
-def compare(recipe: Recipe, results: dict) -> list[dict]:
-    """The published figures of the recipe beside ours (always with FP and 1-day accuracy)."""
-    rows = [
-        {
-            "metric": p["metric"],
-            "ours": _metric(p["metric"], results),
-            "published": p["value"],
-            "source": p.get("source", ""),
-        }
-        for p in recipe.published
-    ]
-    named = {row["metric"] for row in rows}
-    for metric in (
-        "fp_accuracy",
-        "acc_1d",
-        "acc_drop_1d_pp",
-        "acc_drop_30d_pp",
-        "on_cell_reduction_pct",
-        "array_energy_reduction_pct",
-    ):
-        if metric not in named and _metric(metric, results) is not None:
-            rows.append({"metric": metric, "ours": _metric(metric, results), "published": None, "source": ""})
-    return rows
