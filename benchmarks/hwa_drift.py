@@ -2,10 +2,13 @@
 
     python benchmarks/hwa_drift.py har  --data-dir /work/shared/data/uci_hapt_raw.tar.xz
     python benchmarks/hwa_drift.py kws  --data-dir /work/shared/data/speech_commands_v0.02_test
-    python benchmarks/hwa_drift.py har-unipolar --data-dir ...    python benchmarks/hwa_drift.py kws-hamq --data-dir ...
+    python benchmarks/hwa_drift.py har-unipolar --data-dir ...
+    python benchmarks/hwa_drift.py kws-hamq --data-dir ...
 
-Each task trains an FP32 model (cached under --work), then the hardware-aware variant from it,
-and prints a table; not a test (minutes on 2 cores). Settings are printed with the results.
+Each task trains an FP32 model (a run directory cached under --work), then the hardware-aware
+variant from it, through the library workflow (`tinycim.workflow.train_phase`), and prints a table
+stamped with the commit and threads; not a test (minutes on 2 cores). Settings are printed with the
+results.
 """
 
 from __future__ import annotations
@@ -19,23 +22,22 @@ from pathlib import Path
 import torch
 
 import tinycim as tc
-from tinycim.compat import legacy_hardware
-from tinycim.evaluate.drift import ideal_config
 from tinycim.data import Dataset, load
+from tinycim.evaluate.drift import ideal_config
 from tinycim.models import create_model
+from tinycim.pipeline.provenance import provenance
 from tinycim.train import (
     HWAConfig,
     TrainConfig,
     evaluate,
     evaluate_drift,
-    fit,
     load_run,
     on_cell_fraction,
     prepare,
-    save_run,
     to_analog,
     to_digital,
 )
+from tinycim.workflow import RunRecord, train_phase
 
 TIMES = [("1s", 1.0), ("1h", 3600.0), ("1d", 86400.0), ("30d", 2.592e6), ("1y", 3.1536e7)]
 TASKS = {  # dataset, model, loader options, FP lr
@@ -59,27 +61,34 @@ def data(task: str, data_dir: str, seed: int):
     return train, val, test
 
 
+def hardware(**sections: dict) -> tc.AnalogConfig:
+    """The `pcm` preset with some fields of its sections changed, e.g. mapping={"weight_bits": 4}."""
+    cfg = tc.AnalogConfig.preset("pcm")
+    for name, fields in sections.items():
+        cfg = dataclasses.replace(cfg, **{name: dataclasses.replace(getattr(cfg, name), **fields)})
+    return cfg
+
+
 def fp_model(task, train, val, args):
+    """The plainly trained FP32 model of `task` (digital), trained once into a run directory."""
     run = Path(args.work) / (f"{task}-fp" if args.raw_input else f"{task}-fp-input-norm")
     if (run / "model.safetensors").is_file():
         return to_digital(load_run(run)[0])
     _, model_name, _, lr = TASKS[task]
-    torch.manual_seed(args.seed)
-    kwargs = {"num_classes": len(train.classes)}
-    if not args.raw_input:  # digital per-feature standardization before the first analog layer
-        kwargs["input_norm"] = True
-    net = prepare(create_model(model_name, **kwargs), HWAConfig())
+    # input_norm: digital per-feature standardization before the first analog layer (False: raw input)
+    kwargs = {"num_classes": len(train.classes), "input_norm": not args.raw_input}
+    net = create_model(model_name, seed=args.seed, **kwargs)
     cfg = TrainConfig(epochs=args.fp_epochs, lr=lr, batch_size=args.batch_size, seed=args.seed)
-    res = fit(net, train, val, cfg, progress=False)
-    save_run(run, model_name, net, HWAConfig(), tc.AnalogConfig.preset("pcm"), cfg, res.history, kwargs)
+    net, _ = train_phase(net, train, val, cfg, out_dir=run, record=RunRecord(model_name, kwargs))
     return to_digital(net)
 
 
 def hwa_finetune(fp, hwa, train, val, args, lr=5e-4, analog="pcm"):
-    prepared = prepare(fp, hwa, analog, seed=args.seed)
+    """Hardware-aware fine-tuning of `fp` on `analog`, distilled from it; (model, FitResult, seconds)."""
+    analog = tc.AnalogConfig.preset(analog) if isinstance(analog, str) else analog
     cfg = TrainConfig(epochs=args.hwa_epochs, lr=lr, batch_size=args.batch_size, seed=args.seed)
     t0 = time.perf_counter()
-    res = fit(prepared, train, val, cfg, teacher=fp, progress=False)
+    prepared, res = train_phase(fp, train, val, cfg, hwa=hwa, analog=analog, teacher=fp)
     return prepared, res, time.perf_counter() - t0
 
 
@@ -154,9 +163,9 @@ def unipolar_task(args):
         for sign in args.unipolar_signs:
             # BatchNorm stays digital after the unipolar layer (a per-column signed scale and
             # shift: seed B's digital periphery), clipping at 2 std spreads weights over the levels.
-            analog = legacy_hardware(
-                tc.AnalogConfig.preset("pcm"),
-                {"unipolar": sign, "weight_bits": bits, "dac_bits": 8, "adc_bits": 8, "fold_bn": False},
+            analog = dataclasses.replace(
+                hardware(mapping={"polarity": "unipolar", "unipolar_sign": sign, "weight_bits": bits}),
+                fold_bn=False,
             )
             hwa = HWAConfig(clip="std", clip_value=2.0)
             prepared, _, _ = hwa_finetune(fp, hwa, train, val, args, lr=2e-3, analog=analog)
@@ -190,7 +199,7 @@ def hamq_task(args):
     )
     print("|---|---|---|---|---|" + ("---|" if pcm else ""))
     base = HWAConfig.preset(args.recipe)
-    analog = legacy_hardware(tc.AnalogConfig.preset("pcm"), {"dac_bits": 6, "adc_bits": 6, "weight_bits": 6})
+    analog = hardware(dac={"bits": 6}, adc={"bits": 6}, mapping={"weight_bits": 6})
     if args.clip is not None:  # the clip pins the weight range, which caps what HamQ can reach
         base = dataclasses.replace(base, clip=args.clip)
     ref = tuple(args.hamq_reference) if args.hamq_reference else None  # (ON %, accuracy) of a lambda-0 run
@@ -272,6 +281,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(json.dumps(vars(args)))
+    print(f"provenance: {json.dumps(provenance())}")
     if args.task in ("har", "kws"):
         drift_task(args.task, args)
     elif args.task == "har-unipolar":
