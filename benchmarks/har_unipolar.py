@@ -22,63 +22,39 @@ from pathlib import Path
 import torch
 
 import tinycim as tc
-from tinycim.compat import legacy_hardware, split_legacy
 from tinycim.data import load
 from tinycim.models import create_model
-from tinycim.train import (
-    HWAConfig,
-    TrainConfig,
-    evaluate,
-    evaluate_drift,
-    fit,
-    load_run,
-    prepare,
-    save_run,
-    to_analog,
-    to_digital,
-)
+from tinycim.pipeline.provenance import provenance
+from tinycim.train import HWAConfig, TrainConfig, evaluate, evaluate_drift, load_run, to_analog, to_digital
+from tinycim.workflow import RunRecord, train_phase
 
-# The recipe's HWA phase: `pcm` preset + these overrides (recipes/har_unipolar.yaml).
-RECIPE = dict(
-    unipolar="positive",
-    unipolar_granularity="layer",
-    unipolar_init="magnitude",
-    weight_bits=2,
-    device_bits=2,
-    fold_bn=False,
-)
-VARIANTS = {  # name: (HWAConfig overrides on top of RECIPE, start from "scratch" or the FP32 model "fp")
-    "recipe": ({}, "scratch"),
-    "uniform": ({"uniform": True}, "scratch"),
-    "tile-auto": ({"unipolar": "auto", "unipolar_granularity": "tile"}, "scratch"),
-    "no-noise": ({"noise": "none"}, "scratch"),
-    "finetune-fp": ({"unipolar_init": "project"}, "fp"),
+# The recipe's HWA phase (recipes/har_unipolar.yaml): how to train (HWAConfig `pcm` preset + TRAIN)
+# and the chip (AnalogConfig `pcm` preset + MAPPING, BatchNorm kept digital).
+TRAIN = {"unipolar_init": "magnitude"}
+MAPPING = {"polarity": "unipolar", "unipolar_sign": "positive", "weight_bits": 2, "device_bits": 2}
+VARIANTS = {  # name: (HWAConfig changes, mapping changes, start from "scratch" or the FP32 model "fp")
+    "recipe": ({}, {}, "scratch"),
+    "uniform": ({}, {"weight_range": "uniform"}, "scratch"),
+    "tile-auto": ({}, {"unipolar_sign": "auto"}, "scratch"),
+    "no-noise": ({"noise": "none"}, {}, "scratch"),
+    "finetune-fp": ({"unipolar_init": "project"}, {}, "fp"),
 }
 DAY_S = 86400.0
 
 
 def fresh(classes: int, seed: int) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    return create_model("har_cnn", num_classes=classes)
+    """A freshly initialized `har_cnn` (weights drawn from `seed`)."""
+    return create_model("har_cnn", num_classes=classes, seed=seed)
 
 
 def fp_model(train, val, args) -> torch.nn.Module:
+    """The FP32 teacher, trained once into a run directory under --work."""
     run = Path(args.work) / f"har-fp{args.fp_epochs}-s{args.seed}"
     if (run / "model.safetensors").is_file():
         return to_digital(load_run(run)[0]).eval()
-    net = prepare(fresh(len(train.classes), args.seed), HWAConfig())
     cfg = TrainConfig(epochs=args.fp_epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
-    res = fit(net, train, val, cfg, progress=False)
-    save_run(
-        run,
-        "har_cnn",
-        net,
-        HWAConfig(),
-        tc.AnalogConfig.preset("pcm"),
-        cfg,
-        res.history,
-        {"num_classes": len(train.classes)},
-    )
+    record = RunRecord("har_cnn", {"num_classes": len(train.classes)})
+    net, _ = train_phase(fresh(len(train.classes), args.seed), train, val, cfg, out_dir=run, record=record)
     return to_digital(net).eval()
 
 
@@ -100,6 +76,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(json.dumps(vars(args)))
+    print(f"provenance: {json.dumps(provenance())}")
     train, val, test = (load("hapt", args.data_dir, s, seed=args.seed) for s in ("train", "val", "test"))
     fp = fp_model(train, val, args)
     fp_acc = evaluate(fp, test)
@@ -111,17 +88,16 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     print(f"| FP32 | | | {fp_acc:.2f} | | | |")
     for name in args.variants:
-        overrides, init = VARIANTS[name]
-        # RECIPE and VARIANTS keep 0.1's field names: the training part goes to HWAConfig, the hardware
-        # part (unipolar, weight/device bits, uniform, fold_bn) to the AnalogConfig (tinycim.compat)
-        train_fields, hardware = split_legacy({**RECIPE, **overrides})
-        hwa = dataclasses.replace(HWAConfig.preset("pcm"), **train_fields)
-        analog = legacy_hardware(tc.AnalogConfig.preset("pcm"), hardware)
+        train_changes, mapping_changes, init = VARIANTS[name]
+        hwa = dataclasses.replace(HWAConfig.preset("pcm"), **{**TRAIN, **train_changes})
+        pcm = tc.AnalogConfig.preset("pcm")
+        mapping = dataclasses.replace(pcm.mapping, **{**MAPPING, **mapping_changes})
+        analog = dataclasses.replace(pcm, mapping=mapping, fold_bn=False)
         start = fresh(len(train.classes), args.seed) if init == "scratch" else copy.deepcopy(fp)
-        prepared = prepare(start, hwa, analog, seed=args.seed)
         cfg = TrainConfig(epochs=args.hwa_epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
         t0 = time.perf_counter()
-        fit(prepared, train, val, cfg, teacher=None if args.no_distill else fp, progress=False)
+        teacher = None if args.no_distill else fp
+        prepared, _ = train_phase(start, train, val, cfg, hwa=hwa, analog=analog, teacher=teacher)
         secs = time.perf_counter() - t0
         prepared.eval()
         dr = evaluate_drift(

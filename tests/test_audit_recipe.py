@@ -62,6 +62,11 @@ FP = {"epochs": 1, "lr": 0.1}
         ({"phases": {"fp": {"epochs": 1, "lr": 0.1, "batch_size": True}}}, "phases.fp.batch_size = True"),
         ({"phases": {"fp": FP, "hwa": {**FP, "preset": "zzz"}}}, "phases.hwa: unknown HWA preset 'zzz'"),
         ({"phases": {"fp": FP, "hwa": {**FP, "overrides": [1]}}}, "phases.hwa.overrides = [1]"),
+        ({"phases": {"fp": FP, "hwa": {**FP, "analog": [1]}}}, "phases.hwa.analog = [1]"),
+        (
+            {"phases": {"fp": FP, "hwa": {**FP, "analog": {"mapping": {"polarity": "tripolar"}}}}},
+            "phases.hwa: mapping.polarity = 'tripolar'",
+        ),
         ({"published": "x"}, "published = 'x'"),
         ({"published": [{"metric": "acc_1d", "value": "x"}]}, "published acc_1d: value = 'x'"),
         ({"published": [{"metric": "acc_1d", "value": float("nan")}]}, "published acc_1d: value = nan"),

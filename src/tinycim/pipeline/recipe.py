@@ -5,14 +5,21 @@
     dataset: speech_commands        # tinycim.data name (+ dataset_options, splits)
     phases:
       fp:  {epochs: 30, lr: 0.002, batch_size: 128}
-      hwa: {epochs: 10, lr: 0.0005, batch_size: 128, preset: pcm, overrides: {...}}   # HWAConfig
+      hwa: {epochs: 10, lr: 0.0005, batch_size: 128, preset: pcm, overrides: {...}, analog: {...}}
       hwa_baseline: {...}          # optional twin (e.g. HamQ lambda = 0) the hwa phase is compared with
-    analog: {preset: pcm, overrides: {...}}        # AnalogConfig for evaluation
+    analog: {preset: pcm, overrides: {...}}        # AnalogConfig: the chip (evaluation, plain twin)
     drift: {times: [1s, 1h, 1d, 30d, 1y], instances: 10}
     bits_sweep: [4, 6, 8]                          # accuracy vs DAC/ADC bits at 1 day
     cost: {accelerator: aon-cim, act_bits: [8, 6, 4]}
     published: [{metric: acc_drop_1d_pp, value: 0.8, source: "Zhou et al. 2022"}]
     full: {...}                                    # deep-merged over the above by --full
+
+A hardware-aware phase says how to train in `overrides` (HWAConfig fields: noise_scale, clip,
+hamq_lambda, ...) and, in `analog`, what its chip differs in from the recipe's `analog`: AnalogConfig
+sections as nested mappings, e.g. ``analog: {mapping: {polarity: unipolar, weight_bits: 2}, dac: {bits: 6}}``
+(deep-merged; the phase is trained, drifted and costed on that one description). Recipes of 0.1 wrote
+the hardware fields into `overrides` (dac_bits, weight_bits, unipolar, ...); those still load
+(tinycim.compat).
 
 Defaults are CPU-sized (minutes on 2 cores); `full` holds the paper-sized settings.
 """
@@ -67,7 +74,8 @@ class Phase:
     lr: float
     batch_size: int = 128
     preset: str | None = None  # HWAConfig preset (hwa phase only)
-    overrides: dict = field(default_factory=dict)
+    overrides: dict = field(default_factory=dict)  # HWAConfig fields (0.1 hardware names: tinycim.compat)
+    analog: dict = field(default_factory=dict)  # AnalogConfig sections this phase's chip changes
     init: str = "fp"  # hwa phase: start from the trained FP model ("fp") or from fresh weights ("scratch")
     augment: bool = False  # fp phase: the dataset's FP augmentation of the default recipe (workflow)
 
@@ -170,7 +178,7 @@ def _ints(value: Any, name: str, where: str, lo: int, hi: int) -> tuple[int, ...
 def _phase(data: Any, where: str) -> Phase:
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must be a mapping with epochs and lr")
-    unknown = set(data) - {"epochs", "lr", "batch_size", "preset", "overrides", "init", "augment"}
+    unknown = set(data) - {"epochs", "lr", "batch_size", "preset", "overrides", "analog", "init", "augment"}
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)}")
     epochs = _need(data, "epochs", int, where)
@@ -195,6 +203,12 @@ def _phase(data: Any, where: str) -> Phase:
         raise ConfigError(
             f"{where}.overrides = {overrides!r} is invalid: allowed a mapping of HWAConfig fields"
         )
+    analog = data.get("analog") or {}
+    if not isinstance(analog, dict):
+        raise ConfigError(
+            f"{where}.analog = {analog!r} is invalid: allowed a mapping of AnalogConfig sections "
+            "(e.g. {mapping: {weight_bits: 6}, dac: {bits: 6}})"
+        )
     augment = data.get("augment", False)
     if not isinstance(augment, bool):
         raise ConfigError(f"{where}.augment = {augment!r} is invalid: allowed true or false")
@@ -204,6 +218,7 @@ def _phase(data: Any, where: str) -> Phase:
         batch_size=batch,
         preset=preset,
         overrides=overrides,
+        analog=analog,
         init=init,
         augment=augment,
     )

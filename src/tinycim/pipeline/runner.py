@@ -74,17 +74,22 @@ def analog_base(recipe: Recipe) -> tc.AnalogConfig:
 
 
 def _hwa_config(phase: Phase, base: tc.AnalogConfig):
-    """(HWAConfig, AnalogConfig) of a hardware-aware phase: its preset with the phase's overrides;
-    overrides written with hardware field names (dac_bits, tile_rows, unipolar, weight_bits, ...)
-    change the recipe's analog config for this phase."""
-    from tinycim.train import HWAConfig
+    """(HWAConfig, AnalogConfig) of a hardware-aware phase: its HWA preset with the phase's training
+    overrides, and the recipe's chip with the phase's `analog` sections deep-merged. 0.1 recipes wrote
+    hardware field names into the overrides (dac_bits, unipolar, weight_bits, ...): tinycim.compat
+    applies those to the chip first."""
     from tinycim.compat import legacy_hardware, split_legacy
+    from tinycim.pipeline.recipe import deep_merge
+    from tinycim.train import HWAConfig
 
     train, hardware = split_legacy(dict(phase.overrides or {}))
     hwa = HWAConfig.preset(phase.preset or "pcm")
     if train:
         hwa = dataclasses.replace(hwa, **train)
-    return hwa, legacy_hardware(base, hardware)
+    analog = legacy_hardware(base, hardware)
+    if phase.analog:
+        analog = tc.AnalogConfig.from_dict(deep_merge(analog.to_dict(), phase.analog))
+    return hwa, analog
 
 
 def _train_phase(
