@@ -2,8 +2,8 @@
 
     python benchmarks/baselines.py --data-dir ../shared/data [--tasks har kws cifar vww] [--epochs-scale 1.0]
 
-Each task: (dataset, folder under --data-dir, loader options, model, epochs, lr). Trains plainly
-(tinycim.train.fit, AdamW, cosine), reports test accuracy (CIFAR-10 / VWW here hold one labelled
+Each task: (dataset, folder under --data-dir, loader options, model, epochs, lr). Trains plainly in
+FP32, no converters in the loop (tinycim.workflow.train_phase, AdamW, cosine), reports test accuracy (CIFAR-10 / VWW here hold one labelled
 folder: their held-out split is `val` / `test` as the loaders define). Prints a markdown table.
 """
 
@@ -17,7 +17,9 @@ import torch
 
 from tinycim.data import load
 from tinycim.models import count_macs, count_params, create_model
-from tinycim.train import HWAConfig, TrainConfig, evaluate, fit, prepare, to_digital
+from tinycim.pipeline.provenance import provenance
+from tinycim.train import TrainConfig, evaluate
+from tinycim.workflow import train_phase
 
 TASKS = {  # name: (dataset, folder, loader options, model, epochs, lr, eval split)
     "har": ("hapt", "uci_hapt_raw.tar.xz", {}, "har_cnn", 20, 2e-3, "test"),
@@ -60,18 +62,12 @@ def main() -> None:
         train = load(dataset, args.data_dir / folder, "train", seed=args.seed, **opts)
         val = load(dataset, args.data_dir / folder, "val", seed=args.seed, **opts)
         test = load(dataset, args.data_dir / folder, split, seed=args.seed, **opts)
-        torch.manual_seed(args.seed)
-        model = prepare(create_model(model_name, num_classes=len(train.classes)), HWAConfig())
+        model = create_model(model_name, num_classes=len(train.classes), seed=args.seed)
         t0 = time.perf_counter()
-        fit(
-            model,
-            train,
-            val,
-            TrainConfig(epochs=epochs, lr=lr, batch_size=128, seed=args.seed),
-            progress=False,
-        )
+        cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=128, seed=args.seed)
+        net, _ = train_phase(model, train, val, cfg)
         seconds = time.perf_counter() - t0
-        net = to_digital(model).eval()
+        net.eval()
         acc = evaluate(net, test)
         rows.append(
             (
@@ -87,7 +83,9 @@ def main() -> None:
             )
         )
         print(f"{task}: {acc:.2f} % in {seconds:.0f} s", flush=True)
-    print("\n| task | dataset | model | params | MACs | train/test | epochs | train s | test acc (%) |")
+    stamp = provenance()
+    print(f"\ncommit {stamp['commit']}, {stamp['threads']} threads: {stamp['command']}")
+    print("| task | dataset | model | params | MACs | train/test | epochs | train s | test acc (%) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(

@@ -33,7 +33,6 @@ from tinycim.train import (
     evaluate_drift,
     load_run,
     on_cell_fraction,
-    prepare,
     to_analog,
     to_digital,
 )
@@ -136,11 +135,10 @@ def drift_task(task, args):
     print(f"HWA recipe {hwa.to_json(None)}; {args.hwa_epochs} epochs in {secs:.0f} s")
     print("| model | FP32 | " + " | ".join(label for label, _ in TIMES) + " | 1d loss vs FP32 |")
     print("|---" * (len(TIMES) + 3) + "|")
-    plain_prepared = prepare(fp, HWAConfig())
     if not args.skip_plain:
         drift_row(
             "trained plainly (calibrated 8-bit DAC/ADC)",
-            to_analog(plain_prepared, "pcm", calibrate_with=train.x[:CALIBRATION]),
+            to_analog(fp, "pcm", calibrate_with=train.x[:CALIBRATION]),
             test,
             args,
         )
