@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
@@ -59,15 +60,15 @@ def _both(amodel: nn.Module, monkeypatch, *args) -> tuple[torch.Tensor, torch.Te
     taken = []
     real = recurrent._analog_inference_step
 
-    def spy(layer, h):
-        found = real(layer, h)
+    def spy(layer, h, weights):
+        found = real(layer, h, weights)
         taken.append(found is not None)
         return found
 
     with torch.no_grad():
         monkeypatch.setattr(recurrent, "_analog_inference_step", spy)
         fast = amodel(*args)
-        monkeypatch.setattr(recurrent, "_analog_inference_step", lambda layer, h: None)
+        monkeypatch.setattr(recurrent, "_analog_inference_step", lambda layer, h, weights: None)
         slow = amodel(*args)
     monkeypatch.setattr(recurrent, "_analog_inference_step", real)
     return fast, slow, sum(taken)
@@ -104,9 +105,9 @@ def test_with_gradients_the_layer_forward_runs():
     tc.program(amodel, seed=0)
     hh = amodel.rnn.hh_l0
     h = torch.zeros(2, 7)
-    assert recurrent._analog_inference_step(hh, h) is None  # autograd on: no integer shortcut
+    assert recurrent._analog_inference_step(hh, h, hh._mvm_weights()) is None  # autograd: no shortcut
     with torch.no_grad():
-        assert recurrent._analog_inference_step(hh, h) is not None
+        assert recurrent._analog_inference_step(hh, h, hh._mvm_weights()) is not None
     step = _StepMVM(hh, h.requires_grad_())
     step(h).sum().backward()
     assert h.grad is not None
@@ -146,3 +147,66 @@ def test_inference_without_autograd_matches_torch(make, packed):
     with torch.no_grad():
         want, got = _Seq(ref)(x, lengths), ours(x, lengths)
     assert float((got - want).norm() / want.norm()) < 1e-5
+
+
+# ---- hardware-aware training: one draw of the weight noise per sequence ----------------------
+def _noisy_rnn(kind: str, analog: str = "ideal") -> nn.Module:
+    from tinycim.train import HWAConfig, prepare
+
+    torch.manual_seed(0)
+    model = _Seq(CASES[kind]())
+    with pytest.warns(UserWarning):  # prepare reports the model's analog share
+        prepared = prepare(model, HWAConfig(noise="gaussian", noise_eta=0.2), analog, seed=7)
+    return prepared.train()
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_training_noise_is_drawn_once_per_sequence(kind, monkeypatch):
+    """Each analog Linear maps (and perturbs) its weights once per forward of the recurrent layer,
+    not once per time step, with or without autograd."""
+    model = _noisy_rnn(kind)
+    layers = [m for name, m in model.rnn.named_children() if name[:2] in ("ih", "hh", "hr")]
+    calls = {id(m): 0 for m in layers}
+    for m in layers:
+        real = m.normalized_weight
+
+        def spy(*args, _real=real, _id=id(m), **kwargs):
+            calls[_id] += 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(m, "normalized_weight", spy)
+    x = torch.randn(3, 8, 5, generator=torch.Generator().manual_seed(1))
+    model(x).sum().backward()
+    assert all(n == 1 for n in calls.values()), calls
+    assert all(m.weight.grad is not None and m.weight.grad.abs().sum() > 0 for m in layers)
+    with torch.no_grad():
+        model(x)
+    assert all(n == 2 for n in calls.values()), calls
+
+
+def test_every_step_sees_the_same_perturbed_weights():
+    """An Elman RNN on ideal devices (no converters) with training noise equals the recurrence run by
+    hand with ONE noisy draw of W_ih and W_hh (the layers' generators restarted from the same seed);
+    with a fresh draw per step it would not."""
+    model = _noisy_rnn("rnn")
+    rnn = model.rnn
+    ih, hh = rnn.ih_l0, rnn.hh_l0
+    x = torch.randn(3, 8, 5, generator=torch.Generator().manual_seed(2))
+    for m in (ih, hh):
+        m.seed_noise(11)
+    with torch.no_grad():
+        out, h_n = rnn(x)
+        for m in (ih, hh):
+            m.seed_noise(11)
+        w = {}
+        for name, m in (("ih", ih), ("hh", hh)):
+            slices, _ = m.normalized_weight(noise=True)
+            w[name] = slices[0] * m.weight_scale()[:, None]
+        assert not torch.allclose(w["hh"], hh.weight, atol=1e-3)  # the noise is on
+        h = torch.zeros(3, 6)
+        ys = []
+        for t in range(x.shape[1]):
+            h = torch.tanh(F.linear(x[:, t], w["ih"], ih.bias) + F.linear(h, w["hh"], hh.bias))
+            ys.append(h)
+    torch.testing.assert_close(out, torch.stack(ys, dim=1), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(h_n[0], h, rtol=1e-5, atol=1e-6)

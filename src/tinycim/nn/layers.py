@@ -225,12 +225,21 @@ class AnalogLayerMixin:
 
     # ---- forward -----------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._forward_weights(x, self._mvm_weights())
+
+    def _mvm_weights(self) -> tuple:
+        """(w [K, S, C_out, ...], significance [S], scale [C_out], gdc [K, 1|C_out] or None) that a
+        forward multiplies by: the programmed chips', or the mapped weights with one draw of the
+        training noise. A recurrent layer resolves them once per sequence (one chip's programming
+        noise serves every time step) and runs `_forward_weights` per step."""
         if self.prog_w is not None:
-            w, significance = self.prog_w, self.prog_sig
-            scale, gdc = self.prog_scale, self.prog_gdc
-        else:
-            slices, significance = self.normalized_weight(noise=True)
-            w, scale, gdc = slices.unsqueeze(0), self.weight_scale(), None
+            return self.prog_w, self.prog_sig, self.prog_scale, self.prog_gdc
+        slices, significance = self.normalized_weight(noise=True)
+        return slices.unsqueeze(0), significance, self.weight_scale(), None
+
+    def _forward_weights(self, x: torch.Tensor, weights: tuple) -> torch.Tensor:
+        """The forward with the weights of `_mvm_weights` already resolved."""
+        w, significance, scale, gdc = weights
         active = self._ctx.active
         if active is not None and w.shape[0] > 1:  # the root runs one chip at a time
             w, gdc = w[active : active + 1], None if gdc is None else gdc[active : active + 1]

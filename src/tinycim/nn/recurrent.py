@@ -6,7 +6,10 @@ kernels, so `convert` could not see them. The classes here are pure-PyTorch, dig
 re-implementations (same constructor arguments, same forward signature and outputs) whose matrices
 live in ordinary ``nn.Linear`` submodules. `decompose` swaps torch's modules for them; `convert` /
 `prepare` then turn every ``nn.Linear`` into the analog layer, so DAC/ADC run per time step and per
-token, and noise, learned converter ranges and drift apply with no recurrent-specific code.
+token, and noise, learned converter ranges and drift apply with no recurrent-specific code, except
+one: in hardware-aware training each analog Linear of a recurrent layer draws its weight noise once
+per forward of the recurrent layer (one sequence batch) and every time step multiplies by that same
+perturbed matrix, as one programmed chip would (`_StepMVM`).
 
 What runs where (per layer and direction ``l{k}[_reverse]``):
 
@@ -42,7 +45,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import torch
 import torch.fx
@@ -52,6 +55,9 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from tinycim.errors import ConfigError
 from tinycim.tiles.quant import levels_per_side
+
+if TYPE_CHECKING:
+    from tinycim.nn.layers import AnalogLinear
 
 __all__ = [
     "LinearRNNBase",
@@ -388,15 +394,22 @@ class _StepMVM:
     """``layer(h)`` (plus the step's input projection ``xp[:, t]`` when given) for every step of one
     scan, with whatever does not change along the sequence resolved once, before the time loop.
 
-    * A programmed (or, in eval mode, unprogrammed) analog Linear at inference, one chip, one row
-      tile, calibrated DAC and ADC: its integer inference path (`AnalogLayerMixin._fast_block`)
-      written out with the chip's weights, drift-compensated column scale, converter levels and
-      ranges fetched once. Per step: DAC codes (scale, clamp, round), one MVM, ADC codes, scale and
-      bias, the same operations in the same order, so the numbers are bit for bit the layer's.
+    * An analog Linear (its own forward): its weights (`AnalogLayerMixin._mvm_weights`) are resolved
+      once per scan: the programmed chips', or the mapped weights with **one draw of the training
+      noise for the whole sequence** (a chip's programming noise is one draw; a fresh draw per time
+      step, as calling the layer each step did, would be a different chip at every step). Each step
+      runs the layer's forward on those weights (`_forward_weights`), so gradients flow to the
+      weights from every step.
+    * The same at inference (no autograd), one chip, one row tile, calibrated DAC and ADC: the
+      layer's integer inference path (`AnalogLayerMixin._fast_block`) written out with the weights,
+      drift-compensated column scale, converter levels and ranges fetched once. Per step: DAC codes
+      (scale, clamp, round), one MVM, ADC codes, scale and bias, the same operations in the same
+      order, so the numbers are bit for bit the layer's.
     * A plain ``nn.Linear``: ``addmm(xp_t + b, h, W^T)`` with the bias added to the whole sequence
       once (digital copy; equal to ``xp_t + layer(h)`` up to float rounding).
-    * Anything else (training with gradients, K chips at once, a noisy or uncalibrated layer, an
-      overriding subclass, a layer with forward hooks): the layer's own forward, ``xp_t + layer(h)``.
+    * A layer with forward hooks (the cost model, activity probes) or an overriding subclass: the
+      layer's own call at every step, ``xp_t + layer(h)`` (hooks see every step; a training-noise
+      draw is then per step).
     """
 
     def __init__(self, layer: nn.Module, h: torch.Tensor, xp: torch.Tensor | None = None) -> None:
@@ -404,29 +417,41 @@ class _StepMVM:
         self.xp = xp
         self.fast: tuple | None = None
         self.addmm: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.resolved: tuple[AnalogLinear, tuple] | None = None  # (layer, its weights for this scan)
         if _hooked(layer):  # forward hooks (the cost model counts every call) see every step
             return
         if type(layer) is nn.Linear:
             if xp is not None and layer.bias is not None:
                 self.addmm = (xp + layer.bias, layer.weight.t())
-        else:
-            self.fast = _analog_inference_step(layer, h)
+        elif _plain_analog(layer):
+            weights = layer._mvm_weights()  # one draw of the training noise per sequence
+            self.resolved = (layer, weights)
+            self.fast = _analog_inference_step(layer, h, weights)
 
     def __call__(self, h: torch.Tensor, t: int | None = None) -> torch.Tensor:
         if self.addmm is not None:
             xb, w_t = self.addmm
             return torch.addmm(xb[:, t], h, w_t)
-        if self.fast is None:
-            out = self.layer(h)
-        else:
+        if self.fast is not None:
             in_mul, l_in, w, adc_mul, l_out, scale, bias = self.fast
             codes = (h * in_mul).clamp_(-l_in, l_in).round_()  # DAC
             out = F.linear(codes, w)  # the array
             out.mul_(adc_mul).clamp_(-l_out, l_out).round_()  # ADC
             out = out.mul_(scale) if bias is None else torch.addcmul(bias, out, scale)
-        if self.xp is None:
-            return out
-        return out.add_(self.xp[:, t]) if self.fast is not None else self.xp[:, t] + out
+            return out if self.xp is None else out.add_(self.xp[:, t])
+        if self.resolved is not None:
+            layer, weights = self.resolved
+            out = layer._forward_weights(h, weights)
+        else:
+            out = self.layer(h)
+        return out if self.xp is None else self.xp[:, t] + out
+
+
+def _plain_analog(layer: nn.Module) -> TypeGuard[AnalogLinear]:
+    """An analog Linear whose forward is the analog layers' own (not overridden by a subclass)."""
+    from tinycim.nn.layers import AnalogLinear
+
+    return isinstance(layer, AnalogLinear) and type(layer).forward is AnalogLinear.forward
 
 
 def _hooked(layer: nn.Module) -> bool:
@@ -449,22 +474,13 @@ def _tanh(x: torch.Tensor) -> torch.Tensor:
     return s * 2.0 - 1.0 if torch.is_grad_enabled() else s.mul_(2.0).sub_(1.0)
 
 
-def _analog_inference_step(layer: nn.Module, h: torch.Tensor) -> tuple | None:
-    """The constants of an analog Linear's integer inference path for inputs like ``h``, or None
-    when its forward does something else for them (see `_StepMVM`). Only without autograd."""
-    from tinycim.nn.layers import AnalogLinear
-
+def _analog_inference_step(layer: AnalogLinear, h: torch.Tensor, weights: tuple) -> tuple | None:
+    """The constants of an analog Linear's integer inference path for inputs like ``h`` with its
+    resolved ``weights`` (`AnalogLayerMixin._mvm_weights`), or None when its forward does something
+    else for them (see `_StepMVM`). Only without autograd."""
     if torch.is_grad_enabled():
         return None
-    if not isinstance(layer, AnalogLinear) or type(layer).forward is not AnalogLinear.forward:
-        return None
-    if layer.prog_w is not None:
-        w, scale, gdc = layer.prog_w, layer.prog_scale, layer.prog_gdc
-    elif layer.training:  # training noise: a fresh draw per call, the layer's own forward
-        return None
-    else:
-        slices, _ = layer.normalized_weight(noise=False)
-        w, scale, gdc = slices.unsqueeze(0), layer.weight_scale(), None
+    w, _, scale, gdc = weights
     active = layer._ctx.active
     if active is not None and w.shape[0] > 1:
         w, gdc = w[active : active + 1], None if gdc is None else gdc[active : active + 1]
