@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import torch
 
 from tinycim.data import load
 from tinycim.models import create_model
@@ -26,13 +25,12 @@ def splits(dataset: str, data_dir: str | None, seed: int):
 
 def train_fp(dataset: str, train, val, epochs: int, seed: int):
     model_name, _, lr, _, batch = TASKS[dataset]
-    torch.manual_seed(seed)
     kwargs = {"num_classes": len(train.classes)}
     if dataset != "digits":
         kwargs["input_norm"] = True
     else:  # the quickstart recipe's wider digits CNN (recipes: quickstart.yaml)
         kwargs["layers"] = [{"channels": 32, "kernel": 3, "pool": 2}, {"channels": 64, "kernel": 3}]
-    net = prepare(create_model(model_name, **kwargs), HWAConfig(), analog="ideal")
+    net = prepare(create_model(model_name, seed=seed, **kwargs), HWAConfig(), analog="ideal")
     fit(net, train, val, TrainConfig(epochs=epochs, lr=lr, batch_size=batch, seed=seed), progress=False)
     return to_digital(net)
 

@@ -20,7 +20,6 @@ import dataclasses
 import time
 
 import numpy as np
-import torch
 from scipy.optimize import nnls
 from torch import nn
 
@@ -90,8 +89,7 @@ def fit_hermes() -> float:
 
 
 def main() -> None:
-    torch.manual_seed(0)
-    models = {name: create_model(name) for name in ("analognet_kws", "analognet_vww")}
+    models = {name: create_model(name, seed=0) for name in ("analognet_kws", "analognet_vww")}
     t0 = time.perf_counter()
     # Convert once (the fit runs hundreds of estimates; the cost model reads the converted layers).
     converted = {name: convert(m, cost.analog_config_for(aon_cim(), 8)) for name, m in models.items()}

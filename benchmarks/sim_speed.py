@@ -15,18 +15,9 @@ import json
 import time
 
 import torch
-from torch import nn
 
 import tinycim as tc
-
-
-def kws_cnn(channels: int = 64, depth: int = 5, classes: int = 12) -> nn.Module:
-    layers: list[nn.Module] = []
-    c_in = 1
-    for _ in range(depth):
-        layers += [nn.Conv2d(c_in, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU()]
-        c_in = channels
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, classes))
+from tinycim.models import create_model
 
 
 def _sync() -> None:
@@ -61,8 +52,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    model = kws_cnn().eval().to(args.device)
+    model = create_model("kws_cnn5", num_classes=12, seed=0).eval().to(args.device)
     x = torch.randn(args.batch, 1, 49, 10, generator=torch.Generator().manual_seed(0)).to(args.device)
 
     amodel = tc.convert(model, tc.AnalogConfig.preset("pcm"))

@@ -12,7 +12,6 @@ import itertools
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
 from torch import nn
 
 from tinycim.cost.accelerator import _SECTIONS, Accelerator
@@ -96,7 +95,6 @@ def sweep_grid(
     if isinstance(model, str):
         from tinycim.models import create_model
 
-        torch.manual_seed(0)
         model = create_model(model, seed=0)  # the zoo model with seeded weights: the same figures every run
     rows = []
     for values in itertools.product(*(vals for _, vals in axes)):
