@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from tinycim.devices import PCMDevice, RRAMDevice
-from tinycim.devices.fitting import _clip_bounds, _clipped_line, _interval_quantile, _PCMFamily, fit_device
+from tinycim.devices.families import _clip_bounds, _clipped_line, _PCMFamily
+from tinycim.devices.fitting import _interval_quantile, fit_device
 from tinycim.devices.measurements import sample_measurements
 from tinycim.errors import DataError
 
