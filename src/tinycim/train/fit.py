@@ -150,7 +150,7 @@ def fit(
     tensorboard: also write per-epoch scalars (train/loss, train/accuracy, val/accuracy, lr,
         noise_factor, on_cell_fraction) to out_dir/tb (needs out_dir and the tensorboard package).
     augment: applied to every training batch, augment(x [B, ...], generator) -> [B, ...] (e.g.
-        `tinycim.data.speech_commands.spec_augment`), drawing from a generator seeded from
+        `tinycim.data.speech_augment.spec_augment`), drawing from a generator seeded from
         config.seed and checkpointed with the others.
     Raises TrainingDivergedError on a NaN/inf loss.
     """
