@@ -21,6 +21,12 @@ energy coefficient sets the 8-bit input range, docs/results.md).
 Steps already done (a run with ``model.safetensors``, a drift JSON) are skipped, so a killed
 benchmark continues where it stopped. Prints a markdown table and writes ``OUT/summary.json``.
 
+``--from-pretrain PREV`` re-runs only the hardware-aware phase: each model's finished FP phase
+``PREV/M/pretrain`` (and its test-set drift report ``PREV/M/drift_plain.json``, the same model under
+the same command) is copied into ``OUT/M`` first, and ``tinycim train ... --resume`` finds the FP
+phase complete (its checkpoint is at the last epoch, settings and data checked) and trains only the
+hardware-aware phase from it.
+
     OMP_NUM_THREADS=1 nice -n 5 python benchmarks/kws_recurrent.py \\
         --data-dir /work/shared/data/speech_commands_v0.02_test --out runs/kws_recurrent
 """
@@ -31,6 +37,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -59,6 +66,19 @@ def run(cmd: list[str], log: Path) -> float:
     if rc != 0:
         raise SystemExit(f"command failed (exit {rc}), see {log}: {' '.join(cmd)}")
     return time.perf_counter() - t
+
+
+def reuse_pretrain(prev: Path, model: str, out: Path) -> None:
+    """Copy a finished FP phase (``prev/model/pretrain``) and its drift report into ``out``."""
+    src = prev / model / "pretrain"
+    if not (src / "checkpoint.safetensors").is_file():
+        raise SystemExit(f"--from-pretrain: {src} has no checkpoint.safetensors")
+    if not (out / "pretrain").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(src, out / "pretrain")
+    plain = prev / model / "drift_plain.json"
+    if plain.is_file() and not (out / "drift_plain.json").exists():
+        shutil.copy2(plain, out / "drift_plain.json")
 
 
 def train(args: argparse.Namespace, model: str, out: Path, log: Path) -> float | None:
@@ -174,6 +194,12 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=10, help="programmed chips per time")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--from-pretrain",
+        type=Path,
+        default=None,
+        help="a previous --out: reuse its finished FP phases, train only the hardware-aware phase",
+    )
+    parser.add_argument(
         "--input-norm",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -186,6 +212,8 @@ def main() -> None:
     seconds: dict[str, float | None] = {}
     for model in [m.strip() for m in args.models.split(",") if m.strip()]:
         out = args.out / model
+        if args.from_pretrain is not None:
+            reuse_pretrain(args.from_pretrain, model, out)
         seconds[model] = train(args, model, out, log)
         rows.append(
             row(model, "plain (FP phase)", drift(args, out / "pretrain", out / "drift_plain.json", log))
@@ -197,6 +225,7 @@ def main() -> None:
         "train_seconds": seconds,
         "epochs": {"fp": args.epochs, "hwa": args.hwa_epochs},
         "input_norm": args.input_norm,
+        "from_pretrain": None if args.from_pretrain is None else str(args.from_pretrain),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}",
         "load_avg_end": os.getloadavg(),
     }

@@ -85,10 +85,10 @@ def test_programmed_chip_step_is_bit_exact(kind, instances, monkeypatch):
     fast, slow, taken = _both(amodel, monkeypatch, x)
     assert taken > 0
     assert fast.shape == slow.shape and fast.shape[0] % instances == 0
-    assert torch.equal(fast, slow)
+    _assert_same(fast, slow, kind)
     lengths = torch.tensor([6, 2, 5, 1])
     fast, slow, taken = _both(amodel, monkeypatch, x, lengths)
-    assert taken > 0 and torch.equal(fast, slow)
+    assert taken > 0 and torch.equal(fast, slow)  # packed: the per-step path, bit for bit
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
@@ -96,7 +96,17 @@ def test_unprogrammed_eval_step_is_bit_exact(kind, monkeypatch):
     x = torch.randn(3, 5, 5, generator=torch.Generator().manual_seed(2))
     amodel = _analog(kind, x)
     fast, slow, taken = _both(amodel, monkeypatch, x)
-    assert taken > 0 and torch.equal(fast, slow)
+    assert taken > 0
+    _assert_same(fast, slow, kind)
+
+
+def _assert_same(fast: torch.Tensor, slow: torch.Tensor, kind: str) -> None:
+    """The per-scan step is bit for bit the layer's; the LSTM inference scan (`_lstm_inference`:
+    ADC gain folded into the weights, biases and factors rearranged) equal up to float rounding."""
+    if kind == "lstm":
+        assert float((fast - slow).norm() / slow.norm()) < 1e-6
+    else:
+        assert torch.equal(fast, slow)
 
 
 def test_with_gradients_the_layer_forward_runs():

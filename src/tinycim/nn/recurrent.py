@@ -341,6 +341,14 @@ class LinearRNNBase(nn.Module):
         for layer in range(self.num_layers):
             outs = []
             for d, sfx in enumerate(self._suffixes(layer)):
+                idx = layer * self.num_directions + d
+                if lengths is None:
+                    fast = self._inference_scan(layer_in, sfx, init, idx, reverse=d == 1)
+                    if fast is not None:
+                        outs.append(fast[0])
+                        for kind, s in enumerate(fast[1]):
+                            finals[kind].append(s)
+                        continue
                 xp = self._input_projection(getattr(self, f"ih{sfx}"), layer_in)  # [B', T, G*H]
                 batch = xp.shape[0]
                 if lengths is not None and mask is None:
@@ -348,7 +356,6 @@ class LinearRNNBase(nn.Module):
                     mask = _match_batch(
                         (steps[None, :] < lengths.to(xp.device)[:, None]), batch, 0, "lengths"
                     )
-                idx = layer * self.num_directions + d
                 state = []
                 for kind, s0 in enumerate(init):
                     width = self._state_widths()[kind]
@@ -367,6 +374,12 @@ class LinearRNNBase(nn.Module):
 
     def _state_widths(self) -> list[int]:
         return [self.proj_size or self.hidden_size]
+
+    def _inference_scan(
+        self, x: torch.Tensor, sfx: str, init: list[torch.Tensor | None], idx: int, reverse: bool
+    ) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
+        """A whole direction without autograd by a specialised path, or None (the generic scan)."""
+        return None
 
     @staticmethod
     def _input_projection(ih: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -557,6 +570,140 @@ class LinearLSTM(LinearRNNBase):
                 h, c = torch.where(m, h_new, h), torch.where(m, c_new, c)
                 ys[t] = h_new * m
         return torch.stack(ys, dim=1), [h, c]
+
+    def _inference_scan(
+        self, x: torch.Tensor, sfx: str, init: list[torch.Tensor | None], idx: int, reverse: bool
+    ) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
+        """One direction of an LSTM without autograd, unpacked, without projection, when ``ih`` and
+        ``hh`` are plain ``nn.Linear`` or analog Linears on their integer path (one chip, one row
+        tile, calibrated converters); else None. `_lstm_inference` has the arithmetic."""
+        if torch.is_grad_enabled() or self.proj_size or self.training:  # training: the generic scan
+            return None
+        ih, hh = getattr(self, f"ih{sfx}"), getattr(self, f"hh{sfx}")
+        batch, steps = x.shape[0], x.shape[1]
+        rows = x.transpose(0, 1).reshape(steps * batch, x.shape[2])  # time-major rows
+        m_ih = _inference_matrix(ih, rows)
+        m_hh = _inference_matrix(hh, x.new_zeros(batch, self.hidden_size))
+        if m_ih is None or m_hh is None:
+            return None
+        h0, c0 = (None if s0 is None else _match_batch(s0[idx], batch, 0, "initial state") for s0 in init)
+        return _lstm_inference(rows, batch, steps, self.hidden_size, m_ih, m_hh, h0, c0, reverse)
+
+
+# Elements of the input projection converted per block (~4 MB of float32: the converter passes
+# run from cache), as the analog layers' own inference path does.
+_BLOCK_ELEMENTS = 1 << 20
+
+
+def _inference_matrix(layer: nn.Module, x: torch.Tensor) -> tuple | None:
+    """How an inference scan multiplies by ``layer`` for inputs like ``x``: ("digital", W, b) for
+    a plain ``nn.Linear``, ("analog", constants of `_analog_inference_step`) for an analog Linear
+    on its integer path, None otherwise (forward hooks, several chips, uncalibrated converters ...)."""
+    if _hooked(layer):
+        return None
+    if type(layer) is nn.Linear:
+        return ("digital", layer.weight, layer.bias)
+    if _plain_analog(layer):
+        fast = _analog_inference_step(layer, x, layer._mvm_weights())
+        return None if fast is None else ("analog", fast)
+    return None
+
+
+def _lstm_inference(
+    rows: torch.Tensor,
+    batch: int,
+    steps: int,
+    hidden: int,
+    m_ih: tuple,
+    m_hh: tuple,
+    h0: torch.Tensor | None,
+    c0: torch.Tensor | None,
+    reverse: bool,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """An LSTM direction at inference with as few passes and kernel calls per step as its math allows.
+
+    rows: the input, time-major [T*B, F]; m_ih, m_hh: `_inference_matrix` of ``ih`` and ``hh``.
+    Returns (y [B, T, H], [h_T, c_T]). What the hardware does is unchanged: every MVM input goes
+    through the DAC (scale, clamp, round to codes), every MVM output through the ADC (clamp, round
+    to codes) before its digital scale and bias. Rearranged, exactly or up to float rounding:
+
+    * the input projection of all steps is one pass of MVMs (blocks of rows that fit the cache),
+      with both layers' biases added there once, time-major ([T, B, 4H]: step t is contiguous);
+    * the ADC gain (levels / full scale) multiplies the array's weights once per scan instead of
+      every output (``(c @ w^T) * a`` as ``c @ (a w)^T``: equal up to float rounding, which can move
+      an output code by one at a rounding tie);
+    * tanh(x) = 2 sigmoid(2x) - 1, with the factors 2 folded into the g gate's scale, bias and input
+      projection (exact), so one sigmoid covers all four gates; the cell state is kept doubled
+      (c2 = 2c, exact) so that tanh(c) = 2 sigmoid(c2) - 1 needs no extra pass;
+    * the hidden state is kept negated, -h = o - 2 o sigmoid(c2) (one fused multiply-add, written
+      straight into the output), with the DAC's gain and a digital ``hh``'s weights negated (exact:
+      the DAC rounds and clamps symmetrically); the output is negated back once at the end;
+    * the DAC's clamp is skipped when its range is >= 1 (|h| <= 1 cannot clip).
+    """
+    dtype, device = rows.dtype, rows.device
+    g4 = 4 * hidden
+    g2 = torch.ones(g4, dtype=dtype, device=device)
+    g2[2 * hidden : 3 * hidden] = 2.0  # tanh(g) = 2 sigmoid(2g) - 1
+    biases = [m[2] if m[0] == "digital" else m[1][6] for m in (m_ih, m_hh)]
+    present = [b for b in biases if b is not None]
+    bias = None if not present else (present[0] if len(present) == 1 else present[0] + present[1]) * g2
+    # input projection (+ both biases) of every step: p[t] = (ih(x_t) + b_hh) * g2
+    p = rows.new_empty(steps, batch, g4)
+    p_rows = p.view(steps * batch, g4)
+    if m_ih[0] == "digital":
+        w_t = (m_ih[1] * g2[:, None]).t()
+        if bias is None:
+            torch.mm(rows, w_t, out=p_rows)
+        else:
+            torch.addmm(bias, rows, w_t, out=p_rows)
+    else:
+        in_mul, l_in, w, adc_mul, l_out, scale, _ = m_ih[1]
+        w_t = (w * adc_mul).t()
+        scale = scale * g2
+        block = max(batch, _BLOCK_ELEMENTS // g4 // batch * batch)
+        for r0 in range(0, steps * batch, block):
+            codes = (rows[r0 : r0 + block] * in_mul).clamp_(-l_in, l_in).round_()  # DAC
+            out = p_rows[r0 : r0 + block]
+            torch.mm(codes, w_t, out=out)  # the array, ADC gain folded in
+            out.clamp_(-l_out, l_out).round_()  # ADC
+            if bias is None:
+                out.mul_(scale)
+            else:
+                torch.addcmul(bias, out, scale, out=out)
+    # the recurrence
+    y = rows.new_empty(batch, steps, hidden)
+    gates = rows.new_empty(batch, g4)
+    sig_c = rows.new_empty(batch, hidden)
+    i, f, g, o = gates.split(hidden, dim=1)
+    neg_h = rows.new_zeros(batch, hidden) if h0 is None else -h0
+    c2 = rows.new_zeros(batch, hidden) if c0 is None else c0 * 2.0
+    analog = m_hh[0] == "analog"
+    if analog:
+        in_mul, l_in, w, adc_mul, l_out, scale, _ = m_hh[1]
+        neg_in = -in_mul
+        clip_in = float(in_mul) > l_in  # DAC range below 1: |h| <= 1 can clip
+        w_t = (w * adc_mul).t()
+        scale = scale * g2
+        codes = rows.new_empty(batch, hidden)
+    else:
+        w_t = (m_hh[1] * -g2[:, None]).t()  # acts on -h
+    for t in range(steps - 1, -1, -1) if reverse else range(steps):
+        if analog:
+            torch.mul(neg_h, neg_in, out=codes)  # DAC: h * levels / range
+            if clip_in:
+                codes.clamp_(-l_in, l_in)
+            codes.round_()
+            torch.mm(codes, w_t, out=gates)  # the array, ADC gain folded in
+            gates.clamp_(-l_out, l_out).round_()  # ADC
+            torch.addcmul(p[t], gates, scale, out=gates)
+        else:
+            torch.addmm(p[t], neg_h, w_t, out=gates)
+        gates.sigmoid_()  # i, f, sigmoid(2g), o
+        c2.mul_(f).addcmul_(i, g, value=4.0).sub_(i, alpha=2.0)  # 2 (f c + i tanh(g))
+        torch.sigmoid(c2, out=sig_c)
+        neg_h = torch.addcmul(o, o, sig_c, value=-2.0, out=y[:, t])  # -o tanh(c)
+    y.neg_()  # neg_h, a view of y, is now h_T
+    return y, [neg_h.clone(), c2.mul_(0.5)]
 
 
 class LinearGRU(LinearRNNBase):
