@@ -21,6 +21,7 @@ import torch
 
 import tinycim.cost as cost
 from tinycim.cost import format_energy
+from tinycim.cost.presets import NEUROSIM_ADC_CURRENT_W_PER_S
 
 
 def load_analog(run_dir: Path):
@@ -41,6 +42,26 @@ def on_cells(amodel) -> tuple[float, int]:
         on += float((g > 0.5 * g_max).sum())
         total += g.numel()
     return on, total
+
+
+def neurosim_current_saving(models: dict, name: str, bits: int, x) -> tuple[float, float] | None:
+    """(weight-dependent share of the lambda 0 chip, whole-chip saving) when the bit-line current is
+    NeuroSim's ADC column-current term for the conversion time instead of V^2 G over one input pulse
+    (cell reads set to ~0 by a 1 nV read voltage); None for a preset that already counts the current
+    in its ADC or has no cell reads."""
+    from tinycim.cost.sweep import apply_overrides
+
+    acc = cost.get_accelerator(name)
+    if acc.adc.column_current_w_per_s > 0 or acc.adc.kind != "sar":
+        return None
+    variant = apply_overrides(
+        acc, [("adc.column_current_w_per_s", NEUROSIM_ADC_CURRENT_W_PER_S), ("array.read_voltage_v", 1e-9)]
+    )
+    no_current = apply_overrides(variant, [("adc.column_current_w_per_s", 0.0)])
+    reps = {k: cost.estimate(m, variant, act_bits=bits, inputs=x) for k, m in models.items()}
+    fixed = cost.estimate(models["baseline"], no_current, act_bits=bits, inputs=x).energy_per_inference_j
+    base = reps["baseline"].energy_per_inference_j
+    return 1 - fixed / base, 1 - reps["hamq"].energy_per_inference_j / base
 
 
 def main() -> None:
@@ -107,6 +128,14 @@ def main() -> None:
             f"{-scope_saving:+.1%}; whole chip {-saving:+.1%}"
             + (f"\n  scope: {acc.scope_note}" if acc.scope_note else "")
         )
+        sensitivity = neurosim_current_saving(models, name, bits, x)
+        if sensitivity is not None:
+            print(
+                f"  bit-line current counted as NeuroSim counts it (its ADC column-current term "
+                f"{NEUROSIM_ADC_CURRENT_W_PER_S} W/S x G for the {acc.adc.conversion_cycle_s(bits) * 1e9:.0f} ns "
+                f"conversion, cell reads off): weight-dependent share {sensitivity[0]:.1%} of the lambda 0 chip, "
+                f"whole chip {-sensitivity[1]:+.1%}"
+            )
         out["accelerators"][name] = {
             "baseline_j": base.energy_per_inference_j,
             "hamq_j": ham.energy_per_inference_j,

@@ -31,6 +31,13 @@ the same when every layer has the same number of positions (KWS DS-CNN), and the
 stops a network with small early layers (ResNet on CIFAR) from buying its ON-cell cut in the big late
 layers whose weights are read least.
 
+lambda ramps in with the hardware-aware noise (`LAMBDA_WARMUP`: lambda x the layers' noise_factor, which
+`fit` raises over the hwa.noise_warmup epochs), so the penalty does not hit the FP minimum at full
+strength, and keep-best (full-noise epochs only) chooses among epochs trained at full lambda. On KWS
+(12 epochs, the twin of docs/results.md) lambda 5 with the ramp reached -39.0 % ON cells for -3.37 pp
+at 1 day, lambda 3 constant -38.1 % for -2.46 pp (10 chips): the cut grows little with lambda, see
+docs/results.md, "Cost model: unipolar and HamQ hardware", for why (the clip pins the weight range).
+
 The weight range s (= max|W| per layer, refreshed after every step) keeps its value inside the
 penalty, but the gradient also flows through max|W| (`_live_scale`, `RANGE_GRAD`): otherwise the
 top codes (63 = 111111 -> 62) pull the largest weight down and the next remap re-inflates every code.
@@ -50,6 +57,10 @@ SURROGATE_RADIUS = 4
 RANGE_GRAD = True
 # Weight each layer's ON cells by how often they are read (output positions per inference); see module doc.
 WEIGHT_BY_REUSE = True
+# lambda ramps in with the hardware-aware noise (hwa.noise_warmup; the layers' noise_factor goes 1/n, 2/n,
+# ..., 1 over the warm-up epochs), so the penalty does not hit the FP minimum at full strength in the
+# first step and keep-best (which only considers epochs at full noise) chooses among full-lambda epochs.
+LAMBDA_WARMUP = True
 
 
 def popcount(q: torch.Tensor, bits: int) -> torch.Tensor:
@@ -172,13 +183,24 @@ def hamq_penalty(model: nn.Module) -> torch.Tensor | None:
     if hwa is None or hwa.hamq_lambda == 0 or not layers:
         return None
     reuse = layer_reuse(layers) if WEIGHT_BY_REUSE else [1.0] * len(layers)
+    ramp = lambda_ramp(layers)
+    if ramp <= 0:
+        return None
     total, count = None, 0.0
     for layer, r in zip(layers, reuse):
         ones = r * surrogate_popcount(_codes(layer), layer.analog_config.mapping.weight_bits).sum()
         total = ones if total is None else total + ones
         count += r * layer.weight.numel()
     assert total is not None
-    return hwa.hamq_lambda * total / count
+    return ramp * hwa.hamq_lambda * total / count
+
+
+def lambda_ramp(layers: list) -> float:
+    """The fraction of lambda in force: the layers' training-noise ramp (`noise_factor`, 1 after the
+    hwa.noise_warmup epochs and outside `fit`) when `LAMBDA_WARMUP`, else 1."""
+    if not LAMBDA_WARMUP:
+        return 1.0
+    return min(1.0, max(0.0, float(getattr(layers[0], "noise_factor", 1.0))))
 
 
 @torch.no_grad()
