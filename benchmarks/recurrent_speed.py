@@ -15,6 +15,11 @@ Prints JSON with ratios measured in this one run (timings interleaved, best of `
 compare ratios, not seconds, on a shared machine; the load average is printed at start and end).
 The issue's target: analog LSTM inference <= 2x torch.
 
+Without autograd the recurrent layers run on one thread when the machine is oversubscribed
+(1-minute load average >= cores, `tinycim.nn.recurrent.ADAPT_THREADS`); ``oversubscribed`` in the
+JSON says whether that applied in this run, and the ``*_all_threads`` timings are the same models
+with it turned off (what an idle machine runs), interleaved with the others.
+
     python benchmarks/recurrent_speed.py [--threads 2] [--batch 256] [--steps 49] [--repeats 5]
 """
 
@@ -30,6 +35,7 @@ import warnings
 import torch
 from torch import nn
 
+from tinycim.nn import recurrent
 from tinycim.nn.recurrent import decompose
 
 #: name -> (torch module factory, source)
@@ -94,6 +100,15 @@ def analog_copy(model: nn.Module, x: torch.Tensor) -> tuple[nn.Module | None, st
         return None, f"analog path unavailable: {type(err).__name__}: {err}"
 
 
+def all_threads(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """model(x) with the recurrent layers on all of torch's threads even on a loaded machine."""
+    recurrent.ADAPT_THREADS = False
+    try:
+        return model(x)
+    finally:
+        recurrent.ADAPT_THREADS = True
+
+
 def train_step(model: nn.Module, x: torch.Tensor) -> None:
     model.zero_grad(set_to_none=True)
     model(x).square().mean().backward()
@@ -119,6 +134,8 @@ def main() -> None:
         "batch": args.batch,
         "steps": args.steps,
         "load_avg_start": [round(v, 2) for v in os.getloadavg()],  # other jobs on the machine
+        "cpus": os.cpu_count(),
+        "oversubscribed_start": recurrent._oversubscribed(),
         "cases": {},
     }
     for name in args.cases.split(","):
@@ -127,11 +144,13 @@ def main() -> None:
         ref = OutputOnly(factory()).eval()
         digital, _ = decompose(copy.deepcopy(ref))
         fns = {"torch": lambda: ref(x), "digital": lambda: digital(x)}
+        fns["digital_all_threads"] = lambda: all_threads(digital, x)
         note = "skipped (--no-analog)"
         if not args.no_analog:
             amodel, note = analog_copy(ref, x)
             if amodel is not None:
                 fns["analog"] = lambda: amodel(x)
+                fns["analog_all_threads"] = lambda: all_threads(amodel, x)
         with torch.no_grad():
             inf = interleaved_best(fns, args.repeats)
             err = float((digital(x) - ref(x)).norm() / ref(x).norm())
@@ -148,12 +167,15 @@ def main() -> None:
             )
             row["train_step_s"] = {k: round(v, 5) for k, v in train.items()}
             row["train_digital_over_torch"] = round(train["digital"] / train["torch"], 3)
+        row["digital_all_threads_over_torch"] = round(inf["digital_all_threads"] / inf["torch"], 3)
         if "analog" in inf:
             row["analog_over_torch"] = round(inf["analog"] / inf["torch"], 3)
+            row["analog_all_threads_over_torch"] = round(inf["analog_all_threads"] / inf["torch"], 3)
         else:
             row["analog"] = note
         results["cases"][name] = row
     results["load_avg_end"] = [round(v, 2) for v in os.getloadavg()]
+    results["oversubscribed_end"] = recurrent._oversubscribed()
     print(json.dumps(results, indent=2))
 
 

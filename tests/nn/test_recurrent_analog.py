@@ -220,3 +220,30 @@ def test_every_step_sees_the_same_perturbed_weights():
             ys.append(h)
     torch.testing.assert_close(out, torch.stack(ys, dim=1), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(h_n[0], h, rtol=1e-5, atol=1e-6)
+
+
+def test_oversubscribed_machine_runs_the_scan_on_one_thread(monkeypatch):
+    """Without autograd on an oversubscribed machine the recurrence runs on one thread (same
+    numbers), and torch's thread count is restored; with ADAPT_THREADS off it keeps all threads."""
+    seen: list[int] = []
+    real = recurrent.LinearRNNBase._run_layers
+
+    def spy(self, *args):
+        seen.append(torch.get_num_threads())
+        return real(self, *args)
+
+    monkeypatch.setattr(recurrent.LinearRNNBase, "_run_layers", spy)
+    monkeypatch.setattr(recurrent, "_oversubscribed", lambda: True)
+    rnn = recurrent.LinearLSTM(5, 7, batch_first=True).eval()
+    x = torch.randn(3, 4, 5, generator=torch.Generator().manual_seed(6))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.no_grad():
+            one = rnn(x)[0]
+            monkeypatch.setattr(recurrent, "ADAPT_THREADS", False)
+            both = rnn(x)[0]
+        assert seen == [1, 2] and torch.get_num_threads() == 2
+        assert torch.equal(one, both)
+    finally:
+        torch.set_num_threads(before)
