@@ -16,7 +16,7 @@ compare ratios, not seconds, on a shared machine; the load average is printed at
 The issue's target: analog LSTM inference <= 2x torch.
 
 Without autograd the recurrent layers run on one thread when the machine is oversubscribed
-(1-minute load average >= cores, `tinycim.nn.recurrent.ADAPT_THREADS`); ``oversubscribed`` in the
+(1-minute load average >= cores + 1, `tinycim.nn.recurrent.ADAPT_THREADS`); ``oversubscribed`` in the
 JSON says whether that applied in this run, and the ``*_all_threads`` timings are the same models
 with it turned off (what an idle machine runs), interleaved with the others.
 

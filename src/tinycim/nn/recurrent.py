@@ -607,12 +607,14 @@ class LinearLSTM(LinearRNNBase):
 _BLOCK_ELEMENTS = 1 << 20
 
 
-#: Run recurrent layers without autograd on one thread when the machine is oversubscribed.
+#: Run recurrent layers without autograd on one thread when the machine is oversubscribed
+#: (`_oversubscribed`).
 ADAPT_THREADS = True
 
 
 def _oversubscribed() -> bool:
-    """Whether the machine runs more threads than it has cores (1-minute load average >= cores).
+    """Whether the machine runs more threads than it has cores (1-minute load average >= cores + 1:
+    a scan's own threads alone, on an otherwise idle machine, bring the load up to the cores).
 
     A scan is ~10 short kernels per time step; on several threads each ends at a barrier that
     waits for a thread the OS may have descheduled. On the shared 2-core machine at load 8 the
@@ -621,7 +623,7 @@ def _oversubscribed() -> bool:
     whole program. The numbers are the same either way; `ADAPT_THREADS = False` turns it off.
     """
     try:
-        return os.getloadavg()[0] >= (os.cpu_count() or 1)
+        return os.getloadavg()[0] >= (os.cpu_count() or 1) + 1
     except OSError:  # no load average on this platform
         return False
 
