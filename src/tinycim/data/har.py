@@ -342,18 +342,28 @@ def hapt_subject_split(subjects: list[int], seed: int) -> tuple[list[int], list[
     return test, holdout_subjects(rest, fraction=VAL_SUBJECT_FRACTION, seed=[seed, VAL_SEED_STREAM])
 
 
+def _hapt_all(data_dir: Path, skip: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+    path = Path(data_dir).resolve()
+    if path.is_dir():  # a folder's own mtime misses edits to the files inside it
+        stamp: tuple = tuple((m.name, m.size, m.mtime) for m in open_tree(path).members())
+    else:
+        stamp = (path.stat().st_size, path.stat().st_mtime_ns)
+    return _hapt_windows(str(path), stamp, skip)
+
+
+def hapt_subjects(data_dir: Path) -> np.ndarray:
+    """The subject of every window of `load("hapt", data_dir, "all")`, in its order (for
+    subject-wise cross-validation inside the training subjects, benchmarks/defaults_har_cv.py)."""
+    return _hapt_all(data_dir, False)[2].copy()
+
+
 def load_hapt(
     data_dir: Path, split: str, *, seed: int = 0, bad: BadFiles, split_by: str = "subject"
 ) -> Dataset:
     """HAPT raw recordings cut into UCI HAR windows [N, 9, 128] for one split."""
     check_split(split)
     _check_split_by(split_by)
-    path = Path(data_dir).resolve()
-    if path.is_dir():  # a folder's own mtime misses edits to the files inside it
-        stamp: tuple = tuple((m.name, m.size, m.mtime) for m in open_tree(path).members())
-    else:
-        stamp = (path.stat().st_size, path.stat().st_mtime_ns)
-    x, y, subjects, problems = _hapt_windows(str(path), stamp, bad.skip)
+    x, y, subjects, problems = _hapt_all(data_dir, bad.skip)
     for problem in problems:
         where, _, reason = problem.rpartition(": ")
         bad.add(where, reason)
