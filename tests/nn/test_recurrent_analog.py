@@ -40,6 +40,7 @@ class _Seq(nn.Module):
 
 CASES = {
     "lstm": lambda: nn.LSTM(5, 7, num_layers=2, batch_first=True),
+    "lstm_bidir": lambda: nn.LSTM(5, 7, bidirectional=True),
     "lstm_proj_bidir": lambda: nn.LSTM(5, 7, proj_size=3, bidirectional=True, batch_first=True),
     "gru": lambda: nn.GRU(5, 6, num_layers=2, bidirectional=True, batch_first=True),
     "rnn": lambda: nn.RNN(5, 6, batch_first=True),
@@ -103,7 +104,7 @@ def test_unprogrammed_eval_step_is_bit_exact(kind, monkeypatch):
 def _assert_same(fast: torch.Tensor, slow: torch.Tensor, kind: str) -> None:
     """The per-scan step is bit for bit the layer's; the LSTM inference scan (`_lstm_inference`:
     ADC gain folded into the weights, biases and factors rearranged) equal up to float rounding."""
-    if kind == "lstm":
+    if kind in ("lstm", "lstm_bidir"):
         assert float((fast - slow).norm() / slow.norm()) < 1e-6
     else:
         assert torch.equal(fast, slow)
@@ -247,3 +248,33 @@ def test_oversubscribed_machine_runs_the_scan_on_one_thread(monkeypatch):
         assert torch.equal(one, both)
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_lstm_inference_scan_matches_torch_with_states_directions_and_layouts(bias, monkeypatch):
+    """The no-autograd LSTM scan (`_lstm_inference`): bidirectional, 2 layers, time-major input,
+    given (h_0, c_0), with and without bias, batched and unbatched, against torch."""
+    calls = []
+    real = recurrent._lstm_inference
+
+    def spy(*args):
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(recurrent, "_lstm_inference", spy)
+    gen = torch.Generator().manual_seed(7)
+    torch.manual_seed(0)
+    ref = nn.LSTM(5, 7, num_layers=2, bidirectional=True, bias=bias).eval()
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
+    ours = recurrent.LinearLSTM.from_torch(ref).eval()
+    x = torch.randn(6, 3, 5, generator=gen)
+    h0, c0 = torch.randn(4, 3, 7, generator=gen), torch.randn(4, 3, 7, generator=gen)
+    with torch.no_grad():
+        for args in ((x, (h0, c0)), (x,), (x[:, 0], (h0[:, 0], c0[:, 0]))):
+            (y, (h, c)), (y_ref, (h_ref, c_ref)) = ours(*args), ref(*args)
+            for got, want in ((y, y_ref), (h, h_ref), (c, c_ref)):
+                assert got.shape == want.shape
+                assert float((got - want).norm() / want.norm()) < 1e-5
+    assert len(calls) == 3 * 4  # every layer and direction took the scan
