@@ -27,7 +27,10 @@ What runs where (per layer and direction ``l{k}[_reverse]``):
   chip weights, converter levels and ranges once per scan and runs its integer path per step
   (bit for bit the layer's forward, tests/nn/test_recurrent_analog.py); the input projection is
   called on [B*T, F] rows (cache-sized micro-batches); tanh is computed as 2 sigmoid(2x) - 1
-  (torch's CPU tanh measured ~20x slower than its sigmoid; absolute error ~1e-7).
+  (torch's CPU tanh measured ~20x slower than its sigmoid; absolute error ~1e-7). An unpacked
+  LSTM without projection runs `_lstm_inference` (~13 kernels per step instead of 21, equal up to
+  float rounding; DAC and ADC on every MVM as before). On an oversubscribed machine the recurrent
+  layers run without autograd on one thread (`ADAPT_THREADS`, `_oversubscribed`).
 * ``LinearMultiheadAttention``: ``q_proj``, ``k_proj``, ``v_proj``, ``out_proj`` are Linear (on
   tiles). QK^T, the softmax, and attention x V multiply two activations; neither operand is a
   stored weight, so they cannot be programmed into NVM and stay digital (`decompose` reports it).
