@@ -55,6 +55,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    stamp = provenance()  # the code as it was when the run started
     rows = []
     for task in args.tasks:
         dataset, folder, opts, model_name, epochs, lr, split = TASKS[task]
@@ -83,7 +84,6 @@ def main() -> None:
             )
         )
         print(f"{task}: {acc:.2f} % in {seconds:.0f} s", flush=True)
-    stamp = provenance()
     print(f"\ncommit {stamp['commit']}, {stamp['threads']} threads: {stamp['command']}")
     print("| task | dataset | model | params | MACs | train/test | epochs | train s | test acc (%) |")
     print("|---|---|---|---|---|---|---|---|---|")
