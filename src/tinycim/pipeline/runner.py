@@ -210,6 +210,7 @@ def _run_recipe(
     from tinycim.models import count_macs, count_params
     from tinycim.train import evaluate, evaluate_drift, to_analog, to_digital
 
+    stamp = provenance()  # the code as it is when this invocation starts (not after its training)
     steps = _Steps(out, log)
     data = {
         split: load(recipe.dataset, data_dir, split=name, seed=recipe.seed, **recipe.dataset_options)
@@ -247,7 +248,7 @@ def _run_recipe(
         "device": device_description(),
         "tinycim_version": tc.__version__,
         "torch_version": torch.__version__,
-        "provenance": provenance(),
+        "provenance": stamp,
         "model": {
             "name": recipe.model,
             "params": count_params(fp_model),
