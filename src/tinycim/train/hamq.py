@@ -35,8 +35,9 @@ lambda ramps in with the hardware-aware noise (`LAMBDA_WARMUP`: lambda x the lay
 `fit` raises over the hwa.noise_warmup epochs), so the penalty does not hit the FP minimum at full
 strength, and keep-best (full-noise epochs only) chooses among epochs trained at full lambda. On KWS
 (12 epochs, the twin of docs/results.md) lambda 5 with the ramp reached -39.0 % ON cells for -3.37 pp
-at 1 day, lambda 3 constant -38.1 % for -2.46 pp (10 chips): the cut grows little with lambda, see
-docs/results.md, "Cost model: unipolar and HamQ hardware", for why (the clip pins the weight range).
+at 1 day, lambda 3 constant -38.1 % for -2.46 pp (10 chips): the cut grows little with lambda; the
+trained codes sit about where moving each of the twin's codes to the lowest popcount within +-2 codes
+would put them (docs/results.md, "Cost model: unipolar and HamQ hardware", third pass).
 
 The weight range s (= max|W| per layer, refreshed after every step) keeps its value inside the
 penalty, but the gradient also flows through max|W| (`_live_scale`, `RANGE_GRAD`): otherwise the
@@ -44,6 +45,8 @@ top codes (63 = 111111 -> 62) pull the largest weight down and the next remap re
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
@@ -57,6 +60,14 @@ SURROGATE_RADIUS = 4
 RANGE_GRAD = True
 # Weight each layer's ON cells by how often they are read (output positions per inference); see module doc.
 WEIGHT_BY_REUSE = True
+# Weight each stored weight's ON cells by how many 1 bits its row's bit-serial input carries per inference
+# (measured by the forward hook, exponential average over steps): the penalty is then the mean ON cells per
+# *input bit read*, the quantity the bit-line energy (cost.activity bit_g) is proportional to, so rows whose
+# inputs are mostly 0 (ReLU, padding) are not pushed at the accuracy's expense. Needs WEIGHT_BY_REUSE.
+# Off by default: on KWS (lambda 5 with the ramp, 12 epochs) it gave bit-line -39.3 % for -4.41 pp against
+# -39.0 % for -3.37 pp without it (docs/results.md, issue 17 third pass): no measured gain.
+WEIGHT_BY_INPUT_BITS = False
+INPUT_BITS_MOMENTUM = 0.9  # exponential average of the per-row input bits over training steps
 # lambda ramps in with the hardware-aware noise (hwa.noise_warmup; the layers' noise_factor goes 1/n, 2/n,
 # ..., 1 over the warm-up epochs), so the penalty does not hit the FP minimum at full strength in the
 # first step and keep-best (which only considers epochs at full noise) chooses among full-lambda epochs.
@@ -152,13 +163,55 @@ def _bit_layers(model: nn.Module) -> list:
     return [layer for _, layer in hwa_layers(model) if layer.analog_config.mapping.weight_bits is not None]
 
 
-def _record_positions(layer, _inputs, output) -> None:
+def _record_positions(layer, inputs, output) -> None:
     """Forward hook: the layer's output positions per sample (MVMs per inference), as the cost model
-    counts them (`tinycim.cost.activity`)."""
+    counts them (`tinycim.cost.activity`), and (`WEIGHT_BY_INPUT_BITS`) each row's input 1 bits."""
     out = output[0] if isinstance(output, tuple) else output
     if isinstance(out, torch.Tensor) and out.dim() >= 1 and out.shape[0] > 0:
         geo = layer.geometry
         layer._hamq_positions = max(1, out[0].numel() // (geo.groups * geo.out_per_group))
+        x = inputs[0] if inputs else None
+        if WEIGHT_BY_INPUT_BITS and layer.training and isinstance(x, torch.Tensor):
+            rows = row_input_bits(layer, x)
+            if rows is not None:
+                old = getattr(layer, "_hamq_rows", None)
+                m = INPUT_BITS_MOMENTUM
+                layer._hamq_rows = (
+                    rows if old is None or old.shape != rows.shape else m * old + (1 - m) * rows
+                )
+
+
+@torch.no_grad()
+def row_input_bits(layer, x: torch.Tensor) -> torch.Tensor | None:
+    """1 bits per sample that each weight's row receives over the layer's positions when its input x is
+    coded bit-serially by the layer's DAC (b = analog_config.dac.bits; the cost model's bit_g rule,
+    `tinycim.cost.activity`), shaped to broadcast against the layer's weight; None when the DAC has no
+    bits, is uncalibrated, or the layer is not a Linear / 1-d or 2-d conv."""
+    from torch.nn import functional as F
+
+    from tinycim.cost.activity import _codes, popcount as input_popcount
+
+    bits = layer.analog_config.dac.bits
+    r = float(layer.input_range)
+    if bits is None or not (r > 0 and r < float("inf")) or x.shape[0] == 0:
+        return None
+    ones = input_popcount(torch.round(_codes(layer, x, bits) * ((1 << bits) - 1)), bits)
+    batch = x.shape[0]
+    if isinstance(layer, nn.Linear):
+        return (ones.reshape(-1, ones.shape[-1]).sum(dim=0) / batch).unsqueeze(0)
+    if not isinstance(layer, (nn.Conv1d, nn.Conv2d)) or isinstance(layer.padding, str):
+        return None
+    conv: Any = layer  # an analog conv: torch's conv attributes plus `geometry`
+    if isinstance(layer, nn.Conv1d):  # as a 2-d conv of height 1
+        ones = ones.unsqueeze(2)
+        k, st, pd, dl = (1, *conv.kernel_size), (1, *conv.stride), (0, *conv.padding), (1, *conv.dilation)
+    else:
+        k, st, pd, dl = conv.kernel_size, conv.stride, conv.padding, conv.dilation
+    cols = F.unfold(ones, k, dilation=dl, padding=pd, stride=st)  # [B, C_in * k, L]
+    per_row = cols.sum(dim=(0, 2)) / batch  # [C_in * k]: channel-major, as the weight's (C_in/g, *k)
+    geo = conv.geometry
+    per_row = per_row.reshape(geo.groups, 1, *layer.weight.shape[1:])
+    return per_row.expand(geo.groups, geo.out_per_group, *layer.weight.shape[1:]).reshape(layer.weight.shape)
 
 
 def layer_reuse(layers: list) -> list[float]:
@@ -187,12 +240,21 @@ def hamq_penalty(model: nn.Module) -> torch.Tensor | None:
     if ramp <= 0:
         return None
     total, count = None, 0.0
-    for layer, r in zip(layers, reuse):
-        ones = r * surrogate_popcount(_codes(layer), layer.analog_config.mapping.weight_bits).sum()
+    rows = [getattr(layer, "_hamq_rows", None) for layer in layers]
+    by_bits = WEIGHT_BY_REUSE and WEIGHT_BY_INPUT_BITS and all(r is not None for r in rows)
+    for layer, r, a in zip(layers, reuse, rows):
+        pops = surrogate_popcount(_codes(layer), layer.analog_config.mapping.weight_bits)
+        if (
+            by_bits and a is not None
+        ):  # ON cells x the 1 bits their row reads per inference (positions included)
+            ones = (pops * a).sum()
+            count += float(a.expand_as(pops).sum())
+        else:
+            ones = r * pops.sum()
+            count += r * layer.weight.numel()
         total = ones if total is None else total + ones
-        count += r * layer.weight.numel()
     assert total is not None
-    return ramp * hwa.hamq_lambda * total / count
+    return ramp * hwa.hamq_lambda * total / max(count, 1e-12)
 
 
 def lambda_ramp(layers: list) -> float:
