@@ -698,7 +698,7 @@ def _lstm_inference(
         in_mul, l_in, w, adc_mul, l_out, scale, _ = m_ih[1]
         w_t = (w * adc_mul).t().contiguous()
         scale = scale * g2
-        block = max(batch, _BLOCK_ELEMENTS // g4 // batch * batch)
+        block = max(1, _BLOCK_ELEMENTS // g4)
         for r0 in range(0, steps * batch, block):
             codes = (rows[r0 : r0 + block] * in_mul).clamp_(-l_in, l_in).round_()  # DAC
             out = p_rows[r0 : r0 + block]
