@@ -5,11 +5,14 @@
 
 Tuning runs score on `--split val` (held-out *training* subjects); the test subjects are scored
 once, by the CLI (`tinycim train ... --hwa` then `tinycim drift RUN --instances 10`). Each row:
-an FP model trained with the default FP policy (cached per setting in --work), fine-tuned
+an FP model trained with the default FP policy and the default FP window augmentation
+(`tinycim.workflow.fp_augmentation`; `--augment none` or JSON `augment_windows` options to vary
+it, `--hwa-augment` to fine-tune on it too) (cached per setting in --work), fine-tuned
 hardware-aware with one variant of the `pcm` preset, programmed on `--instances` PCM chips.
 Columns: the same weights run digitally (FP), on ideal devices with the chip's converters
 (ideal), and on PCM at 1 day and 30 days (mean over chips), and the losses against FP.
-Not a test: minutes on 2 cores.
+`--fp-only` stops after the FP model's row. benchmarks/defaults_har_cv.py cross-validates over the
+training subjects instead of the 3 validation subjects. Not a test: minutes on 2 cores.
 """
 
 from __future__ import annotations
