@@ -223,9 +223,11 @@ def test_every_step_sees_the_same_perturbed_weights():
     torch.testing.assert_close(h_n[0], h, rtol=1e-5, atol=1e-6)
 
 
-def test_oversubscribed_machine_runs_the_scan_on_one_thread(monkeypatch):
-    """Without autograd on an oversubscribed machine the recurrence runs on one thread (same
-    numbers), and torch's thread count is restored; with ADAPT_THREADS off it keeps all threads."""
+def test_oversubscribed_machine_runs_the_scan_on_one_thread_when_asked(monkeypatch):
+    """With ADAPT_THREADS (opt-in), without autograd on an oversubscribed machine the recurrence
+    runs on one thread (same numbers), and torch's thread count is restored; off (the default) it
+    keeps all threads."""
+    assert recurrent.ADAPT_THREADS is False
     seen: list[int] = []
     real = recurrent.LinearRNNBase._run_layers
 
@@ -235,6 +237,7 @@ def test_oversubscribed_machine_runs_the_scan_on_one_thread(monkeypatch):
 
     monkeypatch.setattr(recurrent.LinearRNNBase, "_run_layers", spy)
     monkeypatch.setattr(recurrent, "_oversubscribed", lambda: True)
+    monkeypatch.setattr(recurrent, "ADAPT_THREADS", True)
     rnn = recurrent.LinearLSTM(5, 7, batch_first=True).eval()
     x = torch.randn(3, 4, 5, generator=torch.Generator().manual_seed(6))
     before = torch.get_num_threads()

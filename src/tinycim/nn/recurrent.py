@@ -29,8 +29,8 @@ What runs where (per layer and direction ``l{k}[_reverse]``):
   called on [B*T, F] rows (cache-sized micro-batches); tanh is computed as 2 sigmoid(2x) - 1
   (torch's CPU tanh measured ~20x slower than its sigmoid; absolute error ~1e-7). An unpacked
   LSTM without projection runs `_lstm_inference` (~13 kernels per step instead of 21, equal up to
-  float rounding; DAC and ADC on every MVM as before). On an oversubscribed machine the recurrent
-  layers run without autograd on one thread (`ADAPT_THREADS`, `_oversubscribed`).
+  float rounding; DAC and ADC on every MVM as before). Opt-in (`ADAPT_THREADS = True`): on an
+  oversubscribed machine the recurrent layers run without autograd on one thread (`_oversubscribed`).
 * ``LinearMultiheadAttention``: ``q_proj``, ``k_proj``, ``v_proj``, ``out_proj`` are Linear (on
   tiles). QK^T, the softmax, and attention x V multiply two activations; neither operand is a
   stored weight, so they cannot be programmed into NVM and stay digital (`decompose` reports it).
@@ -339,7 +339,7 @@ class LinearRNNBase(nn.Module):
     def _run(self, x: torch.Tensor, lengths, init: list[torch.Tensor | None]):
         """Run every layer and direction. x: [B, T, F]; init: per state kind, [L*D, B, .] or None.
         Returns (y [B', T, D*H_out], per state kind a list over layer*D + direction of [B', .]).
-        Without autograd on an oversubscribed machine, on one thread (`ADAPT_THREADS`)."""
+        With `ADAPT_THREADS`, without autograd on an oversubscribed machine, on one thread."""
         threads = torch.get_num_threads()
         if torch.is_grad_enabled() or not (ADAPT_THREADS and threads > 1 and _oversubscribed()):
             return self._run_layers(x, lengths, init)
@@ -610,9 +610,10 @@ class LinearLSTM(LinearRNNBase):
 _BLOCK_ELEMENTS = 1 << 20
 
 
-#: Run recurrent layers without autograd on one thread when the machine is oversubscribed
-#: (`_oversubscribed`).
-ADAPT_THREADS = True
+#: Opt-in: run recurrent layers without autograd on one thread when the machine is oversubscribed
+#: (`_oversubscribed`). Off by default: it changes torch's process-wide thread count for the scan,
+#: and how fast a model runs should not depend on what else the machine is doing.
+ADAPT_THREADS = False
 
 
 def _oversubscribed() -> bool:
@@ -623,7 +624,7 @@ def _oversubscribed() -> bool:
     waits for a thread the OS may have descheduled. On the shared 2-core machine at load 8 the
     analog LSTM scan took 213 ms on 2 threads and 56 ms on 1 (torch's fused LSTM: 90 and 36 ms),
     so under oversubscription the scan uses one thread, as OpenMP's dynamic mode would for a
-    whole program. The numbers are the same either way; `ADAPT_THREADS = False` turns it off.
+    whole program. The numbers are the same either way; `ADAPT_THREADS = True` turns it on.
     """
     try:
         return os.getloadavg()[0] >= (os.cpu_count() or 1) + 1
