@@ -14,6 +14,12 @@ from tinycim.config import AnalogConfig, DACConfig
 from tinycim.train import HWAConfig, prepare
 
 
+def _value(model: nn.Module) -> float:
+    penalty = hamq.hamq_penalty(model)
+    assert penalty is not None
+    return float(penalty.detach())
+
+
 def _cfg(bits: int = 2) -> AnalogConfig:
     ideal = AnalogConfig.preset("ideal")
     return dataclasses.replace(
@@ -56,7 +62,7 @@ def test_penalty_is_the_mean_on_cells_per_input_bit_after_training_forwards(
     pops = hamq.popcount(torch.round(hamq._codes(layer).detach()), 6)
     a = torch.tensor([[2.0, 0.0, 1.0]])
     expected = float((pops * a).sum() / a.expand_as(pops).sum())
-    assert float(hamq.hamq_penalty(model).detach()) == pytest.approx(expected, rel=1e-5)
+    assert _value(model) == pytest.approx(expected, rel=1e-5)
 
 
 def test_eval_forwards_do_not_record_input_bits(monkeypatch: pytest.MonkeyPatch) -> None:
