@@ -287,7 +287,7 @@ def _make_speech():
     return module.make_speech
 
 
-def test_cli_fp_augmentation_for_speech_commands_only(tmp_path):
+def test_fp_augmentation_of_speech_commands_is_seeded_and_other_datasets_get_none(tmp_path):
     make_speech = _make_speech()
     from tinycim.workflow import fp_augmentation
     from tinycim.data import load
