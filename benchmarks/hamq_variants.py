@@ -30,6 +30,7 @@ import tinycim.train.hamq as hamq
 from tinycim.data import load
 from tinycim.evaluate.drift import evaluate_drift
 from tinycim.pipeline import runner
+from tinycim.pipeline.hardware import phase_configs, recipe_chip
 from tinycim.pipeline.provenance import provenance
 from tinycim.pipeline.recipe import load_recipe
 from tinycim.train import load_run, on_cell_fraction, to_analog, to_digital
@@ -60,7 +61,7 @@ def train(args) -> None:
     out = Path(args.out) / args.tag
     out.mkdir(parents=True, exist_ok=True)
     (out / "args.json").write_text(json.dumps({**vars(args), "provenance": provenance()}, default=str))
-    hwa, chip = runner._hwa_config(phase, runner.analog_base(recipe))
+    hwa, chip = phase_configs(phase, recipe_chip(recipe))
     t0 = time.perf_counter()
     runner._train_phase(
         "hwa",

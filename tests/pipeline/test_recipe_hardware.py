@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 
 from tinycim.pipeline.recipe import recipe_from_dict
-from tinycim.pipeline.runner import _hwa_config, analog_base
+from tinycim.pipeline.hardware import phase_configs, recipe_chip
 
 BASE = {
     "name": "tiny",
@@ -22,7 +22,7 @@ def _configs(hwa_phase: dict):
     data["phases"]["hwa"] = {"epochs": 1, "lr": 0.01, "preset": "pcm", **hwa_phase}
     recipe = recipe_from_dict(data, source="r.yaml")
     assert recipe.hwa is not None
-    return _hwa_config(recipe.hwa, analog_base(recipe))
+    return phase_configs(recipe.hwa, recipe_chip(recipe))
 
 
 def test_phase_analog_sections_and_legacy_names_give_the_same_configs():
@@ -62,6 +62,6 @@ def test_phase_analog_keeps_the_recipes_chip_and_its_per_layer_overrides():
     data["phases"]["hwa"] = {"epochs": 1, "lr": 0.01, "analog": {"mapping": {"weight_bits": 4}}}
     recipe = recipe_from_dict(data, source="r.yaml")
     assert recipe.hwa is not None
-    _, chip = _hwa_config(recipe.hwa, analog_base(recipe))
+    _, chip = phase_configs(recipe.hwa, recipe_chip(recipe))
     assert chip.adc.bits == 6 and chip.mapping.weight_bits == 4
     assert chip.layers == {"head.2": "digital"}

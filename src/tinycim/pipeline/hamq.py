@@ -3,7 +3,8 @@ models' ON bit-cells, energy and 1-day accuracy."""
 
 from __future__ import annotations
 
-from tinycim.pipeline.runner import COST_SAMPLES, ONE_DAY_S, _fresh, _hwa_config, _train_phase, analog_base
+from tinycim.pipeline.hardware import phase_configs, recipe_chip
+from tinycim.pipeline.runner import COST_SAMPLES, ONE_DAY_S, _fresh, _train_phase
 
 
 def hamq_comparison(
@@ -23,7 +24,7 @@ def hamq_comparison(
     """Train the twin without the regularizer and compare ON cells, energy and 1-day accuracy."""
     from tinycim.train import evaluate_drift, on_cell_fraction, to_analog
 
-    base_hwa, twin_cfg = _hwa_config(recipe.hwa_baseline, analog_base(recipe))
+    base_hwa, twin_cfg = phase_configs(recipe.hwa_baseline, recipe_chip(recipe))
     start = (lambda: _fresh(recipe, data)) if recipe.hwa_baseline.init == "scratch" else (lambda: fp_model)
     twin, _ = _train_phase(
         "hwa_baseline",

@@ -353,16 +353,16 @@ def _check_configs(recipe: Recipe, where: str) -> None:
     """Build every config the recipe will use now, before any training, so a bad field fails at once:
     the analog config, the HWA configs of its phases, the model (with `model_kwargs`) and the memory
     `drift.instances` programmed chips of it take."""
-    from tinycim.pipeline.runner import _hwa_config, analog_base
+    from tinycim.pipeline.hardware import phase_configs, recipe_chip
 
     try:
-        base = analog_base(recipe)
+        base = recipe_chip(recipe)
     except (ConfigError, TypeError, ValueError) as err:
         raise ConfigError(f"{where}: analog: {err}") from None
     for name, phase in (("hwa", recipe.hwa), ("hwa_baseline", recipe.hwa_baseline)):
         if phase is not None:
             try:
-                _hwa_config(phase, base)
+                phase_configs(phase, base)
             except (ConfigError, TypeError, ValueError) as err:
                 raise ConfigError(f"{where}: phases.{name}: {err}") from None
     import tinycim as tc

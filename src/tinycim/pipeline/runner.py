@@ -19,6 +19,7 @@ import torch
 import tinycim as tc
 from tinycim.io import atomic_write_text
 from tinycim.pipeline.compare import ONE_DAY_S, compare
+from tinycim.pipeline.hardware import phase_configs, recipe_chip
 from tinycim.pipeline.provenance import device_description, provenance
 from tinycim.pipeline.recipe import Phase, Recipe
 from tinycim.pipeline.report import write_report
@@ -62,34 +63,6 @@ def _check_same_recipe(recipe: Recipe, steps_dir: Path, data: dict[str, Any]) ->
         saved.setdefault("data", current["data"])  # written before runs recorded their data
         check_same(f"{steps_dir.parent} (a finished or started run)", saved, current)
     atomic_write_text(path, json.dumps(current, indent=1))
-
-
-def analog_base(recipe: Recipe) -> tc.AnalogConfig:
-    cfg = tc.AnalogConfig.preset(recipe.analog_preset)
-    if recipe.analog_overrides:
-        from tinycim.pipeline.recipe import deep_merge
-
-        cfg = tc.AnalogConfig.from_dict(deep_merge(cfg.to_dict(), recipe.analog_overrides))
-    return cfg
-
-
-def _hwa_config(phase: Phase, base: tc.AnalogConfig):
-    """(HWAConfig, AnalogConfig) of a hardware-aware phase: its HWA preset with the phase's training
-    overrides, and the recipe's chip with the phase's `analog` sections deep-merged. 0.1 recipes wrote
-    hardware field names into the overrides (dac_bits, unipolar, weight_bits, ...): tinycim.compat
-    applies those to the chip first."""
-    from tinycim.compat import legacy_hardware, split_legacy
-    from tinycim.pipeline.recipe import deep_merge
-    from tinycim.train import HWAConfig
-
-    train, hardware = split_legacy(dict(phase.overrides or {}))
-    hwa = HWAConfig.preset(phase.preset or "pcm")
-    if train:
-        hwa = dataclasses.replace(hwa, **train)
-    analog = legacy_hardware(base, hardware)
-    if phase.analog:
-        analog = tc.AnalogConfig.from_dict(deep_merge(analog.to_dict(), phase.analog))
-    return hwa, analog
 
 
 def _train_phase(
@@ -222,7 +195,7 @@ def _run_recipe(
     def model_fn():
         return _fresh(recipe, data)
 
-    base = analog_base(recipe)
+    base = recipe_chip(recipe)
     fp_prepared, fp_summary = _train_phase(
         "fp",
         recipe.fp,
@@ -270,7 +243,7 @@ def _run_recipe(
         "seed": recipe.seed,
     }
     plain_cfg = dataclasses.replace(base, fold_bn=False)
-    if recipe.hwa is not None and _hwa_config(recipe.hwa, base)[1].mapping.weight_range == "column":
+    if recipe.hwa is not None and phase_configs(recipe.hwa, base)[1].mapping.weight_range == "column":
         # the plainly trained twin runs on the same per-column weight ranges, so the curves
         # differ only by training
         plain_cfg = dataclasses.replace(
@@ -279,7 +252,7 @@ def _run_recipe(
     drift: dict[str, list] = {}
     cost_model = None
     if recipe.hwa is not None:
-        hwa, hwa_cfg = _hwa_config(recipe.hwa, base)
+        hwa, hwa_cfg = phase_configs(recipe.hwa, base)
         start = model_fn if recipe.hwa.init == "scratch" else (lambda: fp_model)
         hwa_prepared, hwa_summary = _train_phase(
             "hwa",
