@@ -1,9 +1,6 @@
-"""The parametric device families `fitting` fits: their per-level statistics of a measurement
-(`raw`), the curves through them (`params`) and the clipped lines of the PCM drift parameters.
-
-A family turns measurements into per-level statistics and back into device parameters; the
-indirect-inference loop and the bootstrap that use them live in `tinycim.devices.fitting`.
-"""
+"""The parametric device families `tinycim.devices.fitting` fits (its indirect-inference loop and
+bootstrap): per-level statistics of a measurement (`raw`), the curves through them (`params`) and
+the clipped lines of the PCM drift parameters."""
 
 from __future__ import annotations
 
