@@ -15,7 +15,7 @@ Prints JSON with ratios measured in this one run (timings interleaved, best of `
 compare ratios, not seconds, on a shared machine; the load average is printed at start and end).
 The issue's target: analog LSTM inference <= 2x torch.
 
-The ``*_adaptive`` timings are the same models with the opt-in `tinycim.nn.recurrent.ADAPT_THREADS`
+The ``*_adaptive`` timings are the same models with the opt-in `tinycim.nn.recurrent.base.ADAPT_THREADS`
 (without autograd, one thread when the 1-minute load average >= cores + 1); ``oversubscribed`` in
 the JSON says whether that applied in this run. The plain timings are the library's default (all
 of torch's threads), interleaved with the others.
@@ -35,7 +35,7 @@ import warnings
 import torch
 from torch import nn
 
-from tinycim.nn import recurrent
+from tinycim.nn.recurrent import base as recurrent_base
 from tinycim.nn.recurrent import decompose
 
 #: name -> (torch module factory, source)
@@ -102,12 +102,12 @@ def analog_copy(model: nn.Module, x: torch.Tensor) -> tuple[nn.Module | None, st
 
 def adaptive(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """model(x) with the opt-in one-thread rule of the recurrent layers on a loaded machine."""
-    before = recurrent.ADAPT_THREADS
-    recurrent.ADAPT_THREADS = True
+    before = recurrent_base.ADAPT_THREADS
+    recurrent_base.ADAPT_THREADS = True
     try:
         return model(x)
     finally:
-        recurrent.ADAPT_THREADS = before
+        recurrent_base.ADAPT_THREADS = before
 
 
 def train_step(model: nn.Module, x: torch.Tensor) -> None:
@@ -136,7 +136,7 @@ def main() -> None:
         "steps": args.steps,
         "load_avg_start": [round(v, 2) for v in os.getloadavg()],  # other jobs on the machine
         "cpus": os.cpu_count(),
-        "oversubscribed_start": recurrent._oversubscribed(),
+        "oversubscribed_start": recurrent_base._oversubscribed(),
         "cases": {},
     }
     for name in args.cases.split(","):
@@ -176,7 +176,7 @@ def main() -> None:
             row["analog"] = note
         results["cases"][name] = row
     results["load_avg_end"] = [round(v, 2) for v in os.getloadavg()]
-    results["oversubscribed_end"] = recurrent._oversubscribed()
+    results["oversubscribed_end"] = recurrent_base._oversubscribed()
     print(json.dumps(results, indent=2))
 
 

@@ -13,7 +13,8 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 import tinycim as tc
 from tinycim.nn import recurrent
-from tinycim.nn.recurrent import _StepMVM
+from tinycim.nn.recurrent import base, cells, scan
+from tinycim.nn.recurrent.scan import _StepMVM
 
 pytestmark = [
     pytest.mark.usefixtures("one_thread_module"),
@@ -59,7 +60,7 @@ def _analog(kind: str, x: torch.Tensor) -> nn.Module:
 def _both(amodel: nn.Module, monkeypatch, *args) -> tuple[torch.Tensor, torch.Tensor, int]:
     """(output with the per-scan step, output calling the layer each step, fast scans taken)."""
     taken = []
-    real = recurrent._analog_inference_step
+    real = scan._analog_inference_step
 
     def spy(layer, h, weights):
         found = real(layer, h, weights)
@@ -67,11 +68,11 @@ def _both(amodel: nn.Module, monkeypatch, *args) -> tuple[torch.Tensor, torch.Te
         return found
 
     with torch.no_grad():
-        monkeypatch.setattr(recurrent, "_analog_inference_step", spy)
+        monkeypatch.setattr(scan, "_analog_inference_step", spy)
         fast = amodel(*args)
-        monkeypatch.setattr(recurrent, "_analog_inference_step", lambda layer, h, weights: None)
+        monkeypatch.setattr(scan, "_analog_inference_step", lambda layer, h, weights: None)
         slow = amodel(*args)
-    monkeypatch.setattr(recurrent, "_analog_inference_step", real)
+    monkeypatch.setattr(scan, "_analog_inference_step", real)
     return fast, slow, sum(taken)
 
 
@@ -116,9 +117,9 @@ def test_with_gradients_the_layer_forward_runs():
     tc.program(amodel, seed=0)
     hh = amodel.rnn.hh_l0
     h = torch.zeros(2, 7)
-    assert recurrent._analog_inference_step(hh, h, hh._mvm_weights()) is None  # autograd: no shortcut
+    assert scan._analog_inference_step(hh, h, hh._mvm_weights()) is None  # autograd: no shortcut
     with torch.no_grad():
-        assert recurrent._analog_inference_step(hh, h, hh._mvm_weights()) is not None
+        assert scan._analog_inference_step(hh, h, hh._mvm_weights()) is not None
     step = _StepMVM(hh, h.requires_grad_())
     step(h).sum().backward()
     assert h.grad is not None
@@ -227,7 +228,7 @@ def test_oversubscribed_machine_runs_the_scan_on_one_thread_when_asked(monkeypat
     """With ADAPT_THREADS (opt-in), without autograd on an oversubscribed machine the recurrence
     runs on one thread (same numbers), and torch's thread count is restored; off (the default) it
     keeps all threads."""
-    assert recurrent.ADAPT_THREADS is False
+    assert base.ADAPT_THREADS is False
     seen: list[int] = []
     real = recurrent.LinearRNNBase._run_layers
 
@@ -236,8 +237,8 @@ def test_oversubscribed_machine_runs_the_scan_on_one_thread_when_asked(monkeypat
         return real(self, *args)
 
     monkeypatch.setattr(recurrent.LinearRNNBase, "_run_layers", spy)
-    monkeypatch.setattr(recurrent, "_oversubscribed", lambda: True)
-    monkeypatch.setattr(recurrent, "ADAPT_THREADS", True)
+    monkeypatch.setattr(base, "_oversubscribed", lambda: True)
+    monkeypatch.setattr(base, "ADAPT_THREADS", True)
     rnn = recurrent.LinearLSTM(5, 7, batch_first=True).eval()
     x = torch.randn(3, 4, 5, generator=torch.Generator().manual_seed(6))
     before = torch.get_num_threads()
@@ -245,7 +246,7 @@ def test_oversubscribed_machine_runs_the_scan_on_one_thread_when_asked(monkeypat
     try:
         with torch.no_grad():
             one = rnn(x)[0]
-            monkeypatch.setattr(recurrent, "ADAPT_THREADS", False)
+            monkeypatch.setattr(base, "ADAPT_THREADS", False)
             both = rnn(x)[0]
         assert seen == [1, 2] and torch.get_num_threads() == 2
         assert torch.equal(one, both)
@@ -258,13 +259,13 @@ def test_lstm_inference_scan_matches_torch_with_states_directions_and_layouts(bi
     """The no-autograd LSTM scan (`_lstm_inference`): bidirectional, 2 layers, time-major input,
     given (h_0, c_0), with and without bias, batched and unbatched, against torch."""
     calls = []
-    real = recurrent._lstm_inference
+    real = scan._lstm_inference
 
     def spy(*args):
         calls.append(1)
         return real(*args)
 
-    monkeypatch.setattr(recurrent, "_lstm_inference", spy)
+    monkeypatch.setattr(cells, "_lstm_inference", spy)
     gen = torch.Generator().manual_seed(7)
     torch.manual_seed(0)
     ref = nn.LSTM(5, 7, num_layers=2, bidirectional=True, bias=bias).eval()
