@@ -74,30 +74,19 @@ def interleaved_best(fns: dict, repeats: int) -> dict:
     return best
 
 
-def analog_copy(model: nn.Module, x: torch.Tensor) -> tuple[nn.Module | None, str]:
-    """The model on PCM (programmed, drifted to 1 day), or None and why not.
+def analog_copy(model: nn.Module, x: torch.Tensor) -> nn.Module:
+    """The model on PCM: converted (`tc.convert` decomposes the recurrent layers onto analog
+    Linears), calibrated on ``x``, programmed (one chip, seed 0) and drifted to 1 day."""
+    import tinycim as tc
 
-    Uses `tc.convert` alone once it decomposes recurrent layers itself; until then decomposes here
-    first (its BatchNorm folding cannot trace the time loop; this model has no BatchNorm)."""
-    try:
-        import tinycim as tc
-        from tinycim.nn.convert import analog_layers
-
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="weights left digital")  # before decompose is wired
-            amodel = tc.convert(model, "pcm")
-        if not any(name.startswith("rnn.") for name, _ in analog_layers(amodel)):
-            dec, _ = decompose(copy.deepcopy(model))
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="BatchNorm not folded")
-                amodel = tc.convert(dec, "pcm")
-        with torch.no_grad():
-            tc.calibrate(amodel, x)
-        tc.program(amodel, seed=0, instances=1)
-        tc.drift(amodel, seconds=86400.0)
-        return amodel, ""
-    except Exception as err:  # the analog stack may be mid-rewrite; the digital rows still stand
-        return None, f"analog path unavailable: {type(err).__name__}: {err}"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="BatchNorm not folded")  # fx cannot trace the time loop
+        amodel = tc.convert(model, "pcm")
+    with torch.no_grad():
+        tc.calibrate(amodel, x)
+    tc.program(amodel, seed=0, instances=1)
+    tc.drift(amodel, seconds=86400.0)
+    return amodel
 
 
 def adaptive(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -146,12 +135,10 @@ def main() -> None:
         digital, _ = decompose(copy.deepcopy(ref))
         fns = {"torch": lambda: ref(x), "digital": lambda: digital(x)}
         fns["digital_adaptive"] = lambda: adaptive(digital, x)
-        note = "skipped (--no-analog)"
         if not args.no_analog:
-            amodel, note = analog_copy(ref, x)
-            if amodel is not None:
-                fns["analog"] = lambda: amodel(x)
-                fns["analog_adaptive"] = lambda: adaptive(amodel, x)
+            amodel = analog_copy(ref, x)
+            fns["analog"] = lambda: amodel(x)
+            fns["analog_adaptive"] = lambda: adaptive(amodel, x)
         with torch.no_grad():
             inf = interleaved_best(fns, args.repeats)
             err = float((digital(x) - ref(x)).norm() / ref(x).norm())
@@ -173,7 +160,7 @@ def main() -> None:
             row["analog_over_torch"] = round(inf["analog"] / inf["torch"], 3)
             row["analog_adaptive_over_torch"] = round(inf["analog_adaptive"] / inf["torch"], 3)
         else:
-            row["analog"] = note
+            row["analog"] = "skipped (--no-analog)"
         results["cases"][name] = row
     results["load_avg_end"] = [round(v, 2) for v in os.getloadavg()]
     results["oversubscribed_end"] = recurrent_base._oversubscribed()
