@@ -49,6 +49,14 @@ def main() -> None:
         recipe.dataset, args.data_dir, split=recipe.splits["test"], seed=recipe.seed, **recipe.dataset_options
     )
     x = test.x[: args.samples]
+    # converter ranges the trained models do not set (the FP baseline's) are calibrated on training data
+    calib = load(
+        recipe.dataset,
+        args.data_dir,
+        split=recipe.splits["train"],
+        seed=recipe.seed,
+        **recipe.dataset_options,
+    ).x[:512]
     run = Path(args.run)
     fp, _, _, _ = load_run(run / "fp")
     uni, _, uni_cfg, _ = load_run(run / "hwa")
@@ -67,7 +75,10 @@ def main() -> None:
         mapping = dataclasses.replace(uni_cfg.mapping, weight_bits=dbits, device_bits=dbits)
         cfg_uni = dataclasses.replace(uni_cfg, mapping=mapping)
         cfg_diff = dataclasses.replace(uni_cfg, mapping=dataclasses.replace(mapping, polarity="differential"))
-        models = {"differential": to_analog(fp, cfg_diff).eval(), "unipolar": to_analog(uni, cfg_uni).eval()}
+        models = {
+            "differential": to_analog(fp, cfg_diff, calibrate_with=calib).eval(),
+            "unipolar": to_analog(uni, cfg_uni, calibrate_with=calib).eval(),
+        }
         print(
             f"\n{recipe.name} on {args.accelerator}, {dbits}-bit devices, {bits}-bit activations, {len(x)} test windows"
         )
