@@ -94,7 +94,8 @@ def main() -> None:
     dataset, data_opts, (zoo_name, zoo_kwargs) = TASKS[args.task]
     input_norm = dataset_info(dataset).input_norm
     if args.raw_input:
-        zoo_kwargs, input_norm = {}, False
+        # the zoo model raw too (har_cnn standardizes its input by default since issue 15)
+        zoo_kwargs, input_norm = {"input_norm": False}, False
     train, val, test = (
         load(dataset, args.data_dir, split, seed=args.seed, **data_opts) for split in ("train", "val", "test")
     )
