@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tinycim.errors import ConfigError
-from tinycim.nn.recurrent.base import _check_positive_int, _match_batch
+from tinycim.nn.recurrent.base import _check_dropout, _check_positive_int, _match_batch
 
 
 def _float_mask(mask: torch.Tensor | None, name: str, dtype: torch.dtype) -> torch.Tensor | None:
@@ -70,8 +70,7 @@ class LinearMultiheadAttention(nn.Module):
             raise ConfigError(
                 f"{owner}: embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
             )
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
-            raise ConfigError(f"{owner}: dropout must be a number in [0, 1], got {dropout!r}")
+        _check_dropout(dropout, owner)
         self.kdim = _check_positive_int(kdim, "kdim", owner) if kdim is not None else embed_dim
         self.vdim = _check_positive_int(vdim, "vdim", owner) if vdim is not None else embed_dim
         self.head_dim = embed_dim // num_heads

@@ -22,6 +22,12 @@ def _check_positive_int(value: object, name: str, owner: str, minimum: int = 1) 
     return value
 
 
+def _check_dropout(value: object, owner: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigError(f"{owner}: dropout must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
 def _match_batch(t: torch.Tensor, batch: int, dim: int, what: str) -> torch.Tensor:
     """Repeat ``t`` along ``dim`` from its batch B to ``batch`` = K*B (K programmed instances,
     instance-major), as the analog layers expand activations after the first MVM."""
@@ -69,8 +75,7 @@ class LinearRNNBase(nn.Module):
         self.input_size = _check_positive_int(input_size, "input_size", owner)
         self.hidden_size = _check_positive_int(hidden_size, "hidden_size", owner)
         self.num_layers = _check_positive_int(num_layers, "num_layers", owner)
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
-            raise ConfigError(f"{owner}: dropout must be a number in [0, 1], got {dropout!r}")
+        _check_dropout(dropout, owner)
         if proj_size:
             if self.mode != "LSTM":
                 raise ConfigError(f"{owner}: proj_size is only supported for LSTM, got proj_size={proj_size}")
