@@ -28,7 +28,7 @@ class _StepMVM:
       runs the layer's forward on those weights (`_forward_weights`), so gradients flow to the
       weights from every step.
     * The same at inference (no autograd), one chip, one row tile, calibrated DAC and ADC: the
-      layer's integer inference path (`AnalogLayerMixin._fast_block`) written out with the weights,
+      layer's integer inference path (`tinycim.nn.inference_path._fast_block`) written out with the weights,
       drift-compensated column scale, converter levels and ranges fetched once. Per step: DAC codes
       (scale, clamp, round), one MVM, ADC codes, scale and bias, the same operations in the same
       order, so the numbers are bit for bit the layer's.
